@@ -1,0 +1,98 @@
+//! The one error type of nstools and its message format:
+//! `tool: what failed: object: reason`, one line, on stderr.
+
+use std::fmt;
+
+use nix::errno::Errno;
+
+use crate::exit;
+
+/// A failure the tool reports before it exits with `code`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    /// What the tool was doing ("cannot mount", "invalid size"); may be empty.
+    pub what: String,
+    /// The value at fault, quoted as the user wrote it; may be empty.
+    pub object: String,
+    /// Why it failed: strerror text or our own words.
+    pub reason: String,
+    /// The exit status this failure maps to.
+    pub code: i32,
+}
+
+impl Error {
+    /// A failure of the tool itself (exit 125).
+    pub fn new(what: impl Into<String>, object: impl fmt::Display, reason: impl Into<String>) -> Self {
+        Self { what: what.into(), object: object.to_string(), reason: reason.into(), code: exit::TOOL_FAILED }
+    }
+
+    /// A failed system call: the reason is the kernel's word for `errno`.
+    pub fn sys(what: impl Into<String>, object: impl fmt::Display, errno: Errno) -> Self {
+        Self::new(what, object, errno.desc())
+    }
+
+    /// Wrong usage: an unknown option, a missing value (exit 125).
+    pub fn usage(reason: impl Into<String>) -> Self {
+        Self::new("", "", reason)
+    }
+
+    /// The same failure with another exit status (126, 127, or 1 for a false predicate).
+    #[must_use]
+    pub fn with_code(mut self, code: i32) -> Self {
+        self.code = code;
+        self
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for part in [&self.what, &self.object, &self.reason] {
+            if part.is_empty() {
+                continue;
+            }
+            if !first {
+                f.write_str(": ")?;
+            }
+            // One line, whatever the object holds.
+            for c in part.chars() {
+                if c == '\n' { f.write_str("\\n")? } else { fmt::Write::write_char(f, c)? }
+            }
+            first = false;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Quote a user-supplied value the way the messages show it: `'value'`.
+pub fn quoted(value: impl AsRef<std::ffi::OsStr>) -> String {
+    format!("'{}'", value.as_ref().to_string_lossy())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_joins_the_parts_that_are_there() {
+        let e = Error::sys("cannot open", "/x", Errno::ENOENT);
+        assert_eq!(e.to_string(), "cannot open: /x: No such file or directory");
+        assert_eq!(e.code, 125);
+        assert_eq!(Error::usage("invalid option '-x'").to_string(), "invalid option '-x'");
+        assert_eq!(Error::new("", "/etc/passwd", "not a namespace file").to_string(), "/etc/passwd: not a namespace file");
+    }
+
+    #[test]
+    fn a_message_is_one_line() {
+        let e = Error::new("cannot open", "a\nb", "why");
+        assert_eq!(e.to_string(), "cannot open: a\\nb: why");
+    }
+
+    #[test]
+    fn with_code_changes_only_the_code() {
+        let e = Error::new("a", "b", "c").with_code(127);
+        assert_eq!((e.code, e.to_string().as_str()), (127, "a: b: c"));
+    }
+}

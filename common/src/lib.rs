@@ -1,0 +1,80 @@
+//! What the nstools share, so that the six tools behave alike: exit statuses,
+//! the error type and its message format, exec of the rest of argv, option
+//! helpers, the namespace table, and strict value parsers.
+
+pub mod error;
+pub mod exec;
+pub mod exit;
+pub mod ns;
+pub mod opts;
+pub mod parse;
+pub mod signals;
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::sync::OnceLock;
+
+pub use error::Error;
+
+static TOOL: OnceLock<&'static str> = OnceLock::new();
+
+/// The running tool's name, for messages.
+pub fn tool() -> &'static str {
+    TOOL.get().copied().unwrap_or("nstools")
+}
+
+/// Print `tool: error` on stderr, one line.
+pub fn report(err: &Error) {
+    let _ = writeln!(std::io::stderr().lock(), "{}: {err}", tool());
+}
+
+/// Write to stdout; a write error (a closed pipe with SIGPIPE ignored, a full
+/// disk) is the tool's failure, not a panic.
+pub fn print(text: &str) -> Result<(), Error> {
+    std::io::stdout()
+        .lock()
+        .write_all(text.as_bytes())
+        .map_err(|e| Error::new("write error", "stdout", io_reason(&e)))
+}
+
+/// An io::Error's reason without Rust's "(os error N)" suffix.
+pub fn io_reason(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) => nix::errno::Errno::from_raw(code).desc().to_owned(),
+        None => e.to_string(),
+    }
+}
+
+/// Run a tool: record the signal state, parse `argv[1..]`, report a failure
+/// in the one format, flush stdout, and give the exit status.
+pub fn run_tool(name: &'static str, run: fn(Vec<OsString>) -> Result<i32, Error>) -> i32 {
+    signals::capture();
+    let _ = TOOL.set(name);
+    let code = match run(std::env::args_os().skip(1).collect()) {
+        Ok(code) => code,
+        Err(err) => {
+            report(&err);
+            err.code
+        }
+    };
+    if let Err(e) = std::io::stdout().flush() {
+        report(&Error::new("write error", "stdout", io_reason(&e)));
+        return exit::TOOL_FAILED;
+    }
+    code
+}
+
+/// The `main` of a tool. Tools are built with `#![cfg_attr(not(test), no_main)]`
+/// so that Rust's runtime does not touch signals or fds before the tool (and,
+/// after exec, the command) sees them, and so that start-up is cheaper.
+#[macro_export]
+macro_rules! tool_main {
+    ($name:expr, $run:path) => {
+        #[cfg(not(test))]
+        // SAFETY: `no_main` leaves `main` to us; this is the only symbol of that name.
+        #[unsafe(no_mangle)]
+        extern "C" fn main(_argc: ::std::ffi::c_int, _argv: *const *const ::std::ffi::c_char) -> ::std::ffi::c_int {
+            $crate::run_tool($name, $run)
+        }
+    };
+}

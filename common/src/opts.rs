@@ -1,0 +1,109 @@
+//! Option helpers on lexopt, shared so that every tool parses alike: parsing
+//! stops at the first non-option or `--`; `-h/--help` and `-V/--version` print
+//! on stdout and exit 0; a usage error is one line on stderr and exit 125.
+
+use std::ffi::OsString;
+use std::fmt::Display;
+
+use lexopt::ValueExt;
+
+use crate::error::Error;
+
+/// What a tool says about itself.
+#[derive(Debug)]
+pub struct Cli {
+    pub tool: &'static str,
+    /// One line, shown after a usage error: `nstype [options] FILE...`.
+    pub synopsis: &'static str,
+    /// The whole `--help` text.
+    pub help: &'static str,
+}
+
+/// The outcome of parsing a command line.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Parsed<T> {
+    Run(T),
+    Help,
+    Version,
+}
+
+impl Cli {
+    /// A usage error: the reason, then the synopsis, on one line.
+    pub fn usage_error(&self, reason: impl Display) -> Error {
+        Error::usage(format!("{reason}; usage: {}", self.synopsis))
+    }
+
+    /// The version line.
+    pub fn version(&self) -> String {
+        format!("{} (nstools) {}\n", self.tool, env!("CARGO_PKG_VERSION"))
+    }
+
+    /// Print help or version when asked, or turn a lexopt error into a usage
+    /// error. `Ok(None)` means: done, exit 0.
+    pub fn finish<T>(&self, parsed: Result<Parsed<T>, lexopt::Error>) -> Result<Option<T>, Error> {
+        match parsed {
+            Ok(Parsed::Run(args)) => Ok(Some(args)),
+            Ok(Parsed::Help) => crate::print(self.help).map(|()| None),
+            Ok(Parsed::Version) => crate::print(&self.version()).map(|()| None),
+            Err(e) => Err(self.usage_error(e)),
+        }
+    }
+}
+
+/// The command that follows the options: `first` and everything after it,
+/// untouched, as the next link of the chain will see it.
+pub fn command(parser: &mut lexopt::Parser, first: OsString) -> Result<Vec<OsString>, lexopt::Error> {
+    let mut argv = vec![first];
+    argv.extend(parser.raw_args()?);
+    Ok(argv)
+}
+
+/// A value of an option as UTF-8, or a usage error naming the option.
+pub fn string_value(parser: &mut lexopt::Parser) -> Result<String, lexopt::Error> {
+    parser.value()?.string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lexopt::prelude::*;
+
+    /// A miniature chain tool: `-a -b --name=X COMMAND...`.
+    fn parse(args: &[&str]) -> Result<(String, Vec<OsString>), lexopt::Error> {
+        let mut p = lexopt::Parser::from_args(args.iter().map(OsString::from));
+        let mut flags = String::new();
+        while let Some(arg) = p.next()? {
+            match arg {
+                Short(c @ ('a' | 'b')) => flags.push(c),
+                Long("name") => flags.push_str(&string_value(&mut p)?),
+                Value(v) => return Ok((flags, command(&mut p, v)?)),
+                _ => return Err(arg.unexpected()),
+            }
+        }
+        Ok((flags, vec![]))
+    }
+
+    #[test]
+    fn parsing_stops_at_the_first_non_option() {
+        let (flags, cmd) = parse(&["-ab", "sh", "-c", "echo", "-a", "--", "--name=x"]).unwrap();
+        assert_eq!(flags, "ab");
+        assert_eq!(cmd, ["sh", "-c", "echo", "-a", "--", "--name=x"]);
+    }
+
+    #[test]
+    fn double_dash_ends_options() {
+        let (_, cmd) = parse(&["-a", "--", "--weird", "-b"]).unwrap();
+        assert_eq!(cmd, ["--weird", "-b"]);
+        let (_, cmd) = parse(&["--", "--"]).unwrap();
+        assert_eq!(cmd, ["--"]);
+    }
+
+    #[test]
+    fn unknown_option_is_a_one_line_usage_error() {
+        let cli = Cli { tool: "t", synopsis: "t [-ab] COMMAND...", help: "" };
+        let err = cli.finish::<()>(parse(&["-x"]).map(|_| Parsed::Run(()))).unwrap_err();
+        assert_eq!(err.to_string(), "invalid option '-x'; usage: t [-ab] COMMAND...");
+        assert_eq!(err.code, 125);
+        assert!(!err.to_string().contains('\n'));
+    }
+}

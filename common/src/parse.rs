@@ -1,0 +1,151 @@
+//! Strict parsers for the values users type: sizes and PIDs. Each rejects
+//! anything it does not fully understand, with a reason that names the value.
+
+/// A size in bytes, or no limit at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Size {
+    Bytes(u64),
+    Max,
+}
+
+/// Parse a size: decimal digits with an optional binary unit, or `max`.
+///
+/// Units are base 1024 and case-insensitive: `K M G T P E`, also written
+/// `KiB MiB …`; a trailing `B` alone means bytes. `KB`/`MB` are refused
+/// because tools disagree on them (util-linux reads 1000, others 1024).
+pub fn parse_size(text: &str) -> Result<Size, String> {
+    if text == "max" {
+        return Ok(Size::Max);
+    }
+    let digits_end = text.bytes().position(|b| !b.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, unit) = text.split_at(digits_end);
+    if digits.is_empty() {
+        return Err(if text.is_empty() { "empty size".into() } else { "not a number of bytes".into() });
+    }
+    let shift = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kib" => 10,
+        "m" | "mib" => 20,
+        "g" | "gib" => 30,
+        "t" | "tib" => 40,
+        "p" | "pib" => 50,
+        "e" | "eib" => 60,
+        "kb" | "mb" | "gb" | "tb" | "pb" | "eb" => {
+            return Err(format!("ambiguous unit '{unit}': write {}iB or {} for base 1024", &unit[..1], &unit[..1]));
+        }
+        _ => return Err(format!("unknown unit '{unit}' (use K, M, G, T, KiB, … or max)")),
+    };
+    let value: u64 = digits.parse().map_err(|_| "too large".to_string())?;
+    value.checked_mul(1u64 << shift).map(Size::Bytes).ok_or_else(|| "too large".to_string())
+}
+
+/// The highest PID Linux can ever hand out (`PID_MAX_LIMIT` on 64-bit).
+pub const PID_MAX_LIMIT: i32 = 4_194_304;
+
+/// Parse a PID: plain decimal digits, 1 to [`PID_MAX_LIMIT`], nothing else.
+pub fn parse_pid(text: &str) -> Result<i32, String> {
+    if text.is_empty() {
+        return Err("empty PID".into());
+    }
+    if !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("not a decimal number".into());
+    }
+    match text.parse::<u64>() {
+        Ok(n) if (1..=PID_MAX_LIMIT as u64).contains(&n) => Ok(n as i32),
+        _ => Err(format!("out of range (1 to {PID_MAX_LIMIT})")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_accepted() {
+        let cases: &[(&str, Size)] = &[
+            ("0", Size::Bytes(0)),
+            ("1", Size::Bytes(1)),
+            ("512B", Size::Bytes(512)),
+            ("1K", Size::Bytes(1024)),
+            ("1k", Size::Bytes(1024)),
+            ("1KiB", Size::Bytes(1024)),
+            ("50M", Size::Bytes(52_428_800)),
+            ("50MiB", Size::Bytes(52_428_800)),
+            ("1G", Size::Bytes(1 << 30)),
+            ("2T", Size::Bytes(2 << 40)),
+            ("15E", Size::Bytes(15 << 60)),
+            ("18446744073709551615", Size::Bytes(u64::MAX)),
+            ("max", Size::Max),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_size(text).as_ref(), Ok(want), "{text}");
+        }
+    }
+
+    #[test]
+    fn sizes_rejected() {
+        for text in [
+            "", " ", "1 ", " 1", "-1M", "+1M", "50Q", "1e3", "0x10", "1.5G", "1KB", "1mb", "M", "max ", "MAX",
+            "Max", "inf", "99999999999999999999G", "18446744073709551616", "16E", "12345678901234567890M",
+            "1K1", "1\n", "१",
+        ] {
+            assert!(parse_size(text).is_err(), "{text:?} accepted as {:?}", parse_size(text));
+        }
+        assert_eq!(parse_size("1KB").unwrap_err(), "ambiguous unit 'KB': write KiB or K for base 1024");
+    }
+
+    #[test]
+    fn pids() {
+        assert_eq!(parse_pid("1"), Ok(1));
+        assert_eq!(parse_pid("4194304"), Ok(4_194_304));
+        assert_eq!(parse_pid("0012"), Ok(12));
+        for text in ["", "0", "-1", "+1", " 1", "1 ", "1x", "abc", "0x10", "4194305", "2147483648", "99999999999999999999999"] {
+            assert!(parse_pid(text).is_err(), "{text:?}");
+        }
+    }
+
+    /// A small deterministic fuzzer: random strings over the characters that
+    /// matter, plus mutations of good values. Neither parser may panic, and an
+    /// accepted size must survive a round trip through its byte count.
+    #[test]
+    fn fuzz_parsers() {
+        let alphabet: Vec<char> = "0123456789kKmMgGtTpPeEiIbBxX-+. \t\n\u{0}max\u{966}é".chars().collect();
+        let seeds = ["50M", "1KiB", "max", "18446744073709551615", "4194304", "1", "15EiB"];
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..200_000 {
+            let text: String = if round % 2 == 0 {
+                let len = (next() % 24) as usize;
+                (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect()
+            } else {
+                let mut s: Vec<char> = seeds[(next() % seeds.len() as u64) as usize].chars().collect();
+                for _ in 0..=(next() % 3) {
+                    let at = (next() % (s.len() as u64 + 1)) as usize;
+                    let c = alphabet[(next() % alphabet.len() as u64) as usize];
+                    match next() % 3 {
+                        0 => s.insert(at, c),
+                        1 if at < s.len() => s[at] = c,
+                        _ if at < s.len() => {
+                            s.remove(at);
+                        }
+                        _ => {}
+                    }
+                }
+                s.into_iter().collect()
+            };
+            if let Ok(Size::Bytes(n)) = parse_size(&text) {
+                assert_eq!(parse_size(&n.to_string()), Ok(Size::Bytes(n)), "{text:?}");
+                assert!(text.bytes().next().is_some_and(|b| b.is_ascii_digit()), "{text:?}");
+            }
+            if let Ok(pid) = parse_pid(&text) {
+                assert!((1..=PID_MAX_LIMIT).contains(&pid), "{text:?}");
+                assert_eq!(text.trim_start_matches('0'), pid.to_string());
+            }
+        }
+    }
+}
