@@ -38,14 +38,12 @@ impl Cli {
         format!("{} (nstools) {}\n", self.tool, env!("CARGO_PKG_VERSION"))
     }
 
-    /// Print help or version when asked, or turn a lexopt error into a usage
-    /// error. `Ok(None)` means: done, exit 0.
-    pub fn finish<T>(&self, parsed: Result<Parsed<T>, lexopt::Error>) -> Result<Option<T>, Error> {
-        match parsed {
-            Ok(Parsed::Run(args)) => Ok(Some(args)),
-            Ok(Parsed::Help) => crate::print(self.help).map(|()| None),
-            Ok(Parsed::Version) => crate::print(&self.version()).map(|()| None),
-            Err(e) => Err(self.usage_error(e)),
+    /// Print help or version when asked. `Ok(None)` means: done, exit 0.
+    pub fn finish<T>(&self, parsed: Result<Parsed<T>, Error>) -> Result<Option<T>, Error> {
+        match parsed? {
+            Parsed::Run(args) => Ok(Some(args)),
+            Parsed::Help => crate::print(self.help).map(|()| None),
+            Parsed::Version => crate::print(&self.version()).map(|()| None),
         }
     }
 }
@@ -101,7 +99,7 @@ mod tests {
     #[test]
     fn unknown_option_is_a_one_line_usage_error() {
         let cli = Cli { tool: "t", synopsis: "t [-ab] COMMAND...", help: "" };
-        let err = cli.finish::<()>(parse(&["-x"]).map(|_| Parsed::Run(()))).unwrap_err();
+        let err = cli.finish::<()>(parse(&["-x"]).map(|_| Parsed::Run(())).map_err(|e| cli.usage_error(e))).unwrap_err();
         assert_eq!(err.to_string(), "invalid option '-x'; usage: t [-ab] COMMAND...");
         assert_eq!(err.code, 125);
         assert!(!err.to_string().contains('\n'));

@@ -1,1 +1,175 @@
+//! What the integration tests share: where the built tools are, the host-state
+//! guard, loud skips, temporary directories, and a small JSON reader.
+//!
+//! The tools are found in `$NSTOOLS_BIN_DIR` when set (the VM lane sets it),
+//! else next to the test binary (`target/<profile>/`). A tool older than its
+//! sources fails the test with the command to run: `cargo test` builds the
+//! test binaries but not the tools, so `make test` builds them first.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod guard;
+pub mod json;
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::SystemTime;
+
+pub use guard::Guard;
+
+/// The workspace root, where the sources are (absent in the VM lane).
+pub fn source_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The directory that holds the built tools.
+pub fn bin_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("NSTOOLS_BIN_DIR") {
+        return PathBuf::from(dir);
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/<profile>/deps/<test>-<hash>
+    exe.parent().and_then(Path::parent).expect("test binary lives in target/<profile>/deps").to_path_buf()
+}
+
+/// The names of every tool in the workspace.
+pub fn tools() -> Vec<String> {
+    if let Ok(list) = std::env::var("NSTOOLS_TOOLS") {
+        return list.split_whitespace().map(str::to_owned).collect();
+    }
+    let mut names: Vec<String> = std::fs::read_dir(source_dir().join("tools"))
+        .expect("tools/ directory")
+        .map(|e| e.expect("tools/ entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn newest_mtime(path: &Path) -> SystemTime {
+    let Ok(meta) = std::fs::symlink_metadata(path) else { return SystemTime::UNIX_EPOCH };
+    let own = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+    if !meta.is_dir() {
+        return own;
+    }
+    std::fs::read_dir(path)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| newest_mtime(&e.path()))
+        .fold(own, SystemTime::max)
+}
+
+/// The path of a built tool, checked to exist and to be newer than its sources.
+pub fn bin(tool: &str) -> PathBuf {
+    let path = bin_dir().join(tool);
+    let hint = "build the tools first: cargo build --workspace --bins --examples (make test does it)";
+    let built = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| panic!("{} is missing; {hint}", path.display()));
+    if std::env::var_os("NSTOOLS_BIN_DIR").is_none() {
+        let src = source_dir();
+        let crate_dir = if src.join("tools").join(tool).is_dir() { src.join("tools").join(tool) } else { src.join("common") };
+        for input in [crate_dir, src.join("common/src"), src.join("Cargo.toml"), src.join("Cargo.lock")] {
+            assert!(newest_mtime(&input) <= built, "{} is older than {}; {hint}", path.display(), input.display());
+        }
+    }
+    path
+}
+
+/// The example program `exec-probe` of the common crate (exec_into on argv).
+pub fn exec_probe() -> PathBuf {
+    let path = bin_dir().join("examples/exec-probe");
+    if std::env::var_os("NSTOOLS_BIN_DIR").is_some() {
+        return bin_dir().join("exec-probe");
+    }
+    let built = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| panic!("{} is missing; build with: cargo build --workspace --examples", path.display()));
+    let src = source_dir().join("common");
+    assert!(newest_mtime(&src) <= built, "{} is stale; cargo build --workspace --examples", path.display());
+    path
+}
+
+/// Run a tool with arguments and collect what it did.
+pub fn run<S: AsRef<OsStr>>(tool: &str, args: &[S]) -> Output {
+    Command::new(bin(tool)).args(args).output().unwrap_or_else(|e| panic!("spawn {tool}: {e}"))
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The exit code, or 128+N for a death by signal N (as a shell reports it).
+pub fn code(out: &Output) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    out.status.code().unwrap_or_else(|| 128 + out.status.signal().unwrap_or(0))
+}
+
+/// True when skips must fail (CI sets NSTOOLS_MUST_WORK=1).
+pub fn must_work() -> bool {
+    std::env::var("NSTOOLS_MUST_WORK").is_ok_and(|v| v == "1")
+}
+
+/// Say why a test cannot run here. Under NSTOOLS_MUST_WORK=1 that is a failure.
+pub fn skip(reason: &str) {
+    assert!(!must_work(), "SKIP is a failure with NSTOOLS_MUST_WORK=1: {reason}");
+    eprintln!("SKIP: {reason}");
+}
+
+/// Skip the calling test unless `$cond` holds.
+#[macro_export]
+macro_rules! require {
+    ($cond:expr, $reason:expr) => {
+        if !$cond {
+            $crate::skip(&$reason);
+            return;
+        }
+    };
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Whether this kernel has the namespace type (by its /proc name).
+pub fn has_namespace(proc_name: &str) -> bool {
+    Path::new("/proc/self/ns").join(proc_name).exists()
+}
+
+/// Whether a program is on PATH.
+pub fn have_program(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+        .unwrap_or(false)
+}
+
+/// A directory under the system temp dir, removed (with its contents) on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        static COUNT: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNT.fetch_add(1, Ordering::SeqCst);
+        let path = std::env::temp_dir().join(format!("nstools-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        Self(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

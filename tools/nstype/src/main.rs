@@ -1,1 +1,411 @@
-fn main(){}
+//! nstype: tell what a namespace file is and how it relates to other namespaces.
+
+#![cfg_attr(not(test), no_main)]
+
+mod output;
+
+use std::ffi::{OsStr, OsString};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+use common::error::quoted;
+use common::ns::{self, Kind, Namespace};
+use common::opts::{self, Cli, Parsed};
+use common::{Error, exit, parse};
+use lexopt::prelude::*;
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, open};
+use nix::sys::stat::Mode as Perm;
+
+use output::{Column, Format, Info};
+
+common::tool_main!("nstype", run);
+
+const CLI: Cli = Cli {
+    tool: "nstype",
+    synopsis: "nstype [-J|-r] [-n] [-o COLS] FILE... | -p PID [TYPE...] | -t TYPE FILE... | -s FILE1 FILE2 | --chain FILE...",
+    help: "\
+Usage:
+  nstype [options] FILE...
+  nstype [options] -p PID [TYPE...]
+  nstype -t TYPE FILE...
+  nstype -s FILE1 FILE2
+  nstype [options] --chain FILE...
+
+Tell what namespace each FILE is (a /proc/PID/ns/* entry, a bind-mounted
+namespace file such as /run/netns/NAME, or /proc/self/fd/N) and how it
+relates to other namespaces.
+
+Options:
+  -p, --pid=PID        show the namespaces of process PID: every type, or the TYPEs given
+  -t, --type=TYPE      exit 0 if every FILE is a TYPE namespace, 1 if not; print nothing
+  -s, --same           exit 0 if FILE1 and FILE2 are the same namespace, 1 if not
+      --chain          walk each FILE's parents and owning user namespaces upward
+  -o, --output=COLS    columns to show, comma-separated
+  -J, --json           print JSON
+  -r, --raw            print key=value lines that a shell can eval
+  -n, --noheadings     do not print the header line
+  -h, --help           show this help and exit
+  -V, --version        show the version and exit
+
+Columns (default: path,type,ns,userns,parent,owner):
+  path      the file as given
+  type      user, cgroup, ipc, uts, net, pid, mnt or time
+  ns        the namespace id: the inode that readlink and lsns show
+  userns    id of the owning user namespace
+  parent    id of the parent namespace (pid and user namespaces)
+  owner     uid of the creator of a user namespace
+  relation  in --chain output: self, parent or owner of the row above
+
+A '-' (null in JSON) marks a value that does not apply, or that lies
+outside the caller's view.
+
+Exit status: 0 success; 1 a -t or -s test is false; 125 an error.
+",
+};
+
+#[derive(Debug, PartialEq, Eq)]
+enum Mode {
+    Show,
+    Pid(i32),
+    Type(&'static Namespace),
+    Same,
+    Chain,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct Args {
+    mode: Mode,
+    format: Format,
+    columns: Vec<Column>,
+    headings: bool,
+    operands: Vec<OsString>,
+}
+
+fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, Error> {
+    let usage = |e: lexopt::Error| CLI.usage_error(e);
+    let mut parser = lexopt::Parser::from_args(args);
+    let mut modes = Vec::new();
+    let mut format = Format::Table;
+    let mut columns = None;
+    let mut headings = true;
+    let mut operands = Vec::new();
+    while let Some(arg) = parser.next().map_err(usage)? {
+        match arg {
+            Short('p') | Long("pid") => {
+                let text = opts::string_value(&mut parser).map_err(usage)?;
+                let pid = parse::parse_pid(&text).map_err(|why| Error::new("invalid PID", quoted(&text), why))?;
+                modes.push(Mode::Pid(pid));
+            }
+            Short('t') | Long("type") => {
+                let text = opts::string_value(&mut parser).map_err(usage)?;
+                modes.push(Mode::Type(namespace_type(&text)?));
+            }
+            Short('s') | Long("same") => modes.push(Mode::Same),
+            Long("chain") => modes.push(Mode::Chain),
+            Short('o') | Long("output") => {
+                let text = opts::string_value(&mut parser).map_err(usage)?;
+                columns = Some(Column::parse_list(&text)?);
+            }
+            Short('J') | Long("json") => format = Format::Json,
+            Short('r') | Long("raw") => format = Format::Raw,
+            Short('n') | Long("noheadings") => headings = false,
+            Short('h') | Long("help") => return Ok(Parsed::Help),
+            Short('V') | Long("version") => return Ok(Parsed::Version),
+            Value(first) => {
+                operands = opts::command(&mut parser, first).map_err(usage)?;
+                break;
+            }
+            _ => return Err(usage(arg.unexpected())),
+        }
+    }
+    if modes.len() > 1 {
+        return Err(CLI.usage_error("-p, -t, -s and --chain exclude each other"));
+    }
+    let mode = modes.pop().unwrap_or(Mode::Show);
+    match (&mode, operands.len()) {
+        (Mode::Pid(_), _) => {}
+        (Mode::Same, 2) => {}
+        (Mode::Same, _) => return Err(CLI.usage_error("-s compares exactly two FILEs")),
+        (_, 0) => return Err(CLI.usage_error("no FILE given")),
+        _ => {}
+    }
+    if let Mode::Pid(_) = mode {
+        for text in &operands {
+            namespace_type(&text.to_string_lossy())?;
+        }
+    }
+    let columns = columns.unwrap_or_else(|| Column::default_for(mode == Mode::Chain));
+    Ok(Parsed::Run(Args { mode, format, columns, headings, operands }))
+}
+
+fn namespace_type(text: &str) -> Result<&'static Namespace, Error> {
+    ns::by_name(text)
+        .ok_or_else(|| Error::new("invalid namespace type", quoted(text), format!("expected one of {}", ns::names())))
+}
+
+fn run(argv: Vec<OsString>) -> Result<i32, Error> {
+    let Some(args) = CLI.finish(parse_args(argv))? else {
+        return Ok(0);
+    };
+    match args.mode {
+        Mode::Show => show(&args, args.operands.iter().map(OsString::as_os_str), false),
+        Mode::Chain => show(&args, args.operands.iter().map(OsString::as_os_str), true),
+        Mode::Pid(pid) => {
+            let files = pid_files(pid, &args.operands)?;
+            show(&args, files.iter().map(OsString::as_os_str), false)
+        }
+        Mode::Type(want) => Ok(is_type(want, &args.operands)),
+        Mode::Same => same(&args.operands[0], &args.operands[1]),
+    }
+}
+
+/// Print one row per file (or per step of each chain); report each failure
+/// and go on with the next file, as ls does.
+fn show<'a>(args: &Args, files: impl Iterator<Item = &'a OsStr>, chain: bool) -> Result<i32, Error> {
+    let mut rows = Vec::new();
+    let mut status = 0;
+    for file in files {
+        match open_namespace(file) {
+            Ok((fd, ns)) => {
+                let shown = file.to_string_lossy().into_owned();
+                if chain {
+                    rows.extend(walk_chain(fd.as_fd(), ns, shown));
+                } else {
+                    rows.push(describe(fd.as_fd(), ns, Some(shown), "self"));
+                }
+            }
+            Err(err) => {
+                common::report(&err);
+                status = exit::TOOL_FAILED;
+            }
+        }
+    }
+    common::print(&output::render(&rows, &args.columns, args.format, args.headings))?;
+    Ok(status)
+}
+
+/// `/proc/PID/ns/X` for the asked types, or for every type this kernel has.
+fn pid_files(pid: i32, types: &[OsString]) -> Result<Vec<OsString>, Error> {
+    let dir = format!("/proc/{pid}/ns");
+    if let Err(e) = std::fs::symlink_metadata(format!("/proc/{pid}")) {
+        return Err(match e.raw_os_error() {
+            Some(libc::ENOENT) => Error::new("no such process", pid, ""),
+            _ => Error::new("cannot read", format!("/proc/{pid}"), common::io_reason(&e)),
+        });
+    }
+    let wanted: Vec<&Namespace> = if types.is_empty() {
+        ns::NAMESPACES.iter().filter(|ns| std::fs::symlink_metadata(format!("{dir}/{}", ns.proc_name)).is_ok()).collect()
+    } else {
+        types.iter().filter_map(|t| ns::by_name(&t.to_string_lossy())).collect()
+    };
+    Ok(wanted.iter().map(|ns| OsString::from(format!("{dir}/{}", ns.proc_name))).collect())
+}
+
+/// The predicate of `-t`: 0 if every file is a `want` namespace, 1 if one is
+/// not (or is no namespace at all), 125 if one cannot be examined.
+fn is_type(want: &Namespace, files: &[OsString]) -> i32 {
+    let mut status = 0;
+    for file in files {
+        match open_namespace(file) {
+            Ok((_, ns)) if ns == want => {}
+            Ok(_) => status = status.max(1),
+            Err(err) if err.reason == NOT_A_NAMESPACE => status = status.max(1),
+            Err(err) => {
+                common::report(&err);
+                status = exit::TOOL_FAILED;
+            }
+        }
+    }
+    status
+}
+
+/// The predicate of `-s`: the same namespace is the same nsfs inode.
+fn same(a: &OsStr, b: &OsStr) -> Result<i32, Error> {
+    let identity = |file: &OsStr| -> Result<(u64, u64), Error> {
+        let (fd, _) = open_namespace(file)?;
+        let st = nix::sys::stat::fstat(fd.as_fd()).map_err(|e| Error::sys("cannot stat", file.to_string_lossy(), e))?;
+        Ok((st.st_dev, st.st_ino))
+    };
+    Ok(if identity(a)? == identity(b)? { 0 } else { 1 })
+}
+
+const NOT_A_NAMESPACE: &str = "not a namespace file";
+
+/// Open `file` and make sure it is a namespace. The first open is `O_PATH`, so
+/// that naming a FIFO or a device has no side effect; only an nsfs file is
+/// then reopened for the ioctls.
+fn open_namespace(file: &OsStr) -> Result<(OwnedFd, &'static Namespace), Error> {
+    let shown = file.to_string_lossy();
+    let path_fd = open(file, OFlag::O_PATH | OFlag::O_CLOEXEC, Perm::empty()).map_err(|e| Error::sys("cannot open", &shown, e))?;
+    let fs = nix::sys::statfs::fstatfs(path_fd.as_fd()).map_err(|e| Error::sys("cannot examine", &shown, e))?;
+    if fs.filesystem_type() != nix::sys::statfs::NSFS_MAGIC {
+        return Err(Error::new("", &shown, NOT_A_NAMESPACE));
+    }
+    let reopen = format!("/proc/self/fd/{}", path_fd.as_raw_fd());
+    let fd = open(reopen.as_str(), OFlag::O_RDONLY | OFlag::O_CLOEXEC, Perm::empty())
+        .map_err(|e| Error::sys("cannot open", &shown, e))?;
+    match ns::kind_of(fd.as_fd()) {
+        Ok(Kind::Namespace(ns)) => Ok((fd, ns)),
+        Ok(Kind::NotNamespace) => Err(Error::new("", &shown, NOT_A_NAMESPACE)),
+        Err(e) => Err(Error::sys("cannot ask the namespace type of", &shown, e)),
+    }
+}
+
+/// A namespace related to `fd` by one of the nsfs ioctls, when the kernel lets
+/// us see it (EPERM: outside our view; EINVAL: the relation does not apply).
+fn related(fd: BorrowedFd<'_>, request: libc::Ioctl) -> Option<OwnedFd> {
+    // SAFETY: NS_GET_USERNS and NS_GET_PARENT take no argument and return a new fd.
+    let raw = unsafe { libc::ioctl(fd.as_raw_fd(), request) };
+    // SAFETY: a non-negative result is a fresh descriptor that we now own.
+    (raw >= 0).then(|| unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+fn inode(fd: BorrowedFd<'_>) -> Option<u64> {
+    nix::sys::stat::fstat(fd).ok().map(|st| st.st_ino)
+}
+
+fn is_hierarchical(ns: &Namespace) -> bool {
+    ns.flag == libc::CLONE_NEWPID || ns.flag == libc::CLONE_NEWUSER
+}
+
+fn describe(fd: BorrowedFd<'_>, ns: &'static Namespace, path: Option<String>, relation: &'static str) -> Info {
+    let userns = related(fd, libc::NS_GET_USERNS).and_then(|u| inode(u.as_fd()));
+    let parent = if is_hierarchical(ns) { related(fd, libc::NS_GET_PARENT).and_then(|p| inode(p.as_fd())) } else { None };
+    let owner = if ns.flag == libc::CLONE_NEWUSER {
+        let mut uid: libc::uid_t = 0;
+        // SAFETY: NS_GET_OWNER_UID writes one uid_t through the pointer.
+        let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::NS_GET_OWNER_UID, &mut uid as *mut libc::uid_t) };
+        Errno::result(rc).ok().map(|_| uid)
+    } else {
+        None
+    };
+    Info { path, kind: ns.name, id: inode(fd).unwrap_or(0), userns, parent, owner, relation }
+}
+
+/// The namespace, its ancestors (pid and user namespaces), then its owning
+/// user namespace and that one's ancestors, as far as the kernel shows them.
+fn walk_chain(fd: BorrowedFd<'_>, ns: &'static Namespace, path: String) -> Vec<Info> {
+    let mut rows = vec![describe(fd, ns, Some(path), "self")];
+    let climb = |start: OwnedFd, ns: &'static Namespace, relation: &'static str, rows: &mut Vec<Info>| {
+        rows.push(describe(start.as_fd(), ns, None, relation));
+        let mut current = start;
+        // A depth bound, in case a kernel ever answered with a cycle.
+        for _ in 0..64 {
+            let Some(up) = related(current.as_fd(), libc::NS_GET_PARENT) else { break };
+            rows.push(describe(up.as_fd(), ns, None, "parent"));
+            current = up;
+        }
+    };
+    if is_hierarchical(ns) {
+        if let Some(parent) = related(fd, libc::NS_GET_PARENT) {
+            climb(parent, ns, "parent", &mut rows);
+        }
+    }
+    if ns.flag != libc::CLONE_NEWUSER {
+        if let (Some(owner), Some(user)) = (related(fd, libc::NS_GET_USERNS), ns::by_name("user")) {
+            climb(owner, user, "owner", &mut rows);
+        }
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Parsed<Args>, Error> {
+        parse_args(args.iter().map(OsString::from))
+    }
+
+    fn run_args(args: &[&str]) -> Args {
+        match parse(args) {
+            Ok(Parsed::Run(a)) => a,
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn files_with_default_columns() {
+        let a = run_args(&["/proc/self/ns/net", "/run/netns/x"]);
+        assert_eq!(a.mode, Mode::Show);
+        assert_eq!(a.operands, ["/proc/self/ns/net", "/run/netns/x"]);
+        assert_eq!(a.columns, Column::default_for(false));
+        assert_eq!((a.format, a.headings), (Format::Table, true));
+    }
+
+    #[test]
+    fn pid_with_and_without_types() {
+        assert_eq!(run_args(&["-p", "1"]).mode, Mode::Pid(1));
+        assert_eq!(run_args(&["--pid=42", "net", "mount"]).operands, ["net", "mount"]);
+        assert_eq!(run_args(&["-p42"]).mode, Mode::Pid(42));
+        let err = parse(&["-p", "1x"]).unwrap_err();
+        assert_eq!(err.to_string(), "invalid PID: '1x': not a decimal number");
+        assert_eq!(parse(&["-p", "0"]).unwrap_err().to_string(), "invalid PID: '0': out of range (1 to 4194304)");
+        assert!(parse(&["-p", "1", "bogus"]).unwrap_err().to_string().starts_with("invalid namespace type: 'bogus'"));
+        assert!(parse(&["-p"]).unwrap_err().to_string().starts_with("missing argument for option '-p'"));
+    }
+
+    #[test]
+    fn type_predicate() {
+        let a = run_args(&["-t", "net", "/run/netns/x"]);
+        assert_eq!(a.mode, Mode::Type(ns::by_name("net").unwrap()));
+        assert_eq!(run_args(&["--type=mount", "f"]).mode, Mode::Type(ns::by_name("mnt").unwrap()));
+        assert!(parse(&["-t", "nett", "f"]).unwrap_err().to_string().starts_with("invalid namespace type: 'nett'"));
+        assert!(parse(&["-t", "net"]).unwrap_err().to_string().starts_with("no FILE given"));
+    }
+
+    #[test]
+    fn same_takes_two_files() {
+        assert_eq!(run_args(&["-s", "a", "b"]).mode, Mode::Same);
+        assert_eq!(run_args(&["--same", "a", "b"]).operands, ["a", "b"]);
+        assert!(parse(&["-s", "a"]).is_err());
+        assert!(parse(&["-s", "a", "b", "c"]).is_err());
+    }
+
+    #[test]
+    fn chain_gets_the_relation_column() {
+        let a = run_args(&["--chain", "/proc/self/ns/pid"]);
+        assert_eq!(a.mode, Mode::Chain);
+        assert_eq!(a.columns[0], Column::Relation);
+    }
+
+    #[test]
+    fn formats_and_columns() {
+        assert_eq!(run_args(&["-J", "f"]).format, Format::Json);
+        assert_eq!(run_args(&["--json", "f"]).format, Format::Json);
+        assert_eq!(run_args(&["-r", "f"]).format, Format::Raw);
+        assert_eq!(run_args(&["--raw", "f"]).format, Format::Raw);
+        assert!(!run_args(&["-n", "f"]).headings);
+        assert!(!run_args(&["--noheadings", "f"]).headings);
+        assert_eq!(run_args(&["-o", "NS,type", "f"]).columns, [Column::Ns, Column::Type]);
+        assert_eq!(run_args(&["--output=path", "f"]).columns, [Column::Path]);
+        assert_eq!(
+            parse(&["-o", "ns,bogus", "f"]).unwrap_err().to_string(),
+            "invalid column: 'bogus': expected one of path, type, ns, userns, parent, owner, relation"
+        );
+        assert!(parse(&["-o", "", "f"]).is_err());
+        assert_eq!(run_args(&["-rn", "f"]).format, Format::Raw);
+    }
+
+    #[test]
+    fn help_version_and_unknown() {
+        assert_eq!(parse(&["-h"]).unwrap(), Parsed::Help);
+        assert_eq!(parse(&["--help"]).unwrap(), Parsed::Help);
+        assert_eq!(parse(&["-V"]).unwrap(), Parsed::Version);
+        assert_eq!(parse(&["--version"]).unwrap(), Parsed::Version);
+        let err = parse(&["-x", "f"]).unwrap_err();
+        assert!(err.to_string().starts_with("invalid option '-x'; usage: nstype "), "{err}");
+        assert_eq!(err.code, 125);
+        assert!(parse(&[]).is_err());
+        assert!(parse(&["-p", "1", "-s", "a", "b"]).is_err());
+    }
+
+    #[test]
+    fn options_stop_at_the_first_file() {
+        let a = run_args(&["-J", "--", "-weird", "-n"]);
+        assert_eq!(a.operands, ["-weird", "-n"]);
+        assert!(a.headings);
+        let a = run_args(&["f", "-J"]);
+        assert_eq!((a.format, a.operands.len()), (Format::Table, 2));
+    }
+}
