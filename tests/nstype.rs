@@ -1,0 +1,292 @@
+//! nstype, run for real: against the kernel, readlink and lsns.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use nstools::{Guard, TempDir, bin, code, have_program, has_namespace, is_root, json, require, run, stderr, stdout};
+
+const TYPES: [&str; 8] = ["user", "cgroup", "ipc", "uts", "net", "pid", "mnt", "time"];
+
+/// `type:[inode]` as readlink shows it, split.
+fn readlink_ns(path: &str) -> Option<(String, u64)> {
+    let link = std::fs::read_link(path).ok()?;
+    let link = link.to_str()?;
+    let (kind, rest) = link.split_once(":[")?;
+    Some((kind.to_owned(), rest.strip_suffix(']')?.parse().ok()?))
+}
+
+/// Parse `-r` lines into one map per row.
+fn raw_rows(text: &str) -> Vec<BTreeMap<String, String>> {
+    text.lines()
+        .map(|line| {
+            line.split(' ')
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn every_own_namespace_has_the_right_type_and_id() {
+    for kind in TYPES.iter().filter(|t| has_namespace(t)) {
+        let path = format!("/proc/self/ns/{kind}");
+        let out = run("nstype", &["-r", "-o", "type,ns", &path]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        // nstype's /proc/self is nstype itself; it shares every namespace with us.
+        let (want_type, want_id) = readlink_ns(&path).unwrap();
+        assert_eq!(stdout(&out), format!("type={want_type} ns={want_id}\n"));
+    }
+}
+
+#[test]
+fn agrees_with_readlink_for_every_process_and_type() {
+    let mut checked = 0;
+    let mut denied = 0;
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let out = run("nstype", &["-r", "-o", "path,type,ns", "-p", &name]);
+        if !std::path::Path::new(&format!("/proc/{name}")).exists() {
+            continue; // gone while we looked
+        }
+        let rows = raw_rows(&stdout(&out));
+        for kind in TYPES.iter().filter(|t| has_namespace(t)) {
+            let path = format!("/proc/{name}/ns/{kind}");
+            let row = rows.iter().find(|r| r["path"] == path);
+            match (readlink_ns(&path), row) {
+                (Some((t, id)), Some(row)) => {
+                    assert_eq!((row["type"].as_str(), row["ns"].as_str()), (t.as_str(), id.to_string().as_str()), "{path}");
+                    checked += 1;
+                }
+                (None, None) => {
+                    // Both refused (ptrace rules) or the process just exited.
+                    if std::fs::symlink_metadata(&path).is_ok() {
+                        assert!(stderr(&out).contains(&format!("cannot open: {path}: ")), "{path}: {}", stderr(&out));
+                        assert_eq!(code(&out), 125);
+                        denied += 1;
+                    }
+                }
+                (Some(_), None) if !std::path::Path::new(&format!("/proc/{name}")).exists() => {}
+                (link, row) => panic!("{path}: readlink {link:?}, nstype {row:?}; {}", stderr(&out)),
+            }
+        }
+    }
+    eprintln!("checked {checked} namespace files, {denied} refused to both");
+    assert!(checked >= 8, "too few processes checked: {checked}");
+}
+
+#[test]
+fn agrees_with_lsns() {
+    require!(have_program("lsns"), "lsns (util-linux) is not installed");
+    let out = Command::new("lsns").args(["-J", "-o", "NS,TYPE,PID"]).output().unwrap();
+    assert!(out.status.success(), "lsns failed: {}", stderr(&out));
+    let doc = json::parse(&stdout(&out)).expect("lsns -J is JSON");
+    let list = doc.get("namespaces").expect("namespaces").as_array();
+    assert!(!list.is_empty());
+    let mut checked = 0;
+    for ns in list {
+        let id = ns.get("ns").and_then(json::Value::as_u64).expect("ns");
+        let kind = ns.get("type").and_then(json::Value::as_str).expect("type");
+        let pid = ns.get("pid").and_then(json::Value::as_u64).expect("pid").to_string();
+        let out = run("nstype", &["-J", "-o", "type,ns", "-p", &pid, kind]);
+        if code(&out) != 0 && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        assert_eq!(code(&out), 0, "nstype -p {pid} {kind}: {}", stderr(&out));
+        let doc = json::parse(&stdout(&out)).expect("nstype -J is JSON");
+        let row = &doc.get("namespaces").unwrap().as_array()[0];
+        assert_eq!(row.get("type").and_then(json::Value::as_str), Some(kind), "pid {pid}");
+        assert_eq!(row.get("ns").and_then(json::Value::as_u64), Some(id), "pid {pid} {kind}");
+        checked += 1;
+    }
+    assert!(checked > 0);
+}
+
+#[test]
+fn json_and_raw_say_the_same() {
+    let files: Vec<String> = TYPES.iter().filter(|t| has_namespace(t)).map(|t| format!("/proc/self/ns/{t}")).collect();
+    let raw = raw_rows(&stdout(&run("nstype", &[&["-r".to_owned()], files.as_slice()].concat())));
+    let out = run("nstype", &[&["-J".to_owned()], files.as_slice()].concat());
+    let doc = json::parse(&stdout(&out)).expect("valid JSON");
+    let rows = doc.get("namespaces").unwrap().as_array();
+    assert_eq!(rows.len(), raw.len());
+    for (j, r) in rows.iter().zip(&raw) {
+        for key in ["path", "type", "ns", "userns", "parent", "owner"] {
+            let value = match j.get(key).unwrap() {
+                json::Value::Null => "-".to_owned(),
+                json::Value::String(s) => s.clone(),
+                v => v.as_u64().unwrap().to_string(),
+            };
+            assert_eq!(value, r[key], "{key}");
+        }
+    }
+    // Only a user namespace has an owner uid; the initial pid namespace shows no parent.
+    for r in &raw {
+        assert_eq!(r["owner"] != "-", r["type"] == "user", "{r:?}");
+        if r["type"] == "pid" {
+            assert_eq!(r["parent"], "-");
+        }
+    }
+}
+
+#[test]
+fn not_a_namespace_file() {
+    for path in ["/etc/passwd", "/proc", "/dev/null"] {
+        let out = run("nstype", &[path]);
+        assert_eq!(code(&out), 125, "{path}");
+        assert_eq!(stderr(&out), format!("nstype: {path}: not a namespace file\n"));
+        assert_eq!(stdout(&out), "");
+    }
+    let out = run("nstype", &["/nonexistent"]);
+    assert_eq!(code(&out), 125);
+    assert_eq!(stderr(&out), "nstype: cannot open: /nonexistent: No such file or directory\n");
+}
+
+#[test]
+fn a_fifo_is_not_opened_for_reading() {
+    let dir = TempDir::new("nstype");
+    let fifo = dir.path().join("fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    // Opening a FIFO for reading would block forever; nstype must not.
+    let out = run("nstype", &[&fifo]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).ends_with(": not a namespace file\n"));
+}
+
+#[test]
+fn good_files_are_still_shown_beside_bad_ones() {
+    let out = run("nstype", &["-n", "-o", "type", "/etc/passwd", "/proc/self/ns/uts"]);
+    assert_eq!(code(&out), 125);
+    assert_eq!(stdout(&out), "uts\n");
+}
+
+#[test]
+fn bad_pids_are_refused() {
+    for pid in ["abc", "", "0", "-1", "1x", " 1", "2147483648", "99999999999"] {
+        let out = run("nstype", &["-p", pid]);
+        assert_eq!(code(&out), 125, "{pid:?}");
+        assert!(stderr(&out).starts_with(&format!("nstype: invalid PID: '{pid}': ")), "{pid:?}: {}", stderr(&out));
+        assert_eq!(stdout(&out), "");
+    }
+    // 4194304 is a valid PID that no process has here.
+    let out = run("nstype", &["-p", "4194304"]);
+    assert_eq!(code(&out), 125);
+    assert_eq!(stderr(&out), "nstype: no such process: 4194304\n");
+    let out = run("nstype", &["-p", "1", "bogus"]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).starts_with("nstype: invalid namespace type: 'bogus': expected one of user, cgroup"));
+}
+
+#[test]
+fn pid_mode_takes_types() {
+    let pid = std::process::id().to_string();
+    let out = run("nstype", &["-n", "-o", "path,type", "-p", &pid, "net", "mount"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), format!("/proc/{pid}/ns/net net\n/proc/{pid}/ns/mnt mnt\n"));
+}
+
+#[test]
+fn type_predicate() {
+    let t = |args: &[&str]| {
+        let out = run("nstype", args);
+        assert_eq!(stdout(&out), "", "-t prints nothing");
+        (code(&out), stderr(&out))
+    };
+    assert_eq!(t(&["-t", "net", "/proc/self/ns/net"]), (0, String::new()));
+    assert_eq!(t(&["-t", "net", "/proc/self/ns/net", "/proc/self/ns/uts"]), (1, String::new()));
+    assert_eq!(t(&["-t", "mount", "/proc/self/ns/mnt"]), (0, String::new()));
+    assert_eq!(t(&["-t", "net", "/etc/passwd"]), (1, String::new()));
+    let (status, err) = t(&["-t", "net", "/nonexistent"]);
+    assert_eq!((status, err.as_str()), (125, "nstype: cannot open: /nonexistent: No such file or directory\n"));
+    assert_eq!(t(&["--type=bogus", "/proc/self/ns/net"]).0, 125);
+}
+
+#[test]
+fn same_predicate() {
+    let pid = std::process::id().to_string();
+    let s = |a: &str, b: &str| code(&run("nstype", &["-s", a, b]));
+    assert_eq!(s("/proc/self/ns/net", &format!("/proc/{pid}/ns/net")), 0);
+    assert_eq!(s("/proc/self/ns/net", "/proc/self/ns/uts"), 1);
+    assert_eq!(s("/proc/self/ns/pid", "/proc/self/ns/pid_for_children"), 0);
+    assert_eq!(s("/proc/self/ns/net", "/etc/passwd"), 125);
+    assert_eq!(code(&run("nstype", &["-s", "/proc/self/ns/net"])), 125);
+}
+
+#[test]
+fn fd_paths_work() {
+    let script = format!("exec 3</proc/self/ns/uts; exec {} -r -o path,type /proc/self/fd/3", bin("nstype").display());
+    let out = Command::new("sh").args(["-c", &script]).output().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "path=/proc/self/fd/3 type=uts\n");
+}
+
+/// Pinned namespaces (bind mounts made by `unshare --TYPE=FILE`), seen from
+/// the creator's side: their parents and owners are visible there.
+#[test]
+fn pinned_namespaces_show_parent_owner_and_chain() {
+    require!(is_root(), "needs root to pin namespaces with bind mounts");
+    require!(have_program("unshare"), "unshare (util-linux) is not installed");
+    let dir = TempDir::new("nstype-pin");
+    for name in ["user", "pid", "net"] {
+        std::fs::write(dir.path().join(name), "").unwrap();
+    }
+    let guard = Guard::new(&[dir.path()]);
+    let d = dir.path().display();
+    let nstype = bin("nstype");
+    let nstype = nstype.display();
+    // All of it inside a private mount namespace, so the pins never reach the host.
+    // util-linux 2.38 cannot pin a user namespace itself (--user=FILE), so a
+    // child holds one while we bind it.
+    let script = format!(
+        "set -e
+         unshare -U sleep 30 & holder=$!
+         while [ \"$(readlink /proc/$holder/ns/user)\" = \"$(readlink /proc/self/ns/user)\" ]; do sleep 0.01; done
+         mount --bind /proc/$holder/ns/user {d}/user
+         kill $holder; wait $holder || true
+         unshare --pid={d}/pid --fork true
+         unshare --net={d}/net true
+         {nstype} -n -r -o type,parent,owner {d}/user {d}/pid {d}/net
+         echo ---
+         {nstype} -n -r -o relation,type,ns --chain {d}/pid
+         echo ---
+         {nstype} -t net {d}/net && {nstype} -t user {d}/user && ! {nstype} -t net {d}/pid && echo predicates-ok"
+    );
+    let out = guard.watch(Command::new("unshare")).args(["-m", "--propagation", "private", "sh", "-c", &script]).output().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    let mut parts = text.split("---\n");
+    let own_user = readlink_ns("/proc/self/ns/user").unwrap().1;
+    let own_pid = readlink_ns("/proc/self/ns/pid").unwrap().1;
+    assert_eq!(
+        parts.next().unwrap(),
+        format!("type=user parent={own_user} owner=0\ntype=pid parent={own_pid} owner=-\ntype=net parent=- owner=-\n")
+    );
+    let chain = raw_rows(parts.next().unwrap());
+    let relations: Vec<(&str, &str)> = chain.iter().map(|r| (r["relation"].as_str(), r["type"].as_str())).collect();
+    assert_eq!(relations, [("self", "pid"), ("parent", "pid"), ("owner", "user")]);
+    assert_eq!(chain[1]["ns"], own_pid.to_string());
+    assert_eq!(chain[2]["ns"], own_user.to_string());
+    assert_eq!(parts.next().unwrap(), "predicates-ok\n");
+    guard.check();
+}
+
+#[test]
+fn inside_a_user_namespace_the_outside_is_hidden() {
+    require!(has_namespace("user"), "no user namespaces");
+    require!(have_program("unshare"), "unshare (util-linux) is not installed");
+    let out = Command::new("unshare")
+        .args(["-U", "--map-root-user"])
+        .arg(bin("nstype"))
+        .args(["-r", "-o", "type,userns,parent,owner", "/proc/self/ns/user"])
+        .output()
+        .unwrap();
+    if code(&out) != 0 && stderr(&out).contains("Operation not permitted") {
+        nstools::skip("unprivileged user namespaces are refused here");
+        return;
+    }
+    // The parent (the initial user namespace) lies outside our view: '-'.
+    assert_eq!(stdout(&out), "type=user userns=- parent=- owner=0\n", "{}", stderr(&out));
+}
