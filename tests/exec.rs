@@ -1,6 +1,8 @@
 //! exec_into, through the exec-probe example: statuses, messages, and the
 //! signal state the command inherits.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
@@ -67,7 +69,10 @@ fn missing_interpreters_are_named() {
     let script = write("script", b"#!/missing/interp -x\necho hi\n");
     let out = probe(&[&script]);
     assert_eq!(code(&out), 127);
-    assert_eq!(stderr(&out), format!("exec-probe: cannot execute: {script}: #! interpreter '/missing/interp' not found\n"));
+    assert_eq!(
+        stderr(&out),
+        format!("exec-probe: cannot execute: {script}: #! interpreter '/missing/interp' not found\n")
+    );
 
     let dos = write("dos", b"#!/bin/sh\r\necho hi\r\n");
     let out = probe(&[&dos]);
@@ -82,7 +87,10 @@ fn missing_interpreters_are_named() {
     let elf = write("elf", &elf);
     let out = probe(&[&elf]);
     assert_eq!(code(&out), 127);
-    assert_eq!(stderr(&out), format!("exec-probe: cannot execute: {elf}: ELF interpreter '/lib64/ld-nonexist-x86.so.2' not found\n"));
+    assert_eq!(
+        stderr(&out),
+        format!("exec-probe: cannot execute: {elf}: ELF interpreter '/lib64/ld-nonexist-x86.so.2' not found\n")
+    );
 
     let dangling = dir.path().join("dangling");
     std::os::unix::fs::symlink("/no/such/target", &dangling).unwrap();

@@ -1,9 +1,11 @@
 //! nstype, run for real: against the kernel, readlink and lsns.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use nstools::{Guard, TempDir, bin, code, have_program, has_namespace, is_root, json, require, run, stderr, stdout};
+use nstools::{Guard, TempDir, bin, code, has_namespace, have_program, is_root, json, require, run, stderr, stdout};
 
 const TYPES: [&str; 8] = ["user", "cgroup", "ipc", "uts", "net", "pid", "mnt", "time"];
 
@@ -58,7 +60,11 @@ fn agrees_with_readlink_for_every_process_and_type() {
             let row = rows.iter().find(|r| r["path"] == path);
             match (readlink_ns(&path), row) {
                 (Some((t, id)), Some(row)) => {
-                    assert_eq!((row["type"].as_str(), row["ns"].as_str()), (t.as_str(), id.to_string().as_str()), "{path}");
+                    assert_eq!(
+                        (row["type"].as_str(), row["ns"].as_str()),
+                        (t.as_str(), id.to_string().as_str()),
+                        "{path}"
+                    );
                     checked += 1;
                 }
                 (None, None) => {
@@ -254,7 +260,11 @@ fn pinned_namespaces_show_parent_owner_and_chain() {
          echo ---
          {nstype} -t net {d}/net && {nstype} -t user {d}/user && ! {nstype} -t net {d}/pid && echo predicates-ok"
     );
-    let out = guard.watch(Command::new("unshare")).args(["-m", "--propagation", "private", "sh", "-c", &script]).output().unwrap();
+    let out = guard
+        .watch(Command::new("unshare"))
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .unwrap();
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let text = stdout(&out);
     let mut parts = text.split("---\n");

@@ -23,17 +23,21 @@ fn parse(args: Vec<OsString>) -> Result<Parsed<(bool, bool, Vec<OsString>)>, Err
     let usage = |e: lexopt::Error| CLI.usage_error(e);
     let mut parser = lexopt::Parser::from_args(args);
     let (mut ignore_pipe, mut block_usr1) = (false, false);
+    let mut asked = None;
     while let Some(arg) = parser.next().map_err(usage)? {
         match arg {
             Long("ignore-pipe") => ignore_pipe = true,
             Long("block-usr1") => block_usr1 = true,
-            Short('h') | Long("help") => return Ok(Parsed::Help),
-            Short('V') | Long("version") => return Ok(Parsed::Version),
-            Value(first) => return Ok(Parsed::Run((ignore_pipe, block_usr1, opts::command(&mut parser, first).map_err(usage)?))),
+            Short('h') | Long("help") => asked = asked.or(Some(Parsed::Help)),
+            Short('V') | Long("version") => asked = asked.or(Some(Parsed::Version)),
+            Value(_) if asked.is_some() => break,
+            Value(first) => {
+                return Ok(Parsed::Run((ignore_pipe, block_usr1, opts::command(&mut parser, first).map_err(usage)?)));
+            }
             _ => return Err(usage(arg.unexpected())),
         }
     }
-    Ok(Parsed::Run((ignore_pipe, block_usr1, Vec::new())))
+    Ok(asked.unwrap_or(Parsed::Run((ignore_pipe, block_usr1, Vec::new()))))
 }
 
 fn run(argv: Vec<OsString>) -> Result<i32, Error> {

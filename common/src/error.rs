@@ -81,7 +81,10 @@ mod tests {
         assert_eq!(e.to_string(), "cannot open: /x: No such file or directory");
         assert_eq!(e.code, 125);
         assert_eq!(Error::usage("invalid option '-x'").to_string(), "invalid option '-x'");
-        assert_eq!(Error::new("", "/etc/passwd", "not a namespace file").to_string(), "/etc/passwd: not a namespace file");
+        assert_eq!(
+            Error::new("", "/etc/passwd", "not a namespace file").to_string(),
+            "/etc/passwd: not a namespace file"
+        );
     }
 
     #[test]

@@ -53,9 +53,7 @@ fn locate(program: &OsStr) -> Option<PathBuf> {
         return p.symlink_metadata().is_ok().then_some(p);
     }
     let path = std::env::var_os("PATH").unwrap_or_else(|| OsString::from("/bin:/usr/bin"));
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|candidate| candidate.symlink_metadata().is_ok())
+    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|candidate| candidate.symlink_metadata().is_ok())
 }
 
 /// Why `file` exists yet exec said ENOENT: a missing `#!` or ELF interpreter,

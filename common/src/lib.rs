@@ -31,10 +31,7 @@ pub fn report(err: &Error) {
 /// Write to stdout; a write error (a closed pipe with SIGPIPE ignored, a full
 /// disk) is the tool's failure, not a panic.
 pub fn print(text: &str) -> Result<(), Error> {
-    std::io::stdout()
-        .lock()
-        .write_all(text.as_bytes())
-        .map_err(|e| Error::new("write error", "stdout", io_reason(&e)))
+    std::io::stdout().lock().write_all(text.as_bytes()).map_err(|e| Error::new("write error", "stdout", io_reason(&e)))
 }
 
 /// An io::Error's reason without Rust's "(os error N)" suffix.
@@ -76,5 +73,8 @@ macro_rules! tool_main {
         extern "C" fn main(_argc: ::std::ffi::c_int, _argv: *const *const ::std::ffi::c_char) -> ::std::ffi::c_int {
             $crate::run_tool($name, $run)
         }
+        // Unit tests build without `main`; this keeps `run` (and all it calls) in use there.
+        #[cfg(test)]
+        const _: fn(::std::vec::Vec<::std::ffi::OsString>) -> ::std::result::Result<i32, $crate::Error> = $run;
     };
 }

@@ -26,7 +26,14 @@ pub struct Namespace {
 /// (user first; nsenter(1) documents why).
 pub const NAMESPACES: [Namespace; 8] = [
     Namespace { name: "user", proc_name: "user", flag: libc::CLONE_NEWUSER, letter: 'U', long: "user", since: "3.8" },
-    Namespace { name: "cgroup", proc_name: "cgroup", flag: libc::CLONE_NEWCGROUP, letter: 'C', long: "cgroup", since: "4.6" },
+    Namespace {
+        name: "cgroup",
+        proc_name: "cgroup",
+        flag: libc::CLONE_NEWCGROUP,
+        letter: 'C',
+        long: "cgroup",
+        since: "4.6",
+    },
     Namespace { name: "ipc", proc_name: "ipc", flag: libc::CLONE_NEWIPC, letter: 'i', long: "ipc", since: "2.6.19" },
     Namespace { name: "uts", proc_name: "uts", flag: libc::CLONE_NEWUTS, letter: 'u', long: "uts", since: "2.6.19" },
     Namespace { name: "net", proc_name: "net", flag: libc::CLONE_NEWNET, letter: 'n', long: "net", since: "2.6.24" },

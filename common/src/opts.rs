@@ -99,7 +99,8 @@ mod tests {
     #[test]
     fn unknown_option_is_a_one_line_usage_error() {
         let cli = Cli { tool: "t", synopsis: "t [-ab] COMMAND...", help: "" };
-        let err = cli.finish::<()>(parse(&["-x"]).map(|_| Parsed::Run(())).map_err(|e| cli.usage_error(e))).unwrap_err();
+        let err =
+            cli.finish::<()>(parse(&["-x"]).map(|_| Parsed::Run(())).map_err(|e| cli.usage_error(e))).unwrap_err();
         assert_eq!(err.to_string(), "invalid option '-x'; usage: t [-ab] COMMAND...");
         assert_eq!(err.code, 125);
         assert!(!err.to_string().contains('\n'));

@@ -96,7 +96,8 @@ pub fn own_cgroups() -> Vec<PathBuf> {
             let sep = fields.iter().position(|f| *f == "-")?;
             let fstype = *fields.get(sep + 1)?;
             let options = *fields.get(sep + 3)?;
-            matches!(fstype, "cgroup" | "cgroup2").then(|| (fstype.to_owned(), fields[4].to_owned(), options.to_owned()))
+            matches!(fstype, "cgroup" | "cgroup2")
+                .then(|| (fstype.to_owned(), fields[4].to_owned(), options.to_owned()))
         })
         .collect();
     let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
@@ -177,7 +178,11 @@ fn describe_tree(path: &Path, out: &mut BTreeSet<String>) {
     } else {
         "file"
     };
-    let extra = if meta.is_file() { format!(" size={} mtime={}", meta.len(), meta.mtime_nsec() + meta.mtime() * 1_000_000_000) } else { String::new() };
+    let extra = if meta.is_file() {
+        format!(" size={} mtime={}", meta.len(), meta.mtime_nsec() + meta.mtime() * 1_000_000_000)
+    } else {
+        String::new()
+    };
     out.insert(format!("{} {kind} mode={:o} uid={}{extra}", path.display(), meta.mode(), meta.uid()));
     if meta.is_dir() {
         for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {

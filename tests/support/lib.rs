@@ -53,12 +53,7 @@ fn newest_mtime(path: &Path) -> SystemTime {
     if !meta.is_dir() {
         return own;
     }
-    std::fs::read_dir(path)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| newest_mtime(&e.path()))
-        .fold(own, SystemTime::max)
+    std::fs::read_dir(path).into_iter().flatten().flatten().map(|e| newest_mtime(&e.path())).fold(own, SystemTime::max)
 }
 
 /// The path of a built tool, checked to exist and to be newer than its sources.
@@ -70,7 +65,8 @@ pub fn bin(tool: &str) -> PathBuf {
         .unwrap_or_else(|_| panic!("{} is missing; {hint}", path.display()));
     if std::env::var_os("NSTOOLS_BIN_DIR").is_none() {
         let src = source_dir();
-        let crate_dir = if src.join("tools").join(tool).is_dir() { src.join("tools").join(tool) } else { src.join("common") };
+        let crate_dir =
+            if src.join("tools").join(tool).is_dir() { src.join("tools").join(tool) } else { src.join("common") };
         for input in [crate_dir, src.join("common/src"), src.join("Cargo.toml"), src.join("Cargo.lock")] {
             assert!(newest_mtime(&input) <= built, "{} is older than {}; {hint}", path.display(), input.display());
         }
@@ -145,9 +141,7 @@ pub fn has_namespace(proc_name: &str) -> bool {
 
 /// Whether a program is on PATH.
 pub fn have_program(name: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
-        .unwrap_or(false)
+    std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file())).unwrap_or(false)
 }
 
 /// A directory under the system temp dir, removed (with its contents) on drop.

@@ -89,6 +89,8 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, 
     let mut columns = None;
     let mut headings = true;
     let mut operands = Vec::new();
+    // -h and -V win, but only once the whole line parsed (so `--help=x` is refused).
+    let mut asked = None;
     while let Some(arg) = parser.next().map_err(usage)? {
         match arg {
             Short('p') | Long("pid") => {
@@ -109,14 +111,17 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, 
             Short('J') | Long("json") => format = Format::Json,
             Short('r') | Long("raw") => format = Format::Raw,
             Short('n') | Long("noheadings") => headings = false,
-            Short('h') | Long("help") => return Ok(Parsed::Help),
-            Short('V') | Long("version") => return Ok(Parsed::Version),
+            Short('h') | Long("help") => asked = asked.or(Some(Parsed::Help)),
+            Short('V') | Long("version") => asked = asked.or(Some(Parsed::Version)),
             Value(first) => {
                 operands = opts::command(&mut parser, first).map_err(usage)?;
                 break;
             }
             _ => return Err(usage(arg.unexpected())),
         }
+    }
+    if let Some(asked) = asked {
+        return Ok(asked);
     }
     if modes.len() > 1 {
         return Err(CLI.usage_error("-p, -t, -s and --chain exclude each other"));
@@ -194,7 +199,10 @@ fn pid_files(pid: i32, types: &[OsString]) -> Result<Vec<OsString>, Error> {
         });
     }
     let wanted: Vec<&Namespace> = if types.is_empty() {
-        ns::NAMESPACES.iter().filter(|ns| std::fs::symlink_metadata(format!("{dir}/{}", ns.proc_name)).is_ok()).collect()
+        ns::NAMESPACES
+            .iter()
+            .filter(|ns| std::fs::symlink_metadata(format!("{dir}/{}", ns.proc_name)).is_ok())
+            .collect()
     } else {
         types.iter().filter_map(|t| ns::by_name(&t.to_string_lossy())).collect()
     };
@@ -236,7 +244,8 @@ const NOT_A_NAMESPACE: &str = "not a namespace file";
 /// then reopened for the ioctls.
 fn open_namespace(file: &OsStr) -> Result<(OwnedFd, &'static Namespace), Error> {
     let shown = file.to_string_lossy();
-    let path_fd = open(file, OFlag::O_PATH | OFlag::O_CLOEXEC, Perm::empty()).map_err(|e| Error::sys("cannot open", &shown, e))?;
+    let path_fd = open(file, OFlag::O_PATH | OFlag::O_CLOEXEC, Perm::empty())
+        .map_err(|e| Error::sys("cannot open", &shown, e))?;
     let fs = nix::sys::statfs::fstatfs(path_fd.as_fd()).map_err(|e| Error::sys("cannot examine", &shown, e))?;
     if fs.filesystem_type() != nix::sys::statfs::NSFS_MAGIC {
         return Err(Error::new("", &shown, NOT_A_NAMESPACE));
@@ -270,7 +279,8 @@ fn is_hierarchical(ns: &Namespace) -> bool {
 
 fn describe(fd: BorrowedFd<'_>, ns: &'static Namespace, path: Option<String>, relation: &'static str) -> Info {
     let userns = related(fd, libc::NS_GET_USERNS).and_then(|u| inode(u.as_fd()));
-    let parent = if is_hierarchical(ns) { related(fd, libc::NS_GET_PARENT).and_then(|p| inode(p.as_fd())) } else { None };
+    let parent =
+        if is_hierarchical(ns) { related(fd, libc::NS_GET_PARENT).and_then(|p| inode(p.as_fd())) } else { None };
     let owner = if ns.flag == libc::CLONE_NEWUSER {
         let mut uid: libc::uid_t = 0;
         // SAFETY: NS_GET_OWNER_UID writes one uid_t through the pointer.
@@ -296,15 +306,16 @@ fn walk_chain(fd: BorrowedFd<'_>, ns: &'static Namespace, path: String) -> Vec<I
             current = up;
         }
     };
-    if is_hierarchical(ns) {
-        if let Some(parent) = related(fd, libc::NS_GET_PARENT) {
-            climb(parent, ns, "parent", &mut rows);
-        }
+    if is_hierarchical(ns)
+        && let Some(parent) = related(fd, libc::NS_GET_PARENT)
+    {
+        climb(parent, ns, "parent", &mut rows);
     }
-    if ns.flag != libc::CLONE_NEWUSER {
-        if let (Some(owner), Some(user)) = (related(fd, libc::NS_GET_USERNS), ns::by_name("user")) {
-            climb(owner, user, "owner", &mut rows);
-        }
+    // A user namespace's owner is its parent, already walked.
+    if ns.flag != libc::CLONE_NEWUSER
+        && let (Some(owner), Some(user)) = (related(fd, libc::NS_GET_USERNS), ns::by_name("user"))
+    {
+        climb(owner, user, "owner", &mut rows);
     }
     rows
 }
@@ -393,6 +404,9 @@ mod tests {
         assert_eq!(parse(&["--help"]).unwrap(), Parsed::Help);
         assert_eq!(parse(&["-V"]).unwrap(), Parsed::Version);
         assert_eq!(parse(&["--version"]).unwrap(), Parsed::Version);
+        assert_eq!(parse(&["-J", "-h", "f"]).unwrap(), Parsed::Help);
+        assert!(parse(&["--help=x"]).is_err());
+        assert!(parse(&["-h", "--bogus"]).is_err());
         let err = parse(&["-x", "f"]).unwrap_err();
         assert!(err.to_string().starts_with("invalid option '-x'; usage: nstype "), "{err}");
         assert_eq!(err.code, 125);

@@ -179,7 +179,8 @@ fn shell_word(s: &str) -> String {
 fn raw(rows: &[Info], columns: &[Column]) -> String {
     let mut out = String::new();
     for r in rows {
-        let pairs: Vec<String> = columns.iter().map(|c| format!("{}={}", c.name(), shell_word(&plain(&c.cell(r))))).collect();
+        let pairs: Vec<String> =
+            columns.iter().map(|c| format!("{}={}", c.name(), shell_word(&plain(&c.cell(r))))).collect();
         out.push_str(&pairs.join(" "));
         out.push('\n');
     }
@@ -218,7 +219,10 @@ mod tests {
     #[test]
     fn json_escapes_and_uses_null() {
         let out = render(&[row("/a\"b\\c\n")], &[Column::Path, Column::Ns, Column::Parent], Format::Json, true);
-        assert_eq!(out, "{\"namespaces\": [\n    {\"path\": \"/a\\\"b\\\\c\\n\", \"ns\": 4026531840, \"parent\": null}\n]}\n");
+        assert_eq!(
+            out,
+            "{\"namespaces\": [\n    {\"path\": \"/a\\\"b\\\\c\\n\", \"ns\": 4026531840, \"parent\": null}\n]}\n"
+        );
         assert_eq!(render(&[], &[Column::Ns], Format::Json, true), "{\"namespaces\": []}\n");
     }
 
