@@ -1,0 +1,62 @@
+# nstools: build, test, install.
+#   make                 release build of every tool
+#   make test            lint, build, every test (the command CI runs)
+#   make install         PREFIX=/usr/local DESTDIR= (binaries and man pages)
+#   make uninstall
+#   make run ARGS='nstype -p 1'   run a chain with the freshly built tools first on PATH
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+CARGO   ?= cargo
+TOOLS   := $(notdir $(wildcard tools/*))
+
+.PHONY: all build test lint test-unit test-install install uninstall run clean
+
+all: build
+
+build:
+	$(CARGO) build --release --workspace --bins
+
+test: lint test-unit test-install
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets --quiet -- -D warnings
+
+# cargo test does not build the tools the integration tests run: build them first.
+test-unit:
+	$(CARGO) build --workspace --bins --examples
+	$(CARGO) test --workspace
+
+# Install into a scratch DESTDIR, check every file landed, uninstall, check nothing is left.
+test-install: build
+	@set -e; d=$$(mktemp -d); trap 'rm -rf "$$d"' EXIT; \
+	$(MAKE) -s install DESTDIR="$$d" PREFIX=/usr; \
+	for t in $(TOOLS); do \
+		test -x "$$d/usr/bin/$$t" && test -f "$$d/usr/share/man/man1/$$t.1" || { echo "install: $$t missing"; exit 1; }; \
+		"$$d/usr/bin/$$t" --version >/dev/null; \
+	done; \
+	test -f "$$d/usr/share/man/man7/nstools.7"; \
+	$(MAKE) -s uninstall DESTDIR="$$d" PREFIX=/usr; \
+	left=$$(find "$$d" -type f); test -z "$$left" || { echo "uninstall left: $$left"; exit 1; }; \
+	echo "install/uninstall: ok ($(TOOLS))"
+
+install: build
+	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(MANDIR)/man1" "$(DESTDIR)$(MANDIR)/man7"
+	for t in $(TOOLS); do \
+		install -m 0755 "target/release/$$t" "$(DESTDIR)$(BINDIR)/$$t" && \
+		install -m 0644 "man/$$t.1" "$(DESTDIR)$(MANDIR)/man1/$$t.1" || exit 1; \
+	done
+	install -m 0644 man/nstools.7 "$(DESTDIR)$(MANDIR)/man7/nstools.7"
+
+uninstall:
+	for t in $(TOOLS); do rm -f "$(DESTDIR)$(BINDIR)/$$t" "$(DESTDIR)$(MANDIR)/man1/$$t.1"; done
+	rm -f "$(DESTDIR)$(MANDIR)/man7/nstools.7"
+
+run: build
+	PATH="$(CURDIR)/target/release:$$PATH" $(ARGS)
+
+clean:
+	$(CARGO) clean
