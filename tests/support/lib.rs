@@ -144,26 +144,32 @@ pub fn have_program(name: &str) -> bool {
     std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file())).unwrap_or(false)
 }
 
-/// A directory under the system temp dir, removed (with its contents) on drop.
-pub struct TempDir(PathBuf);
+/// A directory `<tmp>/nstools-<pid>-<n>/<tag>`, removed (with its contents) on
+/// drop. The extra level gives every test a parent directory of its own, so a
+/// guard watching "the files around" the path never sees another test's files.
+pub struct TempDir {
+    outer: PathBuf,
+    inner: PathBuf,
+}
 
 impl TempDir {
     pub fn new(tag: &str) -> Self {
         static COUNT: AtomicUsize = AtomicUsize::new(0);
         let n = COUNT.fetch_add(1, Ordering::SeqCst);
-        let path = std::env::temp_dir().join(format!("nstools-{tag}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("create temp dir");
-        Self(path)
+        let outer = std::env::temp_dir().join(format!("nstools-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&outer);
+        let inner = outer.join(tag);
+        std::fs::create_dir_all(&inner).expect("create temp dir");
+        Self { outer, inner }
     }
 
     pub fn path(&self) -> &Path {
-        &self.0
+        &self.inner
     }
 }
 
 impl Drop for TempDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        let _ = std::fs::remove_dir_all(&self.outer);
     }
 }
