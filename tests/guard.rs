@@ -65,3 +65,14 @@ fn cgroups_of_our_own_are_found() {
     assert!(!mine.is_empty(), "no cgroup hierarchy found for /proc/self/cgroup");
     assert!(mine.iter().all(|p| p.starts_with("/sys/fs/cgroup")), "{mine:?}");
 }
+
+#[test]
+fn check_fails_the_test_on_a_leak() {
+    let dir = TempDir::new("guard");
+    let guard = Guard::new(&[dir.path()]);
+    std::fs::write(dir.path().join("stray"), "leak").unwrap();
+    let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| guard.check()));
+    let message = failed.expect_err("check() must fail on a leak");
+    let text = message.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(text.contains("the host changed") && text.contains("stray"), "{text}");
+}
