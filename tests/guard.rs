@@ -38,6 +38,14 @@ fn the_guard_catches_a_deliberate_leak() {
     let mut sleeper = guard.watch(Command::new("sleep")).arg("60").stdin(Stdio::null()).spawn().unwrap();
     std::fs::create_dir(&leaked_cgroup).unwrap();
     std::fs::write(watched.join("stray"), "leak").unwrap();
+    // The sleeper must have exec'd with its environment before we look.
+    let environ = format!("/proc/{}/environ", sleeper.id());
+    for _ in 0..200 {
+        if std::fs::read(&environ).is_ok_and(|e| e.windows(14).any(|w| w == b"NSTOOLS_GUARD=")) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 
     let diff = guard.diff();
     let joined = diff.join("\n");

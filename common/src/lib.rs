@@ -8,7 +8,10 @@ pub mod exit;
 pub mod ns;
 pub mod opts;
 pub mod parse;
+pub mod process;
+pub mod setup;
 pub mod signals;
+pub mod spec;
 
 use std::ffi::OsString;
 use std::io::Write;

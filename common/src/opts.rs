@@ -56,6 +56,43 @@ pub fn command(parser: &mut lexopt::Parser, first: OsString) -> Result<Vec<OsStr
     Ok(argv)
 }
 
+/// An argument, owned, so that it can be handed around with the parser
+/// (lexopt's `Arg` borrows from it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Opt {
+    Short(char),
+    Long(String),
+    Value(OsString),
+}
+
+impl Opt {
+    pub fn from_arg(arg: lexopt::Arg<'_>) -> Self {
+        match arg {
+            lexopt::Arg::Short(c) => Self::Short(c),
+            lexopt::Arg::Long(l) => Self::Long(l.to_owned()),
+            lexopt::Arg::Value(v) => Self::Value(v),
+        }
+    }
+
+    /// Whether this is `-short` or `--long`.
+    pub fn is(&self, short: Option<char>, long: &str) -> bool {
+        match self {
+            Self::Short(c) => Some(*c) == short,
+            Self::Long(l) => l == long,
+            Self::Value(_) => false,
+        }
+    }
+
+    /// The usage error for an option nobody took.
+    pub fn unexpected(&self) -> String {
+        match self {
+            Self::Short(c) => format!("invalid option '-{c}'"),
+            Self::Long(l) => format!("invalid option '--{l}'"),
+            Self::Value(v) => format!("unexpected argument '{}'", v.to_string_lossy()),
+        }
+    }
+}
+
 /// A value of an option as UTF-8, or a usage error naming the option.
 pub fn string_value(parser: &mut lexopt::Parser) -> Result<String, lexopt::Error> {
     parser.value()?.string()

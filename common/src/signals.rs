@@ -63,3 +63,35 @@ pub fn restore() {
         libc::sigprocmask(libc::SIG_SETMASK, mask, std::ptr::null_mut());
     }
 }
+
+/// The signal mask the tool was started with (empty without a capture).
+pub fn start_mask() -> libc::sigset_t {
+    match AT_START.get() {
+        Some(state) => state.mask,
+        None => {
+            // SAFETY: plain data, initialised by sigemptyset.
+            let mut empty: libc::sigset_t = unsafe { std::mem::zeroed() };
+            // SAFETY: a valid sigset_t.
+            unsafe { libc::sigemptyset(&mut empty) };
+            empty
+        }
+    }
+}
+
+/// Every signal that was not ignored at start: what a spawned command gets
+/// back at its default disposition.
+pub fn not_ignored_at_start() -> libc::sigset_t {
+    // SAFETY: plain data, initialised by sigemptyset.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid sigset_t; signal numbers are in range.
+    unsafe {
+        libc::sigemptyset(&mut set);
+        for sig in 1..=last_signal() {
+            let ignored = AT_START.get().is_some_and(|s| s.ignored[sig as usize]);
+            if !ignored && sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::sigaddset(&mut set, sig);
+            }
+        }
+    }
+    set
+}

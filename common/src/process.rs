@@ -1,0 +1,386 @@
+//! Processes: a child cloned into new namespaces, the parent that waits for it
+//! and relays its fate, the small init that runs as PID 1, and the handshake
+//! bytes between parent and child.
+
+use std::ffi::{CString, OsString};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStringExt;
+
+use nix::errno::Errno;
+
+use crate::error::Error;
+use crate::{exec, exit, signals};
+
+/// `struct clone_args` of clone3(2) (the first 11 fields, Linux 5.7).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// Which side of a fork-like clone we are on.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Forked {
+    Parent(libc::pid_t),
+    Child,
+}
+
+/// Clone a child into new namespaces, fork-style (a copy of our memory, no
+/// shared stack): clone3 where the kernel has it, clone(2) otherwise. The
+/// tools are single-threaded, so the child may run ordinary code until it
+/// execs or exits with `_exit`.
+pub fn clone_child(flags: libc::c_int) -> Result<Forked, Errno> {
+    let mut args = CloneArgs { flags: flags as u32 as u64, exit_signal: libc::SIGCHLD as u64, ..Default::default() };
+    // SAFETY: no CLONE_VM and no stack: the child gets a copy of the address space, as with fork(2).
+    let mut rc = unsafe { libc::syscall(libc::SYS_clone3, &mut args as *mut CloneArgs, size_of::<CloneArgs>()) };
+    if rc == -1 && Errno::last() == Errno::ENOSYS {
+        // SAFETY: clone(2) with a NULL stack and no CLONE_VM behaves like fork(2).
+        rc = unsafe {
+            libc::syscall(libc::SYS_clone, (flags | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize)
+        };
+    }
+    match rc {
+        -1 => Err(Errno::last()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid as libc::pid_t)),
+    }
+}
+
+/// A plain fork, for helpers that stay in the caller's namespaces.
+pub fn fork() -> Result<Forked, Errno> {
+    // SAFETY: the tools are single-threaded; the child only runs our own code, then _exit or exec.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Parent { child } => Ok(Forked::Parent(child.as_raw())),
+        nix::unistd::ForkResult::Child => Ok(Forked::Child),
+    }
+}
+
+/// Leave a forked child: flush what it printed and exit without running the
+/// parent's destructors or atexit handlers.
+pub fn child_exit(code: i32) -> ! {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    // SAFETY: _exit ends the process at once; nothing is left to unwind.
+    unsafe { libc::_exit(code) }
+}
+
+/// A child reports its failure and leaves with its status.
+pub fn child_fail(err: &Error) -> ! {
+    crate::report(err);
+    child_exit(err.code)
+}
+
+/// Die when the parent dies (even by SIGKILL), and close the window between
+/// the fork and this call: if the parent is already gone, the pipe whose
+/// write end only the parent holds reports a hang-up.
+pub fn die_with_parent(parent_pipe: BorrowedFd<'_>) -> Result<(), Error> {
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+        .map_err(|e| Error::sys("cannot set", "PR_SET_PDEATHSIG", e))?;
+    let mut fds = [libc::pollfd { fd: parent_pipe.as_raw_fd(), events: 0, revents: 0 }];
+    // SAFETY: one valid pollfd, no timeout.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), 1, 0) };
+    if n > 0 && fds[0].revents & (libc::POLLHUP | libc::POLLERR) != 0 {
+        child_exit(exit::TOOL_FAILED);
+    }
+    Ok(())
+}
+
+/// A pipe whose ends close on exec.
+pub fn pipe() -> Result<(OwnedFd, OwnedFd), Error> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::sys("cannot create", "pipe", e))
+}
+
+/// Send one handshake byte.
+pub fn send(fd: BorrowedFd<'_>, byte: u8) -> Result<(), Errno> {
+    loop {
+        match nix::unistd::write(fd, &[byte]) {
+            Ok(1) => return Ok(()),
+            Ok(_) => return Err(Errno::EIO),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Wait for one handshake byte; `None` when the other side is gone.
+pub fn receive(fd: BorrowedFd<'_>) -> Option<u8> {
+    let mut byte = [0u8];
+    loop {
+        match nix::unistd::read(fd, &mut byte) {
+            Ok(1) => return Some(byte[0]),
+            Err(Errno::EINTR) => continue,
+            _ => return None,
+        }
+    }
+}
+
+/// Read the raw wait status an init reported, if it did.
+pub fn receive_status(fd: BorrowedFd<'_>) -> Option<i32> {
+    let mut buf = [0u8; 4];
+    let mut got = 0;
+    while got < 4 {
+        match nix::unistd::read(fd, &mut buf[got..]) {
+            Ok(0) => return None,
+            Ok(n) => got += n,
+            Err(Errno::EINTR) => continue,
+            Err(_) => return None,
+        }
+    }
+    Some(i32::from_ne_bytes(buf))
+}
+
+/// Signals the waiting parent passes on to its child. Left out: those that
+/// cannot be caught, SIGCHLD (ours), the job-control stops (the parent must
+/// stop with its child at Ctrl-Z), and the synchronous faults.
+pub fn forwarded_signals() -> Vec<libc::c_int> {
+    let never = [
+        libc::SIGKILL,
+        libc::SIGSTOP,
+        libc::SIGCHLD,
+        libc::SIGTSTP,
+        libc::SIGTTIN,
+        libc::SIGTTOU,
+        libc::SIGSEGV,
+        libc::SIGBUS,
+        libc::SIGFPE,
+        libc::SIGILL,
+        libc::SIGTRAP,
+        libc::SIGSYS,
+    ];
+    (1..=libc::SIGRTMAX()).filter(|s| !never.contains(s) && !(32..libc::SIGRTMIN()).contains(s)).collect()
+}
+
+fn sigset(signals: &[libc::c_int]) -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data, initialised by sigemptyset.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid sigset_t; signal numbers come from the table above.
+    unsafe {
+        libc::sigemptyset(&mut set);
+        for &s in signals {
+            libc::sigaddset(&mut set, s);
+        }
+    }
+    set
+}
+
+/// Block what the waiting parent will take with sigwaitinfo: the forwarded
+/// signals and SIGCHLD. Done before the clone, so none is lost in between.
+pub fn block_for_waiting() {
+    let mut signals = forwarded_signals();
+    signals.push(libc::SIGCHLD);
+    let set = sigset(&signals);
+    // SAFETY: a valid set; the old mask is not needed (signals::capture has it).
+    unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+}
+
+/// A signal a user (or a process) sent, as opposed to one the kernel sent to
+/// the whole foreground process group from the terminal, which the command,
+/// in that group too, has already received.
+fn sent_by_a_process(info: &libc::siginfo_t) -> bool {
+    info.si_code <= 0
+}
+
+/// Wait for `child`, passing on every signal sent to us, and return its raw
+/// wait status.
+pub fn wait_forwarding(child: libc::pid_t) -> Result<i32, Error> {
+    let mut signals = forwarded_signals();
+    signals.push(libc::SIGCHLD);
+    let set = sigset(&signals);
+    loop {
+        // SAFETY: plain data, filled by sigwaitinfo.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `set` and `info` are valid.
+        let sig = unsafe { libc::sigwaitinfo(&set, &mut info) };
+        if sig == -1 {
+            match Errno::last() {
+                Errno::EINTR => continue,
+                e => return Err(Error::sys("cannot wait for signals", child, e)),
+            }
+        }
+        if sig == libc::SIGCHLD {
+            let mut status = 0;
+            // SAFETY: a valid out-pointer; WNOHANG never blocks.
+            match unsafe { libc::waitpid(child, &mut status, libc::WNOHANG) } {
+                0 => continue,
+                -1 if Errno::last() == Errno::EINTR => continue,
+                -1 => return Err(Error::sys("cannot wait for", child, Errno::last())),
+                _ => return Ok(status),
+            }
+        }
+        if sent_by_a_process(&info) {
+            // SAFETY: `child` is our unreaped child, so its pid cannot have been reused.
+            unsafe { libc::kill(child, sig) };
+        }
+    }
+}
+
+/// Leave the way the command left: its exit code, or death by its signal
+/// (with core dumps off, so we leave no core file of our own). Returns the
+/// status to exit with when dying is impossible.
+pub fn mirror(status: i32) -> i32 {
+    if libc::WIFEXITED(status) {
+        return libc::WEXITSTATUS(status);
+    }
+    if !libc::WIFSIGNALED(status) {
+        return exit::TOOL_FAILED;
+    }
+    let sig = libc::WTERMSIG(status);
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let no_core = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: plain syscalls on our own process with valid arguments.
+    unsafe {
+        libc::setrlimit(libc::RLIMIT_CORE, &no_core);
+        libc::signal(sig, libc::SIG_DFL);
+        let set = sigset(&[sig]);
+        libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::kill(libc::getpid(), sig);
+    }
+    // Still here: the signal does not kill (or we are a PID 1); say it as a shell would.
+    128 + sig
+}
+
+unsafe extern "C" {
+    static environ: *const *const libc::c_char;
+}
+
+/// Start `argv` as a child with the signal state the tool was started with,
+/// vfork-style (posix_spawnp), and return its pid.
+pub fn spawn(argv: &[OsString]) -> Result<libc::pid_t, Error> {
+    let Some(program) = argv.first() else { return Err(Error::usage("no command given")) };
+    let cargs: Vec<CString> = argv
+        .iter()
+        .map(|a| CString::new(a.clone().into_vec()))
+        .collect::<Result<_, _>>()
+        .map_err(|_| Error::new("cannot execute", crate::error::quoted(program), "argument holds a NUL byte"))?;
+    let mut ptrs: Vec<*const libc::c_char> = cargs.iter().map(|c| c.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
+    let mask = signals::start_mask();
+    let defaults = signals::not_ignored_at_start();
+    // SAFETY: attr is initialised before use and destroyed after; every pointer is valid for the call.
+    unsafe {
+        let mut attr: libc::posix_spawnattr_t = std::mem::zeroed();
+        libc::posix_spawnattr_init(&mut attr);
+        libc::posix_spawnattr_setsigmask(&mut attr, &mask);
+        libc::posix_spawnattr_setsigdefault(&mut attr, &defaults);
+        libc::posix_spawnattr_setflags(&mut attr, (libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF) as _);
+        let mut pid: libc::pid_t = 0;
+        let mut rc = libc::posix_spawnp(&mut pid, ptrs[0], std::ptr::null(), &attr, ptrs.as_ptr() as _, environ as _);
+        if rc == libc::ENOEXEC {
+            // As execvp does: a file the kernel cannot run is a shell script.
+            let sh = c"/bin/sh";
+            let mut with_sh: Vec<*const libc::c_char> = vec![sh.as_ptr()];
+            with_sh.extend(&ptrs);
+            rc = libc::posix_spawn(&mut pid, sh.as_ptr(), std::ptr::null(), &attr, with_sh.as_ptr() as _, environ as _);
+        }
+        libc::posix_spawnattr_destroy(&mut attr);
+        if rc != 0 {
+            return Err(exec::exec_failure(program, Errno::from_raw(rc)));
+        }
+        Ok(pid)
+    }
+}
+
+/// The init of a new PID namespace: start the command, reap every orphan,
+/// pass every signal sent to us on to the command, and leave as soon as the
+/// command does, which ends everything else in the namespace. The command's
+/// raw wait status goes to `report` first, since an init cannot die of a
+/// signal it sends itself.
+pub fn run_init(argv: &[OsString], report: Option<BorrowedFd<'_>>, on_spawn: impl FnOnce(libc::pid_t)) -> ! {
+    let all: Vec<libc::c_int> = (1..=libc::SIGRTMAX())
+        .filter(|&s| s != libc::SIGKILL && s != libc::SIGSTOP && !(32..libc::SIGRTMIN()).contains(&s))
+        .collect();
+    let set = sigset(&all);
+    // SAFETY: a valid set.
+    unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    let command = match spawn(argv) {
+        Ok(pid) => pid,
+        Err(err) => child_fail(&err),
+    };
+    on_spawn(command);
+    loop {
+        // SAFETY: plain data, filled by sigwaitinfo.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `set` and `info` are valid.
+        let sig = unsafe { libc::sigwaitinfo(&set, &mut info) };
+        if sig == libc::SIGCHLD {
+            loop {
+                let mut status = 0;
+                // SAFETY: a valid out-pointer; WNOHANG never blocks.
+                let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+                if pid <= 0 {
+                    break;
+                }
+                if pid == command {
+                    if let Some(fd) = report {
+                        let _ = nix::unistd::write(fd, &status.to_ne_bytes());
+                    }
+                    let code =
+                        if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 128 + libc::WTERMSIG(status) };
+                    child_exit(code);
+                }
+            }
+        } else if sig > 0 && sent_by_a_process(&info) {
+            // SAFETY: `command` is our unreaped child.
+            unsafe { libc::kill(command, sig) };
+        }
+    }
+}
+
+/// Keep the descriptors a helper process needs; point 0, 1 and 2 at /dev/null
+/// so the helper holds no pipe or terminal of the caller open.
+pub fn detach_stdio(keep: &[BorrowedFd<'_>]) {
+    let mut keep: Vec<u32> = keep.iter().map(|fd| fd.as_raw_fd() as u32).collect();
+    keep.sort_unstable();
+    // SAFETY: opening /dev/null and moving it onto 0..2; closing descriptors we do not keep.
+    unsafe {
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
+        for fd in 0..3 {
+            if null >= 0 {
+                libc::dup3(null, fd, 0);
+            } else {
+                libc::close(fd);
+            }
+        }
+        let mut from = 3u32;
+        for &k in keep.iter().filter(|&&k| k >= 3) {
+            if k > from {
+                libc::close_range(from, k - 1, 0);
+            }
+            from = k + 1;
+        }
+        libc::close_range(from, u32::MAX, 0);
+    }
+}
+
+/// Borrow the fd of an owned end for the handshake helpers.
+pub fn fd(owned: &OwnedFd) -> BorrowedFd<'_> {
+    owned.as_fd()
+}
+
+/// A PID 1 that only reaps, until SIGKILL (PDEATHSIG) ends it.
+pub fn hold() -> ! {
+    let all: Vec<libc::c_int> = (1..=libc::SIGRTMAX())
+        .filter(|&s| s != libc::SIGKILL && s != libc::SIGSTOP && !(32..libc::SIGRTMIN()).contains(&s))
+        .collect();
+    let set = sigset(&all);
+    // SAFETY: a valid set.
+    unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    let chld = sigset(&[libc::SIGCHLD]);
+    loop {
+        // SAFETY: a valid set; the signal number itself is not needed.
+        unsafe { libc::sigwaitinfo(&chld, std::ptr::null_mut()) };
+        // SAFETY: reaping every exited child without blocking.
+        while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
+    }
+}

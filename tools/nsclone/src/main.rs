@@ -1,0 +1,356 @@
+//! nsclone: clone a child into new namespaces, run the command there, wait,
+//! and relay its fate.
+
+#![cfg_attr(not(test), no_main)]
+
+use std::ffi::OsString;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use common::opts::{self, Cli, Opt, Parsed};
+use common::process::{self, Forked};
+use common::setup::{self, trace};
+use common::spec::{MapPlan, Spec};
+use common::{Error, exec};
+use nix::errno::Errno;
+
+common::tool_main!("nsclone", run);
+
+const CLI: Cli = Cli {
+    tool: "nsclone",
+    synopsis: "nsclone [-mupinUCTa] [options] COMMAND [ARG...]",
+    help: concat!(
+        "\
+Usage:
+  nsclone [options] COMMAND [ARG...]
+
+Clone a child into new namespaces, run COMMAND in it, wait, and leave the way
+COMMAND left: its exit status, or death by its signal. With a new PID
+namespace a small init is PID 1: it reaps orphans, passes signals on, and
+ends the namespace when COMMAND exits.
+
+",
+        common::namespace_options_help!(),
+        "
+Process:
+      --as-pid-1           run COMMAND itself as PID 1 of a new PID namespace
+      --pidfile=FILE       write COMMAND's PID (as the caller sees it) to FILE
+      --pid-fd=N           write COMMAND's PID to descriptor N, then close it
+  -h, --help               show this help and exit
+  -V, --version            show the version and exit
+
+Exit status: COMMAND's; 125 nsclone failed; 126 COMMAND cannot run; 127 not found.
+"
+    ),
+};
+
+#[derive(Debug, PartialEq, Eq)]
+struct Args {
+    spec: Spec,
+    as_pid_1: bool,
+    pidfile: Option<PathBuf>,
+    pid_fd: Option<i32>,
+    command: Vec<OsString>,
+}
+
+fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, Error> {
+    let usage = |e: lexopt::Error| CLI.usage_error(e);
+    let mut parser = lexopt::Parser::from_args(args);
+    let mut spec = Spec::default();
+    let (mut as_pid_1, mut pidfile, mut pid_fd, mut command) = (false, None, None, Vec::new());
+    let mut asked = None;
+    while let Some(arg) = parser.next().map_err(usage)? {
+        let arg = Opt::from_arg(arg);
+        if spec.take(&arg, &mut parser).map_err(|e| if e.what.is_empty() { CLI.usage_error(e.reason) } else { e })? {
+            continue;
+        }
+        match arg {
+            Opt::Value(first) => {
+                command = opts::command(&mut parser, first).map_err(usage)?;
+                break;
+            }
+            a if a.is(None, "as-pid-1") => as_pid_1 = true,
+            a if a.is(None, "pidfile") => pidfile = Some(PathBuf::from(parser.value().map_err(usage)?)),
+            a if a.is(None, "pid-fd") => {
+                let text = opts::string_value(&mut parser).map_err(usage)?;
+                let fd = text
+                    .parse::<i32>()
+                    .ok()
+                    .filter(|fd| (0..=1 << 20).contains(fd) && text.bytes().all(|b| b.is_ascii_digit()));
+                pid_fd = Some(fd.ok_or_else(|| {
+                    Error::new("invalid descriptor", format!("--pid-fd={text}"), "not a descriptor number")
+                })?);
+            }
+            a if a.is(Some('h'), "help") => asked = asked.or(Some(Parsed::Help)),
+            a if a.is(Some('V'), "version") => asked = asked.or(Some(Parsed::Version)),
+            other => return Err(CLI.usage_error(other.unexpected())),
+        }
+    }
+    if let Some(asked) = asked {
+        return Ok(asked);
+    }
+    if command.is_empty() {
+        return Err(CLI.usage_error("no command given"));
+    }
+    if as_pid_1 && !spec.wants(libc::CLONE_NEWPID) {
+        return Err(CLI.usage_error("--as-pid-1 needs a new PID namespace (-p)"));
+    }
+    Ok(Parsed::Run(Args { spec, as_pid_1, pidfile, pid_fd, command }))
+}
+
+fn run(argv: Vec<OsString>) -> Result<i32, Error> {
+    let Some(args) = CLI.finish(parse_args(argv))? else {
+        return Ok(0);
+    };
+    // Everything is checked before anything is created.
+    let plan = setup::plan_for_caller(&args.spec.maps)?;
+    for (_, file) in &args.spec.pins {
+        setup::check_pin(file)?;
+    }
+    if let Some(file) = &args.pidfile {
+        setup::check_pin(file).map_err(|e| Error::new("cannot write pid file", file.display(), e.reason))?;
+    }
+    if let Some(fd) = args.pid_fd {
+        // SAFETY: F_GETFD only asks whether the descriptor is open.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+            return Err(Error::new("invalid descriptor", format!("--pid-fd={fd}"), "not open"));
+        }
+    }
+    let verbose = args.spec.verbose;
+    let init = args.spec.wants(libc::CLONE_NEWPID) && !args.as_pid_1;
+    let report_pid = args.pidfile.is_some() || args.pid_fd.is_some();
+    let handshake = !args.spec.pins.is_empty() || report_pid;
+    // The parent holds the write end for its whole life: the child sees it
+    // close if the parent dies, and reads the handshake bytes from it.
+    let (from_parent, to_child) = process::pipe()?;
+    let back = if init || handshake { Some(process::pipe()?) } else { None };
+    process::block_for_waiting();
+    // A time namespace is made by the child itself (unshare), the only way its
+    // clock offsets can be set before a process lives in it.
+    let flags = args.spec.flags & !libc::CLONE_NEWTIME;
+    trace(verbose, || format!("clone {}", flag_names(flags)));
+    match process::clone_child(flags) {
+        Err(e) => Err(setup::namespace_failure("cannot create namespaces", flags, e)),
+        Ok(Forked::Child) => {
+            drop(to_child);
+            let to_parent = back.map(|(read, write)| {
+                drop(read);
+                write
+            });
+            child(&args, plan.as_ref(), &from_parent, to_parent.as_ref(), init, handshake)
+        }
+        Ok(Forked::Parent(pid)) => {
+            drop(from_parent);
+            let from_child = back.map(|(read, write)| {
+                drop(write);
+                read
+            });
+            parent(&args, plan.as_ref(), pid, &to_child, from_child.as_ref(), init, handshake)
+        }
+    }
+}
+
+fn child(
+    args: &Args,
+    plan: Option<&MapPlan>,
+    from_parent: &OwnedFd,
+    to_parent: Option<&OwnedFd>,
+    init: bool,
+    handshake: bool,
+) -> ! {
+    if plan.is_some() && process::receive(from_parent.as_fd()) != Some(b'M') {
+        process::child_exit(common::exit::TOOL_FAILED);
+    }
+    if let Err(err) = process::die_with_parent(from_parent.as_fd()).and_then(|()| setup::inside(&args.spec)) {
+        process::child_fail(&err);
+    }
+    if handshake {
+        let Some(to_parent) = to_parent else { process::child_exit(common::exit::TOOL_FAILED) };
+        if process::send(to_parent.as_fd(), b'R').is_err() || process::receive(from_parent.as_fd()) != Some(b'G') {
+            process::child_exit(common::exit::TOOL_FAILED);
+        }
+    }
+    trace(args.spec.verbose, || format!("exec {}", shell_words(&args.command)));
+    if init {
+        let report_pid = args.pidfile.is_some() || args.pid_fd.is_some();
+        process::run_init(&args.command, to_parent.map(AsFd::as_fd), |_| {
+            if let (true, Some(to_parent)) = (report_pid, to_parent) {
+                // The parent reads the command's host PID while it cannot have been reaped yet.
+                let _ = process::send(to_parent.as_fd(), b'S');
+                let _ = process::receive(from_parent.as_fd());
+            }
+        })
+    }
+    process::child_fail(&exec::exec_into(&args.command))
+}
+
+fn parent(
+    args: &Args,
+    plan: Option<&MapPlan>,
+    child: libc::pid_t,
+    to_child: &OwnedFd,
+    from_child: Option<&OwnedFd>,
+    init: bool,
+    handshake: bool,
+) -> Result<i32, Error> {
+    let verbose = args.spec.verbose;
+    let mut pinned: Vec<&Path> = Vec::new();
+    let abort = |err: Error, pinned: &[&Path]| -> Result<i32, Error> {
+        // SAFETY: `child` is our unreaped child.
+        unsafe { libc::kill(child, libc::SIGKILL) };
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child), None);
+        for file in pinned {
+            let _ = nix::mount::umount2(*file, nix::mount::MntFlags::MNT_DETACH);
+        }
+        Err(err)
+    };
+    if let Some(plan) = plan {
+        if let Err(err) = setup::write_maps(child, plan, verbose) {
+            return abort(err, &pinned);
+        }
+        let _ = process::send(to_child.as_fd(), b'M');
+    }
+    let mut wrote_pidfile = false;
+    if let (true, Some(from_child)) = (handshake, from_child)
+        && process::receive(from_child.as_fd()) == Some(b'R')
+    {
+        for (ns, file) in &args.spec.pins {
+            let leaf = if ns.flag == libc::CLONE_NEWTIME { "time_for_children" } else { ns.proc_name };
+            let source = PathBuf::from(format!("/proc/{child}/ns/{leaf}"));
+            if let Err(err) = setup::pin(&source, file, verbose) {
+                return abort(err, &pinned);
+            }
+            pinned.push(file);
+        }
+        if !init {
+            if let Err(err) = report_pid(args, child) {
+                return abort(err, &pinned);
+            }
+            wrote_pidfile = args.pidfile.is_some();
+        }
+        let _ = process::send(to_child.as_fd(), b'G');
+        if init
+            && (args.pidfile.is_some() || args.pid_fd.is_some())
+            && process::receive(from_child.as_fd()) == Some(b'S')
+        {
+            let command = first_child(child).unwrap_or(child);
+            if let Err(err) = report_pid(args, command) {
+                return abort(err, &pinned);
+            }
+            wrote_pidfile = args.pidfile.is_some();
+            let _ = process::send(to_child.as_fd(), b'A');
+        }
+    }
+    let status = process::wait_forwarding(child)?;
+    let status = match (init, from_child) {
+        (true, Some(fd)) => process::receive_status(fd.as_fd()).unwrap_or(status),
+        _ => status,
+    };
+    if let (true, Some(file)) = (wrote_pidfile, &args.pidfile) {
+        let _ = std::fs::remove_file(file);
+    }
+    Ok(process::mirror(status))
+}
+
+/// The first child of `pid`, as this PID namespace numbers it.
+fn first_child(pid: libc::pid_t) -> Option<libc::pid_t> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+fn report_pid(args: &Args, pid: libc::pid_t) -> Result<(), Error> {
+    let line = format!("{pid}\n");
+    if let Some(file) = &args.pidfile {
+        std::fs::write(file, &line)
+            .map_err(|e| Error::new("cannot write pid file", file.display(), common::io_reason(&e)))?;
+    }
+    if let Some(fd) = args.pid_fd {
+        // SAFETY: the descriptor was checked to be open; we own it from here on.
+        let owned = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        nix::unistd::write(&owned, line.as_bytes())
+            .map_err(|e: Errno| Error::sys("cannot write pid to", format!("--pid-fd={fd}"), e))?;
+    }
+    Ok(())
+}
+
+fn flag_names(flags: libc::c_int) -> String {
+    let names: Vec<String> =
+        common::ns::NAMESPACES.iter().filter(|n| flags & n.flag != 0).map(|n| format!("--{}", n.long)).collect();
+    if names.is_empty() { "(no new namespaces)".to_owned() } else { names.join(" ") }
+}
+
+fn shell_words(argv: &[OsString]) -> String {
+    argv.iter()
+        .map(|a| {
+            let s = a.to_string_lossy();
+            if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-=:,+@%".contains(&b)) {
+                s.into_owned()
+            } else {
+                format!("'{}'", s.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Parsed<Args>, Error> {
+        parse_args(args.iter().map(OsString::from))
+    }
+
+    fn args(list: &[&str]) -> Args {
+        match parse(list) {
+            Ok(Parsed::Run(a)) => a,
+            other => panic!("{list:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_seed_chain() {
+        let a = args(&["-mupin", "mkroot", "/tmp/r", "sh", "-c", "echo -p"]);
+        assert_eq!(
+            a.spec.flags,
+            libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWNET
+        );
+        assert_eq!(a.command, ["mkroot", "/tmp/r", "sh", "-c", "echo -p"]);
+        assert!(!a.as_pid_1);
+    }
+
+    #[test]
+    fn process_options() {
+        let a = args(&["-p", "--as-pid-1", "--pidfile=/run/x.pid", "--pid-fd=3", "true"]);
+        assert!(a.as_pid_1);
+        assert_eq!((a.pidfile, a.pid_fd), (Some(PathBuf::from("/run/x.pid")), Some(3)));
+        assert!(parse(&["--as-pid-1", "true"]).is_err());
+        assert!(parse(&["--pid-fd=x", "true"]).is_err());
+        assert!(parse(&["--pid-fd=-1", "true"]).is_err());
+    }
+
+    #[test]
+    fn usage_errors() {
+        let err = parse(&["-mX", "true"]).unwrap_err();
+        assert_eq!(err.to_string(), "invalid option '-X'; usage: nsclone [-mupinUCTa] [options] COMMAND [ARG...]");
+        assert!(parse(&["-m"]).unwrap_err().to_string().starts_with("no command given"));
+        assert!(parse(&["--bogus", "true"]).is_err());
+        assert!(parse(&["--help=x"]).is_err());
+        assert_eq!(parse(&["-m", "--help"]).unwrap(), Parsed::Help);
+        assert_eq!(parse(&["-V"]).unwrap(), Parsed::Version);
+        assert!(parse(&["--propagation=weird", "true"]).unwrap_err().to_string().contains("'weird'"));
+    }
+
+    #[test]
+    fn everything_after_the_command_is_untouched() {
+        let a = args(&["-m", "--", "--weird-name", "-p"]);
+        assert_eq!(a.command, ["--weird-name", "-p"]);
+        assert_eq!(a.spec.flags, libc::CLONE_NEWNS);
+    }
+
+    #[test]
+    fn trace_words_are_quoted() {
+        assert_eq!(shell_words(&["sh".into(), "-c".into(), "echo it's".into()]), "sh -c 'echo it'\\''s'");
+        assert_eq!(flag_names(libc::CLONE_NEWNS | libc::CLONE_NEWNET), "--net --mount");
+    }
+}

@@ -1,0 +1,296 @@
+//! nsunshare: move this process into new namespaces, then exec the command
+//! (same PID, no waiting parent).
+
+#![cfg_attr(not(test), no_main)]
+
+use std::ffi::OsString;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use common::opts::{self, Cli, Opt, Parsed};
+use common::process::{self, Forked};
+use common::setup::{self, trace};
+use common::spec::{MapPlan, MapWriter, Spec};
+use common::{Error, exec, exit};
+
+common::tool_main!("nsunshare", run);
+
+const CLI: Cli = Cli {
+    tool: "nsunshare",
+    synopsis: "nsunshare [-mupinUCTa] [options] COMMAND [ARG...]",
+    help: concat!(
+        "\
+Usage:
+  nsunshare [options] COMMAND [ARG...]
+
+Move this process into new namespaces, then execute COMMAND in its place:
+same PID, nothing left waiting. A new PID or time namespace applies to the
+children of COMMAND (and a time namespace to COMMAND itself, at exec); for a
+PID namespace a holder process is its PID 1 for as long as COMMAND runs, so
+COMMAND's children can fork. Use nsclone to run COMMAND itself inside a new
+PID namespace.
+
+",
+        common::namespace_options_help!(),
+        "
+  -h, --help               show this help and exit
+  -V, --version            show the version and exit
+
+Exit status: COMMAND's; 125 nsunshare failed; 126 COMMAND cannot run; 127 not found.
+"
+    ),
+};
+
+#[derive(Debug, PartialEq, Eq)]
+struct Args {
+    spec: Spec,
+    command: Vec<OsString>,
+}
+
+fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, Error> {
+    let usage = |e: lexopt::Error| CLI.usage_error(e);
+    let mut parser = lexopt::Parser::from_args(args);
+    let mut spec = Spec::default();
+    let mut command = Vec::new();
+    let mut asked = None;
+    while let Some(arg) = parser.next().map_err(usage)? {
+        let arg = Opt::from_arg(arg);
+        if spec.take(&arg, &mut parser).map_err(|e| if e.what.is_empty() { CLI.usage_error(e.reason) } else { e })? {
+            continue;
+        }
+        match arg {
+            Opt::Value(first) => {
+                command = opts::command(&mut parser, first).map_err(usage)?;
+                break;
+            }
+            a if a.is(Some('h'), "help") => asked = asked.or(Some(Parsed::Help)),
+            a if a.is(Some('V'), "version") => asked = asked.or(Some(Parsed::Version)),
+            other => return Err(CLI.usage_error(other.unexpected())),
+        }
+    }
+    if let Some(asked) = asked {
+        return Ok(asked);
+    }
+    if command.is_empty() {
+        return Err(CLI.usage_error("no command given"));
+    }
+    Ok(Parsed::Run(Args { spec, command }))
+}
+
+/// Whether the process may write its own maps from inside the new user
+/// namespace: only a single line mapping its own uid (and gid).
+fn self_writable(plan: &MapPlan) -> bool {
+    let uid = nix::unistd::geteuid().as_raw();
+    let gid = nix::unistd::getegid().as_raw();
+    let own =
+        |maps: &[common::spec::IdMap], id: u32| maps.len() <= 1 && maps.iter().all(|m| m.outer == id && m.count == 1);
+    plan.writer == MapWriter::Direct && own(&plan.uid, uid) && own(&plan.gid, gid)
+}
+
+fn run(argv: Vec<OsString>) -> Result<i32, Error> {
+    let Some(args) = CLI.finish(parse_args(argv))? else {
+        return Ok(0);
+    };
+    let spec = &args.spec;
+    let plan = setup::plan_for_caller(&spec.maps)?;
+    for (_, file) in &spec.pins {
+        setup::check_pin(file)?;
+    }
+    let helper_maps = plan.as_ref().filter(|p| !self_writable(p));
+    // Pins must be made in our mount namespace as it is now, and maps other
+    // than our own id by a process outside the new user namespace: a helper,
+    // forked before unshare, does both.
+    let helper = if helper_maps.is_some() || !spec.pins.is_empty() {
+        Some(Helper::start(helper_maps, &spec.pins, spec.verbose)?)
+    } else {
+        None
+    };
+    let flags = spec.flags & !libc::CLONE_NEWTIME;
+    trace(spec.verbose, || format!("unshare {}", flags_text(flags)));
+    if let Err(e) = nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(flags)) {
+        if let Some(h) = helper {
+            h.abandon();
+        }
+        return Err(setup::namespace_failure("cannot create namespaces", flags, e));
+    }
+    let helper = match helper {
+        Some(h) => Some(h.maps()?),
+        None => None,
+    };
+    if let Some(plan) = plan.as_ref().filter(|p| self_writable(p)) {
+        setup::write_maps(std::process::id() as libc::pid_t, plan, spec.verbose)?;
+    }
+    // /proc for a new PID namespace must be mounted from inside it: the holder does it.
+    let new_pid = spec.wants(libc::CLONE_NEWPID);
+    let mut here = spec.clone();
+    if new_pid {
+        here.mount_proc = None;
+    }
+    setup::inside(&here)?;
+    if let Some(h) = helper {
+        h.pins()?;
+    }
+    if new_pid {
+        start_holder(spec.mount_proc.as_deref(), spec.verbose)?;
+    }
+    trace(spec.verbose, || {
+        format!("exec {}", args.command.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" "))
+    });
+    Err(exec::exec_into(&args.command))
+}
+
+fn flags_text(flags: libc::c_int) -> String {
+    common::ns::NAMESPACES
+        .iter()
+        .filter(|n| flags & n.flag != 0)
+        .map(|n| format!("--{}", n.long))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The helper process: it stays in our original namespaces, writes the maps
+/// we cannot write ourselves, and pins the new namespaces.
+struct Helper {
+    pid: libc::pid_t,
+    to_helper: OwnedFd,
+    from_helper: OwnedFd,
+}
+
+impl Helper {
+    fn start(
+        plan: Option<&MapPlan>,
+        pins: &[(&'static common::ns::Namespace, PathBuf)],
+        verbose: bool,
+    ) -> Result<Self, Error> {
+        let (from_parent, to_helper) = process::pipe()?;
+        let (from_helper, to_parent) = process::pipe()?;
+        match process::fork().map_err(|e| Error::sys("cannot fork", "helper", e))? {
+            Forked::Parent(pid) => Ok(Self { pid, to_helper, from_helper }),
+            Forked::Child => {
+                drop((to_helper, from_helper));
+                let parent = nix::unistd::getppid().as_raw();
+                if let Err(err) = process::die_with_parent(from_parent.as_fd()) {
+                    process::child_fail(&err);
+                }
+                if process::receive(from_parent.as_fd()) != Some(b'M') {
+                    process::child_exit(exit::TOOL_FAILED);
+                }
+                if let Some(plan) = plan
+                    && let Err(err) = setup::write_maps(parent, plan, verbose)
+                {
+                    process::child_fail(&err);
+                }
+                if process::send(to_parent.as_fd(), b'm').is_err()
+                    || process::receive(from_parent.as_fd()) != Some(b'P')
+                {
+                    process::child_exit(exit::TOOL_FAILED);
+                }
+                let mut pinned: Vec<&Path> = Vec::new();
+                for (ns, file) in pins {
+                    let leaf = match ns.flag {
+                        libc::CLONE_NEWTIME => "time_for_children",
+                        libc::CLONE_NEWPID => "pid_for_children",
+                        _ => ns.proc_name,
+                    };
+                    if let Err(err) = setup::pin(Path::new(&format!("/proc/{parent}/ns/{leaf}")), file, verbose) {
+                        for done in pinned {
+                            let _ = nix::mount::umount2(done, nix::mount::MntFlags::MNT_DETACH);
+                        }
+                        process::child_fail(&err);
+                    }
+                    pinned.push(file);
+                }
+                process::child_exit(0)
+            }
+        }
+    }
+
+    /// The namespaces exist: write the maps.
+    fn maps(self) -> Result<Self, Error> {
+        let sent = process::send(self.to_helper.as_fd(), b'M').is_ok();
+        if !sent || process::receive(self.from_helper.as_fd()) != Some(b'm') {
+            return Err(self.fail());
+        }
+        Ok(self)
+    }
+
+    /// Setup done: pin, and wait for the helper to finish.
+    fn pins(self) -> Result<(), Error> {
+        let _ = process::send(self.to_helper.as_fd(), b'P');
+        match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(self.pid), None) {
+            Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => Ok(()),
+            _ => Err(Error::new("", "", "setup failed").with_code(exit::TOOL_FAILED)),
+        }
+    }
+
+    /// The helper reported its failure itself; reap it.
+    fn fail(self) -> Error {
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(self.pid), None);
+        Error::new("setup failed", "helper", "see the message above")
+    }
+
+    fn abandon(self) {
+        drop(self.to_helper);
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(self.pid), None);
+    }
+}
+
+/// PID 1 of the new PID namespace, for as long as we (then the command) live:
+/// it reaps orphans there, so the command's children can keep forking.
+fn start_holder(mount_proc: Option<&Path>, verbose: bool) -> Result<(), Error> {
+    let (from_parent, to_holder) = process::pipe()?;
+    let (from_holder, to_parent) = process::pipe()?;
+    match process::fork().map_err(|e| Error::sys("cannot fork", "PID 1 holder", e))? {
+        Forked::Parent(pid) => {
+            drop((from_parent, to_parent));
+            if process::receive(from_holder.as_fd()) != Some(b'H') {
+                let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+                return Err(Error::new("cannot start", "PID 1 holder", "see the message above"));
+            }
+            // The write end closes at exec; the holder checked it at start and now relies on PDEATHSIG.
+            drop(to_holder);
+            Ok(())
+        }
+        Forked::Child => {
+            drop((to_holder, from_holder));
+            if let Err(err) = process::die_with_parent(from_parent.as_fd()) {
+                process::child_fail(&err);
+            }
+            if let Some(dir) = mount_proc
+                && let Err(err) = setup::mount_proc(dir, verbose)
+            {
+                process::child_fail(&err);
+            }
+            let _ = process::send(to_parent.as_fd(), b'H');
+            drop((from_parent, to_parent));
+            let _ = std::env::set_current_dir("/");
+            process::detach_stdio(&[]);
+            process::hold()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Parsed<Args>, Error> {
+        parse_args(args.iter().map(OsString::from))
+    }
+
+    #[test]
+    fn flags_then_command() {
+        let Ok(Parsed::Run(a)) = parse(&["-n", "--hostname=x", "ip", "-br", "link"]) else { panic!() };
+        assert_eq!(a.spec.flags, libc::CLONE_NEWNET | libc::CLONE_NEWUTS);
+        assert_eq!(a.command, ["ip", "-br", "link"]);
+    }
+
+    #[test]
+    fn usage_errors() {
+        assert!(parse(&["-n"]).unwrap_err().to_string().starts_with("no command given"));
+        assert!(parse(&["-nZ", "true"]).unwrap_err().to_string().starts_with("invalid option '-Z'"));
+        assert!(parse(&["--as-pid-1", "true"]).is_err());
+        assert_eq!(parse(&["--help"]).unwrap(), Parsed::Help);
+        assert_eq!(parse(&["-V", "x"]).unwrap(), Parsed::Version);
+    }
+}
