@@ -127,11 +127,12 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
         here.mount_proc = None;
     }
     setup::inside(&here)?;
-    if let Some(h) = helper {
-        h.pins()?;
-    }
     if new_pid {
         start_holder(spec.mount_proc.as_deref(), spec.verbose)?;
+    }
+    // After the holder: the kernel shows pid_for_children only once its PID 1 exists.
+    if let Some(h) = helper {
+        h.pins()?;
     }
     trace(spec.verbose, || {
         format!("exec {}", args.command.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" "))

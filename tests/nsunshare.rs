@@ -1,0 +1,166 @@
+//! nsunshare, run for real: same PID, isolation, the PID-namespace holder,
+//! maps by itself and by its helper, pins, rootless use. Under the host guard.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+
+use std::process::{Command, Output, Stdio};
+
+use nstools::{Guard, TempDir, bin, code, has_namespace, have_program, is_root, require, stderr, stdout};
+
+fn can_run() -> bool {
+    is_root() && ["mnt", "uts", "ipc", "net", "pid", "user", "cgroup", "time"].iter().all(|n| has_namespace(n))
+}
+
+fn nsunshare_sh(guard: &Guard, args: &[&str], script: &str) -> Output {
+    guard.command("nsunshare").args(args).args(["sh", "-c", script]).stdin(Stdio::null()).output().unwrap()
+}
+
+fn own_ns(kind: &str) -> String {
+    std::fs::read_link(format!("/proc/self/ns/{kind}")).unwrap().to_string_lossy().into_owned()
+}
+
+#[test]
+fn the_command_keeps_the_pid_and_gets_new_namespaces() {
+    require!(can_run(), "needs root and every namespace type");
+    let guard = Guard::new(&[]);
+    let script = "echo $$; for t in mnt uts ipc net cgroup user; do echo $t $(readlink /proc/self/ns/$t); done";
+    let child = guard
+        .command("nsunshare")
+        .args(["-muinC", "-r", "sh", "-c", script])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    let mut lines = text.lines();
+    assert_eq!(lines.next().unwrap(), pid.to_string(), "same PID as nsunshare");
+    for line in lines {
+        let (kind, inside) = line.split_once(' ').unwrap();
+        assert_ne!(inside, own_ns(kind), "{kind} not new");
+    }
+    guard.check();
+}
+
+#[test]
+fn setup_matches_nsclone() {
+    require!(can_run(), "needs root and every namespace type");
+    let guard = Guard::new(&[]);
+    let out = nsunshare_sh(
+        &guard,
+        &["-un", "--hostname=unshared"],
+        "hostname; tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '",
+    );
+    assert_eq!(stdout(&out), "unshared\nlo\n", "{}", stderr(&out));
+    let out = guard.command("nsunshare").args(["--boottime=86400", "cat", "/proc/uptime"]).output().unwrap();
+    let inside: f64 = stdout(&out).split_whitespace().next().unwrap().parse().unwrap();
+    let host: f64 =
+        std::fs::read_to_string("/proc/uptime").unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    assert!((inside - host - 86400.0).abs() < 5.0, "time offset: inside {inside}, host {host}");
+    guard.check();
+}
+
+#[test]
+fn pid_namespace_children_can_keep_forking() {
+    require!(can_run(), "needs root and every namespace type");
+    let guard = Guard::new(&[]);
+    // Without a PID 1 that stays, the second child would fail with ENOMEM.
+    let script = "for i in 1 2 3; do sh -c 'echo $$'; done; cat /proc/1/comm; ls /proc | grep -c '^[0-9]'";
+    let out = nsunshare_sh(&guard, &["-mp", "--mount-proc"], script);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // PIDs 2, 3, 4; the holder is PID 1; it, ls and grep are the processes /proc shows.
+    assert_eq!(stdout(&out), "2\n3\n4\nnsunshare\n3\n");
+    guard.check();
+}
+
+#[test]
+fn the_holder_dies_with_the_command() {
+    require!(can_run(), "needs root and every namespace type");
+    let guard = Guard::new(&[]);
+    // A background child in the new PID namespace outlives sh unless the holder takes it down.
+    let out = nsunshare_sh(&guard, &["-p"], "sleep 30 & echo started");
+    assert_eq!(stdout(&out), "started\n");
+    guard.check();
+}
+
+#[test]
+fn maps_other_than_our_own_are_written_by_the_helper() {
+    require!(can_run(), "needs root and every namespace type");
+    let guard = Guard::new(&[]);
+    let out = nsunshare_sh(
+        &guard,
+        &["-U", "--map-users=0:100000:65536", "--map-groups=0:100000:65536"],
+        "cat /proc/self/uid_map /proc/self/gid_map",
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out).split_whitespace().collect::<Vec<_>>(), ["0", "100000", "65536", "0", "100000", "65536"]);
+    guard.check();
+}
+
+#[test]
+fn pins_are_made_in_the_original_mount_namespace() {
+    require!(can_run(), "needs root and every namespace type");
+    require!(have_program("nsenter") && have_program("unshare"), "nsenter/unshare (util-linux) are not installed");
+    let dir = TempDir::new("nsunshare-pin");
+    let guard = Guard::new(&[dir.path()]);
+    let d = dir.path().display();
+    let nsunshare = bin("nsunshare");
+    // -m as well: the pins must still land outside the new mount namespace.
+    let script = format!(
+        "set -e
+         {nsunshare} -m --net={d}/net --uts={d}/uts --pid={d}/pid --hostname=pinned true
+         nsenter --uts={d}/uts hostname
+         {nstype} -t pid {d}/pid
+         umount {d}/net {d}/uts {d}/pid; rm {d}/net {d}/uts {d}/pid",
+        nsunshare = nsunshare.display(),
+        nstype = bin("nstype").display(),
+    );
+    let out = guard.watch(Command::new("unshare")).args(["-m", "--propagation", "private", "sh", "-c", &script]).output().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "pinned\n");
+    guard.check();
+}
+
+#[test]
+fn errors() {
+    require!(can_run(), "needs root and every namespace type");
+    let guard = Guard::new(&[]);
+    let out = guard.command("nsunshare").args(["-n", "no-such-command-nstools"]).output().unwrap();
+    assert_eq!((code(&out), stderr(&out).as_str()), (127, "nsunshare: cannot execute: no-such-command-nstools: command not found\n"));
+    let out = guard.command("nsunshare").args(["-n", "/etc/passwd"]).output().unwrap();
+    assert_eq!(code(&out), 126);
+    let out = guard.command("nsunshare").args(["-nQ", "true"]).output().unwrap();
+    assert_eq!(code(&out), 125);
+    let out = guard.command("nsunshare").arg("-n").output().unwrap();
+    assert_eq!(code(&out), 125);
+    let out = guard.command("nsunshare").args(["--map-users=1:2", "true"]).output().unwrap();
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).starts_with("nsunshare: invalid map: '1:2': expected INNER:OUTER:COUNT"), "{}", stderr(&out));
+    guard.check();
+}
+
+#[test]
+fn rootless() {
+    require!(can_run(), "needs root and every namespace type");
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let dir = TempDir::new("nsunshare-rootless");
+    let copy = dir.path().join("nsunshare");
+    std::fs::copy(bin("nsunshare"), &copy).unwrap();
+    for p in [dir.path(), dir.path().parent().unwrap()] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let guard = Guard::new(&[]);
+    let out = guard
+        .watch(Command::new(&copy))
+        .uid(65534)
+        .gid(65534)
+        .args(["-r", "-mun", "--hostname=mine", "sh", "-c", "id -u; hostname; cat /proc/self/setgroups"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "0\nmine\ndeny\n");
+    guard.check();
+}
