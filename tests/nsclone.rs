@@ -553,3 +553,60 @@ fn pidfile_names_the_command_not_the_init() {
     std::fs::remove_file(&flag).unwrap();
     guard.check();
 }
+
+#[test]
+fn ctrl_c_at_a_terminal_interrupts_the_command_once() {
+    require_namespaces!();
+    let dir = TempDir::new("nsclone-tty");
+    let guard = Guard::new(&[]);
+    for (n, args) in [&["-m"][..], &["-mp"]].iter().enumerate() {
+        let log = dir.path().join(format!("log{n}"));
+        let done = dir.path().join(format!("done{n}"));
+        let script = format!(
+            "trap 'echo INT >> {log}' INT; echo ready; while [ ! -e {done} ]; do sleep 0.02; done; echo finished",
+            log = log.display(),
+            done = done.display()
+        );
+        let mut cmd = guard.command("nsclone");
+        cmd.args(*args).args(["sh", "-c", &script]);
+        let mut pty = nstools::pty::Pty::spawn(cmd);
+        pty.expect("ready", 10);
+        pty.send(b"\x03");
+        std::thread::sleep(Duration::from_millis(300));
+        std::fs::write(&done, "").unwrap();
+        pty.expect("finished", 10);
+        let status = pty.wait(10);
+        assert_eq!(status.code(), Some(0), "{args:?}");
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "INT\n", "{args:?}: SIGINT seen once");
+    }
+    guard.check();
+}
+
+#[test]
+fn job_control_of_an_interactive_shell_inside() {
+    require_namespaces!();
+    require!(have_program("bash"), "bash is not installed");
+    let guard = Guard::new(&[]);
+    let mut cmd = guard.command("nsclone");
+    cmd.args(["-mp", "--mount-proc", "bash", "--norc", "--noprofile", "-i"]).env("PS1", "nstools$ ");
+    let mut pty = nstools::pty::Pty::spawn(cmd);
+    pty.expect("nstools$ ", 10);
+    pty.send(b"sleep 30\n");
+    std::thread::sleep(Duration::from_millis(300));
+    pty.send(b"\x1a"); // Ctrl-Z
+    pty.expect("Stopped", 10);
+    pty.expect("nstools$ ", 10);
+    pty.send(b"jobs -l | grep -c Stopped\n");
+    pty.expect("1\r\n", 10);
+    pty.send(b"fg\n");
+    pty.expect("sleep 30", 10);
+    std::thread::sleep(Duration::from_millis(300));
+    pty.send(b"\x03"); // Ctrl-C ends the resumed sleep
+    pty.expect("nstools$ ", 10);
+    pty.send(b"echo status=$?\n");
+    pty.expect("status=130", 10);
+    pty.send(b"exit 7\n");
+    let status = pty.wait(10);
+    assert_eq!(status.code(), Some(7));
+    guard.check();
+}

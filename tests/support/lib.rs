@@ -10,6 +10,7 @@
 
 pub mod guard;
 pub mod json;
+pub mod pty;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
