@@ -610,3 +610,47 @@ fn job_control_of_an_interactive_shell_inside() {
     assert_eq!(status.code(), Some(7));
     guard.check();
 }
+
+#[test]
+fn verbose_traces_each_step_as_a_shell_command() {
+    require_namespaces!();
+    let guard = Guard::new(&[]);
+    let out = guard.command("nsclone").args(["-v", "-r", "-mun", "--hostname=traced", "true"]).output().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let trace: Vec<String> = stderr(&out).lines().map(str::to_owned).collect();
+    assert!(trace.iter().all(|l| l.starts_with("+ ")), "{trace:?}");
+    for step in [
+        "+ clone --user",
+        "/uid_map",
+        "+ mount --make-rprivate /",
+        "+ hostname traced",
+        "+ ip link set lo up",
+        "+ exec true",
+    ] {
+        assert!(trace.iter().any(|l| l.contains(step)), "{step} missing from {trace:?}");
+    }
+    guard.check();
+}
+
+#[test]
+fn map_auto_uses_subordinate_ids_or_says_there_are_none() {
+    require_namespaces!();
+    let subuid = std::fs::read_to_string("/etc/subuid").unwrap_or_default();
+    let range = subuid.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() == 3 && (f[0] == "root" || f[0] == "0")).then(|| f[1].to_owned())
+    });
+    let guard = Guard::new(&[]);
+    let out = guard.command("nsclone").args(["--map-auto", "cat", "/proc/self/uid_map"]).output().unwrap();
+    match range {
+        None => {
+            assert_eq!(code(&out), 125);
+            assert!(stderr(&out).contains("no range for this user in /etc/subuid"), "{}", stderr(&out));
+        }
+        Some(start) => {
+            assert_eq!(code(&out), 0, "{}", stderr(&out));
+            assert_eq!(stdout(&out).split_whitespace().nth(1), Some(start.as_str()));
+        }
+    }
+    guard.check();
+}

@@ -116,7 +116,11 @@ fn pins_are_made_in_the_original_mount_namespace() {
         nsunshare = nsunshare.display(),
         nstype = bin("nstype").display(),
     );
-    let out = guard.watch(Command::new("unshare")).args(["-m", "--propagation", "private", "sh", "-c", &script]).output().unwrap();
+    let out = guard
+        .watch(Command::new("unshare"))
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .unwrap();
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(stdout(&out), "pinned\n");
     guard.check();
@@ -127,7 +131,10 @@ fn errors() {
     require!(can_run(), "needs root and every namespace type");
     let guard = Guard::new(&[]);
     let out = guard.command("nsunshare").args(["-n", "no-such-command-nstools"]).output().unwrap();
-    assert_eq!((code(&out), stderr(&out).as_str()), (127, "nsunshare: cannot execute: no-such-command-nstools: command not found\n"));
+    assert_eq!(
+        (code(&out), stderr(&out).as_str()),
+        (127, "nsunshare: cannot execute: no-such-command-nstools: command not found\n")
+    );
     let out = guard.command("nsunshare").args(["-n", "/etc/passwd"]).output().unwrap();
     assert_eq!(code(&out), 126);
     let out = guard.command("nsunshare").args(["-nQ", "true"]).output().unwrap();

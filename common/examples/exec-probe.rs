@@ -43,8 +43,7 @@ fn parse(args: Vec<OsString>) -> Result<Parsed<(bool, bool, Vec<OsString>)>, Err
 fn run(argv: Vec<OsString>) -> Result<i32, Error> {
     let Some((ignore_pipe, block_usr1, command)) = CLI.finish(parse(argv))? else { return Ok(0) };
     if ignore_pipe {
-        // SAFETY: setting a disposition to SIG_IGN has no handler to be unsafe about.
-        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+        common::signals::ignore(libc::SIGPIPE);
     }
     if block_usr1 {
         let mut set = nix::sys::signal::SigSet::empty();

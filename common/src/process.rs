@@ -266,7 +266,7 @@ pub fn spawn(argv: &[OsString]) -> Result<libc::pid_t, Error> {
     let mut ptrs: Vec<*const libc::c_char> = cargs.iter().map(|c| c.as_ptr()).collect();
     ptrs.push(std::ptr::null());
     let mask = signals::start_mask();
-    let defaults = signals::not_ignored_at_start();
+    let defaults = signals::changed_to_default();
     // SAFETY: attr is initialised before use and destroyed after; every pointer is valid for the call.
     unsafe {
         let mut attr: libc::posix_spawnattr_t = std::mem::zeroed();

@@ -19,9 +19,8 @@ impl Pty {
     pub fn spawn(mut cmd: Command) -> Self {
         let (mut master, mut slave) = (-1, -1);
         // SAFETY: openpty fills two descriptors; the name and termios/winsize pointers may be null.
-        let rc = unsafe {
-            libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null())
-        };
+        let rc =
+            unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
         assert_eq!(rc, 0, "openpty failed");
         // SAFETY: fresh descriptors that we own from here on.
         let (master, slave) = unsafe { (File::from_raw_fd(master), File::from_raw_fd(slave)) };
