@@ -304,3 +304,22 @@ pub fn inside(spec: &crate::spec::Spec) -> Result<(), Error> {
     }
     Ok(())
 }
+
+/// The environment variable with which nsclone and nsunshare tell the next
+/// links that the mount namespace they run in was made for this chain (its
+/// inode), so that mkroot may pivot there instead of in a namespace of its own.
+pub const MOUNT_NS_MARK: &str = "NSTOOLS_MOUNT_NS";
+
+/// The inode of this process's mount namespace.
+pub fn mount_ns_id() -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self/ns/mnt").ok().map(|m| m.ino())
+}
+
+/// Mark the current mount namespace as made for this chain (see [`MOUNT_NS_MARK`]).
+pub fn mark_mount_ns() {
+    if let Some(id) = mount_ns_id() {
+        // SAFETY: the tools are single-threaded: nothing reads the environment concurrently.
+        unsafe { std::env::set_var(MOUNT_NS_MARK, id.to_string()) };
+    }
+}

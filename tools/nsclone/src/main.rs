@@ -170,6 +170,9 @@ fn child(
             process::child_exit(common::exit::TOOL_FAILED);
         }
     }
+    if args.spec.wants(libc::CLONE_NEWNS) {
+        setup::mark_mount_ns();
+    }
     trace(args.spec.verbose, || format!("exec {}", shell_words(&args.command)));
     if init {
         let report_pid = args.pidfile.is_some() || args.pid_fd.is_some();

@@ -134,6 +134,9 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
     if let Some(h) = helper {
         h.pins()?;
     }
+    if spec.wants(libc::CLONE_NEWNS) {
+        setup::mark_mount_ns();
+    }
     trace(spec.verbose, || {
         format!("exec {}", args.command.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" "))
     });
