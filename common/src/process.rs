@@ -256,7 +256,7 @@ unsafe extern "C" {
 
 /// Start `argv` as a child with the signal state the tool was started with,
 /// vfork-style (posix_spawnp), and return its pid.
-pub fn spawn(argv: &[OsString]) -> Result<libc::pid_t, Error> {
+pub fn spawn(argv: &[OsString], cwd: Option<BorrowedFd<'_>>) -> Result<libc::pid_t, Error> {
     let Some(program) = argv.first() else { return Err(Error::usage("no command given")) };
     let cargs: Vec<CString> = argv
         .iter()
@@ -274,16 +274,22 @@ pub fn spawn(argv: &[OsString]) -> Result<libc::pid_t, Error> {
         libc::posix_spawnattr_setsigmask(&mut attr, &mask);
         libc::posix_spawnattr_setsigdefault(&mut attr, &defaults);
         libc::posix_spawnattr_setflags(&mut attr, (libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF) as _);
+        let mut actions: libc::posix_spawn_file_actions_t = std::mem::zeroed();
+        libc::posix_spawn_file_actions_init(&mut actions);
+        if let Some(dir) = cwd {
+            libc::posix_spawn_file_actions_addfchdir_np(&mut actions, dir.as_raw_fd());
+        }
         let mut pid: libc::pid_t = 0;
-        let mut rc = libc::posix_spawnp(&mut pid, ptrs[0], std::ptr::null(), &attr, ptrs.as_ptr() as _, environ as _);
+        let mut rc = libc::posix_spawnp(&mut pid, ptrs[0], &actions, &attr, ptrs.as_ptr() as _, environ as _);
         if rc == libc::ENOEXEC {
             // As execvp does: a file the kernel cannot run is a shell script.
             let sh = c"/bin/sh";
             let mut with_sh: Vec<*const libc::c_char> = vec![sh.as_ptr()];
             with_sh.extend(&ptrs);
-            rc = libc::posix_spawn(&mut pid, sh.as_ptr(), std::ptr::null(), &attr, with_sh.as_ptr() as _, environ as _);
+            rc = libc::posix_spawn(&mut pid, sh.as_ptr(), &actions, &attr, with_sh.as_ptr() as _, environ as _);
         }
         libc::posix_spawnattr_destroy(&mut attr);
+        libc::posix_spawn_file_actions_destroy(&mut actions);
         if rc != 0 {
             return Err(exec::exec_failure(program, Errno::from_raw(rc)));
         }
@@ -303,10 +309,21 @@ pub fn run_init(argv: &[OsString], report: Option<BorrowedFd<'_>>, on_spawn: imp
     let set = sigset(&all);
     // SAFETY: a valid set.
     unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
-    let command = match spawn(argv) {
+    // Hold no directory but /, before the command starts: a root change
+    // (mkroot's pivot_root) then takes the init along. The command still
+    // starts in the caller's working directory.
+    let cwd = nix::fcntl::open(
+        ".",
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ok();
+    let _ = nix::unistd::chdir("/");
+    let command = match spawn(argv, cwd.as_ref().map(AsFd::as_fd)) {
         Ok(pid) => pid,
         Err(err) => child_fail(&err),
     };
+    drop(cwd);
     on_spawn(command);
     loop {
         // SAFETY: plain data, filled by sigwaitinfo.

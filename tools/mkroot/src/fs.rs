@@ -1,0 +1,469 @@
+//! The mounts of a new root. Every target is resolved inside the root with
+//! openat2(RESOLVE_IN_ROOT), so no symlink in an image can lead a mount out
+//! of it, and every mount goes through the target's descriptor.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+use common::Error;
+use common::setup::trace;
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, open};
+use nix::mount::{MsFlags, mount};
+use nix::sys::stat::Mode;
+
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
+const AT_RECURSIVE: libc::c_int = 0x8000;
+
+/// `struct open_how` of openat2(2).
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// What to make at a path that does not exist yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Make {
+    Dir,
+    File,
+}
+
+/// The path of a descriptor, for the system calls that take paths.
+pub fn fd_path(fd: BorrowedFd<'_>) -> String {
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
+fn cpath(path: &Path) -> Result<CString, Error> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| Error::new("invalid path", path.display(), "holds a NUL byte"))
+}
+
+/// The new root under construction.
+pub struct Root {
+    pub path: PathBuf,
+    fd: OwnedFd,
+    pub verbose: bool,
+    /// Inside a user namespace: no mknod, locked mount flags.
+    pub userns: bool,
+}
+
+impl Root {
+    pub fn open(path: &Path, verbose: bool, userns: bool) -> Result<Self, Error> {
+        let fd = open(path, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+            .map_err(|e| Error::sys("cannot open", path.display(), e))?;
+        Ok(Self { path: path.to_path_buf(), fd, verbose, userns })
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    fn trace(&self, step: impl FnOnce() -> String) {
+        trace(self.verbose, step);
+    }
+
+    /// Open `inside` (a container path) resolved within the root.
+    pub fn resolve(&self, inside: &Path, flags: OFlag) -> Result<OwnedFd, Errno> {
+        let rel = inside.strip_prefix("/").unwrap_or(inside);
+        let rel = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
+        let c = CString::new(rel.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+        let how = OpenHow {
+            flags: (flags | OFlag::O_CLOEXEC).bits() as u64,
+            mode: 0,
+            resolve: libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
+        };
+        // SAFETY: valid dirfd, NUL-terminated path, and an open_how of the size we pass.
+        let rc =
+            unsafe { libc::syscall(libc::SYS_openat2, self.fd.as_raw_fd(), c.as_ptr(), &how, size_of::<OpenHow>()) };
+        if rc < 0 {
+            return Err(Errno::last());
+        }
+        // SAFETY: a fresh descriptor from openat2.
+        Ok(unsafe { OwnedFd::from_raw_fd(rc as i32) })
+    }
+
+    /// Make sure `inside` exists (creating missing directories, and the last
+    /// component as `make`), all within the root, and return its O_PATH fd.
+    pub fn prepare(&self, inside: &Path, make: Make) -> Result<OwnedFd, Error> {
+        let fail = |e: Errno| Error::sys("cannot create", inside.display(), e);
+        let mut prefix = PathBuf::from("/");
+        let parts: Vec<_> = inside.components().filter(|c| matches!(c, Component::Normal(_))).collect();
+        let mut parent = self.resolve(&prefix, OFlag::O_PATH | OFlag::O_DIRECTORY).map_err(fail)?;
+        for (i, part) in parts.iter().enumerate() {
+            let name = part.as_os_str();
+            prefix.push(name);
+            let last = i + 1 == parts.len();
+            match self.resolve(&prefix, OFlag::O_PATH) {
+                Ok(fd) => parent = fd,
+                Err(Errno::ENOENT) => {
+                    let c = CString::new(name.as_bytes()).map_err(|_| fail(Errno::EINVAL))?;
+                    if last && make == Make::File {
+                        // SAFETY: valid dirfd and name; the new fd is closed at once.
+                        let fd = unsafe {
+                            libc::openat(
+                                parent.as_raw_fd(),
+                                c.as_ptr(),
+                                libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                                0o644,
+                            )
+                        };
+                        Errno::result(fd).map_err(fail)?;
+                        // SAFETY: closing the descriptor just opened.
+                        unsafe { libc::close(fd) };
+                    } else {
+                        // SAFETY: valid dirfd and name.
+                        Errno::result(unsafe { libc::mkdirat(parent.as_raw_fd(), c.as_ptr(), 0o755) }).map_err(fail)?;
+                    }
+                    parent = self.resolve(&prefix, OFlag::O_PATH).map_err(fail)?;
+                }
+                Err(e) => return Err(fail(e)),
+            }
+        }
+        Ok(parent)
+    }
+
+    /// Bind a host path onto `inside`; read-only binds are made recursively
+    /// read-only.
+    pub fn bind(&self, src: &Path, inside: &Path, ro: bool) -> Result<(), Error> {
+        let is_dir = std::fs::metadata(src).map(|m| m.is_dir()).unwrap_or(false);
+        let target = self.prepare(inside, if is_dir { Make::Dir } else { Make::File })?;
+        self.trace(|| {
+            format!("mount --rbind{} {} {}", if ro { " -o ro" } else { "" }, src.display(), inside.display())
+        });
+        mount(
+            Some(src),
+            fd_path(target.as_fd()).as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|e| Error::sys(format!("cannot bind {}", src.display()), inside.display(), e))?;
+        if ro {
+            self.read_only(inside, true)?;
+        }
+        Ok(())
+    }
+
+    /// Make the mount at `inside` read-only (recursively: every mount below it too).
+    pub fn read_only(&self, inside: &Path, recursive: bool) -> Result<(), Error> {
+        let top = self.resolve(inside, OFlag::O_PATH).map_err(|e| Error::sys("cannot open", inside.display(), e))?;
+        let attr = MountAttr { attr_set: MOUNT_ATTR_RDONLY, attr_clr: 0, propagation: 0, userns_fd: 0 };
+        let flags = libc::AT_EMPTY_PATH | if recursive { AT_RECURSIVE } else { 0 };
+        // SAFETY: a valid fd, an empty path with AT_EMPTY_PATH, and a mount_attr of the size we pass.
+        let rc = unsafe {
+            libc::syscall(libc::SYS_mount_setattr, top.as_raw_fd(), c"".as_ptr(), flags, &attr, size_of::<MountAttr>())
+        };
+        if rc == 0 {
+            return Ok(());
+        }
+        match Errno::last() {
+            // Before Linux 5.12: remount the top mount alone, keeping the flags it has (they may be locked).
+            Errno::ENOSYS => {
+                let st = nix::sys::statvfs::fstatvfs(top.as_fd())
+                    .map_err(|e| Error::sys("cannot make read-only", inside.display(), e))?;
+                let keep = MsFlags::from_bits_truncate(st.flags().bits() as libc::c_ulong)
+                    & (MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_NOATIME);
+                mount(
+                    None::<&str>,
+                    fd_path(top.as_fd()).as_str(),
+                    None::<&str>,
+                    MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | keep,
+                    None::<&str>,
+                )
+                .map_err(|e| Error::sys("cannot make read-only", inside.display(), e))
+            }
+            e => Err(Error::sys("cannot make read-only", inside.display(), e)),
+        }
+    }
+
+    /// Mount a file system of type `fstype` on `inside`.
+    pub fn mount_fs(&self, fstype: &str, inside: &Path, flags: MsFlags, data: Option<&str>) -> Result<(), Errno> {
+        let target = self.prepare(inside, Make::Dir).map_err(|_| Errno::ENOENT)?;
+        self.trace(|| {
+            format!(
+                "mount -t {fstype}{} {fstype} {}",
+                data.map(|d| format!(" -o {d}")).unwrap_or_default(),
+                inside.display()
+            )
+        });
+        mount(Some(fstype), fd_path(target.as_fd()).as_str(), Some(fstype), flags, data)
+    }
+
+    pub fn tmpfs(&self, inside: &Path, data: &str) -> Result<(), Error> {
+        self.mount_fs("tmpfs", inside, MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some(data))
+            .map_err(|e| Error::sys("cannot mount tmpfs on", inside.display(), e))
+    }
+
+    pub fn dir(&self, inside: &Path) -> Result<(), Error> {
+        self.trace(|| format!("mkdir -p {}", inside.display()));
+        self.prepare(inside, Make::Dir).map(drop)
+    }
+
+    pub fn symlink(&self, target: &Path, inside: &Path) -> Result<(), Error> {
+        let parent = inside.parent().unwrap_or(Path::new("/"));
+        let name = inside.file_name().ok_or_else(|| Error::new("invalid symlink", inside.display(), "no name"))?;
+        let dir = self.prepare(parent, Make::Dir)?;
+        self.trace(|| format!("ln -s {} {}", target.display(), inside.display()));
+        let (t, n) = (cpath(target)?, cpath(Path::new(name))?);
+        // The parent must be a real directory for symlinkat: reopen it without O_PATH limits.
+        // SAFETY: valid strings and dirfd.
+        let rc = unsafe { libc::symlinkat(t.as_ptr(), dir.as_raw_fd(), n.as_ptr()) };
+        match Errno::result(rc) {
+            Ok(_) => Ok(()),
+            // Already a link to the same target (a merged-/usr image): nothing to do.
+            Err(Errno::EEXIST) if read_link_at(dir.as_fd(), name).as_deref() == Some(target) => Ok(()),
+            Err(e) => Err(Error::sys("cannot create symlink", inside.display(), e)),
+        }
+    }
+
+    /// Write a small file inside the root (never following a symlink at its place).
+    pub fn write(&self, inside: &Path, content: &[u8], mode: u32) -> Result<(), Error> {
+        let parent = self.prepare(inside.parent().unwrap_or(Path::new("/")), Make::Dir)?;
+        let name = cpath(Path::new(inside.file_name().unwrap_or_default()))?;
+        self.trace(|| format!("write {}", inside.display()));
+        // SAFETY: valid dirfd and name.
+        let fd = unsafe {
+            libc::openat(
+                parent.as_raw_fd(),
+                name.as_ptr(),
+                libc::O_CREAT | libc::O_TRUNC | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                mode,
+            )
+        };
+        let fd = Errno::result(fd).map_err(|e| Error::sys("cannot write", inside.display(), e))?;
+        // SAFETY: a fresh descriptor that we own.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        nix::unistd::write(&fd, content).map_err(|e| Error::sys("cannot write", inside.display(), e))?;
+        Ok(())
+    }
+
+    /// A directory made with exactly `mode` (no umask), e.g. 1777 for /tmp.
+    pub fn chmod(&self, inside: &Path, mode: u32) -> Result<(), Error> {
+        let fd = self.resolve(inside, OFlag::O_PATH).map_err(|e| Error::sys("cannot open", inside.display(), e))?;
+        std::fs::set_permissions(fd_path(fd.as_fd()), std::os::unix::fs::PermissionsExt::from_mode(mode))
+            .map_err(|e| Error::new("cannot chmod", inside.display(), common::io_reason(&e)))
+    }
+}
+
+fn read_link_at(dir: BorrowedFd<'_>, name: &std::ffi::OsStr) -> Option<PathBuf> {
+    std::fs::read_link(Path::new(&fd_path(dir)).join(name)).ok()
+}
+
+/// The OCI default masks: files hidden behind /dev/null, directories behind
+/// an empty read-only tmpfs.
+pub const MASKED: [&str; 10] = [
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+];
+
+/// The OCI default read-only paths.
+pub const READ_ONLY: [&str; 5] = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+
+/// A directory that must be a real directory in the root, not a symlink.
+fn real_dir(root: &Root, inside: &Path) -> Result<(), Error> {
+    match root.resolve(inside, OFlag::O_PATH | OFlag::O_NOFOLLOW) {
+        Ok(fd) => {
+            let st =
+                nix::sys::stat::fstat(fd.as_fd()).map_err(|e| Error::sys("cannot examine", inside.display(), e))?;
+            if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+                return Err(Error::new(
+                    "refusing a symlink",
+                    inside.display(),
+                    "the image's /proc, /sys and /dev must be directories",
+                ));
+            }
+            Ok(())
+        }
+        Err(Errno::ENOENT) => root.dir(inside),
+        Err(e) => Err(Error::sys("cannot open", inside.display(), e)),
+    }
+}
+
+pub fn mount_proc(root: &Root) -> Result<(), Error> {
+    real_dir(root, Path::new("/proc"))?;
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    root.mount_fs("proc", Path::new("/proc"), flags, None).map_err(|e| {
+        let why = match e {
+            Errno::EPERM => "Operation not permitted (a user namespace may mount proc only for a PID namespace it owns, and only when no part of the host /proc is hidden by another mount)".to_owned(),
+            e => e.desc().to_owned(),
+        };
+        Error::new("cannot mount proc on", "/proc", why)
+    })?;
+    for path in MASKED.iter().filter(|p| p.starts_with("/proc")) {
+        mask(root, Path::new(path))?;
+    }
+    for path in READ_ONLY {
+        let inside = Path::new(path);
+        let Ok(fd) = root.resolve(inside, OFlag::O_PATH) else { continue };
+        root.trace(|| format!("mount --bind -o ro {path} {path}"));
+        let at = fd_path(fd.as_fd());
+        mount(Some(at.as_str()), at.as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+            .map_err(|e| Error::sys("cannot bind", path, e))?;
+        root.read_only(inside, true)?;
+    }
+    Ok(())
+}
+
+fn mask(root: &Root, inside: &Path) -> Result<(), Error> {
+    let Ok(fd) = root.resolve(inside, OFlag::O_PATH) else { return Ok(()) };
+    let st = nix::sys::stat::fstat(fd.as_fd()).map_err(|e| Error::sys("cannot examine", inside.display(), e))?;
+    let at = fd_path(fd.as_fd());
+    if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        root.trace(|| format!("mount -t tmpfs -o ro,size=0 tmpfs {}", inside.display()));
+        mount(
+            Some("tmpfs"),
+            at.as_str(),
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            Some("size=0,mode=0555"),
+        )
+    } else {
+        root.trace(|| format!("mount --bind /dev/null {}", inside.display()));
+        mount(Some("/dev/null"), at.as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
+    }
+    .map_err(|e| Error::sys("cannot mask", inside.display(), e))
+}
+
+pub fn mount_sys(root: &Root) -> Result<(), Error> {
+    real_dir(root, Path::new("/sys"))?;
+    let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    match root.mount_fs("sysfs", Path::new("/sys"), flags, None) {
+        Ok(()) => {}
+        // In a user namespace without a network namespace of its own, sysfs cannot be mounted: show the host's, read-only.
+        Err(Errno::EPERM) => {
+            root.trace(|| "sysfs refused (EPERM): binding the host's /sys read-only".to_owned());
+            root.bind(Path::new("/sys"), Path::new("/sys"), true)?;
+        }
+        Err(e) => return Err(Error::sys("cannot mount sysfs on", "/sys", e)),
+    }
+    mask(root, Path::new("/sys/firmware"))
+}
+
+/// The device nodes a program expects: (name, major, minor).
+pub const DEVICES: [(&str, u64, u64); 6] =
+    [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)];
+
+pub fn mount_dev(root: &Root) -> Result<(), Error> {
+    real_dir(root, Path::new("/dev"))?;
+    root.mount_fs(
+        "tmpfs",
+        Path::new("/dev"),
+        MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
+        Some("mode=0755,size=65536k"),
+    )
+    .map_err(|e| Error::sys("cannot mount tmpfs on", "/dev", e))?;
+    let dev = root
+        .resolve(Path::new("/dev"), OFlag::O_PATH | OFlag::O_DIRECTORY)
+        .map_err(|e| Error::sys("cannot open", "/dev", e))?;
+    for (name, major, minor) in DEVICES {
+        let inside = PathBuf::from("/dev").join(name);
+        let c = cpath(Path::new(name))?;
+        let made = !root.userns && {
+            root.trace(|| format!("mknod -m 666 {} c {major} {minor}", inside.display()));
+            // SAFETY: valid dirfd and name.
+            let rc = unsafe {
+                libc::mknodat(
+                    dev.as_raw_fd(),
+                    c.as_ptr(),
+                    libc::S_IFCHR | 0o666,
+                    libc::makedev(major as u32, minor as u32),
+                )
+            };
+            match Errno::result(rc) {
+                Ok(_) => true,
+                Err(Errno::EPERM) => false,
+                Err(e) => return Err(Error::sys("cannot create device", inside.display(), e)),
+            }
+        };
+        if made {
+            root.chmod(&inside, 0o666)?;
+        } else {
+            // No mknod in a user namespace: the host's node, bound.
+            root.bind(&Path::new("/dev").join(name), &inside, false)?;
+        }
+    }
+    for (link, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("ptmx", "pts/ptmx"),
+    ] {
+        root.symlink(Path::new(target), &Path::new("/dev").join(link))?;
+    }
+    let pts_options =
+        if root.userns { "newinstance,ptmxmode=0666,mode=0620" } else { "newinstance,ptmxmode=0666,mode=0620,gid=5" };
+    root.mount_fs("devpts", Path::new("/dev/pts"), MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, Some(pts_options))
+        .map_err(|e| Error::sys("cannot mount devpts on", "/dev/pts", e))?;
+    root.mount_fs(
+        "tmpfs",
+        Path::new("/dev/shm"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        Some("mode=1777,size=65536k"),
+    )
+    .map_err(|e| Error::sys("cannot mount tmpfs on", "/dev/shm", e))?;
+    match root.mount_fs(
+        "mqueue",
+        Path::new("/dev/mqueue"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        None,
+    ) {
+        Ok(()) => Ok(()),
+        // Only the owner of the IPC namespace may mount its queues; without one, /dev/mqueue stays empty.
+        Err(Errno::EPERM) => {
+            root.trace(|| "mqueue refused (EPERM): /dev/mqueue left empty (add -i to nsclone)".to_owned());
+            Ok(())
+        }
+        Err(e) => Err(Error::sys("cannot mount mqueue on", "/dev/mqueue", e)),
+    }
+}
+
+/// Switch to the new root and detach the old one, so no path, descriptor or
+/// `..` leads back. Where pivot_root cannot work (a root on initramfs),
+/// move the new root over / and chroot, saying so under --verbose.
+pub fn pivot(root: &Root) -> Result<(), Error> {
+    let old = open("/", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|e| Error::sys("cannot open", "/", e))?;
+    nix::unistd::fchdir(root.fd()).map_err(|e| Error::sys("cannot enter", root.path.display(), e))?;
+    root.trace(|| format!("pivot_root {} (old root detached)", root.path.display()));
+    match nix::unistd::pivot_root(".", ".") {
+        Ok(()) => {
+            nix::unistd::fchdir(old.as_fd()).map_err(|e| Error::sys("cannot enter", "the old root", e))?;
+            mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
+                .map_err(|e| Error::sys("cannot make the old root a slave", "/", e))?;
+            nix::mount::umount2(".", nix::mount::MntFlags::MNT_DETACH)
+                .map_err(|e| Error::sys("cannot detach", "the old root", e))?;
+        }
+        Err(Errno::EINVAL) => {
+            root.trace(|| {
+                "pivot_root refused (EINVAL: a root on initramfs?): mount --move and chroot instead".to_owned()
+            });
+            mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
+                .map_err(|e| Error::sys("cannot move the new root onto", "/", e))?;
+            nix::unistd::chroot(".").map_err(|e| Error::sys("cannot chroot into", root.path.display(), e))?;
+        }
+        Err(e) => return Err(Error::sys("cannot pivot_root into", root.path.display(), e)),
+    }
+    drop(old);
+    nix::unistd::chdir("/").map_err(|e| Error::sys("cannot chdir to", "/", e))
+}

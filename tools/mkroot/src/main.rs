@@ -1,0 +1,602 @@
+//! mkroot: build a root file system at DIR in a private mount namespace,
+//! mount /proc, /sys and /dev, pivot into it, and run the command there.
+
+#![cfg_attr(not(test), no_main)]
+
+mod fs;
+mod plan;
+
+use std::ffi::OsString;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use common::error::quoted;
+use common::opts::{self, Cli, Opt, Parsed};
+use common::setup::{self, trace};
+use common::{Error, exec, parse};
+use nix::mount::{MsFlags, mount};
+
+use fs::{Make, Root};
+use plan::Op;
+
+common::tool_main!("mkroot", run);
+
+const CLI: Cli = Cli {
+    tool: "mkroot",
+    synopsis: "mkroot [options] DIR COMMAND [ARG...]",
+    help: "\
+Usage:
+  mkroot [options] DIR COMMAND [ARG...]
+
+Build a root file system at DIR in a private mount namespace, mount /proc,
+/sys and /dev, pivot into it, and run COMMAND there. DIR missing or empty:
+a fresh root on a tmpfs, with the host's /usr and libraries read-only. DIR
+holding a root file system (an image): that tree, as it is.
+
+Root:
+      --size=SIZE          size limit of the fresh root's tmpfs (K, M, G)
+      --mode=MODE          permissions of the fresh root (default 0755)
+      --overlay            the image is a read-only lower layer; writes go to
+                           a tmpfs that vanishes at exit
+      --ro                 make the root read-only once it is built
+      --no-proc            mount no /proc (needed outside a new PID namespace)
+
+Mounts, applied in command-line order inside the new root:
+  -b, --bind=SRC[:DST]     bind a host path (DST defaults to SRC)
+  -r, --ro-bind=SRC[:DST]  bind a host path, recursively read-only
+  -v, --volume=HOST:CONT[:ro]  share a host directory, as docker run -v does
+      --tmpfs=DST          a fresh tmpfs
+      --dir=DST            a directory
+      --symlink=TARGET:DST a symbolic link
+
+Command:
+      --chdir=DIR          working directory of COMMAND (default /)
+      --no-new-privs       set no_new_privs: no privilege gained through exec
+      --cap-drop=CAPS      drop capabilities: ALL or a list such as
+                           CAP_NET_RAW,CAP_SYS_ADMIN (every set)
+      --verbose            trace each mount on stderr
+  -h, --help               show this help and exit
+  -V, --version            show the version and exit
+
+Exit status: COMMAND's; 125 mkroot failed; 126 COMMAND cannot run; 127 not found.
+",
+};
+
+#[derive(Debug, PartialEq, Eq)]
+struct Args {
+    dir: PathBuf,
+    ops: Vec<Op>,
+    overlay: bool,
+    ro: bool,
+    proc: bool,
+    size: Option<u64>,
+    mode: u32,
+    chdir: PathBuf,
+    no_new_privs: bool,
+    cap_drop: u64,
+    verbose: bool,
+    command: Vec<OsString>,
+}
+
+fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, Error> {
+    let usage = |e: lexopt::Error| CLI.usage_error(e);
+    let mut parser = lexopt::Parser::from_args(args);
+    let mut a = Args {
+        dir: PathBuf::new(),
+        ops: Vec::new(),
+        overlay: false,
+        ro: false,
+        proc: true,
+        size: None,
+        mode: 0o755,
+        chdir: PathBuf::from("/"),
+        no_new_privs: false,
+        cap_drop: 0,
+        verbose: false,
+        command: Vec::new(),
+    };
+    let mut asked = None;
+    let mut rest = Vec::new();
+    while let Some(arg) = parser.next().map_err(usage)? {
+        let arg = Opt::from_arg(arg);
+        let value = |parser: &mut lexopt::Parser| opts::string_value(parser).map_err(usage);
+        match arg {
+            Opt::Value(first) => {
+                rest = opts::command(&mut parser, first).map_err(usage)?;
+                break;
+            }
+            ref o if o.is(Some('b'), "bind") => a.ops.push(plan::parse_bind(&value(&mut parser)?, false)?),
+            ref o if o.is(Some('r'), "ro-bind") => a.ops.push(plan::parse_bind(&value(&mut parser)?, true)?),
+            ref o if o.is(Some('v'), "volume") => a.ops.push(plan::parse_volume(&value(&mut parser)?)?),
+            ref o if o.is(None, "tmpfs") => a.ops.push(plan::parse_tmpfs(&value(&mut parser)?)?),
+            ref o if o.is(None, "dir") => a.ops.push(plan::parse_dir(&value(&mut parser)?)?),
+            ref o if o.is(None, "symlink") => a.ops.push(plan::parse_symlink(&value(&mut parser)?)?),
+            ref o if o.is(None, "size") => {
+                let text = value(&mut parser)?;
+                a.size = match parse::parse_size(&text).map_err(|why| Error::new("invalid size", quoted(&text), why))? {
+                    parse::Size::Bytes(0) => {
+                        return Err(Error::new("invalid size", quoted(&text), "must be more than 0"));
+                    }
+                    parse::Size::Bytes(n) => Some(n),
+                    parse::Size::Max => None,
+                };
+            }
+            ref o if o.is(None, "mode") => a.mode = plan::parse_mode(&value(&mut parser)?)?,
+            ref o if o.is(None, "overlay") => a.overlay = true,
+            ref o if o.is(None, "ro") => a.ro = true,
+            ref o if o.is(None, "no-proc") => a.proc = false,
+            ref o if o.is(None, "chdir") => {
+                let text = value(&mut parser)?;
+                a.chdir = plan::container_path(&text, "--chdir", &text)?;
+            }
+            ref o if o.is(None, "no-new-privs") => a.no_new_privs = true,
+            ref o if o.is(None, "cap-drop") => a.cap_drop |= plan::parse_caps(&value(&mut parser)?)?,
+            ref o if o.is(None, "verbose") => a.verbose = true,
+            ref o if o.is(Some('h'), "help") => asked = asked.or(Some(Parsed::Help)),
+            ref o if o.is(Some('V'), "version") => asked = asked.or(Some(Parsed::Version)),
+            other => return Err(CLI.usage_error(other.unexpected())),
+        }
+    }
+    if let Some(asked) = asked {
+        return Ok(asked);
+    }
+    let mut rest = rest.into_iter();
+    a.dir = PathBuf::from(rest.next().ok_or_else(|| CLI.usage_error("no DIR given"))?);
+    a.command = rest.collect();
+    if a.command.is_empty() {
+        return Err(CLI.usage_error("no command given"));
+    }
+    Ok(Parsed::Run(a))
+}
+
+/// What DIR holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DirState {
+    Missing,
+    Empty,
+    Image,
+}
+
+/// Check DIR before anything is touched.
+fn examine_dir(dir: &Path) -> Result<DirState, Error> {
+    let shown = dir.display();
+    if dir.as_os_str().is_empty() {
+        return Err(Error::new("invalid root", "''", "empty path"));
+    }
+    let meta = match std::fs::symlink_metadata(dir) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            return match std::fs::metadata(parent) {
+                Ok(m) if m.is_dir() => Ok(DirState::Missing),
+                _ => Err(Error::new("invalid root", quoted(dir), "its parent directory does not exist")),
+            };
+        }
+        Err(e) => return Err(Error::new("invalid root", quoted(dir), common::io_reason(&e))),
+    };
+    if meta.file_type().is_symlink() {
+        let why = if std::fs::metadata(dir).is_err() {
+            "a dangling symbolic link"
+        } else {
+            "a symbolic link: give the real path"
+        };
+        return Err(Error::new("invalid root", quoted(dir), why));
+    }
+    if !meta.is_dir() {
+        return Err(Error::new("invalid root", quoted(dir), "not a directory"));
+    }
+    let real =
+        std::fs::canonicalize(dir).map_err(|e| Error::new("invalid root", quoted(dir), common::io_reason(&e)))?;
+    if real == Path::new("/") {
+        return Err(Error::new("invalid root", quoted(dir), "the host's / cannot be the new root"));
+    }
+    let mut entries = std::fs::read_dir(dir).map_err(|e| Error::new("invalid root", shown, common::io_reason(&e)))?;
+    Ok(if entries.next().is_none() { DirState::Empty } else { DirState::Image })
+}
+
+fn run(argv: Vec<OsString>) -> Result<i32, Error> {
+    let Some(args) = CLI.finish(parse_args(argv))? else {
+        return Ok(0);
+    };
+    let state = examine_dir(&args.dir)?;
+    if args.overlay && state != DirState::Image {
+        return Err(Error::new(
+            "cannot use --overlay on",
+            quoted(&args.dir),
+            "it holds no image (it is missing or empty)",
+        ));
+    }
+    enter_private_mount_namespace(args.verbose)?;
+    if args.proc {
+        check_pid_namespace()?;
+    }
+    let created = state == DirState::Missing;
+    if created {
+        trace(args.verbose, || format!("mkdir {}", args.dir.display()));
+        std::fs::create_dir(&args.dir)
+            .map_err(|e| Error::new("cannot create", args.dir.display(), common::io_reason(&e)))?;
+    }
+    match build(&args, state) {
+        Ok(()) => {}
+        Err(err) => {
+            // A failed run leaves nothing behind: unmount what we mounted on DIR, remove DIR if we made it.
+            let _ = nix::mount::umount2(&args.dir, nix::mount::MntFlags::MNT_DETACH);
+            if created {
+                let _ = std::fs::remove_dir(&args.dir);
+            }
+            return Err(err);
+        }
+    }
+    if let Err(e) = nix::unistd::chdir(&args.chdir) {
+        return Err(Error::sys("cannot chdir to", args.chdir.display(), e));
+    }
+    if args.no_new_privs {
+        trace(args.verbose, || "prctl PR_SET_NO_NEW_PRIVS".to_owned());
+        nix::sys::prctl::set_no_new_privs().map_err(|e| Error::sys("cannot set", "no_new_privs", e))?;
+    }
+    if args.cap_drop != 0 {
+        drop_capabilities(args.cap_drop, args.verbose)?;
+    }
+    trace(args.verbose, || {
+        format!("exec {}", args.command.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" "))
+    });
+    Err(exec::exec_into(&args.command))
+}
+
+/// Make sure every mount happens in a mount namespace of this chain, never
+/// the host's: the one nsclone or nsunshare made for us (so that pivot_root
+/// also moves a PID 1 there into the new root), or a new one of our own.
+fn enter_private_mount_namespace(verbose: bool) -> Result<(), Error> {
+    let ours = setup::mount_ns_id();
+    let marked = std::env::var(setup::MOUNT_NS_MARK).ok().and_then(|v| v.parse::<u64>().ok());
+    // SAFETY: single-threaded; the mark is for us alone, not for the command.
+    unsafe { std::env::remove_var(setup::MOUNT_NS_MARK) };
+    // In the initial PID namespace, PID 1 is the system's init: sharing its mount namespace means the host's.
+    let host_init_shares = in_initial_pid_namespace() && ns_id("/proc/1/ns/mnt") == ours;
+    if marked.is_none() || marked != ours || host_init_shares {
+        trace(verbose, || "unshare --mount".to_owned());
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+            .map_err(|e| setup::namespace_failure("cannot create namespaces", libc::CLONE_NEWNS, e))?;
+    }
+    trace(verbose, || "mount --make-rslave /".to_owned());
+    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
+        .map_err(|e| Error::sys("cannot make / a slave", "/", e))
+}
+
+fn ns_id(path: &str) -> Option<u64> {
+    std::fs::metadata(path).ok().map(|m| m.ino())
+}
+
+/// The initial PID namespace has a fixed inode number (PROC_PID_INIT_INO).
+fn in_initial_pid_namespace() -> bool {
+    ns_id("/proc/self/ns/pid") == Some(0xEFFF_FFFC)
+}
+
+const PID_ONE_OUTSIDE: &str = "PID 1 of this PID namespace stays outside the new root, so /proc/1/root would lead to the host: run mkroot in a new PID and mount namespace (nsclone -mp mkroot ...), or give --no-proc";
+
+/// A /proc of this PID namespace shows PID 1's root and working directory:
+/// they must end up inside the new root, or /proc/1/root leads to the host.
+/// In the initial PID namespace PID 1 is the system's init: refused at once.
+fn check_pid_namespace() -> Result<(), Error> {
+    if in_initial_pid_namespace() {
+        return Err(Error::new("refusing to mount", "/proc", PID_ONE_OUTSIDE));
+    }
+    Ok(())
+}
+
+/// With the new /proc mounted: PID 1 is fine when it is us, or when it shares
+/// our mount namespace and our root, which pivot_root then moves into the new
+/// root. Both show in /proc/PID/mountinfo (mount ids, paths relative to the
+/// root), which needs no ptrace access to read, unlike /proc/1/root.
+fn check_pid_one(root: &Root) -> Result<(), Error> {
+    if nix::unistd::getpid().as_raw() == 1 {
+        return Ok(());
+    }
+    let read = |path: &str| {
+        root.resolve(Path::new(path), nix::fcntl::OFlag::O_RDONLY)
+            .ok()
+            .and_then(|fd| std::fs::read(fs::fd_path(std::os::fd::AsFd::as_fd(&fd))).ok())
+    };
+    let mine = read("/proc/self/mountinfo");
+    let inside = mine.is_some() && mine == read("/proc/1/mountinfo");
+    trace(root.verbose, || format!("PID 1 {} the new root", if inside { "moves into" } else { "stays outside" }));
+    if inside { Ok(()) } else { Err(Error::new("refusing to mount", "/proc", PID_ONE_OUTSIDE)) }
+}
+
+fn in_user_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map")
+        .is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
+}
+
+fn build(args: &Args, state: DirState) -> Result<(), Error> {
+    let v = args.verbose;
+    let userns = in_user_namespace();
+    let root_path = match state {
+        DirState::Missing | DirState::Empty => {
+            let mut data = format!("mode={:o}", args.mode);
+            if let Some(size) = args.size {
+                data.push_str(&format!(",size={size}"));
+            }
+            trace(v, || format!("mount -t tmpfs -o {data} tmpfs {}", args.dir.display()));
+            mount(Some("tmpfs"), &args.dir, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some(data.as_str()))
+                .map_err(|e| Error::sys("cannot mount tmpfs on", args.dir.display(), e))?;
+            args.dir.clone()
+        }
+        DirState::Image if args.overlay => overlay(&args.dir, v)?,
+        DirState::Image => {
+            trace(v, || format!("mount --rbind {0} {0}", args.dir.display()));
+            mount(Some(&args.dir), &args.dir, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+                .map_err(|e| Error::sys("cannot bind", args.dir.display(), e))?;
+            args.dir.clone()
+        }
+    };
+    let root = Root::open(&root_path, v, userns)?;
+    let fresh = state != DirState::Image;
+    if fresh {
+        fresh_tree(&root)?;
+    }
+    if args.proc {
+        fs::mount_proc(&root)?;
+        check_pid_one(&root)?;
+    }
+    fs::mount_sys(&root)?;
+    fs::mount_dev(&root)?;
+    for op in &args.ops {
+        match op {
+            Op::Bind { src, dst, ro } => root.bind(src, dst, *ro)?,
+            Op::Tmpfs { dst } => root.tmpfs(dst, "mode=0755")?,
+            Op::Dir { dst } => root.dir(dst)?,
+            Op::Symlink { target, dst } => root.symlink(target, dst)?,
+        }
+    }
+    if args.ro {
+        root.read_only(Path::new("/"), false)?;
+    }
+    fs::pivot(&root)
+}
+
+/// The image as the lower layer of an overlay whose upper layer is a tmpfs on
+/// DIR: the image stays byte for byte as it was. Returns the merged root.
+fn overlay(dir: &Path, v: bool) -> Result<PathBuf, Error> {
+    use std::os::fd::AsFd;
+    let lower = nix::fcntl::open(
+        dir,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| Error::sys("cannot open", dir.display(), e))?;
+    trace(v, || format!("mount -t tmpfs tmpfs {} (the upper layer)", dir.display()));
+    mount(Some("tmpfs"), dir, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=0755"))
+        .map_err(|e| Error::sys("cannot mount tmpfs on", dir.display(), e))?;
+    let staging = Root::open(dir, v, false)?;
+    let upper = staging.prepare(Path::new("/upper"), Make::Dir)?;
+    let work = staging.prepare(Path::new("/work"), Make::Dir)?;
+    let merged = staging.prepare(Path::new("/root"), Make::Dir)?;
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        fs::fd_path(lower.as_fd()),
+        fs::fd_path(upper.as_fd()),
+        fs::fd_path(work.as_fd())
+    );
+    trace(v, || format!("mount -t overlay -o lowerdir={0},upperdir=…,workdir=… overlay {0}/root", dir.display()));
+    mount(
+        Some("overlay"),
+        fs::fd_path(merged.as_fd()).as_str(),
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(data.as_str()),
+    )
+    .map_err(|e| Error::sys("cannot mount overlay on", dir.display(), e))?;
+    Ok(dir.join("root"))
+}
+
+/// The standard tree of a fresh root, with the host's programs and libraries
+/// read-only, following the host's merged-/usr layout.
+fn fresh_tree(root: &Root) -> Result<(), Error> {
+    for dir in ["/dev", "/etc", "/home", "/proc", "/root", "/run", "/sys", "/tmp", "/usr", "/var", "/var/tmp"] {
+        root.dir(Path::new(dir))?;
+    }
+    root.chmod(Path::new("/root"), 0o700)?;
+    root.chmod(Path::new("/var/tmp"), 0o1777)?;
+    root.bind(Path::new("/usr"), Path::new("/usr"), true)?;
+    for name in ["bin", "sbin", "lib", "lib32", "lib64", "libx32"] {
+        let host = Path::new("/").join(name);
+        match std::fs::symlink_metadata(&host) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let target = std::fs::read_link(&host)
+                    .map_err(|e| Error::new("cannot read", host.display(), common::io_reason(&e)))?;
+                root.symlink(&target, &host)?;
+            }
+            Ok(m) if m.is_dir() => root.bind(&host, &host, true)?,
+            _ => {}
+        }
+    }
+    for (host, is_dir) in [("/etc/alternatives", true), ("/etc/ld.so.cache", false)] {
+        match std::fs::metadata(host) {
+            Ok(m) if m.is_dir() == is_dir => root.bind(Path::new(host), Path::new(host), true)?,
+            _ => {}
+        }
+    }
+    let (uid, gid) = (nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw());
+    let mut passwd =
+        String::from("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n");
+    let mut group = String::from("root:x:0:\nnogroup:x:65534:\n");
+    if uid != 0 && uid != 65534 {
+        let name = host_user_name(uid).unwrap_or_else(|| "user".to_owned());
+        passwd.push_str(&format!("{name}:x:{uid}:{gid}::/home/{name}:/bin/sh\n"));
+        if gid != 0 && gid != 65534 {
+            group.push_str(&format!("{name}:x:{gid}:\n"));
+        }
+    }
+    root.write(Path::new("/etc/passwd"), passwd.as_bytes(), 0o644)?;
+    root.write(Path::new("/etc/group"), group.as_bytes(), 0o644)?;
+    let host = nix::sys::utsname::uname()
+        .map(|u| u.nodename().to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "localhost".to_owned());
+    root.write(Path::new("/etc/hostname"), format!("{host}\n").as_bytes(), 0o644)?;
+    let hosts = format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{host}\n");
+    root.write(Path::new("/etc/hosts"), hosts.as_bytes(), 0o644)?;
+    if let Ok(resolv) = std::fs::read("/etc/resolv.conf") {
+        root.write(Path::new("/etc/resolv.conf"), &resolv, 0o644)?;
+    }
+    root.tmpfs(Path::new("/tmp"), "mode=1777")
+}
+
+/// The host's name for the uid we run as inside (through our uid map).
+fn host_user_name(inside: u32) -> Option<String> {
+    let map = std::fs::read_to_string("/proc/self/uid_map").ok()?;
+    let outer = map.lines().find_map(|l| {
+        let f: Vec<u64> = l.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+        (f.len() == 3 && u64::from(inside) >= f[0] && u64::from(inside) < f[0] + f[2])
+            .then(|| f[1] + u64::from(inside) - f[0])
+    })?;
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() > 2 && f[2].parse::<u64>().ok() == Some(outer)).then(|| f[0].to_owned())
+    })
+}
+
+/// Drop capabilities from every set: bounding, ambient, then effective,
+/// permitted and inheritable.
+fn drop_capabilities(drop: u64, verbose: bool) -> Result<(), Error> {
+    trace(verbose, || format!("capsh --drop={drop:#x}"));
+    for bit in 0..64u64 {
+        if drop & (1 << bit) == 0 {
+            continue;
+        }
+        // SAFETY: prctl with integer arguments; EINVAL past the last capability ends the loop.
+        let rc = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, bit as libc::c_ulong, 0, 0, 0) };
+        if rc != 0 {
+            match nix::errno::Errno::last() {
+                nix::errno::Errno::EINVAL => break,
+                e => return Err(Error::sys("cannot drop from the bounding set", format!("capability {bit}"), e)),
+            }
+        }
+        // SAFETY: as above; lowering an ambient capability cannot fail for a valid one.
+        unsafe {
+            libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_LOWER as libc::c_ulong, bit as libc::c_ulong, 0, 0)
+        };
+    }
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let mut header = Header { version: 0x2008_0522, pid: 0 };
+    let mut data = [Data::default(); 2];
+    // SAFETY: a v3 header and two data words, as capget expects.
+    if unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) } != 0 {
+        return Err(Error::sys("cannot read", "capabilities", nix::errno::Errno::last()));
+    }
+    for (i, word) in data.iter_mut().enumerate() {
+        let keep = !((drop >> (32 * i)) as u32);
+        word.effective &= keep;
+        word.permitted &= keep;
+        word.inheritable &= keep;
+    }
+    // SAFETY: as above.
+    if unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) } != 0 {
+        return Err(Error::sys("cannot drop", "capabilities", nix::errno::Errno::last()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Parsed<Args>, Error> {
+        parse_args(args.iter().map(OsString::from))
+    }
+
+    fn args(list: &[&str]) -> Args {
+        match parse(list) {
+            Ok(Parsed::Run(a)) => a,
+            other => panic!("{list:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_seed_link() {
+        let a = args(&["-v", "/tmp:/shared", "/tmp/r", "sh", "-c", "ls -v"]);
+        assert_eq!(a.dir, PathBuf::from("/tmp/r"));
+        assert_eq!(a.ops, [Op::Bind { src: "/tmp".into(), dst: "/shared".into(), ro: false }]);
+        assert_eq!(a.command, ["sh", "-c", "ls -v"]);
+    }
+
+    #[test]
+    fn ops_keep_their_order() {
+        let a = args(&["--dir=/a", "-r", "/usr:/u", "--tmpfs=/t", "--symlink=u/bin:/bin2", "-b", "/tmp", "D", "true"]);
+        let kinds: Vec<&str> = a
+            .ops
+            .iter()
+            .map(|o| match o {
+                Op::Dir { .. } => "dir",
+                Op::Bind { ro: true, .. } => "ro-bind",
+                Op::Bind { .. } => "bind",
+                Op::Tmpfs { .. } => "tmpfs",
+                Op::Symlink { .. } => "symlink",
+            })
+            .collect();
+        assert_eq!(kinds, ["dir", "ro-bind", "tmpfs", "symlink", "bind"]);
+    }
+
+    #[test]
+    fn root_options() {
+        let a = args(&[
+            "--size=64M",
+            "--mode=0700",
+            "--overlay",
+            "--ro",
+            "--no-proc",
+            "--chdir=/tmp",
+            "--no-new-privs",
+            "--cap-drop=ALL",
+            "--verbose",
+            "D",
+            "x",
+        ]);
+        assert_eq!((a.size, a.mode, a.overlay, a.ro, a.proc), (Some(64 << 20), 0o700, true, true, false));
+        assert_eq!((a.chdir, a.no_new_privs, a.cap_drop, a.verbose), (PathBuf::from("/tmp"), true, u64::MAX, true));
+        assert!(parse(&["--size=12Q", "D", "x"]).unwrap_err().to_string().starts_with("invalid size: '12Q'"));
+        assert!(parse(&["--size=0", "D", "x"]).is_err());
+        assert!(parse(&["--chdir=rel", "D", "x"]).is_err());
+    }
+
+    #[test]
+    fn usage_errors() {
+        assert!(parse(&[]).unwrap_err().to_string().starts_with("no DIR given"));
+        assert!(parse(&["/tmp/r"]).unwrap_err().to_string().starts_with("no command given"));
+        assert!(parse(&["-x", "D", "c"]).unwrap_err().to_string().starts_with("invalid option '-x'"));
+        assert!(
+            parse(&["-v", "foo", "D", "c"]).unwrap_err().to_string().starts_with("invalid volume: 'foo': missing ':'")
+        );
+        assert_eq!(parse(&["--help"]).unwrap(), Parsed::Help);
+        assert!(parse(&["--help=1"]).is_err());
+    }
+
+    #[test]
+    fn options_stop_at_dir() {
+        let a = args(&["--", "-weird-dir", "sh", "--ro"]);
+        assert_eq!(a.dir, PathBuf::from("-weird-dir"));
+        assert_eq!(a.command, ["sh", "--ro"]);
+        assert!(!a.ro);
+    }
+
+    #[test]
+    fn root_directories() {
+        assert!(examine_dir(Path::new("/")).unwrap_err().to_string().contains("cannot be the new root"));
+        assert!(examine_dir(Path::new("/etc/passwd")).unwrap_err().to_string().contains("not a directory"));
+        assert!(examine_dir(Path::new("/no/such/parent/r")).unwrap_err().to_string().contains("parent directory"));
+        assert_eq!(examine_dir(Path::new("/tmp/nstools-surely-missing-dir")).unwrap(), DirState::Missing);
+        assert_eq!(examine_dir(Path::new("/usr")).unwrap(), DirState::Image);
+    }
+}
