@@ -96,40 +96,57 @@ impl Root {
 
     /// Make sure `inside` exists (creating missing directories, and the last
     /// component as `make`), all within the root, and return its O_PATH fd.
+    /// A symlink on the way to a missing path is followed inside the root,
+    /// as the kernel would resolve it there, and its target created.
     pub fn prepare(&self, inside: &Path, make: Make) -> Result<OwnedFd, Error> {
+        self.prepare_within(inside, make, 0)
+    }
+
+    fn prepare_within(&self, inside: &Path, make: Make, depth: usize) -> Result<OwnedFd, Error> {
         let fail = |e: Errno| Error::sys("cannot create", inside.display(), e);
+        if depth > 40 {
+            return Err(fail(Errno::ELOOP));
+        }
         let mut prefix = PathBuf::from("/");
         let parts: Vec<_> = inside.components().filter(|c| matches!(c, Component::Normal(_))).collect();
         let mut parent = self.resolve(&prefix, OFlag::O_PATH | OFlag::O_DIRECTORY).map_err(fail)?;
         for (i, part) in parts.iter().enumerate() {
             let name = part.as_os_str();
-            prefix.push(name);
             let last = i + 1 == parts.len();
-            match self.resolve(&prefix, OFlag::O_PATH) {
+            let here = prefix.join(name);
+            match self.resolve(&here, OFlag::O_PATH) {
                 Ok(fd) => parent = fd,
                 Err(Errno::ENOENT) => {
-                    let c = CString::new(name.as_bytes()).map_err(|_| fail(Errno::EINVAL))?;
-                    if last && make == Make::File {
-                        // SAFETY: valid dirfd and name; the new fd is closed at once.
-                        let fd = unsafe {
-                            libc::openat(
-                                parent.as_raw_fd(),
-                                c.as_ptr(),
-                                libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-                                0o644,
-                            )
-                        };
-                        Errno::result(fd).map_err(fail)?;
-                        // SAFETY: closing the descriptor just opened.
-                        unsafe { libc::close(fd) };
+                    if let Some(target) = read_link_at(parent.as_fd(), name) {
+                        // A link to a missing path: create its target, inside the root.
+                        let target = lexical_join(&prefix, &target);
+                        self.prepare_within(&target, if last { make } else { Make::Dir }, depth + 1)?;
                     } else {
-                        // SAFETY: valid dirfd and name.
-                        Errno::result(unsafe { libc::mkdirat(parent.as_raw_fd(), c.as_ptr(), 0o755) }).map_err(fail)?;
+                        let c = CString::new(name.as_bytes()).map_err(|_| fail(Errno::EINVAL))?;
+                        if last && make == Make::File {
+                            // SAFETY: valid dirfd and name; the new fd is closed at once.
+                            let fd = unsafe {
+                                libc::openat(
+                                    parent.as_raw_fd(),
+                                    c.as_ptr(),
+                                    libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                                    0o644,
+                                )
+                            };
+                            Errno::result(fd).map_err(fail)?;
+                            // SAFETY: closing the descriptor just opened.
+                            unsafe { libc::close(fd) };
+                        } else {
+                            // SAFETY: valid dirfd and name.
+                            Errno::result(unsafe { libc::mkdirat(parent.as_raw_fd(), c.as_ptr(), 0o755) })
+                                .map_err(fail)?;
+                        }
                     }
-                    parent = self.resolve(&prefix, OFlag::O_PATH).map_err(fail)?;
+                    parent = self.resolve(&here, OFlag::O_PATH).map_err(fail)?;
                 }
                 Err(e) => return Err(fail(e)),
             }
+            prefix = here;
         }
         Ok(parent)
     }
@@ -189,8 +206,17 @@ impl Root {
     }
 
     /// Mount a file system of type `fstype` on `inside`.
-    pub fn mount_fs(&self, fstype: &str, inside: &Path, flags: MsFlags, data: Option<&str>) -> Result<(), Errno> {
-        let target = self.prepare(inside, Make::Dir).map_err(|_| Errno::ENOENT)?;
+    /// Mount a file system of type `fstype` on `inside`. The outer error is
+    /// the target's; the inner one is the mount's own errno, for callers that
+    /// fall back on EPERM.
+    pub fn mount_fs(
+        &self,
+        fstype: &str,
+        inside: &Path,
+        flags: MsFlags,
+        data: Option<&str>,
+    ) -> Result<Result<(), Errno>, Error> {
+        let target = self.prepare(inside, Make::Dir)?;
         self.trace(|| {
             format!(
                 "mount -t {fstype}{} {fstype} {}",
@@ -198,11 +224,11 @@ impl Root {
                 inside.display()
             )
         });
-        mount(Some(fstype), fd_path(target.as_fd()).as_str(), Some(fstype), flags, data)
+        Ok(mount(Some(fstype), fd_path(target.as_fd()).as_str(), Some(fstype), flags, data))
     }
 
     pub fn tmpfs(&self, inside: &Path, data: &str) -> Result<(), Error> {
-        self.mount_fs("tmpfs", inside, MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some(data))
+        self.mount_fs("tmpfs", inside, MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some(data))?
             .map_err(|e| Error::sys("cannot mount tmpfs on", inside.display(), e))
     }
 
@@ -257,6 +283,22 @@ impl Root {
     }
 }
 
+/// Where a link at `dir` (a container path) pointing to `target` leads,
+/// resolved as the kernel does inside a root: `..` stops at `/`.
+pub fn lexical_join(dir: &Path, target: &Path) -> PathBuf {
+    let mut out = if target.is_absolute() { PathBuf::from("/") } else { dir.to_path_buf() };
+    for part in target.components() {
+        match part {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(p) => out.push(p),
+            _ => {}
+        }
+    }
+    if out.as_os_str().is_empty() { PathBuf::from("/") } else { out }
+}
+
 fn read_link_at(dir: BorrowedFd<'_>, name: &std::ffi::OsStr) -> Option<PathBuf> {
     std::fs::read_link(Path::new(&fd_path(dir)).join(name)).ok()
 }
@@ -302,7 +344,7 @@ fn real_dir(root: &Root, inside: &Path) -> Result<(), Error> {
 pub fn mount_proc(root: &Root) -> Result<(), Error> {
     real_dir(root, Path::new("/proc"))?;
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    root.mount_fs("proc", Path::new("/proc"), flags, None).map_err(|e| {
+    root.mount_fs("proc", Path::new("/proc"), flags, None)?.map_err(|e| {
         let why = match e {
             Errno::EPERM => "Operation not permitted (a user namespace may mount proc only for a PID namespace it owns, and only when no part of the host /proc is hidden by another mount)".to_owned(),
             e => e.desc().to_owned(),
@@ -347,7 +389,7 @@ fn mask(root: &Root, inside: &Path) -> Result<(), Error> {
 pub fn mount_sys(root: &Root) -> Result<(), Error> {
     real_dir(root, Path::new("/sys"))?;
     let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    match root.mount_fs("sysfs", Path::new("/sys"), flags, None) {
+    match root.mount_fs("sysfs", Path::new("/sys"), flags, None)? {
         Ok(()) => {}
         // In a user namespace without a network namespace of its own, sysfs cannot be mounted: show the host's, read-only.
         Err(Errno::EPERM) => {
@@ -370,7 +412,7 @@ pub fn mount_dev(root: &Root) -> Result<(), Error> {
         Path::new("/dev"),
         MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
         Some("mode=0755,size=65536k"),
-    )
+    )?
     .map_err(|e| Error::sys("cannot mount tmpfs on", "/dev", e))?;
     let dev = root
         .resolve(Path::new("/dev"), OFlag::O_PATH | OFlag::O_DIRECTORY)
@@ -413,21 +455,21 @@ pub fn mount_dev(root: &Root) -> Result<(), Error> {
     }
     let pts_options =
         if root.userns { "newinstance,ptmxmode=0666,mode=0620" } else { "newinstance,ptmxmode=0666,mode=0620,gid=5" };
-    root.mount_fs("devpts", Path::new("/dev/pts"), MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, Some(pts_options))
+    root.mount_fs("devpts", Path::new("/dev/pts"), MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, Some(pts_options))?
         .map_err(|e| Error::sys("cannot mount devpts on", "/dev/pts", e))?;
     root.mount_fs(
         "tmpfs",
         Path::new("/dev/shm"),
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
         Some("mode=1777,size=65536k"),
-    )
+    )?
     .map_err(|e| Error::sys("cannot mount tmpfs on", "/dev/shm", e))?;
     match root.mount_fs(
         "mqueue",
         Path::new("/dev/mqueue"),
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
         None,
-    ) {
+    )? {
         Ok(()) => Ok(()),
         // Only the owner of the IPC namespace may mount its queues; without one, /dev/mqueue stays empty.
         Err(Errno::EPERM) => {
@@ -466,4 +508,17 @@ pub fn pivot(root: &Root) -> Result<(), Error> {
     }
     drop(old);
     nix::unistd::chdir("/").map_err(|e| Error::sys("cannot chdir to", "/", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_resolve_inside_the_root() {
+        assert_eq!(lexical_join(Path::new("/a/b"), Path::new("../c")), PathBuf::from("/a/c"));
+        assert_eq!(lexical_join(Path::new("/a"), Path::new("../../../../etc")), PathBuf::from("/etc"));
+        assert_eq!(lexical_join(Path::new("/a"), Path::new("/tmp/x")), PathBuf::from("/tmp/x"));
+        assert_eq!(lexical_join(Path::new("/"), Path::new("..")), PathBuf::from("/"));
+    }
 }
