@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Command;
 
-use nstools::{code, have_program, require, run, source_dir, stderr, stdout, tools};
+use nstools::{code, have_program, require, require_host, run, source_dir, stderr, stdout, tools};
 
 fn man_page(tool: &str) -> PathBuf {
     source_dir().join("man").join(format!("{tool}.1"))
@@ -102,6 +102,7 @@ fn man_options(page: &str) -> BTreeSet<String> {
 
 #[test]
 fn help_and_man_page_list_the_same_options() {
+    require_host!(source_dir().join("man").is_dir(), "the man pages are not here");
     for tool in tools() {
         let help = help_options(&stdout(&run(&tool, &["--help"])));
         let page = std::fs::read_to_string(man_page(&tool)).unwrap_or_else(|e| panic!("man/{tool}.1: {e}"));
@@ -133,6 +134,7 @@ fn all_pages() -> Vec<PathBuf> {
 
 #[test]
 fn every_tool_has_a_page_and_the_overview_names_it() {
+    require_host!(source_dir().join("man").is_dir(), "the man pages are not here");
     let overview = std::fs::read_to_string(source_dir().join("man/nstools.7")).expect("man/nstools.7");
     for tool in tools() {
         assert!(man_page(&tool).is_file(), "man/{tool}.1 missing");
@@ -148,6 +150,7 @@ fn every_tool_has_a_page_and_the_overview_names_it() {
 
 #[test]
 fn man_pages_lint_clean_with_mandoc() {
+    require_host!(source_dir().join("man").is_dir(), "the man pages are not here");
     require!(have_program("mandoc"), "mandoc is not installed (apt-get install mandoc)");
     for page in all_pages() {
         let out = Command::new("mandoc").arg("-Tlint").arg(&page).output().unwrap();
@@ -163,6 +166,7 @@ fn man_pages_lint_clean_with_mandoc() {
 
 #[test]
 fn man_pages_are_clean_for_groff() {
+    require_host!(source_dir().join("man").is_dir(), "the man pages are not here");
     require!(have_program("groff"), "groff is not installed (apt-get install groff-base)");
     for page in all_pages() {
         let out = Command::new("groff").args(["-man", "-ww", "-z"]).arg(&page).output().unwrap();

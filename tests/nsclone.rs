@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use nstools::{Guard, TempDir, bin, code, has_namespace, have_program, is_root, require, stderr, stdout};
+use nstools::{
+    Guard, TempDir, bin, code, has_namespace, have_program, is_root, require, require_host, stderr, stdout, util_linux,
+};
 
 fn can_run() -> bool {
     is_root() && ["mnt", "uts", "ipc", "net", "pid", "user", "cgroup", "time"].iter().all(|n| has_namespace(n))
@@ -80,7 +82,7 @@ fn network_namespace_has_only_lo_and_it_is_up() {
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines, ["lo", "3"], "interfaces inside");
-    if have_program("ip") {
+    if Command::new("ip").args(["-o", "link"]).output().is_ok_and(|o| o.status.success()) {
         let out = guard.command("nsclone").args(["-n", "ip", "-o", "link"]).output().unwrap();
         let text = stdout(&out);
         assert_eq!(text.lines().count(), 1, "{text}");
@@ -88,7 +90,7 @@ fn network_namespace_has_only_lo_and_it_is_up() {
         let out = guard.command("nsclone").args(["-n", "--no-lo", "ip", "-o", "link"]).output().unwrap();
         assert!(!stdout(&out).contains(",UP"), "--no-lo: {}", stdout(&out));
     } else {
-        nstools::skip("ip (iproute2) is not installed: lo's flags unchecked");
+        nstools::host_only("ip (iproute2) is not installed: lo's flags unchecked");
     }
     guard.check();
 }
@@ -96,7 +98,7 @@ fn network_namespace_has_only_lo_and_it_is_up() {
 #[test]
 fn sysv_ipc_of_the_host_is_invisible_inside() {
     require_namespaces!();
-    require!(have_program("ipcmk") && have_program("ipcs"), "ipcmk/ipcs (util-linux) are not installed");
+    require_host!(have_program("ipcmk") && have_program("ipcs"), "ipcmk/ipcs (util-linux) are not installed");
     let guard = Guard::new(&[]);
     let made = Command::new("ipcmk").args(["-M", "4096"]).output().unwrap();
     let id = stdout(&made).split_whitespace().last().unwrap().to_owned();
@@ -383,7 +385,7 @@ fn killing_nsclone_at_random_moments_leaves_no_survivor() {
 #[test]
 fn pinned_namespaces_outlive_their_processes() {
     require_namespaces!();
-    require!(have_program("nsenter") && have_program("unshare"), "nsenter/unshare (util-linux) are not installed");
+    require_host!(util_linux("nsenter") && util_linux("unshare"), "util-linux nsenter/unshare are not installed");
     let dir = TempDir::new("nsclone-pin");
     let guard = Guard::new(&[dir.path()]);
     let d = dir.path().display();
@@ -501,7 +503,7 @@ fn rootless_end_to_end() {
 #[test]
 fn same_observations_as_util_linux_unshare() {
     require_namespaces!();
-    require!(have_program("unshare"), "unshare (util-linux) is not installed");
+    require_host!(util_linux("unshare"), "util-linux unshare (the oracle) is not installed");
     let guard = Guard::new(&[]);
     let host: Vec<String> = ["mnt", "uts", "ipc", "net", "pid"].iter().map(|k| own_ns(k)).collect();
     let probe = format!(
@@ -585,7 +587,7 @@ fn ctrl_c_at_a_terminal_interrupts_the_command_once() {
 #[test]
 fn job_control_of_an_interactive_shell_inside() {
     require_namespaces!();
-    require!(have_program("bash"), "bash is not installed");
+    require_host!(have_program("bash"), "bash is not installed");
     let guard = Guard::new(&[]);
     let mut cmd = guard.command("nsclone");
     cmd.args(["-mp", "--mount-proc", "bash", "--norc", "--noprofile", "-i"]).env("PS1", "nstools$ ");

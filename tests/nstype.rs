@@ -5,7 +5,10 @@
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use nstools::{Guard, TempDir, bin, code, has_namespace, have_program, is_root, json, require, run, stderr, stdout};
+use nstools::{
+    Guard, TempDir, bin, code, has_namespace, have_program, is_root, json, require, require_host, run, stderr, stdout,
+    util_linux,
+};
 
 const TYPES: [&str; 8] = ["user", "cgroup", "ipc", "uts", "net", "pid", "mnt", "time"];
 
@@ -86,7 +89,7 @@ fn agrees_with_readlink_for_every_process_and_type() {
 
 #[test]
 fn agrees_with_lsns() {
-    require!(have_program("lsns"), "lsns (util-linux) is not installed");
+    require_host!(have_program("lsns"), "lsns (util-linux) is not installed");
     let out = Command::new("lsns").args(["-J", "-o", "NS,TYPE,PID"]).output().unwrap();
     assert!(out.status.success(), "lsns failed: {}", stderr(&out));
     let doc = json::parse(&stdout(&out)).expect("lsns -J is JSON");
@@ -234,7 +237,7 @@ fn fd_paths_work() {
 #[test]
 fn pinned_namespaces_show_parent_owner_and_chain() {
     require!(is_root(), "needs root to pin namespaces with bind mounts");
-    require!(have_program("unshare"), "unshare (util-linux) is not installed");
+    require_host!(util_linux("unshare"), "util-linux unshare is not installed");
     let dir = TempDir::new("nstype-pin");
     for name in ["user", "pid", "net"] {
         std::fs::write(dir.path().join(name), "").unwrap();
@@ -286,7 +289,7 @@ fn pinned_namespaces_show_parent_owner_and_chain() {
 #[test]
 fn inside_a_user_namespace_the_outside_is_hidden() {
     require!(has_namespace("user"), "no user namespaces");
-    require!(have_program("unshare"), "unshare (util-linux) is not installed");
+    require_host!(util_linux("unshare"), "util-linux unshare is not installed");
     let out = Command::new("unshare")
         .args(["-U", "--map-root-user"])
         .arg(bin("nstype"))

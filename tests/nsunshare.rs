@@ -5,7 +5,7 @@
 
 use std::process::{Command, Output, Stdio};
 
-use nstools::{Guard, TempDir, bin, code, has_namespace, have_program, is_root, require, stderr, stdout};
+use nstools::{Guard, TempDir, bin, code, has_namespace, is_root, require, require_host, stderr, stdout, util_linux};
 
 fn can_run() -> bool {
     is_root() && ["mnt", "uts", "ipc", "net", "pid", "user", "cgroup", "time"].iter().all(|n| has_namespace(n))
@@ -101,7 +101,7 @@ fn maps_other_than_our_own_are_written_by_the_helper() {
 #[test]
 fn pins_are_made_in_the_original_mount_namespace() {
     require!(can_run(), "needs root and every namespace type");
-    require!(have_program("nsenter") && have_program("unshare"), "nsenter/unshare (util-linux) are not installed");
+    require_host!(util_linux("nsenter") && util_linux("unshare"), "util-linux nsenter/unshare are not installed");
     let dir = TempDir::new("nsunshare-pin");
     let guard = Guard::new(&[dir.path()]);
     let d = dir.path().display();

@@ -174,3 +174,39 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.outer);
     }
 }
+
+/// True inside the VM lane (`make test-vm`), which runs these same tests on a
+/// second kernel with busybox instead of the host's programs.
+pub fn in_vm_lane() -> bool {
+    std::env::var("NSTOOLS_LANE").is_ok_and(|v| v == "vm")
+}
+
+/// A test that needs what only the host lane has (util-linux as an oracle,
+/// bash, gcc, the sources): in the VM lane it says so and passes; on the host
+/// a missing program is an ordinary skip (a failure under NSTOOLS_MUST_WORK).
+pub fn host_only(reason: &str) {
+    if in_vm_lane() {
+        eprintln!("SKIP (host-only): {reason}");
+    } else {
+        skip(reason);
+    }
+}
+
+/// Skip the calling test outside the host lane unless `$cond` holds.
+#[macro_export]
+macro_rules! require_host {
+    ($cond:expr, $reason:expr) => {
+        if !$cond {
+            $crate::host_only(&$reason);
+            return;
+        }
+    };
+}
+
+/// Whether `program` on PATH is util-linux's (not busybox's).
+pub fn util_linux(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("util-linux"))
+}
