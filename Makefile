@@ -1,6 +1,8 @@
 # nstools: build, test, install.
 #   make                 release build of every tool
-#   make test            lint, build, every test (the command CI runs)
+#   make test            lint, build, every test on both kernels (the command CI runs)
+#   make test-host       the tests on this machine's kernel only
+#   make test-vm         the integration tests in a qemu VM on Debian's stable kernel (pure cgroup v2)
 #   make install         PREFIX=/usr/local DESTDIR= (binaries and man pages)
 #   make uninstall
 #   make run ARGS='nstype -p 1'   run a chain with the freshly built tools first on PATH
@@ -12,14 +14,16 @@ MANDIR  ?= $(PREFIX)/share/man
 CARGO   ?= cargo
 TOOLS   := $(notdir $(wildcard tools/*))
 
-.PHONY: all build test lint test-unit test-install install uninstall run clean
+.PHONY: all build test test-host lint test-unit test-install test-vm install uninstall run clean
 
 all: build
 
 build:
 	$(CARGO) build --release --workspace --bins
 
-test: lint test-unit test-install
+test: test-host test-vm
+
+test-host: lint test-unit test-install
 
 lint:
 	$(CARGO) fmt --all --check
@@ -29,6 +33,10 @@ lint:
 test-unit:
 	$(CARGO) build --workspace --bins --examples
 	$(CARGO) test --workspace
+
+# The same integration tests, static, in a VM: see tests/vm/run.
+test-vm:
+	tests/vm/run
 
 # Install into a scratch DESTDIR, check every file landed, uninstall, check nothing is left.
 test-install: build

@@ -297,6 +297,25 @@ pub fn spawn(argv: &[OsString], cwd: Option<BorrowedFd<'_>>) -> Result<libc::pid
     }
 }
 
+/// Start `argv` as a child that gets SIGKILL when we die (fork, then
+/// PR_SET_PDEATHSIG, then exec), for a relay outside a new PID namespace.
+pub fn spawn_tied(argv: &[OsString], cwd: Option<BorrowedFd<'_>>) -> Result<libc::pid_t, Error> {
+    let me = nix::unistd::getpid();
+    match fork().map_err(|e| Error::sys("cannot fork", "the command", e))? {
+        Forked::Parent(pid) => Ok(pid),
+        Forked::Child => {
+            let tied = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+            if tied.is_err() || nix::unistd::getppid() != me {
+                child_exit(exit::TOOL_FAILED);
+            }
+            if let Some(dir) = cwd {
+                let _ = nix::unistd::fchdir(dir);
+            }
+            child_fail(&exec::exec_into(argv))
+        }
+    }
+}
+
 /// The init of a new PID namespace: start the command, reap every orphan,
 /// pass every signal sent to us on to the command, and leave as soon as the
 /// command does, which ends everything else in the namespace. The command's
@@ -319,7 +338,13 @@ pub fn run_init(argv: &[OsString], report: Option<BorrowedFd<'_>>, on_spawn: imp
     )
     .ok();
     let _ = nix::unistd::chdir("/");
-    let command = match spawn(argv, cwd.as_ref().map(AsFd::as_fd)) {
+    // As PID 1 the command dies with us anyway; otherwise it is tied to us.
+    let started = if nix::unistd::getpid().as_raw() == 1 {
+        spawn(argv, cwd.as_ref().map(AsFd::as_fd))
+    } else {
+        spawn_tied(argv, cwd.as_ref().map(AsFd::as_fd))
+    };
+    let command = match started {
         Ok(pid) => pid,
         Err(err) => child_fail(&err),
     };

@@ -117,16 +117,24 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
         }
     }
     let verbose = args.spec.verbose;
+    // A time namespace's clock offsets can be set only before a process lives
+    // in it. Root makes it here, before the clone, and the child is born in
+    // it. Without root it must be owned by the new user namespace: the child
+    // makes it, and the command, to be sure to enter it on every kernel, is
+    // then started as a new process (exec enters it only on recent kernels).
+    let time_by_parent = args.spec.wants(libc::CLONE_NEWTIME) && nix::unistd::geteuid().is_root();
     let init = args.spec.wants(libc::CLONE_NEWPID) && !args.as_pid_1;
+    let relay = init || (args.spec.wants(libc::CLONE_NEWTIME) && !time_by_parent);
     let report_pid = args.pidfile.is_some() || args.pid_fd.is_some();
     let handshake = !args.spec.pins.is_empty() || report_pid;
     // The parent holds the write end for its whole life: the child sees it
     // close if the parent dies, and reads the handshake bytes from it.
     let (from_parent, to_child) = process::pipe()?;
-    let back = if init || handshake { Some(process::pipe()?) } else { None };
+    let back = if relay || handshake { Some(process::pipe()?) } else { None };
+    if time_by_parent {
+        setup::new_time_namespace(args.spec.monotonic, args.spec.boottime, verbose)?;
+    }
     process::block_for_waiting();
-    // A time namespace is made by the child itself (unshare), the only way its
-    // clock offsets can be set before a process lives in it.
     let flags = args.spec.flags & !libc::CLONE_NEWTIME;
     trace(verbose, || format!("clone {}", flag_names(flags)));
     match process::clone_child(flags) {
@@ -137,7 +145,7 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
                 drop(read);
                 write
             });
-            child(&args, plan.as_ref(), &from_parent, to_parent.as_ref(), init, handshake)
+            child(&args, plan.as_ref(), &from_parent, to_parent.as_ref(), relay, handshake, time_by_parent)
         }
         Ok(Forked::Parent(pid)) => {
             drop(from_parent);
@@ -145,7 +153,7 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
                 drop(write);
                 read
             });
-            parent(&args, plan.as_ref(), pid, &to_child, from_child.as_ref(), init, handshake)
+            parent(&args, plan.as_ref(), pid, &to_child, from_child.as_ref(), relay, handshake, time_by_parent)
         }
     }
 }
@@ -155,13 +163,18 @@ fn child(
     plan: Option<&MapPlan>,
     from_parent: &OwnedFd,
     to_parent: Option<&OwnedFd>,
-    init: bool,
+    relay: bool,
     handshake: bool,
+    time_by_parent: bool,
 ) -> ! {
     if plan.is_some() && process::receive(from_parent.as_fd()) != Some(b'M') {
         process::child_exit(common::exit::TOOL_FAILED);
     }
-    if let Err(err) = process::die_with_parent(from_parent.as_fd()).and_then(|()| setup::inside(&args.spec)) {
+    let mut inside = args.spec.clone();
+    if time_by_parent {
+        inside.flags &= !libc::CLONE_NEWTIME;
+    }
+    if let Err(err) = process::die_with_parent(from_parent.as_fd()).and_then(|()| setup::inside(&inside)) {
         process::child_fail(&err);
     }
     if handshake {
@@ -174,7 +187,7 @@ fn child(
         setup::mark_mount_ns();
     }
     trace(args.spec.verbose, || format!("exec {}", shell_words(&args.command)));
-    if init {
+    if relay {
         let report_pid = args.pidfile.is_some() || args.pid_fd.is_some();
         process::run_init(&args.command, to_parent.map(AsFd::as_fd), |_| {
             if let (true, Some(to_parent)) = (report_pid, to_parent) {
@@ -193,8 +206,9 @@ fn parent(
     child: libc::pid_t,
     to_child: &OwnedFd,
     from_child: Option<&OwnedFd>,
-    init: bool,
+    relay: bool,
     handshake: bool,
+    time_by_parent: bool,
 ) -> Result<i32, Error> {
     let verbose = args.spec.verbose;
     let mut pinned: Vec<&Path> = Vec::new();
@@ -218,21 +232,22 @@ fn parent(
         && process::receive(from_child.as_fd()) == Some(b'R')
     {
         for (ns, file) in &args.spec.pins {
-            let leaf = if ns.flag == libc::CLONE_NEWTIME { "time_for_children" } else { ns.proc_name };
+            let leaf =
+                if ns.flag == libc::CLONE_NEWTIME && !time_by_parent { "time_for_children" } else { ns.proc_name };
             let source = PathBuf::from(format!("/proc/{child}/ns/{leaf}"));
             if let Err(err) = setup::pin(&source, file, verbose) {
                 return abort(err, &pinned);
             }
             pinned.push(file);
         }
-        if !init {
+        if !relay {
             if let Err(err) = report_pid(args, child) {
                 return abort(err, &pinned);
             }
             wrote_pidfile = args.pidfile.is_some();
         }
         let _ = process::send(to_child.as_fd(), b'G');
-        if init
+        if relay
             && (args.pidfile.is_some() || args.pid_fd.is_some())
             && process::receive(from_child.as_fd()) == Some(b'S')
         {
@@ -245,7 +260,7 @@ fn parent(
         }
     }
     let status = process::wait_forwarding(child)?;
-    let status = match (init, from_child) {
+    let status = match (relay, from_child) {
         (true, Some(fd)) => process::receive_status(fd.as_fd()).unwrap_or(status),
         _ => status,
     };
@@ -255,10 +270,19 @@ fn parent(
     Ok(process::mirror(status))
 }
 
-/// The first child of `pid`, as this PID namespace numbers it.
+/// The first child of `pid`, as this PID namespace numbers it: from
+/// /proc/PID/task/PID/children where the kernel has it, else by a scan for
+/// the process whose parent is `pid`.
 fn first_child(pid: libc::pid_t) -> Option<libc::pid_t> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
-    text.split_whitespace().next()?.parse().ok()
+    if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
+        return text.split_whitespace().next()?.parse().ok();
+    }
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+        let candidate: libc::pid_t = entry.file_name().to_str()?.parse().ok()?;
+        let status = std::fs::read_to_string(entry.path().join("status")).ok()?;
+        let ppid = status.lines().find_map(|l| l.strip_prefix("PPid:"))?.trim().parse::<libc::pid_t>().ok()?;
+        (ppid == pid).then_some(candidate)
+    })
 }
 
 fn report_pid(args: &Args, pid: libc::pid_t) -> Result<(), Error> {
