@@ -134,6 +134,7 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
     if time_by_parent {
         setup::new_time_namespace(args.spec.monotonic, args.spec.boottime, verbose)?;
     }
+    let shape = Shape { relay, handshake, time_by_parent };
     process::block_for_waiting();
     let flags = args.spec.flags & !libc::CLONE_NEWTIME;
     trace(verbose, || format!("clone {}", flag_names(flags)));
@@ -145,7 +146,7 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
                 drop(read);
                 write
             });
-            child(&args, plan.as_ref(), &from_parent, to_parent.as_ref(), relay, handshake, time_by_parent)
+            child(&args, plan.as_ref(), &from_parent, to_parent.as_ref(), shape)
         }
         Ok(Forked::Parent(pid)) => {
             drop(from_parent);
@@ -153,20 +154,24 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
                 drop(write);
                 read
             });
-            parent(&args, plan.as_ref(), pid, &to_child, from_child.as_ref(), relay, handshake, time_by_parent)
+            parent(&args, plan.as_ref(), pid, &to_child, from_child.as_ref(), shape)
         }
     }
 }
 
-fn child(
-    args: &Args,
-    plan: Option<&MapPlan>,
-    from_parent: &OwnedFd,
-    to_parent: Option<&OwnedFd>,
+/// How this run is put together.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    /// A process of ours (the init, or a relay) starts the command and reports its status.
     relay: bool,
+    /// The parent pins namespaces or reports the PID after the child's setup.
     handshake: bool,
+    /// The parent made the time namespace before the clone.
     time_by_parent: bool,
-) -> ! {
+}
+
+fn child(args: &Args, plan: Option<&MapPlan>, from_parent: &OwnedFd, to_parent: Option<&OwnedFd>, shape: Shape) -> ! {
+    let Shape { relay, handshake, time_by_parent } = shape;
     if plan.is_some() && process::receive(from_parent.as_fd()) != Some(b'M') {
         process::child_exit(common::exit::TOOL_FAILED);
     }
@@ -206,10 +211,9 @@ fn parent(
     child: libc::pid_t,
     to_child: &OwnedFd,
     from_child: Option<&OwnedFd>,
-    relay: bool,
-    handshake: bool,
-    time_by_parent: bool,
+    shape: Shape,
 ) -> Result<i32, Error> {
+    let Shape { relay, handshake, time_by_parent } = shape;
     let verbose = args.spec.verbose;
     let mut pinned: Vec<&Path> = Vec::new();
     let abort = |err: Error, pinned: &[&Path]| -> Result<i32, Error> {
