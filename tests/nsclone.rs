@@ -659,3 +659,32 @@ fn map_auto_uses_subordinate_ids_or_says_there_are_none() {
     }
     guard.check();
 }
+
+#[test]
+fn all_means_every_type_but_user() {
+    require_namespaces!();
+    let guard = Guard::new(&[]);
+    let script = "for t in mnt uts ipc net pid cgroup time user; do echo $t $(readlink /proc/self/ns/$t); done";
+    let out = nsclone_sh(&guard, &["-a"], script);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    for line in stdout(&out).lines() {
+        let (kind, inside) = line.split_once(' ').unwrap();
+        assert_eq!(inside == own_ns(kind), kind == "user", "{kind}: {inside}");
+    }
+    guard.check();
+}
+
+#[test]
+fn pid_fd_reports_the_command() {
+    require_namespaces!();
+    let guard = Guard::new(&[]);
+    // Descriptor 3 of nsclone is the write end of a pipe the shell reads after the command.
+    let script = format!("{} -mp --pid-fd=3 sh -c 'echo $$' 3>&1 >/dev/null", bin("nsclone").display());
+    let out = guard.watch(Command::new("sh")).args(["-c", &script]).output().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let pid: i32 = stdout(&out).trim().parse().unwrap_or_else(|_| panic!("not a PID: {:?}", stdout(&out)));
+    assert!(pid > 1);
+    let out = guard.command("nsclone").args(["--pid-fd=99", "true"]).output().unwrap();
+    assert_eq!((code(&out), stderr(&out).as_str()), (125, "nsclone: invalid descriptor: --pid-fd=99: not open\n"));
+    guard.check();
+}

@@ -88,6 +88,21 @@ fn the_holder_dies_with_the_command() {
 }
 
 #[test]
+fn map_root_user_as_root_writes_its_own_maps() {
+    require!(can_run(), "needs root and every namespace type");
+    let guard = Guard::new(&[]);
+    let nsunshare = bin("nsunshare");
+    let script = format!(
+        "id -u; cat /proc/self/uid_map /proc/self/setgroups; {} -U true && echo nested-ok",
+        nsunshare.display()
+    );
+    let out = nsunshare_sh(&guard, &["-r"], &script);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out).split_whitespace().collect::<Vec<_>>(), ["0", "0", "0", "1", "deny", "nested-ok"]);
+    guard.check();
+}
+
+#[test]
 fn maps_other_than_our_own_are_written_by_the_helper() {
     require!(can_run(), "needs root and every namespace type");
     let guard = Guard::new(&[]);

@@ -323,3 +323,30 @@ pub fn mark_mount_ns() {
         unsafe { std::env::set_var(MOUNT_NS_MARK, id.to_string()) };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespace_failures_say_what_to_do() {
+        let user = namespace_failure("cannot create namespaces", libc::CLONE_NEWUSER, Errno::EPERM).to_string();
+        assert!(user.starts_with("cannot create namespaces: user: ") && user.contains("max_user_namespaces"), "{user}");
+        let mount = namespace_failure("cannot create namespaces", libc::CLONE_NEWNS, Errno::EPERM).to_string();
+        assert_eq!(
+            mount,
+            "cannot create namespaces: mnt: Operation not permitted (needs root, or -r/-U to work in a user namespace)"
+        );
+        for errno in [Errno::ENOSPC, Errno::EUSERS] {
+            let limit = namespace_failure("cannot create namespaces", libc::CLONE_NEWUSER | libc::CLONE_NEWNET, errno)
+                .to_string();
+            assert!(
+                limit.starts_with("cannot create namespaces: user,net: ")
+                    && limit.contains("/proc/sys/user/max_*_namespaces"),
+                "{limit}"
+            );
+        }
+        let time = namespace_failure("cannot create namespace", libc::CLONE_NEWTIME, Errno::EINVAL).to_string();
+        assert!(time.contains("Linux 5.6"), "{time}");
+    }
+}

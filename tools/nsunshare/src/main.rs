@@ -96,6 +96,8 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
     for (_, file) in &spec.pins {
         setup::check_pin(file)?;
     }
+    // Decided before the unshare: inside the new user namespace our ids read as unmapped.
+    let own_maps = plan.as_ref().filter(|p| self_writable(p));
     let helper_maps = plan.as_ref().filter(|p| !self_writable(p));
     // Pins must be made in our mount namespace as it is now, and maps other
     // than our own id by a process outside the new user namespace: a helper,
@@ -117,7 +119,7 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
         Some(h) => Some(h.maps()?),
         None => None,
     };
-    if let Some(plan) = plan.as_ref().filter(|p| self_writable(p)) {
+    if let Some(plan) = own_maps {
         setup::write_maps(std::process::id() as libc::pid_t, plan, spec.verbose)?;
     }
     // /proc for a new PID namespace must be mounted from inside it: the holder does it.
