@@ -62,6 +62,13 @@ pub fn names() -> String {
     NAMESPACES.iter().map(|ns| ns.name).collect::<Vec<_>>().join(", ")
 }
 
+/// The long options of the types in `flags`, for traces: `--net --mount`.
+pub fn long_options(flags: libc::c_int) -> String {
+    let names: Vec<String> =
+        NAMESPACES.iter().filter(|n| flags & n.flag != 0).map(|n| format!("--{}", n.long)).collect();
+    if names.is_empty() { "(no new namespaces)".to_owned() } else { names.join(" ") }
+}
+
 /// What an open file is, seen as a namespace.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -101,6 +108,12 @@ mod tests {
         }
         assert_eq!(by_name("mount").map(|n| n.name), Some("mnt"));
         assert_eq!(by_name("bogus"), None);
+    }
+
+    #[test]
+    fn long_options_for_traces() {
+        assert_eq!(long_options(libc::CLONE_NEWNS | libc::CLONE_NEWNET), "--net --mount");
+        assert_eq!(long_options(0), "(no new namespaces)");
     }
 
     #[test]

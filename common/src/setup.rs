@@ -20,6 +20,21 @@ pub fn trace(enabled: bool, step: impl FnOnce() -> String) {
     }
 }
 
+/// A command line as a shell would read it back, for traces.
+pub fn shell_words(argv: &[std::ffi::OsString]) -> String {
+    argv.iter()
+        .map(|a| {
+            let s = a.to_string_lossy();
+            if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-=:,+@%".contains(&b)) {
+                s.into_owned()
+            } else {
+                format!("'{}'", s.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// What a failed unshare/clone means for the user.
 pub fn namespace_failure(what: &str, flags: libc::c_int, errno: Errno) -> Error {
     let names: Vec<&str> = crate::ns::NAMESPACES.iter().filter(|n| flags & n.flag != 0).map(|n| n.name).collect();
@@ -327,6 +342,11 @@ pub fn mark_mount_ns() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trace_words_are_quoted() {
+        assert_eq!(shell_words(&["sh".into(), "-c".into(), "echo it's".into(), "".into()]), "sh -c 'echo it'\\''s' ''");
+    }
 
     #[test]
     fn namespace_failures_say_what_to_do() {

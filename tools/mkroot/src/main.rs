@@ -237,9 +237,7 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
     if args.cap_drop != 0 {
         drop_capabilities(args.cap_drop, args.verbose)?;
     }
-    trace(args.verbose, || {
-        format!("exec {}", args.command.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" "))
-    });
+    trace(args.verbose, || format!("exec {}", setup::shell_words(&args.command)));
     Err(exec::exec_into(&args.command))
 }
 

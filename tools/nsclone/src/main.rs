@@ -137,7 +137,7 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
     let shape = Shape { relay, handshake, time_by_parent };
     process::block_for_waiting();
     let flags = args.spec.flags & !libc::CLONE_NEWTIME;
-    trace(verbose, || format!("clone {}", flag_names(flags)));
+    trace(verbose, || format!("clone {}", common::ns::long_options(flags)));
     match process::clone_child(flags) {
         Err(e) => Err(setup::namespace_failure("cannot create namespaces", flags, e)),
         Ok(Forked::Child) => {
@@ -191,7 +191,7 @@ fn child(args: &Args, plan: Option<&MapPlan>, from_parent: &OwnedFd, to_parent: 
     if args.spec.wants(libc::CLONE_NEWNS) {
         setup::mark_mount_ns();
     }
-    trace(args.spec.verbose, || format!("exec {}", shell_words(&args.command)));
+    trace(args.spec.verbose, || format!("exec {}", setup::shell_words(&args.command)));
     if relay {
         let report_pid = args.pidfile.is_some() || args.pid_fd.is_some();
         process::run_init(&args.command, to_parent.map(AsFd::as_fd), |_| {
@@ -304,26 +304,6 @@ fn report_pid(args: &Args, pid: libc::pid_t) -> Result<(), Error> {
     Ok(())
 }
 
-fn flag_names(flags: libc::c_int) -> String {
-    let names: Vec<String> =
-        common::ns::NAMESPACES.iter().filter(|n| flags & n.flag != 0).map(|n| format!("--{}", n.long)).collect();
-    if names.is_empty() { "(no new namespaces)".to_owned() } else { names.join(" ") }
-}
-
-fn shell_words(argv: &[OsString]) -> String {
-    argv.iter()
-        .map(|a| {
-            let s = a.to_string_lossy();
-            if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-=:,+@%".contains(&b)) {
-                s.into_owned()
-            } else {
-                format!("'{}'", s.replace('\'', "'\\''"))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -377,11 +357,5 @@ mod tests {
         let a = args(&["-m", "--", "--weird-name", "-p"]);
         assert_eq!(a.command, ["--weird-name", "-p"]);
         assert_eq!(a.spec.flags, libc::CLONE_NEWNS);
-    }
-
-    #[test]
-    fn trace_words_are_quoted() {
-        assert_eq!(shell_words(&["sh".into(), "-c".into(), "echo it's".into()]), "sh -c 'echo it'\\''s'");
-        assert_eq!(flag_names(libc::CLONE_NEWNS | libc::CLONE_NEWNET), "--net --mount");
     }
 }

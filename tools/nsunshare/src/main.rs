@@ -108,7 +108,7 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
         None
     };
     let flags = spec.flags & !libc::CLONE_NEWTIME;
-    trace(spec.verbose, || format!("unshare {}", flags_text(flags)));
+    trace(spec.verbose, || format!("unshare {}", common::ns::long_options(flags)));
     if let Err(e) = nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(flags)) {
         if let Some(h) = helper {
             h.abandon();
@@ -139,19 +139,8 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
     if spec.wants(libc::CLONE_NEWNS) {
         setup::mark_mount_ns();
     }
-    trace(spec.verbose, || {
-        format!("exec {}", args.command.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" "))
-    });
+    trace(spec.verbose, || format!("exec {}", setup::shell_words(&args.command)));
     Err(exec::exec_into(&args.command))
-}
-
-fn flags_text(flags: libc::c_int) -> String {
-    common::ns::NAMESPACES
-        .iter()
-        .filter(|n| flags & n.flag != 0)
-        .map(|n| format!("--{}", n.long))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// The helper process: it stays in our original namespaces, writes the maps
