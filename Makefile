@@ -14,7 +14,7 @@ MANDIR  ?= $(PREFIX)/share/man
 CARGO   ?= cargo
 TOOLS   := $(notdir $(wildcard tools/*))
 
-.PHONY: all build test test-host lint test-unit test-install test-vm install uninstall run clean
+.PHONY: all build test test-host lint images test-unit test-install test-vm install uninstall run clean
 
 all: build
 
@@ -23,7 +23,7 @@ build:
 
 test: test-host test-vm
 
-test-host: lint test-unit test-install
+test-host: lint images test-unit test-install
 
 lint:
 	$(CARGO) fmt --all --check
@@ -33,6 +33,17 @@ lint:
 test-unit:
 	$(CARGO) build --workspace --bins --examples
 	$(CARGO) test --workspace
+
+# A real image for mkroot's tests: a minbase debootstrap of Debian stable, built once.
+IMAGE_SUITE  ?= bookworm
+IMAGE_MIRROR ?= http://deb.debian.org/debian
+images: target/images/debian/etc/debian_version
+
+target/images/debian/etc/debian_version:
+	rm -rf target/images/debian.tmp
+	mkdir -p target/images
+	debootstrap --variant=minbase $(IMAGE_SUITE) target/images/debian.tmp $(IMAGE_MIRROR)
+	rm -rf target/images/debian && mv target/images/debian.tmp target/images/debian
 
 # The same integration tests, static, in a VM: see tests/vm/run.
 test-vm:

@@ -368,3 +368,38 @@ fn command_errors_inside_the_root() {
     only_dir_left(&root);
     guard.check();
 }
+
+/// The debootstrap tree `make images` builds (minbase Debian stable).
+fn debian_image() -> PathBuf {
+    std::env::var_os("NSTOOLS_DEBIAN_IMAGE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| nstools::source_dir().join("target/images/debian"))
+}
+
+#[test]
+fn a_debootstrap_image_under_an_overlay_stays_pristine() {
+    require!(can_run(), "needs root and namespaces");
+    let image = debian_image();
+    require_host!(
+        image.join("etc/debian_version").is_file(),
+        format!("no debootstrap tree at {} (make images)", image.display())
+    );
+    let guard = Guard::new(&[&image]);
+    let script = "cat /etc/debian_version >/dev/null && echo debian; \
+                  dpkg-query -W -f='${Package}\\n' dpkg coreutils; \
+                  echo scribble > /etc/motd && rm -rf /usr/share/doc && echo wrote; \
+                  echo $$ $(cat /proc/1/comm)";
+    let out = guard
+        .command("nsclone")
+        .arg("-mupin")
+        .arg(bin("mkroot"))
+        .args(["--overlay", "--no-new-privs"])
+        .arg(&image)
+        .args(["/bin/sh", "-c", script])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "debian\ncoreutils\ndpkg\nwrote\n2 nsclone\n");
+    // The guard has watched every file of the image: unchanged, byte counts and times included.
+    guard.check();
+}
