@@ -5,6 +5,7 @@
 pub mod error;
 pub mod exec;
 pub mod exit;
+pub mod fuzz;
 pub mod ns;
 pub mod opts;
 pub mod parse;

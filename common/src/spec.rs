@@ -631,6 +631,50 @@ mod tests {
     }
 
     #[test]
+    fn fuzz_spec_options() {
+        let words = [
+            "-mupin",
+            "-a",
+            "-r",
+            "-U",
+            "-v",
+            "--net=/x",
+            "--mount",
+            "--propagation=slave",
+            "--hostname=h",
+            "--map-users=0:100:10",
+            "--map-groups=1:2:3",
+            "--map-user=5",
+            "--setgroups=deny",
+            "--monotonic=-3",
+            "--boottime=9",
+            "--mount-proc=/p",
+            "--no-lo",
+            "--map-auto",
+            "--",
+            "sh",
+            "-c",
+            "x",
+        ];
+        let mut rng = crate::fuzz::Rng::new(0x5eed);
+        for _ in 0..20_000 {
+            let argv: Vec<String> =
+                rng.argv(&words, crate::fuzz::NASTY, 8).iter().map(|a| a.to_string_lossy().into_owned()).collect();
+            let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
+            if let Ok((spec, _)) = spec(&refs) {
+                // Whatever was accepted plans without panicking.
+                let _ = plan_maps(&spec.maps, USER, None);
+                let _ = plan_maps(
+                    &spec.maps,
+                    ROOT,
+                    Some((SubRange { start: 1, count: 9 }, SubRange { start: 1, count: 9 })),
+                );
+            }
+            let _ = IdMap::parse(&rng.mutate("0:100000:65536", crate::fuzz::NASTY));
+        }
+    }
+
+    #[test]
     fn no_user_options_no_maps() {
         assert_eq!(plan_maps(&MapRequest::default(), USER, None).unwrap(), None);
     }

@@ -590,6 +590,31 @@ mod tests {
     }
 
     #[test]
+    fn fuzz_command_lines() {
+        let words = [
+            "-b",
+            "-r",
+            "-v",
+            "/tmp:/x",
+            "--tmpfs=/t",
+            "--overlay",
+            "--ro",
+            "--size=1M",
+            "--mode=700",
+            "D",
+            "sh",
+            "--",
+            "-c",
+        ];
+        let mut rng = common::fuzz::Rng::new(7);
+        for _ in 0..20_000 {
+            if let Ok(Parsed::Run(a)) = parse_args(rng.argv(&words, common::fuzz::NASTY, 10)) {
+                assert!(!a.command.is_empty());
+            }
+        }
+    }
+
+    #[test]
     fn root_directories() {
         assert!(examine_dir(Path::new("/")).unwrap_err().to_string().contains("cannot be the new root"));
         assert!(examine_dir(Path::new("/etc/passwd")).unwrap_err().to_string().contains("not a directory"));

@@ -281,6 +281,23 @@ mod tests {
     }
 
     #[test]
+    fn fuzz_specs() {
+        let mut rng = common::fuzz::Rng::new(0xfeed);
+        let seeds = ["/tmp:/shared:ro", "/usr", "/tmp:/x", "usr/lib:/lib", "CAP_NET_RAW,sys_admin", "0755", "/a/b"];
+        for _ in 0..20_000 {
+            let seed = seeds[rng.below(seeds.len())];
+            let text = rng.mutate(seed, common::fuzz::NASTY);
+            let _ = (parse_volume(&text), parse_bind(&text, true), parse_tmpfs(&text), parse_dir(&text));
+            let _ = (parse_symlink(&text), parse_caps(&text), parse_mode(&text));
+            if let Ok(Op::Bind { dst, .. } | Op::Tmpfs { dst } | Op::Dir { dst } | Op::Symlink { dst, .. }) =
+                parse_volume(&text)
+            {
+                assert!(dst.is_absolute() && !dst.components().any(|c| c == Component::ParentDir), "{text:?}");
+            }
+        }
+    }
+
+    #[test]
     fn modes() {
         assert_eq!(parse_mode("0755").unwrap(), 0o755);
         assert_eq!(parse_mode("1777").unwrap(), 0o1777);

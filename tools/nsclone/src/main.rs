@@ -353,6 +353,20 @@ mod tests {
     }
 
     #[test]
+    fn fuzz_command_lines() {
+        let words =
+            ["-mupin", "-p", "--as-pid-1", "--pidfile=/x", "--pid-fd=3", "-h", "--net=/n", "-r", "--", "sh", "-c"];
+        let mut rng = common::fuzz::Rng::new(11);
+        for _ in 0..20_000 {
+            let argv = rng.argv(&words, common::fuzz::NASTY, 8);
+            if let Ok(Parsed::Run(a)) = parse_args(argv.clone()) {
+                // The command is the untouched tail of the command line.
+                assert!(argv.ends_with(&a.command), "{argv:?}");
+            }
+        }
+    }
+
+    #[test]
     fn everything_after_the_command_is_untouched() {
         let a = args(&["-m", "--", "--weird-name", "-p"]);
         assert_eq!(a.command, ["--weird-name", "-p"]);

@@ -415,6 +415,16 @@ mod tests {
     }
 
     #[test]
+    fn fuzz_command_lines() {
+        let words = ["-p", "1", "-t", "net", "-s", "--chain", "-o", "ns,type", "-J", "-r", "-n", "--", "/f"];
+        let mut rng = common::fuzz::Rng::new(13);
+        for _ in 0..20_000 {
+            let _ = parse_args(rng.argv(&words, common::fuzz::NASTY, 8));
+            let _ = Column::parse_list(&rng.text(common::fuzz::NASTY, 12));
+        }
+    }
+
+    #[test]
     fn options_stop_at_the_first_file() {
         let a = run_args(&["-J", "--", "-weird", "-n"]);
         assert_eq!(a.operands, ["-weird", "-n"]);
