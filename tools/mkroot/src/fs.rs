@@ -480,10 +480,19 @@ pub fn mount_dev(root: &Root) -> Result<(), Error> {
     }
 }
 
+/// How the root was entered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entered {
+    /// pivot_root, the old root detached.
+    Pivot,
+    /// mount --move and chroot: the old root is still under the new one.
+    Chroot,
+}
+
 /// Switch to the new root and detach the old one, so no path, descriptor or
 /// `..` leads back. Where pivot_root cannot work (a root on initramfs),
 /// move the new root over / and chroot, saying so under --verbose.
-pub fn pivot(root: &Root) -> Result<(), Error> {
+pub fn pivot(root: &Root) -> Result<Entered, Error> {
     let old = open("/", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(|e| Error::sys("cannot open", "/", e))?;
     nix::unistd::fchdir(root.fd()).map_err(|e| Error::sys("cannot enter", root.path.display(), e))?;
@@ -495,6 +504,9 @@ pub fn pivot(root: &Root) -> Result<(), Error> {
                 .map_err(|e| Error::sys("cannot make the old root a slave", "/", e))?;
             nix::mount::umount2(".", nix::mount::MntFlags::MNT_DETACH)
                 .map_err(|e| Error::sys("cannot detach", "the old root", e))?;
+            drop(old);
+            nix::unistd::chdir("/").map_err(|e| Error::sys("cannot chdir to", "/", e))?;
+            Ok(Entered::Pivot)
         }
         Err(Errno::EINVAL) => {
             root.trace(|| {
@@ -503,11 +515,12 @@ pub fn pivot(root: &Root) -> Result<(), Error> {
             mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
                 .map_err(|e| Error::sys("cannot move the new root onto", "/", e))?;
             nix::unistd::chroot(".").map_err(|e| Error::sys("cannot chroot into", root.path.display(), e))?;
+            drop(old);
+            nix::unistd::chdir("/").map_err(|e| Error::sys("cannot chdir to", "/", e))?;
+            Ok(Entered::Chroot)
         }
-        Err(e) => return Err(Error::sys("cannot pivot_root into", root.path.display(), e)),
+        Err(e) => Err(Error::sys("cannot pivot_root into", root.path.display(), e)),
     }
-    drop(old);
-    nix::unistd::chdir("/").map_err(|e| Error::sys("cannot chdir to", "/", e))
 }
 
 #[cfg(test)]

@@ -216,8 +216,15 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
         std::fs::create_dir(&args.dir)
             .map_err(|e| Error::new("cannot create", args.dir.display(), common::io_reason(&e)))?;
     }
+    let mut cap_drop = args.cap_drop;
     match build(&args, state) {
-        Ok(()) => {}
+        Ok(fs::Entered::Pivot) => {}
+        // Under a chroot the old root is still there, below: without
+        // CAP_SYS_CHROOT no process can climb back out to it.
+        Ok(fs::Entered::Chroot) => {
+            trace(args.verbose, || "dropping CAP_SYS_CHROOT: the old root is only hidden, not detached".to_owned());
+            cap_drop |= 1 << 18;
+        }
         Err(err) => {
             // A failed run leaves nothing behind: unmount what we mounted on DIR, remove DIR if we made it.
             let _ = nix::mount::umount2(&args.dir, nix::mount::MntFlags::MNT_DETACH);
@@ -234,8 +241,8 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
         trace(args.verbose, || "prctl PR_SET_NO_NEW_PRIVS".to_owned());
         nix::sys::prctl::set_no_new_privs().map_err(|e| Error::sys("cannot set", "no_new_privs", e))?;
     }
-    if args.cap_drop != 0 {
-        drop_capabilities(args.cap_drop, args.verbose)?;
+    if cap_drop != 0 {
+        drop_capabilities(cap_drop, args.verbose)?;
     }
     trace(args.verbose, || format!("exec {}", setup::shell_words(&args.command)));
     Err(exec::exec_into(&args.command))
@@ -306,7 +313,7 @@ fn in_user_namespace() -> bool {
         .is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
 }
 
-fn build(args: &Args, state: DirState) -> Result<(), Error> {
+fn build(args: &Args, state: DirState) -> Result<fs::Entered, Error> {
     let v = args.verbose;
     let userns = in_user_namespace();
     let root_path = match state {
