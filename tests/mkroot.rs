@@ -383,3 +383,26 @@ fn a_debootstrap_image_under_an_overlay_stays_pristine() {
     // The guard has watched every file of the image: unchanged, byte counts and times included.
     guard.check();
 }
+
+#[test]
+fn no_descriptor_of_ours_reaches_the_command() {
+    require!(can_run(), "needs root and namespaces");
+    require!(busybox_static(), "busybox-static is not installed (apt-get install busybox-static)");
+    let work = TempDir::new("mkroot-fds");
+    let image = busybox_image(&work.path().join("image")).unwrap();
+    let guard = Guard::new(&[&image]);
+    // ls itself as the command: a shell would hold descriptors of its own.
+    let out = guard
+        .command("nsclone")
+        .arg("-mupin")
+        .arg(bin("mkroot"))
+        .args(["--overlay", "--tmpfs=/t", "-b", "/etc/hostname:/h"])
+        .arg(&image)
+        .args(["/bin/ls", "/proc/self/fd"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(nstools::fd_list(&out), nstools::inherited_fds());
+    guard.check();
+}

@@ -688,3 +688,18 @@ fn pid_fd_reports_the_command() {
     assert_eq!((code(&out), stderr(&out).as_str()), (125, "nsclone: invalid descriptor: --pid-fd=99: not open\n"));
     guard.check();
 }
+
+#[test]
+fn no_descriptor_of_ours_reaches_the_command() {
+    require_namespaces!();
+    let dir = TempDir::new("nsclone-fds");
+    let pidfile = format!("--pidfile={}", dir.path().join("pid").display());
+    let guard = Guard::new(&[]);
+    for args in [&["-m"][..], &["-mp"], &["-r", "-mpn", &pidfile], &["-r", "--boottime=5"]] {
+        let out =
+            guard.command("nsclone").args(args).args(["ls", "/proc/self/fd"]).stdin(Stdio::null()).output().unwrap();
+        assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
+        assert_eq!(nstools::fd_list(&out), nstools::inherited_fds(), "{args:?}");
+    }
+    guard.check();
+}

@@ -189,3 +189,23 @@ fn rootless() {
     assert_eq!(stdout(&out), "0\nmine\ndeny\n");
     guard.check();
 }
+
+#[test]
+fn no_descriptor_of_ours_reaches_the_command() {
+    require!(can_run(), "needs root and every namespace type");
+    let dir = TempDir::new("nsunshare-fds");
+    let pin = dir.path().join("uts");
+    let guard = Guard::new(&[]);
+    let out = guard
+        .command("nsunshare")
+        .args(["-p", "-U", "--map-users=0:100000:10"])
+        .arg(format!("--uts={}", pin.display()))
+        .args(["ls", "/proc/self/fd"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let _ = Command::new("umount").arg(&pin).status();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(nstools::fd_list(&out), nstools::inherited_fds());
+    guard.check();
+}

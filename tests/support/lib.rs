@@ -210,3 +210,19 @@ pub fn util_linux(program: &str) -> bool {
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("util-linux"))
 }
+
+/// The descriptors a command run from this test starts with, without any
+/// tool in between: what `ls /proc/self/fd` lists, less ls's own (3). A
+/// chain link must pass exactly these on, and nothing of its own.
+pub fn inherited_fds() -> Vec<String> {
+    let out = Command::new("ls").arg("/proc/self/fd").stdin(std::process::Stdio::null()).output().expect("run ls");
+    fd_list(&out)
+}
+
+/// The descriptor numbers in the output of `ls /proc/self/fd`, less ls's own (3).
+pub fn fd_list(out: &Output) -> Vec<String> {
+    let mut fds: Vec<String> =
+        String::from_utf8_lossy(&out.stdout).split_whitespace().filter(|fd| *fd != "3").map(str::to_owned).collect();
+    fds.sort();
+    fds
+}

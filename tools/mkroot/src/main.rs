@@ -366,7 +366,7 @@ fn overlay(dir: &Path, v: bool) -> Result<PathBuf, Error> {
     use std::os::fd::AsFd;
     let lower = nix::fcntl::open(
         dir,
-        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
     )
     .map_err(|e| Error::sys("cannot open", dir.display(), e))?;
