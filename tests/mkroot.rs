@@ -4,7 +4,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -211,16 +210,9 @@ fn rootless_chain() {
     require!(can_run(), "needs root and namespaces");
     use std::os::unix::process::CommandExt;
     let work = TempDir::new("mkroot-rootless");
-    for p in [work.path(), work.path().parent().unwrap()] {
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777)).unwrap();
-    }
-    let mut copies = Vec::new();
-    for tool in ["nsclone", "mkroot"] {
-        let copy = work.path().join(tool);
-        std::fs::copy(bin(tool), &copy).unwrap();
-        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
-        copies.push(copy);
-    }
+    // 0777: uid 65534 makes the root directory there itself.
+    work.open_to_all(0o777);
+    let copies = [work.tool_copy("nsclone"), work.tool_copy("mkroot")];
     let root = work.path().join("r");
     let guard = Guard::new(&[&root]);
     let out = guard

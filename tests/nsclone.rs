@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -405,11 +405,7 @@ fn pinned_namespaces_outlive_their_processes() {
         nsclone = nsclone.display(),
         nstype = nstype.display(),
     );
-    let out = guard
-        .watch(Command::new("unshare"))
-        .args(["-m", "--propagation", "private", "sh", "-c", &script])
-        .output()
-        .unwrap();
+    let out = guard.in_private_mount_ns(&script);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(stdout(&out), "pinned\nlo\n");
     // The pin files were made at the named paths, and nothing else.
@@ -456,28 +452,12 @@ fn unprivileged(cmd: &mut Command) -> &mut Command {
     cmd.uid(65534).gid(65534)
 }
 
-/// A copy of a tool that uid 65534 can run.
-fn public_copy(dir: &TempDir, tool: &str) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let copy = dir.path().join(tool);
-    std::fs::copy(bin(tool), &copy).unwrap();
-    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let mut p = dir.path().to_path_buf();
-    while let Some(parent) = p.parent() {
-        let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755));
-        if parent == std::env::temp_dir() {
-            break;
-        }
-        p = parent.to_path_buf();
-    }
-    copy
-}
-
 #[test]
 fn rootless_end_to_end() {
     require_namespaces!();
     let dir = TempDir::new("nsclone-rootless");
-    let nsclone = public_copy(&dir, "nsclone");
+    dir.open_to_all(0o755);
+    let nsclone = dir.tool_copy("nsclone");
     let guard = Guard::new(&[dir.path()]);
     let script = "id -u; echo $$; hostname rootless && hostname; tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '; cat /proc/1/comm";
     let out =

@@ -263,11 +263,7 @@ fn pinned_namespaces_show_parent_owner_and_chain() {
          echo ---
          {nstype} -t net {d}/net && {nstype} -t user {d}/user && ! {nstype} -t net {d}/pid && echo predicates-ok"
     );
-    let out = guard
-        .watch(Command::new("unshare"))
-        .args(["-m", "--propagation", "private", "sh", "-c", &script])
-        .output()
-        .unwrap();
+    let out = guard.in_private_mount_ns(&script);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let text = stdout(&out);
     let mut parts = text.split("---\n");

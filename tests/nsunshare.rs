@@ -134,11 +134,7 @@ fn pins_are_made_in_the_original_mount_namespace() {
         nsunshare = nsunshare.display(),
         nstype = bin("nstype").display(),
     );
-    let out = guard
-        .watch(Command::new("unshare"))
-        .args(["-m", "--propagation", "private", "sh", "-c", &script])
-        .output()
-        .unwrap();
+    let out = guard.in_private_mount_ns(&script);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(stdout(&out), "pinned\n");
     guard.check();
@@ -168,15 +164,10 @@ fn errors() {
 #[test]
 fn rootless() {
     require!(can_run(), "needs root and every namespace type");
-    use std::os::unix::fs::PermissionsExt;
     use std::os::unix::process::CommandExt;
     let dir = TempDir::new("nsunshare-rootless");
-    let copy = dir.path().join("nsunshare");
-    std::fs::copy(bin("nsunshare"), &copy).unwrap();
-    for p in [dir.path(), dir.path().parent().unwrap()] {
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir.open_to_all(0o755);
+    let copy = dir.tool_copy("nsunshare");
     let guard = Guard::new(&[]);
     let out = guard
         .watch(Command::new(&copy))

@@ -127,39 +127,20 @@ mod tests {
         }
     }
 
-    /// A small deterministic fuzzer: random strings over the characters that
-    /// matter, plus mutations of good values. Neither parser may panic, and an
-    /// accepted size must survive a round trip through its byte count.
+    /// Neither parser may panic on random strings or mutations of good
+    /// values, and an accepted size must survive a round trip through its
+    /// byte count.
     #[test]
     fn fuzz_parsers() {
         let alphabet: Vec<char> = "0123456789kKmMgGtTpPeEiIbBxX-+. \t\n\u{0}max\u{966}é".chars().collect();
         let seeds = ["50M", "1KiB", "max", "18446744073709551615", "4194304", "1", "15EiB"];
-        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rng = crate::fuzz::Rng::new(0x9e37_79b9_7f4a_7c15);
         for round in 0..200_000 {
-            let text: String = if round % 2 == 0 {
-                let len = (next() % 24) as usize;
-                (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect()
+            let text = if round % 2 == 0 {
+                rng.text(&alphabet, 24)
             } else {
-                let mut s: Vec<char> = seeds[(next() % seeds.len() as u64) as usize].chars().collect();
-                for _ in 0..=(next() % 3) {
-                    let at = (next() % (s.len() as u64 + 1)) as usize;
-                    let c = alphabet[(next() % alphabet.len() as u64) as usize];
-                    match next() % 3 {
-                        0 => s.insert(at, c),
-                        1 if at < s.len() => s[at] = c,
-                        _ if at < s.len() => {
-                            s.remove(at);
-                        }
-                        _ => {}
-                    }
-                }
-                s.into_iter().collect()
+                let seed = seeds[rng.below(seeds.len())];
+                rng.mutate(seed, &alphabet)
             };
             if let Ok(Size::Bytes(n)) = parse_size(&text) {
                 assert_eq!(parse_size(&n.to_string()), Ok(Size::Bytes(n)), "{text:?}");

@@ -52,6 +52,15 @@ impl Guard {
         cmd
     }
 
+    /// Run `sh -c script` in a private mount namespace of util-linux's own,
+    /// for setups (pins, binds) that must never touch the host's table.
+    pub fn in_private_mount_ns(&self, script: &str) -> std::process::Output {
+        self.watch(Command::new("unshare"))
+            .args(["-m", "--propagation", "private", "sh", "-c", script])
+            .output()
+            .expect("run util-linux unshare")
+    }
+
     /// What changed since the snapshot, one line per difference.
     pub fn diff(&self) -> Vec<String> {
         let mut out = Vec::new();

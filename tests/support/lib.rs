@@ -167,6 +167,24 @@ impl TempDir {
     pub fn path(&self) -> &Path {
         &self.inner
     }
+
+    /// Open this directory and its parent to every user with `mode`, for
+    /// tests that drop to uid 65534.
+    pub fn open_to_all(&self, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        for dir in [&self.inner, &self.outer] {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode)).expect("chmod temp dir");
+        }
+    }
+
+    /// A copy of a built tool here that any user can run.
+    pub fn tool_copy(&self, tool: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let copy = self.inner.join(tool);
+        std::fs::copy(bin(tool), &copy).expect("copy tool");
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).expect("chmod tool");
+        copy
+    }
 }
 
 impl Drop for TempDir {
