@@ -33,6 +33,12 @@ impl Cli {
         Error::usage(format!("{reason}; usage: {}", self.synopsis))
     }
 
+    /// A shared parser's error: a bare usage error gets the synopsis, any
+    /// other (an invalid value) stays as it is.
+    pub fn with_synopsis(&self, err: Error) -> Error {
+        if err.what.is_empty() && err.object.is_empty() { self.usage_error(err.reason) } else { err }
+    }
+
     /// The version line.
     pub fn version(&self) -> String {
         format!("{} (nstools) {}\n", self.tool, env!("CARGO_PKG_VERSION"))

@@ -55,7 +55,7 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, 
     let mut asked = None;
     while let Some(arg) = parser.next().map_err(usage)? {
         let arg = Opt::from_arg(arg);
-        if spec.take(&arg, &mut parser).map_err(|e| if e.what.is_empty() { CLI.usage_error(e.reason) } else { e })? {
+        if spec.take(&arg, &mut parser).map_err(|e| CLI.with_synopsis(e))? {
             continue;
         }
         match arg {
