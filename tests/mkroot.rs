@@ -398,3 +398,32 @@ fn no_descriptor_of_ours_reaches_the_command() {
     assert_eq!(nstools::fd_list(&out), nstools::inherited_fds());
     guard.check();
 }
+
+#[test]
+fn a_read_only_image_says_to_use_overlay() {
+    require!(can_run(), "needs root and namespaces");
+    require!(busybox_static(), "busybox-static is not installed (apt-get install busybox-static)");
+    require_host!(nstools::util_linux("unshare"), "util-linux unshare is not installed");
+    let work = TempDir::new("mkroot-rofs");
+    let image = busybox_image(&work.path().join("image")).unwrap();
+    let guard = Guard::new(&[&image]);
+    // The image made read-only in a private mount namespace; it has no /proc to mount on.
+    let script = format!(
+        "mount --bind {i} {i} && mount -o remount,ro,bind {i} &&
+         {nsclone} -mupin {mkroot} {i} /bin/sh -c true; echo status=$?;
+         {nsclone} -mupin {mkroot} --overlay {i} /bin/sh -c 'echo overlay-ok'",
+        i = image.display(),
+        nsclone = bin("nsclone").display(),
+        mkroot = bin("mkroot").display()
+    );
+    let out = guard.in_private_mount_ns(&script);
+    assert_eq!(stdout(&out), "status=125\noverlay-ok\n", "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "mkroot: cannot create: /proc: Read-only file system (the image cannot take this mount point: use --overlay"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    guard.check();
+}

@@ -103,7 +103,7 @@ impl Root {
     }
 
     fn prepare_within(&self, inside: &Path, make: Make, depth: usize) -> Result<OwnedFd, Error> {
-        let fail = |e: Errno| Error::sys("cannot create", inside.display(), e);
+        let fail = |e: Errno| creation_failure(inside, e);
         if depth > 40 {
             return Err(fail(Errno::ELOOP));
         }
@@ -281,6 +281,20 @@ impl Root {
         std::fs::set_permissions(fd_path(fd.as_fd()), std::os::unix::fs::PermissionsExt::from_mode(mode))
             .map_err(|e| Error::new("cannot chmod", inside.display(), common::io_reason(&e)))
     }
+}
+
+/// What a failed creation inside the root means for the user.
+fn creation_failure(inside: &Path, errno: Errno) -> Error {
+    let why = match errno {
+        Errno::EROFS => {
+            "Read-only file system (the image cannot take this mount point: use --overlay, or create it in the image)"
+                .to_owned()
+        }
+        Errno::ELOOP => "Too many levels of symbolic links (a symlink loop in the image)".to_owned(),
+        Errno::EEXIST | Errno::ENOTDIR => format!("{} (something else is in the way in the image)", errno.desc()),
+        e => e.desc().to_owned(),
+    };
+    Error::new("cannot create", inside.display(), why)
 }
 
 /// Where a link at `dir` (a container path) pointing to `target` leads,
