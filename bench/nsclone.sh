@@ -1,5 +1,6 @@
 #!/bin/bash
-# nsclone against a C floor (clone + exec + wait) and util-linux unshare, and
+# nsclone against a C floor (clone + exec + wait), the same floor with the
+# least init a PID namespace needs, and util-linux unshare; and
 # nsunshare against unshare without --fork: interleaved, in one run, as ratios.
 # Then the peak RSS of the waiting parent. Needs root, gcc, a release build.
 # Usage: bench/nsclone.sh [rounds]
@@ -11,14 +12,16 @@ trap 'rm -rf "$out"' EXIT
 cargo build -q --release --workspace --bins
 gcc -O2 -o "$out/pairs" bench/pairs.c
 gcc -O2 -o "$out/floor_clone" bench/floor_clone.c
+gcc -O2 -o "$out/floor_init" bench/floor_init.c
 B=target/release
 true=$(type -P true)
 
 echo "== new mount, uts, pid, ipc, net namespaces + /bin/true ($rounds interleaved rounds)"
 "$out/pairs" "$rounds" -- "$out/floor_clone" mupin "$true" -- "$B/nsclone" -mupin "$true" \
-	-- "$B/nsclone" -mupin --as-pid-1 --no-lo "$true" -- unshare -fmupin "$true"
+	-- "$out/floor_init" mupin "$true" -- "$B/nsclone" -mupin --as-pid-1 --no-lo "$true" -- unshare -fmupin "$true"
 echo "== the same without a network namespace"
-"$out/pairs" "$rounds" -- "$out/floor_clone" mupi "$true" -- "$B/nsclone" -mupi "$true" -- unshare -fmupi "$true"
+"$out/pairs" "$rounds" -- "$out/floor_clone" mupi "$true" -- "$B/nsclone" -mupi "$true" \
+	-- "$out/floor_init" mupi "$true" -- unshare -fmupi "$true"
 echo "== no new namespace: the cost of the tool itself"
 "$out/pairs" "$rounds" -- "$out/floor_clone" - "$true" -- "$B/nsclone" "$true" -- unshare -f "$true"
 echo "== nsunshare (no fork) against unshare"
