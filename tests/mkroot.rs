@@ -47,7 +47,8 @@ fn the_seed_scenario() {
     let script = "cat /shared/from-host; echo written > /shared/from-inside; ls / | tr '\\n' ' '; echo; \
                   echo pid=$$ pid1=$(cat /proc/1/comm); hostname; \
                   wc -c < /proc/keys; echo 1 > /proc/sys/kernel/ns_last_pid 2>/dev/null || echo proc-sys-ro; \
-                  echo data > /dev/null && echo devnull-ok; ls /dev/pts/ptmx >/dev/null && echo pts-ok";
+                  echo data > /dev/null && echo devnull-ok; ls /dev/pts/ptmx >/dev/null && echo pts-ok; \
+                  stat -c %t:%T /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty | tr '\\n' ' '";
     let out = chain(&guard, &["-mupin", "--hostname=box"], &["-v", &volume], &root, script);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let text = stdout(&out);
@@ -56,7 +57,11 @@ fn the_seed_scenario() {
     for dir in ["bin", "dev", "etc", "proc", "shared", "sys", "tmp", "usr"] {
         assert!(lines[1].split(' ').any(|d| d == dir), "/ lacks {dir}: {}", lines[1]);
     }
-    assert_eq!(&lines[2..], ["pid=2 pid1=nsclone", "box", "0", "proc-sys-ro", "devnull-ok", "pts-ok"]);
+    // Real character devices with the right numbers (hexadecimal major:minor).
+    assert_eq!(
+        &lines[2..],
+        ["pid=2 pid1=nsclone", "box", "0", "proc-sys-ro", "devnull-ok", "pts-ok", "1:3 1:5 1:7 1:8 1:9 5:0 "]
+    );
     assert_eq!(std::fs::read_to_string(shared.join("from-inside")).unwrap(), "written\n");
     // With --as-pid-1, PID 1 is the command itself.
     let out = chain(&guard, &["-mupin", "--as-pid-1"], &[], &root, "echo $$ $(cat /proc/1/comm)");
@@ -229,9 +234,16 @@ fn rootless_chain() {
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "0");
-    for node in ["null", "zero", "full", "random", "urandom", "tty", "pts", "shm", "ptmx", "fd"] {
-        assert!(lines[1].split(' ').any(|n| n == node), "/dev lacks {node}: {}", lines[1]);
-    }
+    // Exactly the minimal set: nothing of the host's /dev beyond it.
+    let mut dev: Vec<&str> = lines[1].split_whitespace().collect();
+    dev.sort_unstable();
+    assert_eq!(
+        dev,
+        [
+            "fd", "full", "mqueue", "null", "ptmx", "pts", "random", "shm", "stderr", "stdin", "stdout", "tty",
+            "urandom", "zero"
+        ]
+    );
     assert_eq!(lines[2], "ok");
     only_dir_left(&root);
     guard.check();
