@@ -62,6 +62,12 @@ pub fn names() -> String {
     NAMESPACES.iter().map(|ns| ns.name).collect::<Vec<_>>().join(", ")
 }
 
+/// The id (inode) of the namespace a `/proc/PID/ns/*` entry or ns file names.
+pub fn id_of(path: &str) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| m.ino())
+}
+
 /// The long options of the types in `flags`, for traces: `--net --mount`.
 pub fn long_options(flags: libc::c_int) -> String {
     let names: Vec<String> =

@@ -405,11 +405,6 @@ pub fn detach_stdio(keep: &[BorrowedFd<'_>]) {
     }
 }
 
-/// Borrow the fd of an owned end for the handshake helpers.
-pub fn fd(owned: &OwnedFd) -> BorrowedFd<'_> {
-    owned.as_fd()
-}
-
 /// A PID 1 that only reaps, until SIGKILL (PDEATHSIG) ends it.
 pub fn hold() -> ! {
     let all: Vec<libc::c_int> = (1..=libc::SIGRTMAX())

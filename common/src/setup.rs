@@ -278,12 +278,7 @@ pub fn plan_for_caller(req: &crate::spec::MapRequest) -> Result<Option<MapPlan>,
         privileged: nix::unistd::geteuid().is_root(),
     };
     let sub = if req.auto {
-        // /etc/passwd is read directly: a static binary has no NSS.
-        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-        let name = passwd.lines().find_map(|l| {
-            let f: Vec<&str> = l.split(':').collect();
-            (f.len() > 2 && f[2].parse::<u32>().ok() == Some(caller.uid)).then(|| f[0].to_owned())
-        });
+        let name = user_name(caller.uid);
         let range = |file: &str, id: u32| {
             std::fs::read_to_string(file).ok().and_then(|t| crate::spec::subordinate_range(&t, name.as_deref(), id))
         };
@@ -325,10 +320,18 @@ pub fn inside(spec: &crate::spec::Spec) -> Result<(), Error> {
 /// inode), so that mkroot may pivot there instead of in a namespace of its own.
 pub const MOUNT_NS_MARK: &str = "NSTOOLS_MOUNT_NS";
 
+/// The name of `uid` in /etc/passwd, read directly: a static binary has no NSS.
+pub fn user_name(uid: u32) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() > 2 && f[2].parse::<u32>().ok() == Some(uid)).then(|| f[0].to_owned())
+    })
+}
+
 /// The inode of this process's mount namespace.
 pub fn mount_ns_id() -> Option<u64> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self/ns/mnt").ok().map(|m| m.ino())
+    crate::ns::id_of("/proc/self/ns/mnt")
 }
 
 /// Mark the current mount namespace as made for this chain (see [`MOUNT_NS_MARK`]).

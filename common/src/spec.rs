@@ -307,6 +307,19 @@ pub struct MapPlan {
     pub writer: MapWriter,
 }
 
+impl MapPlan {
+    /// Whether the maps are a single line for the uid and one for the gid,
+    /// each mapping only the caller's own id: all that a process may write
+    /// for itself, or write without privilege.
+    pub fn only_own_ids(&self, uid: u32, gid: u32) -> bool {
+        only_own(&self.uid, uid) && only_own(&self.gid, gid)
+    }
+}
+
+fn only_own(maps: &[IdMap], id: u32) -> bool {
+    maps.len() <= 1 && maps.iter().all(|m| m.outer == id && m.count == 1)
+}
+
 /// The caller's identity and privilege, for planning maps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Caller {
@@ -386,7 +399,6 @@ pub fn plan_maps(
     for (what, maps) in [("uid", &uid), ("gid", &gid)] {
         check_overlaps(what, maps)?;
     }
-    let only_own = |maps: &[IdMap], id: u32| maps.len() <= 1 && maps.iter().all(|m| m.outer == id && m.count == 1);
     if !caller.privileged && writer == MapWriter::Direct && !(only_own(&uid, caller.uid) && only_own(&gid, caller.gid))
     {
         return Err(Error::new(

@@ -8,7 +8,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 use common::Error;
-use common::setup::trace;
+use common::setup::{cstring, trace};
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, open};
 use nix::mount::{MsFlags, mount};
@@ -43,11 +43,6 @@ pub enum Make {
 /// The path of a descriptor, for the system calls that take paths.
 pub fn fd_path(fd: BorrowedFd<'_>) -> String {
     format!("/proc/self/fd/{}", fd.as_raw_fd())
-}
-
-fn cpath(path: &Path) -> Result<CString, Error> {
-    CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| Error::new("invalid path", path.display(), "holds a NUL byte"))
 }
 
 /// The new root under construction.
@@ -242,7 +237,7 @@ impl Root {
         let name = inside.file_name().ok_or_else(|| Error::new("invalid symlink", inside.display(), "no name"))?;
         let dir = self.prepare(parent, Make::Dir)?;
         self.trace(|| format!("ln -s {} {}", target.display(), inside.display()));
-        let (t, n) = (cpath(target)?, cpath(Path::new(name))?);
+        let (t, n) = (cstring(target)?, cstring(Path::new(name))?);
         // The parent must be a real directory for symlinkat: reopen it without O_PATH limits.
         // SAFETY: valid strings and dirfd.
         let rc = unsafe { libc::symlinkat(t.as_ptr(), dir.as_raw_fd(), n.as_ptr()) };
@@ -257,7 +252,7 @@ impl Root {
     /// Write a small file inside the root (never following a symlink at its place).
     pub fn write(&self, inside: &Path, content: &[u8], mode: u32) -> Result<(), Error> {
         let parent = self.prepare(inside.parent().unwrap_or(Path::new("/")), Make::Dir)?;
-        let name = cpath(Path::new(inside.file_name().unwrap_or_default()))?;
+        let name = cstring(Path::new(inside.file_name().unwrap_or_default()))?;
         self.trace(|| format!("write {}", inside.display()));
         // SAFETY: valid dirfd and name.
         let fd = unsafe {
@@ -433,7 +428,7 @@ pub fn mount_dev(root: &Root) -> Result<(), Error> {
         .map_err(|e| Error::sys("cannot open", "/dev", e))?;
     for (name, major, minor) in DEVICES {
         let inside = PathBuf::from("/dev").join(name);
-        let c = cpath(Path::new(name))?;
+        let c = cstring(Path::new(name))?;
         let made = !root.userns && {
             root.trace(|| format!("mknod -m 666 {} c {major} {minor}", inside.display()));
             // SAFETY: valid dirfd and name.

@@ -7,7 +7,6 @@ mod fs;
 mod plan;
 
 use std::ffi::OsString;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use common::error::quoted;
@@ -257,7 +256,7 @@ fn enter_private_mount_namespace(verbose: bool) -> Result<(), Error> {
     // SAFETY: single-threaded; the mark is for us alone, not for the command.
     unsafe { std::env::remove_var(setup::MOUNT_NS_MARK) };
     // In the initial PID namespace, PID 1 is the system's init: sharing its mount namespace means the host's.
-    let host_init_shares = in_initial_pid_namespace() && ns_id("/proc/1/ns/mnt") == ours;
+    let host_init_shares = in_initial_pid_namespace() && common::ns::id_of("/proc/1/ns/mnt") == ours;
     if marked.is_none() || marked != ours || host_init_shares {
         trace(verbose, || "unshare --mount".to_owned());
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
@@ -268,13 +267,9 @@ fn enter_private_mount_namespace(verbose: bool) -> Result<(), Error> {
         .map_err(|e| Error::sys("cannot make / a slave", "/", e))
 }
 
-fn ns_id(path: &str) -> Option<u64> {
-    std::fs::metadata(path).ok().map(|m| m.ino())
-}
-
 /// The initial PID namespace has a fixed inode number (PROC_PID_INIT_INO).
 fn in_initial_pid_namespace() -> bool {
-    ns_id("/proc/self/ns/pid") == Some(0xEFFF_FFFC)
+    common::ns::id_of("/proc/self/ns/pid") == Some(0xEFFF_FFFC)
 }
 
 const PID_ONE_OUTSIDE: &str = "PID 1 of this PID namespace stays outside the new root, so /proc/1/root would lead to the host: run mkroot in a new PID and mount namespace (nsclone -mp mkroot ...), or give --no-proc";
@@ -455,11 +450,7 @@ fn host_user_name(inside: u32) -> Option<String> {
         (f.len() == 3 && u64::from(inside) >= f[0] && u64::from(inside) < f[0] + f[2])
             .then(|| f[1] + u64::from(inside) - f[0])
     })?;
-    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-    passwd.lines().find_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        (f.len() > 2 && f[2].parse::<u64>().ok() == Some(outer)).then(|| f[0].to_owned())
-    })
+    setup::user_name(u32::try_from(outer).ok()?)
 }
 
 /// Drop capabilities from every set: bounding, ambient, then effective,

@@ -80,11 +80,8 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, 
 /// Whether the process may write its own maps from inside the new user
 /// namespace: only a single line mapping its own uid (and gid).
 fn self_writable(plan: &MapPlan) -> bool {
-    let uid = nix::unistd::geteuid().as_raw();
-    let gid = nix::unistd::getegid().as_raw();
-    let own =
-        |maps: &[common::spec::IdMap], id: u32| maps.len() <= 1 && maps.iter().all(|m| m.outer == id && m.count == 1);
-    plan.writer == MapWriter::Direct && own(&plan.uid, uid) && own(&plan.gid, gid)
+    plan.writer == MapWriter::Direct
+        && plan.only_own_ids(nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw())
 }
 
 fn run(argv: Vec<OsString>) -> Result<i32, Error> {
