@@ -12,16 +12,15 @@ trap 'rm -rf "$out"' EXIT
 cargo build -q --release --workspace --bins
 gcc -O2 -o "$out/pairs" bench/pairs.c
 gcc -O2 -o "$out/floor_clone" bench/floor_clone.c
-gcc -O2 -o "$out/floor_init" bench/floor_init.c
 B=target/release
 true=$(type -P true)
 
 echo "== new mount, uts, pid, ipc, net namespaces + /bin/true ($rounds interleaved rounds)"
 "$out/pairs" "$rounds" -- "$out/floor_clone" mupin "$true" -- "$B/nsclone" -mupin "$true" \
-	-- "$out/floor_init" mupin "$true" -- "$B/nsclone" -mupin --as-pid-1 --no-lo "$true" -- unshare -fmupin "$true"
+	-- "$out/floor_clone" -i mupin "$true" -- "$B/nsclone" -mupin --as-pid-1 --no-lo "$true" -- unshare -fmupin "$true"
 echo "== the same without a network namespace"
 "$out/pairs" "$rounds" -- "$out/floor_clone" mupi "$true" -- "$B/nsclone" -mupi "$true" \
-	-- "$out/floor_init" mupi "$true" -- unshare -fmupi "$true"
+	-- "$out/floor_clone" -i mupi "$true" -- unshare -fmupi "$true"
 echo "== no new namespace: the cost of the tool itself"
 "$out/pairs" "$rounds" -- "$out/floor_clone" - "$true" -- "$B/nsclone" "$true" -- unshare -f "$true"
 echo "== nsunshare (no fork) against unshare"
