@@ -3,7 +3,7 @@
 //! bytes between parent and child.
 
 use std::ffi::{CString, OsString};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
 
 use nix::errno::Errno;
@@ -256,7 +256,7 @@ unsafe extern "C" {
 
 /// Start `argv` as a child with the signal state the tool was started with,
 /// vfork-style (posix_spawnp), and return its pid.
-pub fn spawn(argv: &[OsString], cwd: Option<BorrowedFd<'_>>) -> Result<libc::pid_t, Error> {
+pub fn spawn(argv: &[OsString]) -> Result<libc::pid_t, Error> {
     let Some(program) = argv.first() else { return Err(Error::usage("no command given")) };
     let cargs: Vec<CString> = argv
         .iter()
@@ -266,7 +266,7 @@ pub fn spawn(argv: &[OsString], cwd: Option<BorrowedFd<'_>>) -> Result<libc::pid
     let mut ptrs: Vec<*const libc::c_char> = cargs.iter().map(|c| c.as_ptr()).collect();
     ptrs.push(std::ptr::null());
     let mask = signals::start_mask();
-    let defaults = signals::changed_to_default();
+    let defaults = signals::spawn_defaults();
     // SAFETY: attr is initialised before use and destroyed after; every pointer is valid for the call.
     unsafe {
         let mut attr: libc::posix_spawnattr_t = std::mem::zeroed();
@@ -276,9 +276,6 @@ pub fn spawn(argv: &[OsString], cwd: Option<BorrowedFd<'_>>) -> Result<libc::pid
         libc::posix_spawnattr_setflags(&mut attr, (libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF) as _);
         let mut actions: libc::posix_spawn_file_actions_t = std::mem::zeroed();
         libc::posix_spawn_file_actions_init(&mut actions);
-        if let Some(dir) = cwd {
-            libc::posix_spawn_file_actions_addfchdir_np(&mut actions, dir.as_raw_fd());
-        }
         let mut pid: libc::pid_t = 0;
         let mut rc = libc::posix_spawnp(&mut pid, ptrs[0], &actions, &attr, ptrs.as_ptr() as _, environ as _);
         if rc == libc::ENOEXEC {
@@ -299,7 +296,7 @@ pub fn spawn(argv: &[OsString], cwd: Option<BorrowedFd<'_>>) -> Result<libc::pid
 
 /// Start `argv` as a child that gets SIGKILL when we die (fork, then
 /// PR_SET_PDEATHSIG, then exec), for a relay outside a new PID namespace.
-pub fn spawn_tied(argv: &[OsString], cwd: Option<BorrowedFd<'_>>) -> Result<libc::pid_t, Error> {
+pub fn spawn_tied(argv: &[OsString]) -> Result<libc::pid_t, Error> {
     let me = nix::unistd::getpid();
     match fork().map_err(|e| Error::sys("cannot fork", "the command", e))? {
         Forked::Parent(pid) => Ok(pid),
@@ -307,9 +304,6 @@ pub fn spawn_tied(argv: &[OsString], cwd: Option<BorrowedFd<'_>>) -> Result<libc
             let tied = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
             if tied.is_err() || nix::unistd::getppid() != me {
                 child_exit(exit::TOOL_FAILED);
-            }
-            if let Some(dir) = cwd {
-                let _ = nix::unistd::fchdir(dir);
             }
             child_fail(&exec::exec_into(argv))
         }
@@ -328,28 +322,18 @@ pub fn run_init(argv: &[OsString], report: Option<BorrowedFd<'_>>, on_spawn: imp
     let set = sigset(&all);
     // SAFETY: a valid set.
     unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
-    // Hold no directory but /, before the command starts: a root change
-    // (mkroot's pivot_root) then takes the init along. The command still
-    // starts in the caller's working directory.
-    let cwd = nix::fcntl::open(
-        ".",
-        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .ok();
-    let _ = nix::unistd::chdir("/");
     // As PID 1 the command dies with us anyway; otherwise it is tied to us.
-    let started = if nix::unistd::getpid().as_raw() == 1 {
-        spawn(argv, cwd.as_ref().map(AsFd::as_fd))
-    } else {
-        spawn_tied(argv, cwd.as_ref().map(AsFd::as_fd))
-    };
+    let started = if nix::unistd::getpid().as_raw() == 1 { spawn(argv) } else { spawn_tied(argv) };
     let command = match started {
         Ok(pid) => pid,
         Err(err) => child_fail(&err),
     };
-    drop(cwd);
     on_spawn(command);
+    // The init needs no file from here on: leave them all, so that no process
+    // that sees this one (the container, through its /proc) finds a way back
+    // to the host's files through it. Best effort: without it, mkroot will not
+    // mount a /proc that shows us.
+    let _ = crate::setup::seal_away_from_files();
     loop {
         // SAFETY: plain data, filled by sigwaitinfo.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };

@@ -315,11 +315,6 @@ pub fn inside(spec: &crate::spec::Spec) -> Result<(), Error> {
     Ok(())
 }
 
-/// The environment variable with which nsclone and nsunshare tell the next
-/// links that the mount namespace they run in was made for this chain (its
-/// inode), so that mkroot may pivot there instead of in a namespace of its own.
-pub const MOUNT_NS_MARK: &str = "NSTOOLS_MOUNT_NS";
-
 /// The name of `uid` in /etc/passwd, read directly: a static binary has no NSS.
 pub fn user_name(uid: u32) -> Option<String> {
     let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
@@ -329,17 +324,63 @@ pub fn user_name(uid: u32) -> Option<String> {
     })
 }
 
-/// The inode of this process's mount namespace.
-pub fn mount_ns_id() -> Option<u64> {
-    crate::ns::id_of("/proc/self/ns/mnt")
+/// Leave the file system for good, for a process that needs no file any more
+/// (the init of a PID namespace, once the command runs): a mount namespace of
+/// its own that holds nothing but an empty read-only tmpfs, its root and
+/// working directory. Then none of `/proc/PID/root`, `/proc/PID/cwd` or
+/// `/proc/PID/ns/mnt` leads a process that can see it anywhere, and mkroot
+/// can tell from `/proc/PID/mountinfo` (one line, `/`) that it is sealed.
+/// Needs the new mount API (Linux 5.2): ENOSYS before that.
+pub fn seal_away_from_files() -> Result<(), Errno> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)?;
+    // Nothing done below may travel to the namespace we came from.
+    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_PRIVATE | MsFlags::MS_REC, None::<&str>)?;
+    let owned = |rc: libc::c_long| -> Result<OwnedFd, Errno> {
+        // SAFETY: a descriptor the kernel just returned, owned by nobody else.
+        Errno::result(rc).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    };
+    // SAFETY: a NUL-terminated file system name and valid flags.
+    let context = owned(unsafe { libc::syscall(libc::SYS_fsopen, c"tmpfs".as_ptr(), libc::FSOPEN_CLOEXEC) })?;
+    // SAFETY: a valid fs context descriptor; CMD_CREATE takes no key or value.
+    Errno::result(unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            context.as_raw_fd(),
+            libc::FSCONFIG_CMD_CREATE,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_void>(),
+            0,
+        )
+    })?;
+    let attrs = libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOEXEC;
+    // SAFETY: a valid, created fs context.
+    let tmpfs = owned(unsafe { libc::syscall(libc::SYS_fsmount, context.as_raw_fd(), libc::FSMOUNT_CLOEXEC, attrs) })?;
+    // SAFETY: a detached mount's descriptor, an empty path with F_EMPTY_PATH, and a NUL-terminated target.
+    Errno::result(unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tmpfs.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            c"/".as_ptr(),
+            libc::MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    })?;
+    // The tmpfs now sits on top of /: step onto it, make it the root, drop the rest.
+    nix::unistd::fchdir(&tmpfs)?;
+    nix::unistd::pivot_root(".", ".")?;
+    nix::mount::umount2(".", nix::mount::MntFlags::MNT_DETACH)?;
+    nix::unistd::chdir("/")
 }
 
-/// Mark the current mount namespace as made for this chain (see [`MOUNT_NS_MARK`]).
-pub fn mark_mount_ns() {
-    if let Some(id) = mount_ns_id() {
-        // SAFETY: the tools are single-threaded: nothing reads the environment concurrently.
-        unsafe { std::env::set_var(MOUNT_NS_MARK, id.to_string()) };
-    }
+/// Whether a process's `/proc/PID/mountinfo` shows it sealed away from every
+/// file (see [`seal_away_from_files`]): a single mount, at `/`, read-only.
+pub fn sealed_mountinfo(text: &str) -> bool {
+    let mut lines = text.lines();
+    let (Some(line), None) = (lines.next(), lines.next()) else { return false };
+    let fields: Vec<&str> = line.split(' ').collect();
+    fields.len() > 5 && fields[4] == "/" && fields[5].split(',').any(|o| o == "ro")
 }
 
 #[cfg(test)]

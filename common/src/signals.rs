@@ -83,3 +83,20 @@ pub fn changed_to_default() -> libc::sigset_t {
     }
     set
 }
+
+/// The signals a command started by posix_spawn must get at their default:
+/// those the tool changed from the default, and glibc's own internal signals
+/// (32 and 33, below SIGRTMIN). The tool has glibc's handlers for those, and
+/// glibc's posix_spawn sets a handled internal signal to ignored in the child
+/// unless it is named here; a plain exec would reset it to the default.
+pub fn spawn_defaults() -> libc::sigset_t {
+    let mut set = changed_to_default();
+    for sig in 32..libc::SIGRTMIN() {
+        // glibc's sigaddset refuses its internal signals. The kernel's layout
+        // is one bit per signal: signal N is bit N-1, counted from the first word.
+        let (word, bit) = ((sig - 1) as usize / libc::c_ulong::BITS as usize, (sig - 1) as u32 % libc::c_ulong::BITS);
+        // SAFETY: on Linux a sigset_t is an array of at least 1024 bits of c_ulong words, and `word` is within it.
+        unsafe { *(&mut set as *mut libc::sigset_t).cast::<libc::c_ulong>().add(word) |= 1 << bit };
+    }
+    set
+}

@@ -247,21 +247,14 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
     Err(exec::exec_into(&args.command))
 }
 
-/// Make sure every mount happens in a mount namespace of this chain, never
-/// the host's: the one nsclone or nsunshare made for us (so that pivot_root
-/// also moves a PID 1 there into the new root), or a new one of our own.
+/// Build in a mount namespace of our own, always: made here, it holds no
+/// process but this one, so the pivot moves nobody else (not the caller, not a
+/// shell between the links) and no process keeps a way into the tree we leave.
+/// Nothing from outside (no environment string, no descriptor) can change that.
 fn enter_private_mount_namespace(verbose: bool) -> Result<(), Error> {
-    let ours = setup::mount_ns_id();
-    let marked = std::env::var(setup::MOUNT_NS_MARK).ok().and_then(|v| v.parse::<u64>().ok());
-    // SAFETY: single-threaded; the mark is for us alone, not for the command.
-    unsafe { std::env::remove_var(setup::MOUNT_NS_MARK) };
-    // In the initial PID namespace, PID 1 is the system's init: sharing its mount namespace means the host's.
-    let host_init_shares = in_initial_pid_namespace() && common::ns::id_of("/proc/1/ns/mnt") == ours;
-    if marked.is_none() || marked != ours || host_init_shares {
-        trace(verbose, || "unshare --mount".to_owned());
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
-            .map_err(|e| setup::namespace_failure("cannot create namespaces", libc::CLONE_NEWNS, e))?;
-    }
+    trace(verbose, || "unshare --mount".to_owned());
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+        .map_err(|e| setup::namespace_failure("cannot create namespaces", libc::CLONE_NEWNS, e))?;
     trace(verbose, || "mount --make-rslave /".to_owned());
     mount(None::<&str>, "/", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
         .map_err(|e| Error::sys("cannot make / a slave", "/", e))
@@ -284,23 +277,70 @@ fn check_pid_namespace() -> Result<(), Error> {
     Ok(())
 }
 
-/// With the new /proc mounted: PID 1 is fine when it is us, or when it shares
-/// our mount namespace and our root, which pivot_root then moves into the new
-/// root. Both show in /proc/PID/mountinfo (mount ids, paths relative to the
-/// root), which needs no ptrace access to read, unlike /proc/1/root.
-fn check_pid_one(root: &Root) -> Result<(), Error> {
-    if nix::unistd::getpid().as_raw() == 1 {
-        return Ok(());
+/// How long the check waits for nsclone's init to seal itself away, which it
+/// does right after it starts the command, in parallel with it.
+const SEAL_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// With the new /proc mounted, before the pivot: every process it shows must
+/// be this one, or sealed away from every file (nsclone's init seals itself:
+/// see `setup::seal_away_from_files`). Any other process (a shell between
+/// nsclone and mkroot, something left in the background) has its root, its
+/// working directory and its mount namespace on the tree we leave, and
+/// /proc/PID/root, cwd or ns/mnt would lead there from inside. Read from
+/// /proc/PID/mountinfo, which needs no ptrace access.
+fn check_pid_namespace_members(root: &Root) -> Result<(), Error> {
+    let me = nix::unistd::getpid().as_raw();
+    let proc = root
+        .resolve(Path::new("/proc"), nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY)
+        .map_err(|e| Error::sys("cannot open", "/proc", e))?;
+    let proc = PathBuf::from(fs::fd_path(std::os::fd::AsFd::as_fd(&proc)));
+    let entries = std::fs::read_dir(&proc).map_err(|e| Error::new("cannot read", "/proc", common::io_reason(&e)))?;
+    let mut pids: Vec<libc::pid_t> = entries.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect();
+    pids.sort_unstable();
+    let started = std::time::Instant::now();
+    for pid in pids.into_iter().filter(|&pid| pid != me) {
+        while let Some(state) = member_state(&proc, pid) {
+            if state.sealed {
+                trace(root.verbose, || format!("PID {pid} ({}) is sealed away from every file", state.name));
+                break;
+            }
+            // nsclone's init seals itself while we build: give it the time.
+            if pid == 1 && state.name == "nsclone" && started.elapsed() < SEAL_WAIT {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                continue;
+            }
+            let why = if pid == 1 {
+                PID_ONE_OUTSIDE.to_owned()
+            } else {
+                format!(
+                    "PID {pid} ({}) of this PID namespace stays outside the new root, so /proc/{pid}/root would lead to the host: make mkroot the command of nsclone -p itself (sh -c 'exec mkroot ...'), or give --no-proc",
+                    state.name
+                )
+            };
+            return Err(Error::new("refusing to mount", "/proc", why));
+        }
     }
-    let read = |path: &str| {
-        root.resolve(Path::new(path), nix::fcntl::OFlag::O_RDONLY)
-            .ok()
-            .and_then(|fd| std::fs::read(fs::fd_path(std::os::fd::AsFd::as_fd(&fd))).ok())
-    };
-    let mine = read("/proc/self/mountinfo");
-    let inside = mine.is_some() && mine == read("/proc/1/mountinfo");
-    trace(root.verbose, || format!("PID 1 {} the new root", if inside { "moves into" } else { "stays outside" }));
-    if inside { Ok(()) } else { Err(Error::new("refusing to mount", "/proc", PID_ONE_OUTSIDE)) }
+    Ok(())
+}
+
+/// What /proc says of another process: its name, and whether it is sealed.
+/// `None` when it is gone or a zombie, which holds no root or directory.
+struct MemberState {
+    name: String,
+    sealed: bool,
+}
+
+fn member_state(proc: &Path, pid: libc::pid_t) -> Option<MemberState> {
+    let dir = proc.join(pid.to_string());
+    let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+    // comm is in parentheses and may hold anything; the state follows the last ')'.
+    let (head, tail) = stat.rsplit_once(')')?;
+    if tail.trim_start().starts_with(['Z', 'X']) {
+        return None;
+    }
+    let name = head.split_once('(').map_or("?", |(_, n)| n).to_owned();
+    let sealed = std::fs::read_to_string(dir.join("mountinfo")).is_ok_and(|m| setup::sealed_mountinfo(&m));
+    Some(MemberState { name, sealed })
 }
 
 fn in_user_namespace() -> bool {
@@ -337,7 +377,7 @@ fn build(args: &Args, state: DirState) -> Result<fs::Entered, Error> {
     }
     if args.proc {
         fs::mount_proc(&root)?;
-        check_pid_one(&root)?;
+        check_pid_namespace_members(&root)?;
     }
     fs::mount_sys(&root)?;
     fs::mount_dev(&root)?;

@@ -188,9 +188,6 @@ fn child(args: &Args, plan: Option<&MapPlan>, from_parent: &OwnedFd, to_parent: 
             process::child_exit(common::exit::TOOL_FAILED);
         }
     }
-    if args.spec.wants(libc::CLONE_NEWNS) {
-        setup::mark_mount_ns();
-    }
     trace(args.spec.verbose, || format!("exec {}", setup::shell_words(&args.command)));
     if relay {
         let report_pid = args.pidfile.is_some() || args.pid_fd.is_some();

@@ -133,9 +133,6 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
     if let Some(h) = helper {
         h.pins()?;
     }
-    if spec.wants(libc::CLONE_NEWNS) {
-        setup::mark_mount_ns();
-    }
     trace(spec.verbose, || format!("exec {}", setup::shell_words(&args.command)));
     Err(exec::exec_into(&args.command))
 }
