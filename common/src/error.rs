@@ -66,6 +66,13 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// A path or name as a message shows it: as it is, or `''` when empty, so an
+/// empty value is still named.
+pub fn shown(value: impl AsRef<std::ffi::OsStr>) -> String {
+    let value = value.as_ref();
+    if value.is_empty() { "''".to_owned() } else { value.to_string_lossy().into_owned() }
+}
+
 /// Quote a user-supplied value the way the messages show it: `'value'`.
 pub fn quoted(value: impl AsRef<std::ffi::OsStr>) -> String {
     format!("'{}'", value.as_ref().to_string_lossy())
@@ -74,6 +81,12 @@ pub fn quoted(value: impl AsRef<std::ffi::OsStr>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_value_is_still_named() {
+        assert_eq!(shown(""), "''");
+        assert_eq!(shown("/x"), "/x");
+    }
 
     #[test]
     fn format_joins_the_parts_that_are_there() {

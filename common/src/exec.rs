@@ -32,10 +32,11 @@ pub fn exec_into(argv: &[OsString]) -> Error {
 
 /// Turn a failed exec into the message and status a user can act on.
 pub fn exec_failure(program: &OsStr, errno: Errno) -> Error {
-    let name = program.to_string_lossy();
+    let name = crate::error::shown(program);
     match errno {
         Errno::ENOENT => {
             let reason = match locate(program) {
+                _ if program.is_empty() => "command not found".to_owned(),
                 None if program.as_bytes().contains(&b'/') => errno.desc().to_owned(),
                 None => "command not found".to_owned(),
                 Some(file) => missing_interpreter(&file).unwrap_or_else(|| errno.desc().to_owned()),

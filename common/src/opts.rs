@@ -92,6 +92,8 @@ impl Opt {
     /// The usage error for an option nobody took.
     pub fn unexpected(&self) -> String {
         match self {
+            // lexopt gives a '-' inside a cluster (`-m-`) as a short option of its own.
+            Self::Short('-') => "invalid option '-' in a cluster of short options".to_owned(),
             Self::Short(c) => format!("invalid option '-{c}'"),
             Self::Long(l) => format!("invalid option '--{l}'"),
             Self::Value(v) => format!("unexpected argument '{}'", v.to_string_lossy()),

@@ -223,9 +223,32 @@ pub fn check_pin(file: &Path) -> Result<(), Error> {
     }
 }
 
+/// Refuse one file named by two options (`--net=F --uts=F`, a pin and the
+/// pid file), compared resolved: the parent directory's real path and the name.
+pub fn check_distinct_files(files: &[(String, &Path)]) -> Result<(), Error> {
+    let key = |file: &Path| {
+        let parent = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        match (std::fs::canonicalize(parent), file.file_name()) {
+            (Ok(dir), Some(name)) => dir.join(name),
+            _ => file.to_path_buf(),
+        }
+    };
+    for (i, (option, file)) in files.iter().enumerate() {
+        if let Some((other, _)) = files[..i].iter().find(|(_, f)| key(f) == key(file)) {
+            return Err(Error::new(
+                format!("cannot use {option}"),
+                file.display(),
+                format!("the same file as {other}: give each its own file"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Keep a namespace alive after its processes: bind its ns file onto `file`
-/// (created empty if missing, and removed again if the bind fails).
-pub fn pin(source: &Path, file: &Path, verbose: bool) -> Result<(), Error> {
+/// (created empty if missing, and removed again if the bind fails). Returns
+/// whether the file was created, so that a later failure can remove it too.
+pub fn pin(source: &Path, file: &Path, verbose: bool) -> Result<bool, Error> {
     let created = match std::fs::OpenOptions::new().write(true).create_new(true).open(file) {
         Ok(_) => true,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
@@ -245,7 +268,17 @@ pub fn pin(source: &Path, file: &Path, verbose: bool) -> Result<(), Error> {
         };
         return Err(Error::new(format!("cannot pin {}", source.display()), file.display(), why));
     }
-    Ok(())
+    Ok(created)
+}
+
+/// Undo pins after a later failure: unmount each, and remove the files we created.
+pub fn unpin(pinned: &[(&Path, bool)]) {
+    for &(file, created) in pinned {
+        let _ = nix::mount::umount2(file, nix::mount::MntFlags::MNT_DETACH);
+        if created {
+            let _ = std::fs::remove_file(file);
+        }
+    }
 }
 
 /// Mount a fresh proc for the caller's PID namespace (the mount namespace is

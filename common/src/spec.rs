@@ -248,7 +248,15 @@ impl Spec {
                         if file.is_empty() {
                             return Err(Error::new("invalid pin file", format!("--{name}="), "empty path"));
                         }
-                        self.pins.push((ns, PathBuf::from(file)));
+                        let file = PathBuf::from(file);
+                        if let Some((other, _)) = self.pins.iter().find(|(_, f)| same_path(f, &file)) {
+                            return Err(Error::new(
+                                "invalid pin file",
+                                format!("--{name}={}", file.display()),
+                                format!("already the pin file of --{}: one file holds one namespace", other.long),
+                            ));
+                        }
+                        self.pins.push((ns, file));
                     }
                 }
                 None => return Ok(false),
@@ -256,6 +264,19 @@ impl Spec {
         }
         Ok(true)
     }
+}
+
+/// Whether two paths name the same file as written (`./a` and `a`, `/x//y/`
+/// and `/x/y`), before anything is resolved; `setup::check_distinct_files`
+/// compares them again, resolved, before anything is created.
+pub fn same_path(a: &std::path::Path, b: &std::path::Path) -> bool {
+    let normal = |p: &std::path::Path| -> Vec<std::ffi::OsString> {
+        p.components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .map(|c| c.as_os_str().to_owned())
+            .collect()
+    };
+    normal(a) == normal(b)
 }
 
 fn checked_name(text: &str, what: &str) -> Result<String, Error> {
@@ -534,6 +555,12 @@ mod tests {
         assert_eq!(s.flags, libc::CLONE_NEWNET | libc::CLONE_NEWUTS | libc::CLONE_NEWNS);
         assert_eq!(s.pins, [(ns::by_name("net").unwrap(), PathBuf::from("/run/netns/x"))]);
         assert!(spec(&["--net="]).is_err());
+        let two = spec(&["--net=/run/x", "--uts=/run/./x/"]).unwrap_err().to_string();
+        assert_eq!(
+            two,
+            "invalid pin file: --uts=/run/./x/: already the pin file of --net: one file holds one namespace"
+        );
+        assert!(spec(&["--net=/run/x", "--uts=/run/y"]).is_ok());
         // A separate word is the command, not the pin file.
         let (s, rest) = spec(&["--net", "x"]).unwrap();
         assert!(s.pins.is_empty());

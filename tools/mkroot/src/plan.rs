@@ -189,6 +189,13 @@ pub fn parse_caps(text: &str) -> Result<u64, Error> {
     }
     let mut set = 0u64;
     for name in text.split(',') {
+        if name.eq_ignore_ascii_case("all") {
+            return Err(Error::new(
+                "invalid capability list",
+                quoted(text),
+                "ALL stands alone: it cannot be combined with names",
+            ));
+        }
         let lower = name.to_ascii_lowercase();
         let bare = lower.strip_prefix("cap_").unwrap_or(&lower);
         let bit = CAPABILITIES.iter().position(|c| *c == bare).ok_or_else(|| {
@@ -276,6 +283,10 @@ mod tests {
         assert_eq!(parse_caps("ALL").unwrap(), u64::MAX);
         assert_eq!(parse_caps("CAP_CHOWN,net_raw").unwrap(), 1 | 1 << 13);
         assert!(parse_caps("cap_bogus").is_err());
+        assert_eq!(
+            parse_caps("ALL,net_raw").unwrap_err().to_string(),
+            "invalid capability list: 'ALL,net_raw': ALL stands alone: it cannot be combined with names"
+        );
         assert!(parse_caps("").is_err());
         assert_eq!(CAPABILITIES[21], "sys_admin");
     }

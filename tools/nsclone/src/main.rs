@@ -70,7 +70,13 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, 
                 break;
             }
             a if a.is(None, "as-pid-1") => as_pid_1 = true,
-            a if a.is(None, "pidfile") => pidfile = Some(PathBuf::from(parser.value().map_err(usage)?)),
+            a if a.is(None, "pidfile") => {
+                let file = PathBuf::from(parser.value().map_err(usage)?);
+                if file.as_os_str().is_empty() {
+                    return Err(Error::new("invalid pid file", "''", "empty path"));
+                }
+                pidfile = Some(file);
+            }
             a if a.is(None, "pid-fd") => {
                 let text = opts::string_value(&mut parser).map_err(usage)?;
                 let fd = text
@@ -92,6 +98,15 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, 
     if command.is_empty() {
         return Err(CLI.usage_error("no command given"));
     }
+    if let Some(file) = &pidfile
+        && let Some((ns, _)) = spec.pins.iter().find(|(_, pin)| common::spec::same_path(pin, file))
+    {
+        return Err(Error::new(
+            "invalid pid file",
+            file.display(),
+            format!("already the pin file of --{}: give each its own file", ns.long),
+        ));
+    }
     if as_pid_1 && !spec.wants(libc::CLONE_NEWPID) {
         return Err(CLI.usage_error("--as-pid-1 needs a new PID namespace (-p)"));
     }
@@ -108,13 +123,14 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
         setup::check_pin(file)?;
     }
     if let Some(file) = &args.pidfile {
-        setup::check_pin(file).map_err(|e| Error::new("cannot write pid file", file.display(), e.reason))?;
+        check_pid_file(file)?;
     }
+    let mut files: Vec<(String, &Path)> =
+        args.spec.pins.iter().map(|(ns, file)| (format!("--{}", ns.long), file.as_path())).collect();
+    files.extend(args.pidfile.as_deref().map(|file| ("--pidfile".to_owned(), file)));
+    setup::check_distinct_files(&files)?;
     if let Some(fd) = args.pid_fd {
-        // SAFETY: F_GETFD only asks whether the descriptor is open.
-        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
-            return Err(Error::new("invalid descriptor", format!("--pid-fd={fd}"), "not open"));
-        }
+        check_pid_fd(fd)?;
     }
     let verbose = args.spec.verbose;
     // A time namespace's clock offsets can be set only before a process lives
@@ -172,6 +188,12 @@ struct Shape {
 
 fn child(args: &Args, plan: Option<&MapPlan>, from_parent: &OwnedFd, to_parent: Option<&OwnedFd>, shape: Shape) -> ! {
     let Shape { relay, handshake, time_by_parent } = shape;
+    // The PID goes to the caller through the parent's copy; the command must
+    // not hold one, or a caller reading it to EOF waits for the command.
+    if let Some(fd) = args.pid_fd {
+        // SAFETY: a descriptor the caller gave us for this; the parent keeps its own copy.
+        unsafe { libc::close(fd) };
+    }
     if plan.is_some() && process::receive(from_parent.as_fd()) != Some(b'M') {
         process::child_exit(common::exit::TOOL_FAILED);
     }
@@ -212,23 +234,24 @@ fn parent(
 ) -> Result<i32, Error> {
     let Shape { relay, handshake, time_by_parent } = shape;
     let verbose = args.spec.verbose;
-    let mut pinned: Vec<&Path> = Vec::new();
-    let abort = |err: Error, pinned: &[&Path]| -> Result<i32, Error> {
+    let mut pinned: Vec<(&Path, bool)> = Vec::new();
+    let mut pid_file_created = false;
+    let abort = |err: Error, pinned: &[(&Path, bool)], pid_file_created: bool| -> Result<i32, Error> {
         // SAFETY: `child` is our unreaped child.
         unsafe { libc::kill(child, libc::SIGKILL) };
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child), None);
-        for file in pinned {
-            let _ = nix::mount::umount2(*file, nix::mount::MntFlags::MNT_DETACH);
+        setup::unpin(pinned);
+        if let (true, Some(file)) = (pid_file_created, &args.pidfile) {
+            let _ = std::fs::remove_file(file);
         }
         Err(err)
     };
     if let Some(plan) = plan {
         if let Err(err) = setup::write_maps(child, plan, verbose) {
-            return abort(err, &pinned);
+            return abort(err, &pinned, false);
         }
         let _ = process::send(to_child.as_fd(), b'M');
     }
-    let mut wrote_pidfile = false;
     if let (true, Some(from_child)) = (handshake, from_child)
         && process::receive(from_child.as_fd()) == Some(b'R')
     {
@@ -236,16 +259,15 @@ fn parent(
             let leaf =
                 if ns.flag == libc::CLONE_NEWTIME && !time_by_parent { "time_for_children" } else { ns.proc_name };
             let source = PathBuf::from(format!("/proc/{child}/ns/{leaf}"));
-            if let Err(err) = setup::pin(&source, file, verbose) {
-                return abort(err, &pinned);
+            match setup::pin(&source, file, verbose) {
+                Ok(created) => pinned.push((file, created)),
+                Err(err) => return abort(err, &pinned, false),
             }
-            pinned.push(file);
         }
         if !relay {
-            if let Err(err) = report_pid(args, child) {
-                return abort(err, &pinned);
+            if let Err(err) = report_pid(args, child, &mut pid_file_created) {
+                return abort(err, &pinned, pid_file_created);
             }
-            wrote_pidfile = args.pidfile.is_some();
         }
         let _ = process::send(to_child.as_fd(), b'G');
         if relay
@@ -253,10 +275,9 @@ fn parent(
             && process::receive(from_child.as_fd()) == Some(b'S')
         {
             let command = first_child(child).unwrap_or(child);
-            if let Err(err) = report_pid(args, command) {
-                return abort(err, &pinned);
+            if let Err(err) = report_pid(args, command, &mut pid_file_created) {
+                return abort(err, &pinned, pid_file_created);
             }
-            wrote_pidfile = args.pidfile.is_some();
             let _ = process::send(to_child.as_fd(), b'A');
         }
     }
@@ -265,7 +286,8 @@ fn parent(
         (true, Some(fd)) => process::receive_status(fd.as_fd()).unwrap_or(status),
         _ => status,
     };
-    if let (true, Some(file)) = (wrote_pidfile, &args.pidfile) {
+    // A pid file we created goes with the command; one the caller made stays.
+    if let (true, Some(file)) = (pid_file_created, &args.pidfile) {
         let _ = std::fs::remove_file(file);
     }
     Ok(process::mirror(status))
@@ -286,11 +308,63 @@ fn first_child(pid: libc::pid_t) -> Option<libc::pid_t> {
     })
 }
 
-fn report_pid(args: &Args, pid: libc::pid_t) -> Result<(), Error> {
+/// A pid file must be new, or an empty regular file the caller made for us
+/// (mktemp): an existing file with content is never overwritten.
+fn check_pid_file(file: &Path) -> Result<(), Error> {
+    let refuse = |why: String| Error::new("cannot write pid file", file.display(), why);
+    let parent = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    match std::fs::metadata(parent) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(refuse("its parent is not a directory".to_owned())),
+        Err(e) => return Err(refuse(common::io_reason(&e))),
+    }
+    match std::fs::symlink_metadata(file) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(refuse(common::io_reason(&e))),
+        Ok(m) if !m.is_file() => Err(refuse("not a regular file".to_owned())),
+        Ok(m) if m.len() > 0 => Err(refuse("it exists and is not empty (remove it first)".to_owned())),
+        Ok(_) => Ok(()),
+    }
+}
+
+/// `--pid-fd=N` must be open for writing: checked before anything is made.
+fn check_pid_fd(fd: i32) -> Result<(), Error> {
+    // SAFETY: F_GETFL only reads the descriptor's status flags.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    let why = match flags {
+        -1 => "not open",
+        f if f & libc::O_ACCMODE == libc::O_RDONLY => "not open for writing",
+        _ => return Ok(()),
+    };
+    Err(Error::new("invalid descriptor", format!("--pid-fd={fd}"), why))
+}
+
+fn report_pid(args: &Args, pid: libc::pid_t, pid_file_created: &mut bool) -> Result<(), Error> {
+    use std::io::Write;
     let line = format!("{pid}\n");
     if let Some(file) = &args.pidfile {
-        std::fs::write(file, &line)
-            .map_err(|e| Error::new("cannot write pid file", file.display(), common::io_reason(&e)))?;
+        let failed = |e: std::io::Error| Error::new("cannot write pid file", file.display(), common::io_reason(&e));
+        let mut out = match std::fs::OpenOptions::new().write(true).create_new(true).open(file) {
+            Ok(out) => {
+                *pid_file_created = true;
+                out
+            }
+            // The empty file the caller made: written, never followed if it became a link.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                use std::os::unix::fs::OpenOptionsExt;
+                let out = std::fs::OpenOptions::new()
+                    .write(true)
+                    .custom_flags(libc::O_NOFOLLOW)
+                    .open(file)
+                    .map_err(failed)?;
+                if out.metadata().map_err(failed)?.len() > 0 {
+                    return Err(Error::new("cannot write pid file", file.display(), "it is no longer empty"));
+                }
+                out
+            }
+            Err(e) => return Err(failed(e)),
+        };
+        out.write_all(line.as_bytes()).map_err(failed)?;
     }
     if let Some(fd) = args.pid_fd {
         // SAFETY: the descriptor was checked to be open; we own it from here on.

@@ -243,7 +243,7 @@ const NOT_A_NAMESPACE: &str = "not a namespace file";
 /// that naming a FIFO or a device has no side effect; only an nsfs file is
 /// then reopened for the ioctls.
 fn open_namespace(file: &OsStr) -> Result<(OwnedFd, &'static Namespace), Error> {
-    let shown = file.to_string_lossy();
+    let shown = common::error::shown(file);
     let path_fd = open(file, OFlag::O_PATH | OFlag::O_CLOEXEC, Perm::empty())
         .map_err(|e| Error::sys("cannot open", &shown, e))?;
     let fs = nix::sys::statfs::fstatfs(path_fd.as_fd()).map_err(|e| Error::sys("cannot examine", &shown, e))?;

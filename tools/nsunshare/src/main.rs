@@ -93,6 +93,9 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
     for (_, file) in &spec.pins {
         setup::check_pin(file)?;
     }
+    let files: Vec<(String, &Path)> =
+        spec.pins.iter().map(|(ns, file)| (format!("--{}", ns.long), file.as_path())).collect();
+    setup::check_distinct_files(&files)?;
     // Decided before the unshare: inside the new user namespace our ids read as unmapped.
     let own_maps = plan.as_ref().filter(|p| self_writable(p));
     let helper_maps = plan.as_ref().filter(|p| !self_writable(p));
@@ -174,20 +177,20 @@ impl Helper {
                 {
                     process::child_exit(exit::TOOL_FAILED);
                 }
-                let mut pinned: Vec<&Path> = Vec::new();
+                let mut pinned: Vec<(&Path, bool)> = Vec::new();
                 for (ns, file) in pins {
                     let leaf = match ns.flag {
                         libc::CLONE_NEWTIME => "time_for_children",
                         libc::CLONE_NEWPID => "pid_for_children",
                         _ => ns.proc_name,
                     };
-                    if let Err(err) = setup::pin(Path::new(&format!("/proc/{parent}/ns/{leaf}")), file, verbose) {
-                        for done in pinned {
-                            let _ = nix::mount::umount2(done, nix::mount::MntFlags::MNT_DETACH);
+                    match setup::pin(Path::new(&format!("/proc/{parent}/ns/{leaf}")), file, verbose) {
+                        Ok(created) => pinned.push((file, created)),
+                        Err(err) => {
+                            setup::unpin(&pinned);
+                            process::child_fail(&err);
                         }
-                        process::child_fail(&err);
                     }
-                    pinned.push(file);
                 }
                 process::child_exit(0)
             }
