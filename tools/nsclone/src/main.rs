@@ -264,10 +264,8 @@ fn parent(
                 Err(err) => return abort(err, &pinned, false),
             }
         }
-        if !relay {
-            if let Err(err) = report_pid(args, child, &mut pid_file_created) {
-                return abort(err, &pinned, pid_file_created);
-            }
+        if !relay && let Err(err) = report_pid(args, child, &mut pid_file_created) {
+            return abort(err, &pinned, pid_file_created);
         }
         let _ = process::send(to_child.as_fd(), b'G');
         if relay
