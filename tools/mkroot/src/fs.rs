@@ -38,6 +38,8 @@ struct MountAttr {
 pub enum Make {
     Dir,
     File,
+    /// Only recorded: symlinks are made by [`Root::symlink`].
+    Symlink,
 }
 
 /// The path of a descriptor, for the system calls that take paths.
@@ -45,20 +47,97 @@ pub fn fd_path(fd: BorrowedFd<'_>) -> String {
     format!("/proc/self/fd/{}", fd.as_raw_fd())
 }
 
+/// One entry mkroot created in an image: its directory, its name, and what
+/// it is, so that a failed run can remove it again.
+pub struct Created {
+    parent: OwnedFd,
+    name: CString,
+    kind: Make,
+}
+
+/// What mkroot created in an image, in order. Only an image bound as it is
+/// needs one: a fresh root and an overlay's upper layer are tmpfs that vanish.
+#[derive(Default)]
+pub struct Journal(std::cell::RefCell<Vec<Created>>);
+
+impl Journal {
+    /// Remove every entry, newest first, unmounting what is mounted on it in
+    /// this (private) namespace; before or after the pivot alike. Through the
+    /// descriptors of their directories, never following a symlink, so nothing
+    /// swapped in since can redirect a removal; what is no longer empty stays.
+    /// Changes the working directory: for failure paths only.
+    pub fn undo(&self) {
+        for entry in self.0.borrow_mut().drain(..).rev() {
+            if entry.kind != Make::Symlink && nix::unistd::fchdir(&entry.parent).is_ok() {
+                // SAFETY: a NUL-terminated name, relative to the directory we are in; never followed.
+                while unsafe { libc::umount2(entry.name.as_ptr(), libc::MNT_DETACH | libc::UMOUNT_NOFOLLOW) } == 0 {}
+            }
+            let flags = if entry.kind == Make::Dir { libc::AT_REMOVEDIR } else { 0 };
+            // SAFETY: a valid directory descriptor and name.
+            unsafe { libc::unlinkat(entry.parent.as_raw_fd(), entry.name.as_ptr(), flags) };
+        }
+    }
+}
+
 /// The new root under construction.
-pub struct Root {
+pub struct Root<'j> {
     pub path: PathBuf,
     fd: OwnedFd,
+    /// The root's own path as the kernel prints it, to tell where a resolved target is.
+    real: PathBuf,
     pub verbose: bool,
     /// Inside a user namespace: no mknod, locked mount flags.
     pub userns: bool,
+    journal: Option<&'j Journal>,
 }
 
-impl Root {
-    pub fn open(path: &Path, verbose: bool, userns: bool) -> Result<Self, Error> {
+impl<'j> Root<'j> {
+    pub fn open(path: &Path, verbose: bool, userns: bool, journal: Option<&'j Journal>) -> Result<Self, Error> {
         let fd = open(path, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
             .map_err(|e| Error::sys("cannot open", path.display(), e))?;
-        Ok(Self { path: path.to_path_buf(), fd, verbose, userns })
+        let real = std::fs::read_link(fd_path(fd.as_fd()))
+            .map_err(|e| Error::new("cannot examine", path.display(), common::io_reason(&e)))?;
+        Ok(Self { path: path.to_path_buf(), fd, real, verbose, userns, journal })
+    }
+
+    /// Where a descriptor resolved in the root lies, as a path inside it.
+    pub fn container_path(&self, fd: BorrowedFd<'_>, inside: &Path) -> Result<PathBuf, Error> {
+        let unknown = || Error::new("cannot tell where it leads", inside.display(), "outside the root");
+        let at = std::fs::read_link(fd_path(fd)).map_err(|_| unknown())?;
+        let rel = at.strip_prefix(&self.real).map_err(|_| unknown())?;
+        Ok(Path::new("/").join(rel))
+    }
+
+    fn record(&self, parent: BorrowedFd<'_>, name: &CString, kind: Make) {
+        if let (Some(journal), Ok(parent)) = (self.journal, parent.try_clone_to_owned()) {
+            journal.0.borrow_mut().push(Created { parent, name: name.clone(), kind });
+        }
+    }
+
+    /// Whether resolving `inside` failed with ELOOP because it crosses a magic
+    /// link of /proc (`/proc/self/root`), which resolution never follows:
+    /// its symlinks, expanded by name inside the root, lead into /proc.
+    fn crosses_magic_link(&self, inside: &Path) -> bool {
+        let mut path = inside.to_path_buf();
+        'expand: for _ in 0..40 {
+            let mut prefix = PathBuf::from("/");
+            let parts: Vec<PathBuf> = path.components().skip(1).map(|c| PathBuf::from(c.as_os_str())).collect();
+            for (i, part) in parts.iter().enumerate() {
+                if prefix.starts_with("/proc") {
+                    return true;
+                }
+                let Ok(dir) = self.resolve(&prefix, OFlag::O_PATH | OFlag::O_DIRECTORY) else { return false };
+                if let Some(target) = read_link_at(dir.as_fd(), part.as_os_str()) {
+                    let mut next = lexical_join(&prefix, &target);
+                    next.extend(&parts[i + 1..]);
+                    path = next;
+                    continue 'expand;
+                }
+                prefix.push(part);
+            }
+            return prefix.starts_with("/proc");
+        }
+        false
     }
 
     pub fn fd(&self) -> BorrowedFd<'_> {
@@ -98,7 +177,17 @@ impl Root {
     }
 
     fn prepare_within(&self, inside: &Path, make: Make, depth: usize) -> Result<OwnedFd, Error> {
-        let fail = |e: Errno| creation_failure(inside, e);
+        let fail_at = |at: &Path, e: Errno| {
+            if e == Errno::ELOOP && self.crosses_magic_link(at) {
+                return Error::new(
+                    "cannot create",
+                    inside.display(),
+                    "it leads through a magic link of /proc (such as /proc/self/root), which mkroot never follows",
+                );
+            }
+            creation_failure(inside, e)
+        };
+        let fail = |e: Errno| fail_at(inside, e);
         if depth > 40 {
             return Err(fail(Errno::ELOOP));
         }
@@ -131,15 +220,17 @@ impl Root {
                             Errno::result(fd).map_err(fail)?;
                             // SAFETY: closing the descriptor just opened.
                             unsafe { libc::close(fd) };
+                            self.record(parent.as_fd(), &c, Make::File);
                         } else {
                             // SAFETY: valid dirfd and name.
                             Errno::result(unsafe { libc::mkdirat(parent.as_raw_fd(), c.as_ptr(), 0o755) })
                                 .map_err(fail)?;
+                            self.record(parent.as_fd(), &c, Make::Dir);
                         }
                     }
                     parent = self.resolve(&here, OFlag::O_PATH).map_err(fail)?;
                 }
-                Err(e) => return Err(fail(e)),
+                Err(e) => return Err(fail_at(&here, e)),
             }
             prefix = here;
         }
@@ -149,8 +240,12 @@ impl Root {
     /// Bind a host path onto `inside`; read-only binds are made recursively
     /// read-only.
     pub fn bind(&self, src: &Path, inside: &Path, ro: bool) -> Result<(), Error> {
-        let is_dir = std::fs::metadata(src).map(|m| m.is_dir()).unwrap_or(false);
-        let target = self.prepare(inside, if is_dir { Make::Dir } else { Make::File })?;
+        let target = self.prepare(inside, make_for(src))?;
+        self.bind_at(src, &target, inside, ro)
+    }
+
+    /// Bind a host path onto `target`, the prepared descriptor of `inside`.
+    pub fn bind_at(&self, src: &Path, target: &OwnedFd, inside: &Path, ro: bool) -> Result<(), Error> {
         self.trace(|| {
             format!("mount --rbind{} {} {}", if ro { " -o ro" } else { "" }, src.display(), inside.display())
         });
@@ -200,7 +295,6 @@ impl Root {
         }
     }
 
-    /// Mount a file system of type `fstype` on `inside`.
     /// Mount a file system of type `fstype` on `inside`. The outer error is
     /// the target's; the inner one is the mount's own errno, for callers that
     /// fall back on EPERM.
@@ -212,6 +306,18 @@ impl Root {
         data: Option<&str>,
     ) -> Result<Result<(), Errno>, Error> {
         let target = self.prepare(inside, Make::Dir)?;
+        Ok(self.mount_fs_at(fstype, &target, inside, flags, data))
+    }
+
+    /// Mount a file system on `target`, the prepared descriptor of `inside`.
+    pub fn mount_fs_at(
+        &self,
+        fstype: &str,
+        target: &OwnedFd,
+        inside: &Path,
+        flags: MsFlags,
+        data: Option<&str>,
+    ) -> Result<(), Errno> {
         self.trace(|| {
             format!(
                 "mount -t {fstype}{} {fstype} {}",
@@ -219,11 +325,16 @@ impl Root {
                 inside.display()
             )
         });
-        Ok(mount(Some(fstype), fd_path(target.as_fd()).as_str(), Some(fstype), flags, data))
+        mount(Some(fstype), fd_path(target.as_fd()).as_str(), Some(fstype), flags, data)
     }
 
     pub fn tmpfs(&self, inside: &Path, data: &str) -> Result<(), Error> {
-        self.mount_fs("tmpfs", inside, MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some(data))?
+        let target = self.prepare(inside, Make::Dir)?;
+        self.tmpfs_at(&target, inside, data)
+    }
+
+    pub fn tmpfs_at(&self, target: &OwnedFd, inside: &Path, data: &str) -> Result<(), Error> {
+        self.mount_fs_at("tmpfs", target, inside, MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some(data))
             .map_err(|e| Error::sys("cannot mount tmpfs on", inside.display(), e))
     }
 
@@ -238,11 +349,13 @@ impl Root {
         let dir = self.prepare(parent, Make::Dir)?;
         self.trace(|| format!("ln -s {} {}", target.display(), inside.display()));
         let (t, n) = (cstring(target)?, cstring(Path::new(name))?);
-        // The parent must be a real directory for symlinkat: reopen it without O_PATH limits.
         // SAFETY: valid strings and dirfd.
         let rc = unsafe { libc::symlinkat(t.as_ptr(), dir.as_raw_fd(), n.as_ptr()) };
         match Errno::result(rc) {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.record(dir.as_fd(), &n, Make::Symlink);
+                Ok(())
+            }
             // Already a link to the same target (a merged-/usr image): nothing to do.
             Err(Errno::EEXIST) if read_link_at(dir.as_fd(), name).as_deref() == Some(target) => Ok(()),
             Err(e) => Err(Error::sys("cannot create symlink", inside.display(), e)),
@@ -276,6 +389,52 @@ impl Root {
         std::fs::set_permissions(fd_path(fd.as_fd()), std::os::unix::fs::PermissionsExt::from_mode(mode))
             .map_err(|e| Error::new("cannot chmod", inside.display(), common::io_reason(&e)))
     }
+}
+
+/// A DIR that mkroot created, to remove again when the run fails, even after
+/// the pivot: through a descriptor of its parent, and only if the name still
+/// holds the directory we made.
+pub struct MadeDir {
+    parent: OwnedFd,
+    name: CString,
+    id: (u64, u64),
+}
+
+impl MadeDir {
+    pub fn create(dir: &Path) -> Result<Self, Error> {
+        let fail = |e: Errno| Error::sys("cannot create", dir.display(), e);
+        let parent_path = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let parent =
+            open(parent_path, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).map_err(fail)?;
+        let name = cstring(Path::new(dir.file_name().unwrap_or_default()))?;
+        // SAFETY: a valid directory descriptor and name.
+        Errno::result(unsafe { libc::mkdirat(parent.as_raw_fd(), name.as_ptr(), 0o755) }).map_err(fail)?;
+        let made = Self { parent, name, id: (0, 0) };
+        let id = made.id().ok_or_else(|| fail(Errno::ENOENT))?;
+        Ok(Self { id, ..made })
+    }
+
+    fn id(&self) -> Option<(u64, u64)> {
+        let st = nix::sys::stat::fstatat(
+            self.parent.as_fd(),
+            self.name.as_c_str(),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .ok()?;
+        Some((st.st_dev, st.st_ino))
+    }
+
+    pub fn remove(self) {
+        if self.id() == Some(self.id) {
+            // SAFETY: a valid directory descriptor and name.
+            unsafe { libc::unlinkat(self.parent.as_raw_fd(), self.name.as_ptr(), libc::AT_REMOVEDIR) };
+        }
+    }
+}
+
+/// What to make at a bind's target: what the source is.
+pub fn make_for(src: &Path) -> Make {
+    if std::fs::metadata(src).is_ok_and(|m| m.is_dir()) { Make::Dir } else { Make::File }
 }
 
 /// What a failed creation inside the root means for the user.

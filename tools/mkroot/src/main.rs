@@ -7,6 +7,7 @@ mod fs;
 mod plan;
 
 use std::ffi::OsString;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use common::error::quoted;
@@ -190,7 +191,119 @@ fn examine_dir(dir: &Path) -> Result<DirState, Error> {
         return Err(Error::new("invalid root", quoted(dir), "the host's / cannot be the new root"));
     }
     let mut entries = std::fs::read_dir(dir).map_err(|e| Error::new("invalid root", shown, common::io_reason(&e)))?;
-    Ok(if entries.next().is_none() { DirState::Empty } else { DirState::Image })
+    if entries.next().is_none() {
+        return Ok(DirState::Empty);
+    }
+    if let Some(why) = system_file_system(&real) {
+        return Err(Error::new("invalid root", quoted(dir), why));
+    }
+    Ok(DirState::Image)
+}
+
+/// The host's standard tree (the FHS top level, and the shared scratch
+/// directories below it): never an image, whatever file system holds it.
+const HOST_TREE: [&str; 25] = [
+    "/bin",
+    "/boot",
+    "/dev",
+    "/dev/shm",
+    "/etc",
+    "/home",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/media",
+    "/mnt",
+    "/opt",
+    "/proc",
+    "/root",
+    "/run",
+    "/sbin",
+    "/srv",
+    "/sys",
+    "/tmp",
+    "/usr",
+    "/var",
+    "/var/tmp",
+    "/run/lock",
+    "/run/user",
+];
+
+/// Kernel file systems: never an image, and nothing may be created in them.
+const KERNEL_FILE_SYSTEMS: [(libc::c_long, &str); 16] = [
+    (libc::PROC_SUPER_MAGIC, "proc"),
+    (0x6265_6572, "sysfs"),
+    (0x1cd1, "devpts"),
+    (0x0027_e0eb, "cgroup"),
+    (0x6367_7270, "cgroup2"),
+    (0x6462_6720, "debugfs"),
+    (0x7472_6163, "tracefs"),
+    (0x7363_6673, "securityfs"),
+    (0xcafe_4a11, "bpf"),
+    (0x6e73_6673, "nsfs"),
+    (0x6265_6570, "configfs"),
+    (0x6165_676c, "pstore"),
+    (0xde5e_81e4, "efivarfs"),
+    (0x1980_0202, "mqueue"),
+    (0x9584_58f6, "hugetlbfs"),
+    (0x4249_4e4d, "binfmt_misc"),
+];
+
+/// Why `real` (a canonical directory holding files) cannot be an image: it is
+/// on a kernel file system, or it is the top of a tmpfs that the system
+/// shares (`/dev`, `/dev/shm`, `/run`, `/tmp`), where mkroot would create
+/// its mount points among everybody's files.
+fn system_file_system(real: &Path) -> Option<String> {
+    if HOST_TREE.iter().any(|d| real == Path::new(d)) {
+        return Some("a directory of the host's own tree, which is no image: give a directory of your own".to_owned());
+    }
+    let fs = nix::sys::statfs::statfs(real).ok()?;
+    let kind = fs.filesystem_type().0 as libc::c_long;
+    if let Some((_, name)) = KERNEL_FILE_SYSTEMS.iter().find(|(magic, _)| *magic == kind) {
+        return Some(format!("on a {name} file system, which is no image: give a directory of your own"));
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let fstype = mount_at(&mounts, real)?;
+    ["tmpfs", "devtmpfs", "ramfs"].contains(&fstype).then(|| {
+        format!("the top of a {fstype} the system shares, which is no image: give a directory of your own inside it")
+    })
+}
+
+/// The file system type of the mount whose mount point is `dir`, from
+/// /proc/self/mountinfo (the last one: it hides the others).
+fn mount_at<'a>(mountinfo: &'a str, dir: &Path) -> Option<&'a str> {
+    use std::os::unix::ffi::OsStrExt;
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let dash = fields.iter().position(|f| *f == "-")?;
+            let point = fields.get(4)?;
+            (unescape_octal(point) == dir.as_os_str().as_bytes()).then(|| fields.get(dash + 1).copied()).flatten()
+        })
+        .next_back()
+}
+
+/// mountinfo writes space, tab, newline and backslash as `\ooo`.
+fn unescape_octal(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let code = bytes.get(i + 1..i + 4).and_then(|o| u8::from_str_radix(std::str::from_utf8(o).ok()?, 8).ok());
+        match (bytes[i], code) {
+            (b'\\', Some(c)) => {
+                out.push(c);
+                i += 4;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 fn run(argv: Vec<OsString>) -> Result<i32, Error> {
@@ -209,33 +322,38 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
     if args.proc {
         check_pid_namespace()?;
     }
-    let created = state == DirState::Missing;
-    if created {
+    let made = if state == DirState::Missing {
         trace(args.verbose, || format!("mkdir {}", args.dir.display()));
-        std::fs::create_dir(&args.dir)
-            .map_err(|e| Error::new("cannot create", args.dir.display(), common::io_reason(&e)))?;
-    }
+        Some(fs::MadeDir::create(&args.dir)?)
+    } else {
+        None
+    };
+    // Mount points created in an image bound as it is are taken back if the run fails.
+    let journal = fs::Journal::default();
+    let in_image = state == DirState::Image && !args.overlay;
     let mut cap_drop = args.cap_drop;
-    match build(&args, state) {
-        Ok(fs::Entered::Pivot) => {}
+    let workdir = match build(&args, state, in_image.then_some(&journal)) {
+        Ok((fs::Entered::Pivot, workdir)) => workdir,
         // Under a chroot the old root is still there, below: without
         // CAP_SYS_CHROOT no process can climb back out to it.
-        Ok(fs::Entered::Chroot) => {
+        Ok((fs::Entered::Chroot, workdir)) => {
             trace(args.verbose, || "dropping CAP_SYS_CHROOT: the old root is only hidden, not detached".to_owned());
-            cap_drop |= 1 << 18;
+            cap_drop |= plan::capability_bit("sys_chroot");
+            workdir
         }
         Err(err) => {
-            // A failed run leaves nothing behind: unmount what we mounted on DIR, remove DIR if we made it.
+            // A failed run leaves nothing behind: unmount what we mounted on
+            // DIR, take back what we created in an image, remove DIR if we made it.
             let _ = nix::mount::umount2(&args.dir, nix::mount::MntFlags::MNT_DETACH);
-            if created {
-                let _ = std::fs::remove_dir(&args.dir);
+            journal.undo();
+            if let Some(made) = made {
+                made.remove();
             }
             return Err(err);
         }
-    }
-    if let Err(e) = nix::unistd::chdir(&args.chdir) {
-        return Err(Error::sys("cannot chdir to", args.chdir.display(), e));
-    }
+    };
+    nix::unistd::fchdir(&workdir).map_err(|e| Error::sys("cannot chdir to", args.chdir.display(), e))?;
+    drop(workdir);
     if args.no_new_privs {
         trace(args.verbose, || "prctl PR_SET_NO_NEW_PRIVS".to_owned());
         nix::sys::prctl::set_no_new_privs().map_err(|e| Error::sys("cannot set", "no_new_privs", e))?;
@@ -244,7 +362,13 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
         drop_capabilities(cap_drop, args.verbose)?;
     }
     trace(args.verbose, || format!("exec {}", setup::shell_words(&args.command)));
-    Err(exec::exec_into(&args.command))
+    let err = exec::exec_into(&args.command);
+    // Nothing ran (126, 127): the run leaves nothing, as one that failed earlier.
+    journal.undo();
+    if let Some(made) = made {
+        made.remove();
+    }
+    Err(err)
 }
 
 /// Build in a mount namespace of our own, always: made here, it holds no
@@ -348,7 +472,10 @@ fn in_user_namespace() -> bool {
         .is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
 }
 
-fn build(args: &Args, state: DirState) -> Result<fs::Entered, Error> {
+/// Build the root, in the order of mkroot(1), and enter it. Returns how it
+/// was entered and the command's working directory, resolved inside the
+/// root before the pivot, so that a bad --chdir still fails with nothing left.
+fn build(args: &Args, state: DirState, journal: Option<&fs::Journal>) -> Result<(fs::Entered, OwnedFd), Error> {
     let v = args.verbose;
     let userns = in_user_namespace();
     let root_path = match state {
@@ -370,7 +497,7 @@ fn build(args: &Args, state: DirState) -> Result<fs::Entered, Error> {
             args.dir.clone()
         }
     };
-    let root = Root::open(&root_path, v, userns)?;
+    let root = Root::open(&root_path, v, userns, journal)?;
     let fresh = state != DirState::Image;
     if fresh {
         fresh_tree(&root)?;
@@ -383,8 +510,16 @@ fn build(args: &Args, state: DirState) -> Result<fs::Entered, Error> {
     fs::mount_dev(&root)?;
     for op in &args.ops {
         match op {
-            Op::Bind { src, dst, ro } => root.bind(src, dst, *ro)?,
-            Op::Tmpfs { dst } => root.tmpfs(dst, "mode=0755")?,
+            Op::Bind { src, dst, ro } => {
+                let target = root.prepare(dst, fs::make_for(src))?;
+                check_resolved_target(&root, &target, dst)?;
+                root.bind_at(src, &target, dst, *ro)?;
+            }
+            Op::Tmpfs { dst } => {
+                let target = root.prepare(dst, fs::Make::Dir)?;
+                check_resolved_target(&root, &target, dst)?;
+                root.tmpfs_at(&target, dst, "mode=0755")?;
+            }
             Op::Dir { dst } => root.dir(dst)?,
             Op::Symlink { target, dst } => root.symlink(target, dst)?,
         }
@@ -392,7 +527,25 @@ fn build(args: &Args, state: DirState) -> Result<fs::Entered, Error> {
     if args.ro {
         root.read_only(Path::new("/"), false)?;
     }
-    fs::pivot(&root)
+    let workdir = root
+        .resolve(&args.chdir, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY)
+        .map_err(|e| Error::sys("cannot chdir to", args.chdir.display(), e))?;
+    Ok((fs::pivot(&root)?, workdir))
+}
+
+/// The check of plan.rs again, on where a mount target really leads once
+/// resolved in the root: an image's `data -> /proc` or `rootlink -> /`.
+fn check_resolved_target(root: &Root, target: &OwnedFd, dst: &Path) -> Result<(), Error> {
+    let resolved = root.container_path(target.as_fd(), dst)?;
+    match plan::reserved_target(&resolved) {
+        Some(why) if resolved != dst => Err(Error::new(
+            "cannot mount on",
+            dst.display(),
+            format!("it leads to {} inside the root, and mkroot {why}", resolved.display()),
+        )),
+        Some(why) => Err(Error::new("cannot mount on", dst.display(), format!("mkroot {why}"))),
+        None => Ok(()),
+    }
 }
 
 /// The image as the lower layer of an overlay whose upper layer is a tmpfs on
@@ -408,7 +561,7 @@ fn overlay(dir: &Path, v: bool) -> Result<PathBuf, Error> {
     trace(v, || format!("mount -t tmpfs tmpfs {} (the upper layer)", dir.display()));
     mount(Some("tmpfs"), dir, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=0755"))
         .map_err(|e| Error::sys("cannot mount tmpfs on", dir.display(), e))?;
-    let staging = Root::open(dir, v, false)?;
+    let staging = Root::open(dir, v, false, None)?;
     let upper = staging.prepare(Path::new("/upper"), Make::Dir)?;
     let work = staging.prepare(Path::new("/work"), Make::Dir)?;
     let merged = staging.prepare(Path::new("/root"), Make::Dir)?;
@@ -653,11 +806,35 @@ mod tests {
     }
 
     #[test]
+    fn mount_points_from_mountinfo() {
+        let info = "22 1 0:21 / /dev/shm rw - tmpfs tmpfs rw\n23 1 8:1 / /srv/my\\040img rw - ext4 /dev/sda1 rw\n\
+                    24 22 0:30 / /dev/shm rw,nosuid shared:5 - devtmpfs udev rw\n";
+        assert_eq!(mount_at(info, Path::new("/dev/shm")), Some("devtmpfs"));
+        assert_eq!(mount_at(info, Path::new("/srv/my img")), Some("ext4"));
+        assert_eq!(mount_at(info, Path::new("/srv")), None);
+        assert_eq!(unescape_octal("a\\134b\\"), b"a\\b\\");
+    }
+
+    #[test]
+    fn system_directories_are_no_images() {
+        let proc = examine_dir(Path::new("/proc/sys")).unwrap_err().to_string();
+        assert!(proc.contains("on a proc file system"), "{proc}");
+        let sys = examine_dir(Path::new("/sys/kernel")).unwrap_err().to_string();
+        assert!(sys.contains("on a sysfs file system"), "{sys}");
+        let dev = examine_dir(Path::new("/dev")).unwrap_err().to_string();
+        assert!(dev.contains("the host's own tree"), "{dev}");
+        // A tmpfs on a hybrid host, a cgroup2 file system on a pure v2 one.
+        let cgroup = examine_dir(Path::new("/sys/fs/cgroup")).unwrap_err().to_string();
+        assert!(cgroup.contains("tmpfs the system shares") || cgroup.contains("on a cgroup2 file system"), "{cgroup}");
+    }
+
+    #[test]
     fn root_directories() {
         assert!(examine_dir(Path::new("/")).unwrap_err().to_string().contains("cannot be the new root"));
         assert!(examine_dir(Path::new("/etc/passwd")).unwrap_err().to_string().contains("not a directory"));
         assert!(examine_dir(Path::new("/no/such/parent/r")).unwrap_err().to_string().contains("parent directory"));
         assert_eq!(examine_dir(Path::new("/tmp/nstools-surely-missing-dir")).unwrap(), DirState::Missing);
-        assert_eq!(examine_dir(Path::new("/usr")).unwrap(), DirState::Image);
+        assert!(examine_dir(Path::new("/usr")).unwrap_err().to_string().contains("the host's own tree"));
+        assert_eq!(examine_dir(Path::new("/usr/share")).unwrap(), DirState::Image);
     }
 }

@@ -41,21 +41,28 @@ pub fn container_path(text: &str, what: &str, spec: &str) -> Result<PathBuf, Err
     Ok(clean)
 }
 
-/// Where a bind must not go: the kernel interfaces mkroot sets up itself.
-fn check_mount_target(dst: &Path, what: &str, spec: &str) -> Result<(), Error> {
-    let refuse = |why: &str| Err(Error::new(format!("invalid {what}"), quoted(spec), why));
+/// Where a mount must not go: the root itself, and the kernel interfaces
+/// mkroot sets up itself. The reason completes "mkroot …".
+pub fn reserved_target(dst: &Path) -> Option<String> {
     if dst == Path::new("/") {
-        return refuse("cannot mount over the root itself");
+        return Some("cannot mount over the root itself".to_owned());
     }
     for special in ["/proc", "/sys"] {
         if dst.starts_with(special) {
-            return refuse(&format!("cannot mount over {special}: mkroot sets it up, with its masks"));
+            return Some(format!("sets up {special} itself, with its masks"));
         }
     }
     if dst == Path::new("/dev") {
-        return refuse("cannot mount over /dev: mkroot sets it up (bind single devices below it instead)");
+        return Some("sets up /dev itself (bind single devices below it instead)".to_owned());
     }
-    Ok(())
+    None
+}
+
+fn check_mount_target(dst: &Path, what: &str, spec: &str) -> Result<(), Error> {
+    match reserved_target(dst) {
+        Some(why) => Err(Error::new(format!("invalid {what}"), quoted(spec), format!("mkroot {why}"))),
+        None => Ok(()),
+    }
 }
 
 fn host_source(text: &str, what: &str, spec: &str, absolute: bool) -> Result<PathBuf, Error> {
@@ -182,6 +189,11 @@ pub const CAPABILITIES: [&str; 41] = [
     "checkpoint_restore",
 ];
 
+/// The bit of one capability, by its name in [`CAPABILITIES`] (0 for an unknown name).
+pub fn capability_bit(name: &str) -> u64 {
+    CAPABILITIES.iter().position(|c| *c == name).map_or(0, |bit| 1 << bit)
+}
+
 /// `--cap-drop=ALL` or a comma list of names (`CAP_NET_RAW`, `net_raw`): a bit set.
 pub fn parse_caps(text: &str) -> Result<u64, Error> {
     if text.eq_ignore_ascii_case("all") {
@@ -243,10 +255,10 @@ mod tests {
             ("/no/such/source:/d", "source '/no/such/source' not found"),
             ("/tmp:/d:bogusopt", "unknown option 'bogusopt'"),
             ("/tmp:/", "over the root"),
-            ("/tmp:/proc", "cannot mount over /proc"),
-            ("/tmp:/proc/sys", "cannot mount over /proc"),
-            ("/tmp:/sys", "cannot mount over /sys"),
-            ("/tmp:/dev", "cannot mount over /dev"),
+            ("/tmp:/proc", "mkroot sets up /proc itself"),
+            ("/tmp:/proc/sys", "mkroot sets up /proc itself"),
+            ("/tmp:/sys", "mkroot sets up /sys itself"),
+            ("/tmp:/dev", "mkroot sets up /dev itself"),
             ("/tmp:/a:ro:x", "too many"),
         ];
         for (spec, why) in cases {
@@ -289,6 +301,7 @@ mod tests {
         );
         assert!(parse_caps("").is_err());
         assert_eq!(CAPABILITIES[21], "sys_admin");
+        assert_eq!(capability_bit("sys_chroot"), 1 << 18);
     }
 
     #[test]
