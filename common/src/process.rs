@@ -56,6 +56,23 @@ pub fn clone_child(flags: libc::c_int) -> Result<Forked, Errno> {
     }
 }
 
+/// A fork whose child sends no signal when it exits and that wait(2) reports
+/// only with __WALL: a child the parent's program does not know it has.
+pub fn fork_quiet() -> Result<Forked, Errno> {
+    let mut args = CloneArgs::default();
+    // SAFETY: no CLONE_VM and no stack: the child gets a copy of the address space, as with fork(2).
+    let mut rc = unsafe { libc::syscall(libc::SYS_clone3, &mut args as *mut CloneArgs, size_of::<CloneArgs>()) };
+    if rc == -1 && Errno::last() == Errno::ENOSYS {
+        // SAFETY: clone(2) with a NULL stack, no CLONE_VM and no exit signal: fork(2) without SIGCHLD.
+        rc = unsafe { libc::syscall(libc::SYS_clone, 0 as libc::c_ulong, 0usize, 0usize, 0usize, 0usize) };
+    }
+    match rc {
+        -1 => Err(Errno::last()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid as libc::pid_t)),
+    }
+}
+
 /// A plain fork, for helpers that stay in the caller's namespaces.
 pub fn fork() -> Result<Forked, Errno> {
     // SAFETY: the tools are single-threaded; the child only runs our own code, then _exit or exec.
@@ -316,12 +333,7 @@ pub fn spawn_tied(argv: &[OsString]) -> Result<libc::pid_t, Error> {
 /// raw wait status goes to `report` first, since an init cannot die of a
 /// signal it sends itself.
 pub fn run_init(argv: &[OsString], report: Option<BorrowedFd<'_>>, on_spawn: impl FnOnce(libc::pid_t)) -> ! {
-    let all: Vec<libc::c_int> = (1..=libc::SIGRTMAX())
-        .filter(|&s| s != libc::SIGKILL && s != libc::SIGSTOP && !(32..libc::SIGRTMIN()).contains(&s))
-        .collect();
-    let set = sigset(&all);
-    // SAFETY: a valid set.
-    unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    let set = block_all_signals();
     // As PID 1 the command dies with us anyway; otherwise it is tied to us.
     let started = if nix::unistd::getpid().as_raw() == 1 { spawn(argv) } else { spawn_tied(argv) };
     let command = match started {
@@ -389,19 +401,52 @@ pub fn detach_stdio(keep: &[BorrowedFd<'_>]) {
     }
 }
 
-/// A PID 1 that only reaps, until SIGKILL (PDEATHSIG) ends it.
-pub fn hold() -> ! {
+/// A pidfd for `pid` (Linux 5.3): it becomes readable when the process exits.
+pub fn pidfd_open(pid: libc::pid_t) -> Result<OwnedFd, Errno> {
+    // SAFETY: plain syscall with integer arguments; the result is checked.
+    let rc = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    // SAFETY: a fresh descriptor the kernel returned, owned by nobody else.
+    Errno::result(rc).map(|fd| unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) })
+}
+
+/// A PID 1 that only reaps, until the process behind the pidfd `watched`
+/// exits (without one, until SIGKILL, from PDEATHSIG, ends it).
+pub fn hold_while(watched: Option<OwnedFd>) -> ! {
+    let _ = block_all_signals();
+    let chld = sigset(&[libc::SIGCHLD]);
+    // SAFETY: a valid set; the new descriptor is checked.
+    let sfd = unsafe { libc::signalfd(-1, &chld, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
+    if sfd < 0 {
+        child_exit(exit::TOOL_FAILED);
+    }
+    let mut fds = [
+        libc::pollfd { fd: watched.as_ref().map_or(-1, AsRawFd::as_raw_fd), events: libc::POLLIN, revents: 0 },
+        libc::pollfd { fd: sfd, events: libc::POLLIN, revents: 0 },
+    ];
+    loop {
+        // SAFETY: two valid pollfds, no timeout.
+        if unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) } < 0 {
+            continue;
+        }
+        if fds[0].revents != 0 {
+            child_exit(0);
+        }
+        let mut info = [0u8; 128];
+        // SAFETY: draining the signalfd into a buffer of the size of a signalfd_siginfo.
+        while unsafe { libc::read(sfd, info.as_mut_ptr().cast(), info.len()) } > 0 {}
+        // SAFETY: reaping every exited child without blocking.
+        while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
+    }
+}
+
+/// Block every signal a PID 1 takes with sigwaitinfo (all but the uncatchable
+/// and glibc's own), and return that set.
+fn block_all_signals() -> libc::sigset_t {
     let all: Vec<libc::c_int> = (1..=libc::SIGRTMAX())
         .filter(|&s| s != libc::SIGKILL && s != libc::SIGSTOP && !(32..libc::SIGRTMIN()).contains(&s))
         .collect();
     let set = sigset(&all);
     // SAFETY: a valid set.
     unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
-    let chld = sigset(&[libc::SIGCHLD]);
-    loop {
-        // SAFETY: a valid set; the signal number itself is not needed.
-        unsafe { libc::sigwaitinfo(&chld, std::ptr::null_mut()) };
-        // SAFETY: reaping every exited child without blocking.
-        while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
-    }
+    set
 }

@@ -228,18 +228,26 @@ impl Helper {
 }
 
 /// PID 1 of the new PID namespace, for as long as we (then the command) live:
-/// it reaps orphans there, so the command's children can keep forking.
+/// it reaps orphans there, so the command's children can keep forking. Only
+/// we can fork it (a PID namespace takes no process from outside before its
+/// PID 1 exists), so it is the command's child; but a quiet one, that sends no
+/// SIGCHLD and that wait(2) does not report (a "clone" child, waited for only
+/// with __WALL): a command that waits until no child is left returns once its
+/// own are done. It watches the command through a pidfd (PDEATHSIG before
+/// Linux 5.3) and leaves when the command exits, which ends the namespace.
 fn start_holder(mount_proc: Option<&Path>, verbose: bool) -> Result<(), Error> {
+    let command = process::pidfd_open(nix::unistd::getpid().as_raw()).ok();
     let (from_parent, to_holder) = process::pipe()?;
     let (from_holder, to_parent) = process::pipe()?;
-    match process::fork().map_err(|e| Error::sys("cannot fork", "PID 1 holder", e))? {
+    match process::fork_quiet().map_err(|e| Error::sys("cannot fork", "PID 1 holder", e))? {
         Forked::Parent(pid) => {
             drop((from_parent, to_parent));
             if process::receive(from_holder.as_fd()) != Some(b'H') {
-                let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+                let _ =
+                    nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), Some(nix::sys::wait::WaitPidFlag::__WALL));
                 return Err(Error::new("cannot start", "PID 1 holder", "see the message above"));
             }
-            // The write end closes at exec; the holder checked it at start and now relies on PDEATHSIG.
+            // The write end closes at exec; the holder checked it at start and now watches the pidfd.
             drop(to_holder);
             Ok(())
         }
@@ -255,9 +263,11 @@ fn start_holder(mount_proc: Option<&Path>, verbose: bool) -> Result<(), Error> {
             }
             let _ = process::send(to_parent.as_fd(), b'H');
             drop((from_parent, to_parent));
-            let _ = std::env::set_current_dir("/");
-            process::detach_stdio(&[]);
-            process::hold()
+            // It needs no file any more: leave them all, so that it leads nowhere (see mkroot).
+            let _ = setup::seal_away_from_files();
+            let keep: Vec<_> = command.iter().map(AsFd::as_fd).collect();
+            process::detach_stdio(&keep);
+            process::hold_while(command)
         }
     }
 }
