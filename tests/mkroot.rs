@@ -7,7 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use nstools::{Guard, TempDir, bin, code, has_namespace, have_program, is_root, require, require_host, stderr, stdout};
+use nstools::{
+    Guard, TempDir, bin, code, has_namespace, have_program, is_root, require, require_host, stderr, stdout, util_linux,
+};
 
 fn can_run() -> bool {
     is_root() && ["mnt", "uts", "ipc", "net", "pid", "user"].iter().all(|n| has_namespace(n))
@@ -340,6 +342,7 @@ fn command_errors_inside_the_root() {
         (code(&out), stderr(&out).as_str()),
         (127, "mkroot: cannot execute: no-such-command-nstools: command not found\n")
     );
+    assert!(!root.exists(), "a run that ran nothing leaves no DIR");
     let out = guard
         .command("nsclone")
         .arg("-mupin")
@@ -434,6 +437,293 @@ fn a_read_only_image_says_to_use_overlay() {
         stderr(&out).contains(
             "mkroot: cannot create: /proc: Read-only file system (the image cannot take this mount point: use --overlay"
         ),
+        "{}",
+        stderr(&out)
+    );
+    guard.check();
+}
+
+// Issue 8: the handoff between nsclone and mkroot, and what a failed run leaves.
+
+#[test]
+fn a_shell_between_the_links_gets_no_proc_and_no_way_back() {
+    require!(can_run(), "needs root and namespaces");
+    let work = TempDir::new("mkroot-wrapper");
+    work.open_to_all(0o777);
+    let copies = [work.tool_copy("nsclone"), work.tool_copy("mkroot")];
+    let root = work.path().join("r");
+    let out_file = work.path().join("OUT");
+    let guard = Guard::new(&[&root, &out_file]);
+    // The shell stays PID 2 with its cwd on the host's tree: /proc would show it to the container.
+    let inner = "ls /proc/2/cwd/../../..; touch /proc/2/cwd/OUT";
+    let script = |mkroot_args: &str| {
+        format!("cd {w} && {m} {mkroot_args} {w}/r sh -c '{inner}'", w = work.path().display(), m = copies[1].display())
+    };
+    for rootless in [false, true] {
+        let mut cmd = guard.watch(Command::new(&copies[0]));
+        if rootless {
+            use std::os::unix::process::CommandExt;
+            cmd.uid(65534).gid(65534).arg("-r");
+        }
+        let out = cmd.args(["-mp", "sh", "-c", &script("")]).stdin(Stdio::null()).output().unwrap();
+        assert_eq!(code(&out), 125, "rootless={rootless}: {}{}", stdout(&out), stderr(&out));
+        assert!(
+            stderr(&out)
+                .starts_with("mkroot: refusing to mount: /proc: PID 2 (sh) of this PID namespace stays outside"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(!out_file.exists() && !root.exists(), "rootless={rootless}");
+    }
+    // Without /proc the command has no path to the shell's directory.
+    let out = guard
+        .watch(Command::new(&copies[0]))
+        .args(["-mp", "sh", "-c", &script("--no-proc")])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(!out_file.exists());
+    only_dir_left(&root);
+    guard.check();
+}
+
+#[test]
+fn a_process_left_on_the_host_tree_gets_no_proc() {
+    require!(can_run(), "needs root and namespaces");
+    let work = TempDir::new("mkroot-background");
+    let root = work.path().join("r");
+    let guard = Guard::new(&[&root]);
+    // mkroot is the shell itself (exec), but a process it started stays behind, cd'd into the host's /.
+    let script = format!(
+        "(cd / && exec sleep 30) & exec {} {} sh -c 'ls /proc/*/cwd/'",
+        bin("mkroot").display(),
+        root.display()
+    );
+    let out = guard.command("nsclone").args(["-mp", "sh", "-c", &script]).stdin(Stdio::null()).output().unwrap();
+    assert_eq!(code(&out), 125, "{}", stdout(&out));
+    // PID 3 is the background subshell, or sleep once it has run it.
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("mkroot: refusing to mount: /proc: PID 3 (")
+            && err.contains(") of this PID namespace stays outside the new root"),
+        "{err}"
+    );
+    assert!(!root.exists());
+    // The guard also sees that sleep died with the PID namespace.
+    guard.check();
+}
+
+#[test]
+fn the_caller_is_not_moved_into_the_image() {
+    require!(can_run(), "needs root and namespaces");
+    require!(busybox_static(), "busybox-static is not installed (apt-get install busybox-static)");
+    let work = TempDir::new("mkroot-caller");
+    let image = busybox_image(&work.path().join("image")).unwrap();
+    let marker = work.path().join("host-marker");
+    std::fs::write(&marker, "host").unwrap();
+    let guard = Guard::new(&[&image, &marker]);
+    // After mkroot, the shell that ran it must still be on the host's tree, not in the image.
+    let script = format!(
+        "{} --no-proc --overlay --cap-drop=ALL --no-new-privs {} /bin/sh -c :; cat {}; \
+         grep NoNewPrivs /proc/self/status | tr -d '\\t'",
+        bin("mkroot").display(),
+        image.display(),
+        marker.display()
+    );
+    let out = guard.command("nsclone").args(["-mp", "sh", "-c", &script]).stdin(Stdio::null()).output().unwrap();
+    assert_eq!((code(&out), stdout(&out).as_str()), (0, "hostNoNewPrivs:0\n"), "{}", stderr(&out));
+    guard.check();
+}
+
+#[test]
+fn a_forged_mount_namespace_mark_grants_nothing() {
+    require!(can_run(), "needs root and namespaces");
+    require_host!(util_linux("unshare"), "util-linux unshare is not installed");
+    let work = TempDir::new("mkroot-forged");
+    let root = work.path().join("r");
+    let marker = work.path().join("host-marker");
+    std::fs::write(&marker, "host").unwrap();
+    let guard = Guard::new(&[&root, &marker]);
+    // The mark nsclone once set, forged for the caller's own mount namespace.
+    let script = format!(
+        "export NSTOOLS_MOUNT_NS=$(stat -L -c %i /proc/self/ns/mnt); \
+         unshare -pf {} --no-proc {} true; echo status=$?; cat {}; test -r /proc/self/mountinfo && echo mountinfo",
+        bin("mkroot").display(),
+        root.display(),
+        marker.display()
+    );
+    let out = guard.in_private_mount_ns(&script);
+    assert_eq!(stdout(&out), "status=0\nhostmountinfo\n", "{}", stderr(&out));
+    only_dir_left(&root);
+    guard.check();
+}
+
+#[test]
+fn pid_1_is_sealed_away_from_every_file() {
+    require!(can_run(), "needs root and namespaces");
+    let work = TempDir::new("mkroot-sealed");
+    work.open_to_all(0o777);
+    let copies = [work.tool_copy("nsclone"), work.tool_copy("mkroot")];
+    let root = work.path().join("r");
+    let guard = Guard::new(&[&root]);
+    // Its root, working directory and mount namespace hold nothing: one read-only tmpfs.
+    let script = "ls -A /proc/1/root /proc/1/cwd | grep -c . ; wc -l < /proc/1/mountinfo; \
+                  grep -c ' / / ro,' /proc/1/mountinfo; \
+                  [ \"$(readlink /proc/1/ns/mnt)\" != \"$(readlink /proc/self/ns/mnt)\" ] && echo own-namespace";
+    for rootless in [false, true] {
+        let mut cmd = guard.watch(Command::new(&copies[0]));
+        if rootless {
+            use std::os::unix::process::CommandExt;
+            cmd.uid(65534).gid(65534).arg("-r");
+        }
+        let out = cmd.arg("-mupin").arg(&copies[1]).arg(&root).args(["sh", "-c", script]).output().unwrap();
+        assert_eq!(stdout(&out), "2\n1\n1\nown-namespace\n", "rootless={rootless}: {}", stderr(&out));
+    }
+    only_dir_left(&root);
+    guard.check();
+}
+
+#[test]
+fn a_bad_chdir_and_a_missing_command_leave_nothing() {
+    require!(can_run(), "needs root and namespaces");
+    let work = TempDir::new("mkroot-chdir");
+    let root = work.path().join("r");
+    let guard = Guard::new(&[&root]);
+    let out = chain(&guard, &["-mupin"], &["--chdir=/no/such/dir"], &root, "true");
+    assert_eq!(
+        (code(&out), stderr(&out).as_str()),
+        (125, "mkroot: cannot chdir to: /no/such/dir: No such file or directory\n")
+    );
+    assert!(!root.exists(), "DIR left after a bad --chdir");
+    for (command, status) in [("no-such-command-nstools", 127), ("/etc/hostname", 126)] {
+        let out = guard.command("nsclone").arg("-mupin").arg(bin("mkroot")).arg(&root).arg(command).output().unwrap();
+        assert_eq!(code(&out), status, "{command}: {}", stderr(&out));
+        assert!(!root.exists(), "DIR left after {status}");
+    }
+    guard.check();
+}
+
+#[test]
+fn a_failed_run_on_an_image_takes_back_its_mount_points() {
+    require!(can_run(), "needs root and namespaces");
+    require!(busybox_static(), "busybox-static is not installed (apt-get install busybox-static)");
+    let work = TempDir::new("mkroot-undo");
+    let image = busybox_image(&work.path().join("image")).unwrap();
+    std::os::unix::fs::symlink("/proc/self/root", image.join("magic")).unwrap();
+    // The guard watches every file of the image: whatever mkroot creates there and leaves fails the test.
+    let guard = Guard::new(&[&image]);
+    let late_failures = [
+        (&["--tmpfs=/x/y/z", "--dir=/magic/q"][..], "/bin/sh", 125),
+        (&["-b", "/etc/hostname:/etc/new/file"], "/bin/no-such-program", 127),
+        (&["--tmpfs=/a/b"], "/etc/os-release", 126),
+    ];
+    for (args, command, status) in late_failures {
+        let out = guard
+            .command("nsclone")
+            .arg("-mupin")
+            .arg(bin("mkroot"))
+            .args(args)
+            .arg(&image)
+            .arg(command)
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), status, "{args:?}: {}", stderr(&out));
+    }
+    let out = guard
+        .command("nsclone")
+        .arg("-mupin")
+        .arg(bin("mkroot"))
+        .arg("--dir=/magic/q")
+        .arg(&image)
+        .arg("/bin/sh")
+        .output()
+        .unwrap();
+    assert_eq!(
+        stderr(&out),
+        "mkroot: cannot create: /magic/q: it leads through a magic link of /proc (such as /proc/self/root), which mkroot never follows\n"
+    );
+    guard.check();
+}
+
+#[test]
+fn mount_targets_are_checked_where_they_lead() {
+    require!(can_run(), "needs root and namespaces");
+    require!(busybox_static(), "busybox-static is not installed (apt-get install busybox-static)");
+    let work = TempDir::new("mkroot-resolved");
+    let image = busybox_image(&work.path().join("image")).unwrap();
+    std::os::unix::fs::symlink("/proc", image.join("data")).unwrap();
+    std::os::unix::fs::symlink("/", image.join("rootlink")).unwrap();
+    std::os::unix::fs::symlink("../sys/kernel", image.join("kernel")).unwrap();
+    let guard = Guard::new(&[&image]);
+    let cases = [
+        (
+            "-v",
+            "/tmp:/data",
+            "mkroot: cannot mount on: /data: it leads to /proc inside the root, and mkroot sets up /proc itself, with its masks\n",
+        ),
+        (
+            "--tmpfs",
+            "/rootlink",
+            "mkroot: cannot mount on: /rootlink: it leads to / inside the root, and mkroot cannot mount over the root itself\n",
+        ),
+        (
+            "-r",
+            "/tmp:/kernel",
+            "mkroot: cannot mount on: /kernel: it leads to /sys/kernel inside the root, and mkroot sets up /sys itself, with its masks\n",
+        ),
+    ];
+    for (option, value, message) in cases {
+        let out = guard
+            .command("nsclone")
+            .arg("-mupin")
+            .arg(bin("mkroot"))
+            .args(["--overlay", &format!("{option}={value}")])
+            .arg(&image)
+            .args(["/bin/sh", "-c", "echo MOUNTED"])
+            .output()
+            .unwrap();
+        assert_eq!((code(&out), stderr(&out).as_str()), (125, message), "{option}={value}");
+    }
+    guard.check();
+}
+
+#[test]
+fn system_directories_are_refused_as_images() {
+    require!(can_run(), "needs root and namespaces");
+    let guard = Guard::new(&[Path::new("/dev"), Path::new("/etc")]);
+    let cases = [
+        ("/dev", "a directory of the host's own tree, which is no image"),
+        ("/etc", "a directory of the host's own tree, which is no image"),
+        ("/proc/sys", "on a proc file system, which is no image"),
+        ("/sys/kernel", "on a sysfs file system, which is no image"),
+    ];
+    for (dir, why) in cases {
+        let out = guard.command("nsclone").arg("-mupin").arg(bin("mkroot")).arg(dir).arg("true").output().unwrap();
+        assert_eq!(code(&out), 125, "{dir}");
+        assert!(stderr(&out).starts_with(&format!("mkroot: invalid root: '{dir}': {why}")), "{dir}: {}", stderr(&out));
+    }
+    guard.check();
+}
+
+#[test]
+fn the_top_of_a_tmpfs_is_no_image() {
+    require!(can_run(), "needs root and namespaces");
+    require_host!(util_linux("unshare"), "util-linux unshare is not installed");
+    let work = TempDir::new("mkroot-tmpfs-top");
+    let top = work.path().join("shared");
+    std::fs::create_dir(&top).unwrap();
+    let guard = Guard::new(&[&top]);
+    let script = format!(
+        "mount -t tmpfs none {t} && echo x > {t}/somebody-else && {n} -mupin {m} {t} true",
+        t = top.display(),
+        n = bin("nsclone").display(),
+        m = bin("mkroot").display()
+    );
+    let out = guard.in_private_mount_ns(&script);
+    assert!(
+        stderr(&out)
+            .contains(&format!("mkroot: invalid root: '{}': the top of a tmpfs the system shares", top.display())),
         "{}",
         stderr(&out)
     );
