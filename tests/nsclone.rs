@@ -683,3 +683,152 @@ fn no_descriptor_of_ours_reaches_the_command() {
     }
     guard.check();
 }
+
+// Issue 8: descriptors, signal dispositions, pins, the pid file, messages.
+
+/// `sh -c SCRIPT` under the guard (for descriptor redirections nsclone gets from a shell).
+fn sh(guard: &Guard, script: &str) -> Output {
+    guard.watch(Command::new("sh")).args(["-c", script]).stdin(Stdio::null()).output().unwrap()
+}
+
+#[test]
+fn the_pid_fd_never_reaches_the_command() {
+    require_namespaces!();
+    let guard = Guard::new(&[]);
+    let nsclone = bin("nsclone");
+    // Descriptor 7: the command lists its descriptors; 7 must not be among them, in every mode.
+    for args in ["-m", "-mp", "-p --as-pid-1", "-r -mp", "-r --boottime=5"] {
+        let out = sh(&guard, &format!("{} {args} --pid-fd=7 ls /proc/self/fd 7>/dev/null", nsclone.display()));
+        assert_eq!(code(&out), 0, "{args}: {}", stderr(&out));
+        assert_eq!(nstools::fd_list(&out), nstools::inherited_fds(), "{args}");
+    }
+    // Whoever reads the PID to the end is not held up by the command: at EOF it is still running.
+    let script = format!(
+        "pid=$({} -mp --pid-fd=3 sleep 30 3>&1 >/dev/null 2>&1 &); kill -0 $pid && echo running; kill $pid",
+        nsclone.display()
+    );
+    let out = sh(&guard, &script);
+    assert_eq!(stdout(&out), "running\n", "{}", stderr(&out));
+    guard.check();
+}
+
+/// `SigIgn` of `nsclone ARGS grep SigIgn /proc/self/status`, run by a caller
+/// that leaves glibc's internal signals (32, 33) at their default or ignores them.
+fn sig_ign_through(guard: &Guard, args: &[&str], internal_at_default: bool) -> (String, String) {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = guard.command("nsclone");
+    cmd.args(args).args(["grep", "SigIgn", "/proc/self/status"]);
+    let handler = if internal_at_default { libc::SIG_DFL } else { libc::SIG_IGN };
+    // SAFETY: between fork and exec the closure makes only raw rt_sigaction calls on a local array.
+    unsafe {
+        cmd.pre_exec(move || {
+            let action = [handler as libc::c_ulong, 0, 0, 0];
+            for sig in [32, 33] {
+                libc::syscall(libc::SYS_rt_sigaction, sig, action.as_ptr(), std::ptr::null_mut::<u64>(), 8usize);
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    (stdout(&out), stderr(&out))
+}
+
+#[test]
+fn the_command_gets_the_signal_dispositions_of_the_caller() {
+    require_namespaces!();
+    let guard = Guard::new(&[]);
+    // glibc's internal signals: what the caller left, in every mode (posix_spawn under the init set them ignored).
+    for args in [&["-m"][..], &["-mp"], &["-p", "--as-pid-1"], &["-r", "--boottime=5"]] {
+        for (at_default, expected) in [(true, "SigIgn:\t0000000000000000\n"), (false, "SigIgn:\t0000000180000000\n")] {
+            let (out, err) = sig_ign_through(&guard, args, at_default);
+            assert_eq!(out, expected, "{args:?}, internal signals at default: {at_default}: {err}");
+        }
+    }
+    // A signal the caller ignores stays ignored (nohup).
+    let out = sh(&guard, &format!("trap '' USR1; {} -mp grep SigIgn /proc/self/status", bin("nsclone").display()));
+    assert!(stdout(&out).trim_end().ends_with("200"), "SIGUSR1 not ignored: {}", stdout(&out));
+    guard.check();
+}
+
+#[test]
+fn pin_files_and_the_pid_file_are_distinct_and_go_after_a_late_failure() {
+    require_namespaces!();
+    let dir = TempDir::new("nsclone-pins");
+    let guard = Guard::new(&[dir.path()]);
+    let d = dir.path().display();
+    std::os::unix::fs::symlink(dir.path(), dir.path().join("link")).unwrap();
+    let nsclone = bin("nsclone");
+    let refused = [
+        (
+            format!("--net={d}/a --uts={d}/./a"),
+            format!("invalid pin file: --uts={d}/./a: already the pin file of --net: one file holds one namespace"),
+        ),
+        (
+            format!("--net={d}/a --pidfile={d}/a"),
+            format!("invalid pid file: {d}/a: already the pin file of --net: give each its own file"),
+        ),
+        (
+            format!("--net={d}/a --uts={d}/link/a"),
+            format!("cannot use --uts: {d}/link/a: the same file as --net: give each its own file"),
+        ),
+        (format!("--net={d}/a --pid-fd=0"), "invalid descriptor: --pid-fd=0: not open for writing".to_owned()),
+        ("--pidfile=".to_owned(), "invalid pid file: '': empty path".to_owned()),
+    ];
+    for (args, message) in refused {
+        let out = sh(&guard, &format!("{} {args} true </dev/null", nsclone.display()));
+        assert_eq!((code(&out), stderr(&out)), (125, format!("nsclone: {message}\n")), "{args}");
+    }
+    // The PID cannot be written (a full disk) after the pin is made: the pin and its file go.
+    let out = sh(&guard, &format!("{} --net={d}/a --pid-fd=3 true 3>/dev/full", nsclone.display()));
+    assert_eq!(code(&out), 125, "{}", stderr(&out));
+    assert!(stderr(&out).starts_with("nsclone: cannot write pid to: --pid-fd=3: No space left"), "{}", stderr(&out));
+    assert!(!dir.path().join("a").exists(), "pin file left after a late failure");
+    std::fs::remove_file(dir.path().join("link")).unwrap();
+    guard.check();
+}
+
+#[test]
+fn a_pid_file_with_content_is_never_overwritten() {
+    require_namespaces!();
+    let dir = TempDir::new("nsclone-pidfile-kept");
+    let pidfile = dir.path().join("pid");
+    let guard = Guard::new(&[dir.path()]);
+    let with_pidfile = || {
+        let mut cmd = guard.command("nsclone");
+        cmd.arg(format!("--pidfile={}", pidfile.display()));
+        cmd
+    };
+    std::fs::write(&pidfile, "someone else's\n").unwrap();
+    let out = with_pidfile().arg("true").output().unwrap();
+    let refused = format!(
+        "nsclone: cannot write pid file: {}: it exists and is not empty (remove it first)\n",
+        pidfile.display()
+    );
+    assert_eq!((code(&out), stderr(&out)), (125, refused));
+    assert_eq!(std::fs::read_to_string(&pidfile).unwrap(), "someone else's\n");
+    // An empty file the caller made (mktemp) is written and left to the caller; one we made is removed.
+    std::fs::write(&pidfile, "").unwrap();
+    let out = with_pidfile().args(["sh", "-c", "echo $$"]).output().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&pidfile).unwrap(), stdout(&out));
+    std::fs::remove_file(&pidfile).unwrap();
+    let out = with_pidfile().arg("true").output().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!pidfile.exists());
+    guard.check();
+}
+
+#[test]
+fn empty_and_odd_values_are_named() {
+    require_namespaces!();
+    let guard = Guard::new(&[]);
+    let out = guard.command("nsclone").args(["-m", ""]).output().unwrap();
+    assert_eq!((code(&out), stderr(&out).as_str()), (127, "nsclone: cannot execute: '': command not found\n"));
+    let out = guard.command("nsclone").args(["-m-", "true"]).output().unwrap();
+    assert!(
+        stderr(&out).starts_with("nsclone: invalid option '-' in a cluster of short options; usage: "),
+        "{}",
+        stderr(&out)
+    );
+    guard.check();
+}

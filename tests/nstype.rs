@@ -152,6 +152,9 @@ fn not_a_namespace_file() {
     let out = run("nstype", &["/nonexistent"]);
     assert_eq!(code(&out), 125);
     assert_eq!(stderr(&out), "nstype: cannot open: /nonexistent: No such file or directory\n");
+    // An empty name is still named.
+    let out = run("nstype", &[""]);
+    assert_eq!((code(&out), stderr(&out).as_str()), (125, "nstype: cannot open: '': No such file or directory\n"));
 }
 
 #[test]

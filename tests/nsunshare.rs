@@ -200,3 +200,29 @@ fn no_descriptor_of_ours_reaches_the_command() {
     assert_eq!(nstools::fd_list(&out), nstools::inherited_fds());
     guard.check();
 }
+
+#[test]
+fn the_holder_is_no_child_the_command_waits_for() {
+    require!(can_run(), "needs root and every namespace type");
+    require_host!(nstools::have_program("perl"), "perl is not installed");
+    let guard = Guard::new(&[]);
+    // wait(2) until no child is left: returns once the command's own are done.
+    let out = guard
+        .command("nsunshare")
+        .args(["-mp", "--mount-proc", "perl", "-e"])
+        .arg("if (fork() == 0) { exit 3 } while ((my $p = wait()) != -1) { print \"reaped \", $? >> 8, \"\\n\" } print \"no child left\\n\"")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!((code(&out), stdout(&out).as_str()), (0, "reaped 3\nno child left\n"), "{}", stderr(&out));
+    guard.check();
+}
+
+#[test]
+fn the_holder_is_sealed_away_from_every_file() {
+    require!(can_run(), "needs root and every namespace type");
+    let guard = Guard::new(&[]);
+    let out = nsunshare_sh(&guard, &["-mp", "--mount-proc"], "ls -A /proc/1/root | wc -l; wc -l < /proc/1/mountinfo");
+    assert_eq!(stdout(&out), "0\n1\n", "{}", stderr(&out));
+    guard.check();
+}

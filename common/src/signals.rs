@@ -86,12 +86,12 @@ pub fn changed_to_default() -> libc::sigset_t {
 
 /// The signals a command started by posix_spawn must get at their default:
 /// those the tool changed from the default, and glibc's own internal signals
-/// (32 and 33, below SIGRTMIN). The tool has glibc's handlers for those, and
-/// glibc's posix_spawn sets a handled internal signal to ignored in the child
-/// unless it is named here; a plain exec would reset it to the default.
+/// (32 and 33, below SIGRTMIN) where the caller left them at the default.
+/// glibc's posix_spawn sets those to ignored in the child unless they are
+/// named here, where a plain exec would keep what the caller gave.
 pub fn spawn_defaults() -> libc::sigset_t {
     let mut set = changed_to_default();
-    for sig in 32..libc::SIGRTMIN() {
+    for sig in (32..libc::SIGRTMIN()).filter(|&sig| internal_signal_at_default(sig)) {
         // glibc's sigaddset refuses its internal signals. The kernel's layout
         // is one bit per signal: signal N is bit N-1, counted from the first word.
         let (word, bit) = ((sig - 1) as usize / libc::c_ulong::BITS as usize, (sig - 1) as u32 % libc::c_ulong::BITS);
@@ -99,4 +99,29 @@ pub fn spawn_defaults() -> libc::sigset_t {
         unsafe { *(&mut set as *mut libc::sigset_t).cast::<libc::c_ulong>().add(word) |= 1 << bit };
     }
     set
+}
+
+/// Whether one of glibc's internal signals is at SIG_DFL in this process.
+/// Asked of the kernel directly: glibc's sigaction refuses these signals.
+fn internal_signal_at_default(sig: libc::c_int) -> bool {
+    /// The kernel's `struct sigaction` (x86_64 and the other 64-bit ABIs without sa_restorer quirks).
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: libc::c_ulong,
+        flags: libc::c_ulong,
+        restorer: libc::c_ulong,
+        mask: libc::c_ulong,
+    }
+    let mut old = KernelSigaction { handler: 0, flags: 0, restorer: 0, mask: 0 };
+    // SAFETY: a query only (no new action), into a struct of the kernel's layout, with its 8-byte mask size.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            sig,
+            std::ptr::null::<KernelSigaction>(),
+            &mut old,
+            size_of::<libc::c_ulong>(),
+        )
+    };
+    rc == 0 && old.handler == libc::SIG_DFL as libc::c_ulong
 }
