@@ -402,8 +402,14 @@ pub fn seal_away_from_files() -> Result<(), Errno> {
     })?;
     // The tmpfs now sits on top of /: step onto it, make it the root, drop the rest.
     nix::unistd::fchdir(&tmpfs)?;
-    nix::unistd::pivot_root(".", ".")?;
-    nix::mount::umount2(".", nix::mount::MntFlags::MNT_DETACH)?;
+    match nix::unistd::pivot_root(".", ".") {
+        Ok(()) => nix::mount::umount2(".", nix::mount::MntFlags::MNT_DETACH)?,
+        // On an initramfs the old root cannot be detached: it stays hidden
+        // below, as under mkroot's own chroot fallback, which then drops
+        // CAP_SYS_CHROOT (needed to enter this namespace) from the command.
+        Err(Errno::EINVAL) => nix::unistd::chroot(".")?,
+        Err(e) => return Err(e),
+    }
     nix::unistd::chdir("/")
 }
 
