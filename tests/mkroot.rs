@@ -7,9 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use nstools::{
-    Guard, TempDir, bin, code, has_namespace, have_program, is_root, require, require_host, stderr, stdout, util_linux,
-};
+use nstools::{Guard, TempDir, bin, code, has_namespace, have_program, is_root, require, require_host, stderr, stdout};
 
 fn can_run() -> bool {
     is_root() && ["mnt", "uts", "ipc", "net", "pid", "user"].iter().all(|n| has_namespace(n))
@@ -544,7 +542,6 @@ fn the_caller_is_not_moved_into_the_image() {
 #[test]
 fn a_forged_mount_namespace_mark_grants_nothing() {
     require!(can_run(), "needs root and namespaces");
-    require_host!(util_linux("unshare"), "util-linux unshare is not installed");
     let work = TempDir::new("mkroot-forged");
     let root = work.path().join("r");
     let marker = work.path().join("host-marker");
@@ -714,7 +711,6 @@ fn system_directories_are_refused_as_images() {
 #[test]
 fn the_top_of_a_tmpfs_is_no_image() {
     require!(can_run(), "needs root and namespaces");
-    require_host!(util_linux("unshare"), "util-linux unshare is not installed");
     let work = TempDir::new("mkroot-tmpfs-top");
     let top = work.path().join("shared");
     std::fs::create_dir(&top).unwrap();
