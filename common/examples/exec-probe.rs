@@ -8,7 +8,7 @@
 use std::ffi::OsString;
 
 use common::Error;
-use common::opts::{self, Cli, Parsed};
+use common::cli::{self, Cli, Parsed};
 use lexopt::prelude::*;
 
 common::tool_main!("exec-probe", run);
@@ -32,7 +32,7 @@ fn parse(args: Vec<OsString>) -> Result<Parsed<(bool, bool, Vec<OsString>)>, Err
             Short('V') | Long("version") => asked = asked.or(Some(Parsed::Version)),
             Value(_) if asked.is_some() => break,
             Value(first) => {
-                return Ok(Parsed::Run((ignore_pipe, block_usr1, opts::command(&mut parser, first).map_err(usage)?)));
+                return Ok(Parsed::Run((ignore_pipe, block_usr1, cli::command(&mut parser, first).map_err(usage)?)));
             }
             _ => return Err(usage(arg.unexpected())),
         }

@@ -1,21 +1,32 @@
-//! What the nstools share, so that the six tools behave alike: exit statuses,
-//! the error type and its message format, exec of the rest of argv, option
-//! helpers, the namespace table, and strict value parsers.
+//! What the nstools share, so that the tools behave alike, in modules named
+//! after the kernel object each one manages (see ARCHITECTURE.md): `ns`,
+//! `userns`, `mount`, `uts`, `net`, `timens`, `rootfs`, `caps`, `procfs`,
+//! `process`, `sync`, `signals`, `exec`; and the tools' own ground: `cli`,
+//! `error`, `exit`, `trace`, `fuzz`.
 
+pub mod caps;
+pub mod cli;
 pub mod error;
 pub mod exec;
 pub mod exit;
 pub mod fuzz;
+pub mod mount;
+pub mod net;
 pub mod ns;
-pub mod opts;
-pub mod parse;
 pub mod process;
-pub mod setup;
+pub mod procfs;
+pub mod rootfs;
 pub mod signals;
-pub mod spec;
+pub mod sync;
+pub mod timens;
+pub mod trace;
+pub mod userns;
+pub mod uts;
 
-use std::ffi::OsString;
+use std::ffi::{CString, OsString};
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 use std::sync::OnceLock;
 
 pub use error::Error;
@@ -44,6 +55,12 @@ pub fn io_reason(e: &std::io::Error) -> String {
         Some(code) => nix::errno::Errno::from_raw(code).desc().to_owned(),
         None => e.to_string(),
     }
+}
+
+/// A C string of a path, for raw syscalls.
+pub fn cstring(path: &Path) -> Result<CString, Error> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| Error::new("invalid path", path.display(), "holds a NUL byte"))
 }
 
 /// Run a tool: record the signal state, parse `argv[1..]`, report a failure

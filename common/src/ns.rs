@@ -2,8 +2,13 @@
 //! lookups, type checks and the man pages all follow it.
 
 use std::os::fd::{AsRawFd, BorrowedFd};
+use std::path::Path;
 
 use nix::errno::Errno;
+use nix::mount::{MsFlags, mount};
+
+use crate::error::Error;
+use crate::trace;
 
 /// One namespace type.
 #[derive(Debug, PartialEq, Eq)]
@@ -94,6 +99,104 @@ pub fn kind_of(fd: BorrowedFd<'_>) -> Result<Kind, Errno> {
     Ok(by_flag(flag).map_or(Kind::NotNamespace, Kind::Namespace))
 }
 
+/// What a failed unshare/clone means for the user.
+pub fn namespace_failure(what: &str, flags: libc::c_int, errno: Errno) -> Error {
+    let names: Vec<&str> = crate::ns::NAMESPACES.iter().filter(|n| flags & n.flag != 0).map(|n| n.name).collect();
+    let object = names.join(",");
+    let hint = match errno {
+        Errno::EPERM if flags & libc::CLONE_NEWUSER != 0 => {
+            "Operation not permitted (unprivileged user namespaces may be disabled: see kernel.unprivileged_userns_clone, user.max_user_namespaces and AppArmor's userns restriction)"
+                .to_owned()
+        }
+        Errno::EPERM => "Operation not permitted (needs root, or -r/-U to work in a user namespace)".to_owned(),
+        Errno::ENOSPC | Errno::EUSERS => format!(
+            "{} (a namespace limit was reached: see /proc/sys/user/max_*_namespaces)",
+            errno.desc()
+        ),
+        Errno::EINVAL if flags & libc::CLONE_NEWTIME != 0 => {
+            "Invalid argument (time namespaces need Linux 5.6)".to_owned()
+        }
+        Errno::EINVAL => format!("{} (is this kernel built with these namespaces?)", errno.desc()),
+        _ => errno.desc().to_owned(),
+    };
+    Error::new(what, object, hint)
+}
+
+/// Check a pin file before anything is created: its directory must exist, and
+/// the file, if there, must be a regular file.
+pub fn check_pin(file: &Path) -> Result<(), Error> {
+    let parent = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    match std::fs::metadata(parent) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(Error::new("cannot pin a namespace at", file.display(), "its parent is not a directory")),
+        Err(e) => return Err(Error::new("cannot pin a namespace at", file.display(), crate::io_reason(&e))),
+    }
+    match std::fs::symlink_metadata(file) {
+        Ok(m) if m.is_file() => Ok(()),
+        Ok(_) => Err(Error::new("cannot pin a namespace at", file.display(), "not a regular file")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::new("cannot pin a namespace at", file.display(), crate::io_reason(&e))),
+    }
+}
+
+/// Refuse one file named by two options (`--net=F --uts=F`, a pin and the
+/// pid file), compared resolved: the parent directory's real path and the name.
+pub fn check_distinct_files(files: &[(String, &Path)]) -> Result<(), Error> {
+    let key = |file: &Path| {
+        let parent = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        match (std::fs::canonicalize(parent), file.file_name()) {
+            (Ok(dir), Some(name)) => dir.join(name),
+            _ => file.to_path_buf(),
+        }
+    };
+    for (i, (option, file)) in files.iter().enumerate() {
+        if let Some((other, _)) = files[..i].iter().find(|(_, f)| key(f) == key(file)) {
+            return Err(Error::new(
+                format!("cannot use {option}"),
+                file.display(),
+                format!("the same file as {other}: give each its own file"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Keep a namespace alive after its processes: bind its ns file onto `file`
+/// (created empty if missing, and removed again if the bind fails). Returns
+/// whether the file was created, so that a later failure can remove it too.
+pub fn pin(source: &Path, file: &Path) -> Result<bool, Error> {
+    let created = match std::fs::OpenOptions::new().write(true).create_new(true).open(file) {
+        Ok(_) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+        Err(e) => return Err(Error::new("cannot create", file.display(), crate::io_reason(&e))),
+    };
+    trace::step(|| format!("mount --bind {} {}", source.display(), file.display()));
+    let result = mount(Some(source), file, None::<&str>, MsFlags::MS_BIND, None::<&str>);
+    if let Err(e) = result {
+        if created {
+            let _ = std::fs::remove_file(file);
+        }
+        let why = match e {
+            Errno::EINVAL if source.ends_with("mnt") => {
+                "Invalid argument (a mount namespace can only be pinned on a private mount: mount --make-private the directory first)".to_owned()
+            }
+            e => e.desc().to_owned(),
+        };
+        return Err(Error::new(format!("cannot pin {}", source.display()), file.display(), why));
+    }
+    Ok(created)
+}
+
+/// Undo pins after a later failure: unmount each, and remove the files we created.
+pub fn unpin(pinned: &[(&Path, bool)]) {
+    for &(file, created) in pinned {
+        let _ = nix::mount::umount2(file, nix::mount::MntFlags::MNT_DETACH);
+        if created {
+            let _ = std::fs::remove_file(file);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,5 +239,27 @@ mod tests {
                 assert!(link.to_string_lossy().starts_with(&format!("{}:[", ns.name)), "{p} -> {link:?}");
             }
         }
+    }
+
+    #[test]
+    fn namespace_failures_say_what_to_do() {
+        let user = namespace_failure("cannot create namespaces", libc::CLONE_NEWUSER, Errno::EPERM).to_string();
+        assert!(user.starts_with("cannot create namespaces: user: ") && user.contains("max_user_namespaces"), "{user}");
+        let mount = namespace_failure("cannot create namespaces", libc::CLONE_NEWNS, Errno::EPERM).to_string();
+        assert_eq!(
+            mount,
+            "cannot create namespaces: mnt: Operation not permitted (needs root, or -r/-U to work in a user namespace)"
+        );
+        for errno in [Errno::ENOSPC, Errno::EUSERS] {
+            let limit = namespace_failure("cannot create namespaces", libc::CLONE_NEWUSER | libc::CLONE_NEWNET, errno)
+                .to_string();
+            assert!(
+                limit.starts_with("cannot create namespaces: user,net: ")
+                    && limit.contains("/proc/sys/user/max_*_namespaces"),
+                "{limit}"
+            );
+        }
+        let time = namespace_failure("cannot create namespace", libc::CLONE_NEWTIME, Errno::EINVAL).to_string();
+        assert!(time.contains("Linux 5.6"), "{time}");
     }
 }

@@ -112,50 +112,6 @@ pub fn die_with_parent(parent_pipe: BorrowedFd<'_>) -> Result<(), Error> {
     Ok(())
 }
 
-/// A pipe whose ends close on exec.
-pub fn pipe() -> Result<(OwnedFd, OwnedFd), Error> {
-    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::sys("cannot create", "pipe", e))
-}
-
-/// Send one handshake byte.
-pub fn send(fd: BorrowedFd<'_>, byte: u8) -> Result<(), Errno> {
-    loop {
-        match nix::unistd::write(fd, &[byte]) {
-            Ok(1) => return Ok(()),
-            Ok(_) => return Err(Errno::EIO),
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// Wait for one handshake byte; `None` when the other side is gone.
-pub fn receive(fd: BorrowedFd<'_>) -> Option<u8> {
-    let mut byte = [0u8];
-    loop {
-        match nix::unistd::read(fd, &mut byte) {
-            Ok(1) => return Some(byte[0]),
-            Err(Errno::EINTR) => continue,
-            _ => return None,
-        }
-    }
-}
-
-/// Read the raw wait status an init reported, if it did.
-pub fn receive_status(fd: BorrowedFd<'_>) -> Option<i32> {
-    let mut buf = [0u8; 4];
-    let mut got = 0;
-    while got < 4 {
-        match nix::unistd::read(fd, &mut buf[got..]) {
-            Ok(0) => return None,
-            Ok(n) => got += n,
-            Err(Errno::EINTR) => continue,
-            Err(_) => return None,
-        }
-    }
-    Some(i32::from_ne_bytes(buf))
-}
-
 /// Signals the waiting parent passes on to its child. Left out: those that
 /// cannot be caught, SIGCHLD (ours), the job-control stops (the parent must
 /// stop with its child at Ctrl-Z), and the synchronous faults.
@@ -345,7 +301,7 @@ pub fn run_init(argv: &[OsString], report: Option<BorrowedFd<'_>>, on_spawn: imp
     // that sees this one (the container, through its /proc) finds a way back
     // to the host's files through it. Best effort: without it, mkroot will not
     // mount a /proc that shows us.
-    let _ = crate::setup::seal_away_from_files();
+    let _ = crate::rootfs::seal_away_from_files();
     loop {
         // SAFETY: plain data, filled by sigwaitinfo.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };

@@ -3,20 +3,19 @@
 
 #![cfg_attr(not(test), no_main)]
 
-mod fs;
 mod plan;
 
 use std::ffi::OsString;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use common::cli::values::{self, Size};
+use common::cli::{self, Cli, Opt, Parsed};
 use common::error::quoted;
-use common::opts::{self, Cli, Opt, Parsed};
-use common::setup::{self, trace};
-use common::{Error, exec, parse};
+use common::rootfs::{self, Root};
+use common::{Error, caps, exec, procfs, trace, userns};
 use nix::mount::{MsFlags, mount};
 
-use fs::{Make, Root};
 use plan::Op;
 
 common::tool_main!("mkroot", run);
@@ -99,10 +98,10 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, 
     let mut rest = Vec::new();
     while let Some(arg) = parser.next().map_err(usage)? {
         let arg = Opt::from_arg(arg);
-        let value = |parser: &mut lexopt::Parser| opts::string_value(parser).map_err(usage);
+        let value = |parser: &mut lexopt::Parser| cli::string_value(parser).map_err(usage);
         match arg {
             Opt::Value(first) => {
-                rest = opts::command(&mut parser, first).map_err(usage)?;
+                rest = cli::command(&mut parser, first).map_err(usage)?;
                 break;
             }
             ref o if o.is(Some('b'), "bind") => a.ops.push(plan::parse_bind(&value(&mut parser)?, false)?),
@@ -113,13 +112,14 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, 
             ref o if o.is(None, "symlink") => a.ops.push(plan::parse_symlink(&value(&mut parser)?)?),
             ref o if o.is(None, "size") => {
                 let text = value(&mut parser)?;
-                a.size = match parse::parse_size(&text).map_err(|why| Error::new("invalid size", quoted(&text), why))? {
-                    parse::Size::Bytes(0) => {
-                        return Err(Error::new("invalid size", quoted(&text), "must be more than 0"));
-                    }
-                    parse::Size::Bytes(n) => Some(n),
-                    parse::Size::Max => None,
-                };
+                a.size =
+                    match values::parse_size(&text).map_err(|why| Error::new("invalid size", quoted(&text), why))? {
+                        Size::Bytes(0) => {
+                            return Err(Error::new("invalid size", quoted(&text), "must be more than 0"));
+                        }
+                        Size::Bytes(n) => Some(n),
+                        Size::Max => None,
+                    };
             }
             ref o if o.is(None, "mode") => a.mode = plan::parse_mode(&value(&mut parser)?)?,
             ref o if o.is(None, "overlay") => a.overlay = true,
@@ -130,7 +130,7 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, 
                 a.chdir = plan::container_path(&text, "--chdir", &text)?;
             }
             ref o if o.is(None, "no-new-privs") => a.no_new_privs = true,
-            ref o if o.is(None, "cap-drop") => a.cap_drop |= plan::parse_caps(&value(&mut parser)?)?,
+            ref o if o.is(None, "cap-drop") => a.cap_drop |= caps::parse_caps(&value(&mut parser)?)?,
             ref o if o.is(None, "verbose") => a.verbose = true,
             ref o if o.is(Some('h'), "help") => asked = asked.or(Some(Parsed::Help)),
             ref o if o.is(Some('V'), "version") => asked = asked.or(Some(Parsed::Version)),
@@ -264,52 +264,17 @@ fn system_file_system(real: &Path) -> Option<String> {
         return Some(format!("on a {name} file system, which is no image: give a directory of your own"));
     }
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    let fstype = mount_at(&mounts, real)?;
+    let fstype = procfs::mount_at(&mounts, real)?;
     ["tmpfs", "devtmpfs", "ramfs"].contains(&fstype).then(|| {
         format!("the top of a {fstype} the system shares, which is no image: give a directory of your own inside it")
     })
-}
-
-/// The file system type of the mount whose mount point is `dir`, from
-/// /proc/self/mountinfo (the last one: it hides the others).
-fn mount_at<'a>(mountinfo: &'a str, dir: &Path) -> Option<&'a str> {
-    use std::os::unix::ffi::OsStrExt;
-    mountinfo
-        .lines()
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split(' ').collect();
-            let dash = fields.iter().position(|f| *f == "-")?;
-            let point = fields.get(4)?;
-            (unescape_octal(point) == dir.as_os_str().as_bytes()).then(|| fields.get(dash + 1).copied()).flatten()
-        })
-        .next_back()
-}
-
-/// mountinfo writes space, tab, newline and backslash as `\ooo`.
-fn unescape_octal(text: &str) -> Vec<u8> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let code = bytes.get(i + 1..i + 4).and_then(|o| u8::from_str_radix(std::str::from_utf8(o).ok()?, 8).ok());
-        match (bytes[i], code) {
-            (b'\\', Some(c)) => {
-                out.push(c);
-                i += 4;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    out
 }
 
 fn run(argv: Vec<OsString>) -> Result<i32, Error> {
     let Some(args) = CLI.finish(parse_args(argv))? else {
         return Ok(0);
     };
+    trace::enable(args.verbose);
     let state = examine_dir(&args.dir)?;
     if args.overlay && state != DirState::Image {
         return Err(Error::new(
@@ -318,27 +283,27 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
             "it holds no image (it is missing or empty)",
         ));
     }
-    enter_private_mount_namespace(args.verbose)?;
+    rootfs::enter_private_mount_namespace()?;
     if args.proc {
         check_pid_namespace()?;
     }
     let made = if state == DirState::Missing {
-        trace(args.verbose, || format!("mkdir {}", args.dir.display()));
-        Some(fs::MadeDir::create(&args.dir)?)
+        trace::step(|| format!("mkdir {}", args.dir.display()));
+        Some(rootfs::MadeDir::create(&args.dir)?)
     } else {
         None
     };
     // Mount points created in an image bound as it is are taken back if the run fails.
-    let journal = fs::Journal::default();
+    let journal = rootfs::Journal::default();
     let in_image = state == DirState::Image && !args.overlay;
     let mut cap_drop = args.cap_drop;
     let workdir = match build(&args, state, in_image.then_some(&journal)) {
-        Ok((fs::Entered::Pivot, workdir)) => workdir,
+        Ok((rootfs::Entered::Pivot, workdir)) => workdir,
         // Under a chroot the old root is still there, below: without
         // CAP_SYS_CHROOT no process can climb back out to it.
-        Ok((fs::Entered::Chroot, workdir)) => {
-            trace(args.verbose, || "dropping CAP_SYS_CHROOT: the old root is only hidden, not detached".to_owned());
-            cap_drop |= plan::capability_bit("sys_chroot");
+        Ok((rootfs::Entered::Chroot, workdir)) => {
+            trace::step(|| "dropping CAP_SYS_CHROOT: the old root is only hidden, not detached".to_owned());
+            cap_drop |= caps::capability_bit("sys_chroot");
             workdir
         }
         Err(err) => {
@@ -355,13 +320,13 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
     nix::unistd::fchdir(&workdir).map_err(|e| Error::sys("cannot chdir to", args.chdir.display(), e))?;
     drop(workdir);
     if args.no_new_privs {
-        trace(args.verbose, || "prctl PR_SET_NO_NEW_PRIVS".to_owned());
+        trace::step(|| "prctl PR_SET_NO_NEW_PRIVS".to_owned());
         nix::sys::prctl::set_no_new_privs().map_err(|e| Error::sys("cannot set", "no_new_privs", e))?;
     }
     if cap_drop != 0 {
-        drop_capabilities(cap_drop, args.verbose)?;
+        caps::drop_capabilities(cap_drop)?;
     }
-    trace(args.verbose, || format!("exec {}", setup::shell_words(&args.command)));
+    trace::step(|| format!("exec {}", trace::shell_words(&args.command)));
     let err = exec::exec_into(&args.command);
     // Nothing ran (126, 127): the run leaves nothing, as one that failed earlier.
     journal.undo();
@@ -369,19 +334,6 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
         made.remove();
     }
     Err(err)
-}
-
-/// Build in a mount namespace of our own, always: made here, it holds no
-/// process but this one, so the pivot moves nobody else (not the caller, not a
-/// shell between the links) and no process keeps a way into the tree we leave.
-/// Nothing from outside (no environment string, no descriptor) can change that.
-fn enter_private_mount_namespace(verbose: bool) -> Result<(), Error> {
-    trace(verbose, || "unshare --mount".to_owned());
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
-        .map_err(|e| setup::namespace_failure("cannot create namespaces", libc::CLONE_NEWNS, e))?;
-    trace(verbose, || "mount --make-rslave /".to_owned());
-    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
-        .map_err(|e| Error::sys("cannot make / a slave", "/", e))
 }
 
 /// The initial PID namespace has a fixed inode number (PROC_PID_INIT_INO).
@@ -407,7 +359,7 @@ const SEAL_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// With the new /proc mounted, before the pivot: every process it shows must
 /// be this one, or sealed away from every file (nsclone's init seals itself:
-/// see `setup::seal_away_from_files`). Any other process (a shell between
+/// see `rootfs::seal_away_from_files`). Any other process (a shell between
 /// nsclone and mkroot, something left in the background) has its root, its
 /// working directory and its mount namespace on the tree we leave, and
 /// /proc/PID/root, cwd or ns/mnt would lead there from inside. Read from
@@ -417,7 +369,7 @@ fn check_pid_namespace_members(root: &Root) -> Result<(), Error> {
     let proc = root
         .resolve(Path::new("/proc"), nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY)
         .map_err(|e| Error::sys("cannot open", "/proc", e))?;
-    let proc = PathBuf::from(fs::fd_path(std::os::fd::AsFd::as_fd(&proc)));
+    let proc = PathBuf::from(rootfs::fd_path(std::os::fd::AsFd::as_fd(&proc)));
     let entries = std::fs::read_dir(&proc).map_err(|e| Error::new("cannot read", "/proc", common::io_reason(&e)))?;
     let mut pids: Vec<libc::pid_t> = entries.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect();
     pids.sort_unstable();
@@ -425,7 +377,7 @@ fn check_pid_namespace_members(root: &Root) -> Result<(), Error> {
     for pid in pids.into_iter().filter(|&pid| pid != me) {
         while let Some(state) = member_state(&proc, pid) {
             if state.sealed {
-                trace(root.verbose, || format!("PID {pid} ({}) is sealed away from every file", state.name));
+                trace::step(|| format!("PID {pid} ({}) is sealed away from every file", state.name));
                 break;
             }
             // nsclone's init seals itself while we build: give it the time.
@@ -463,60 +415,54 @@ fn member_state(proc: &Path, pid: libc::pid_t) -> Option<MemberState> {
         return None;
     }
     let name = head.split_once('(').map_or("?", |(_, n)| n).to_owned();
-    let sealed = std::fs::read_to_string(dir.join("mountinfo")).is_ok_and(|m| setup::sealed_mountinfo(&m));
+    let sealed = std::fs::read_to_string(dir.join("mountinfo")).is_ok_and(|m| procfs::sealed_mountinfo(&m));
     Some(MemberState { name, sealed })
-}
-
-fn in_user_namespace() -> bool {
-    std::fs::read_to_string("/proc/self/uid_map")
-        .is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
 }
 
 /// Build the root, in the order of mkroot(1), and enter it. Returns how it
 /// was entered and the command's working directory, resolved inside the
 /// root before the pivot, so that a bad --chdir still fails with nothing left.
-fn build(args: &Args, state: DirState, journal: Option<&fs::Journal>) -> Result<(fs::Entered, OwnedFd), Error> {
-    let v = args.verbose;
-    let userns = in_user_namespace();
+fn build(args: &Args, state: DirState, journal: Option<&rootfs::Journal>) -> Result<(rootfs::Entered, OwnedFd), Error> {
+    let in_userns = userns::in_user_namespace();
     let root_path = match state {
         DirState::Missing | DirState::Empty => {
             let mut data = format!("mode={:o}", args.mode);
             if let Some(size) = args.size {
                 data.push_str(&format!(",size={size}"));
             }
-            trace(v, || format!("mount -t tmpfs -o {data} tmpfs {}", args.dir.display()));
+            trace::step(|| format!("mount -t tmpfs -o {data} tmpfs {}", args.dir.display()));
             mount(Some("tmpfs"), &args.dir, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some(data.as_str()))
                 .map_err(|e| Error::sys("cannot mount tmpfs on", args.dir.display(), e))?;
             args.dir.clone()
         }
-        DirState::Image if args.overlay => overlay(&args.dir, v)?,
+        DirState::Image if args.overlay => rootfs::overlay(&args.dir)?,
         DirState::Image => {
-            trace(v, || format!("mount --rbind {0} {0}", args.dir.display()));
+            trace::step(|| format!("mount --rbind {0} {0}", args.dir.display()));
             mount(Some(&args.dir), &args.dir, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
                 .map_err(|e| Error::sys("cannot bind", args.dir.display(), e))?;
             args.dir.clone()
         }
     };
-    let root = Root::open(&root_path, v, userns, journal)?;
+    let root = Root::open(&root_path, in_userns, journal)?;
     let fresh = state != DirState::Image;
     if fresh {
         fresh_tree(&root)?;
     }
     if args.proc {
-        fs::mount_proc(&root)?;
+        rootfs::mount_proc(&root)?;
         check_pid_namespace_members(&root)?;
     }
-    fs::mount_sys(&root)?;
-    fs::mount_dev(&root)?;
+    rootfs::mount_sys(&root)?;
+    rootfs::mount_dev(&root)?;
     for op in &args.ops {
         match op {
             Op::Bind { src, dst, ro } => {
-                let target = root.prepare(dst, fs::make_for(src))?;
+                let target = root.prepare(dst, rootfs::make_for(src))?;
                 check_resolved_target(&root, &target, dst)?;
                 root.bind_at(src, &target, dst, *ro)?;
             }
             Op::Tmpfs { dst } => {
-                let target = root.prepare(dst, fs::Make::Dir)?;
+                let target = root.prepare(dst, rootfs::Make::Dir)?;
                 check_resolved_target(&root, &target, dst)?;
                 root.tmpfs_at(&target, dst, "mode=0755")?;
             }
@@ -530,7 +476,7 @@ fn build(args: &Args, state: DirState, journal: Option<&fs::Journal>) -> Result<
     let workdir = root
         .resolve(&args.chdir, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY)
         .map_err(|e| Error::sys("cannot chdir to", args.chdir.display(), e))?;
-    Ok((fs::pivot(&root)?, workdir))
+    Ok((rootfs::pivot(&root)?, workdir))
 }
 
 /// The check of plan.rs again, on where a mount target really leads once
@@ -546,41 +492,6 @@ fn check_resolved_target(root: &Root, target: &OwnedFd, dst: &Path) -> Result<()
         Some(why) => Err(Error::new("cannot mount on", dst.display(), format!("mkroot {why}"))),
         None => Ok(()),
     }
-}
-
-/// The image as the lower layer of an overlay whose upper layer is a tmpfs on
-/// DIR: the image stays byte for byte as it was. Returns the merged root.
-fn overlay(dir: &Path, v: bool) -> Result<PathBuf, Error> {
-    use std::os::fd::AsFd;
-    let lower = nix::fcntl::open(
-        dir,
-        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .map_err(|e| Error::sys("cannot open", dir.display(), e))?;
-    trace(v, || format!("mount -t tmpfs tmpfs {} (the upper layer)", dir.display()));
-    mount(Some("tmpfs"), dir, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=0755"))
-        .map_err(|e| Error::sys("cannot mount tmpfs on", dir.display(), e))?;
-    let staging = Root::open(dir, v, false, None)?;
-    let upper = staging.prepare(Path::new("/upper"), Make::Dir)?;
-    let work = staging.prepare(Path::new("/work"), Make::Dir)?;
-    let merged = staging.prepare(Path::new("/root"), Make::Dir)?;
-    let data = format!(
-        "lowerdir={},upperdir={},workdir={}",
-        fs::fd_path(lower.as_fd()),
-        fs::fd_path(upper.as_fd()),
-        fs::fd_path(work.as_fd())
-    );
-    trace(v, || format!("mount -t overlay -o lowerdir={0},upperdir=…,workdir=… overlay {0}/root", dir.display()));
-    mount(
-        Some("overlay"),
-        fs::fd_path(merged.as_fd()).as_str(),
-        Some("overlay"),
-        MsFlags::empty(),
-        Some(data.as_str()),
-    )
-    .map_err(|e| Error::sys("cannot mount overlay on", dir.display(), e))?;
-    Ok(dir.join("root"))
 }
 
 /// The standard tree of a fresh root, with the host's programs and libraries
@@ -615,7 +526,7 @@ fn fresh_tree(root: &Root) -> Result<(), Error> {
         String::from("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n");
     let mut group = String::from("root:x:0:\nnogroup:x:65534:\n");
     if uid != 0 && uid != 65534 {
-        let name = host_user_name(uid).unwrap_or_else(|| "user".to_owned());
+        let name = userns::host_user_name(uid).unwrap_or_else(|| "user".to_owned());
         passwd.push_str(&format!("{name}:x:{uid}:{gid}::/home/{name}:/bin/sh\n"));
         if gid != 0 && gid != 65534 {
             group.push_str(&format!("{name}:x:{gid}:\n"));
@@ -633,69 +544,6 @@ fn fresh_tree(root: &Root) -> Result<(), Error> {
         root.write(Path::new("/etc/resolv.conf"), &resolv, 0o644)?;
     }
     root.tmpfs(Path::new("/tmp"), "mode=1777")
-}
-
-/// The host's name for the uid we run as inside (through our uid map).
-fn host_user_name(inside: u32) -> Option<String> {
-    let map = std::fs::read_to_string("/proc/self/uid_map").ok()?;
-    let outer = map.lines().find_map(|l| {
-        let f: Vec<u64> = l.split_whitespace().filter_map(|w| w.parse().ok()).collect();
-        (f.len() == 3 && u64::from(inside) >= f[0] && u64::from(inside) < f[0] + f[2])
-            .then(|| f[1] + u64::from(inside) - f[0])
-    })?;
-    setup::user_name(u32::try_from(outer).ok()?)
-}
-
-/// Drop capabilities from every set: bounding, ambient, then effective,
-/// permitted and inheritable.
-fn drop_capabilities(drop: u64, verbose: bool) -> Result<(), Error> {
-    trace(verbose, || format!("capsh --drop={drop:#x}"));
-    for bit in 0..64u64 {
-        if drop & (1 << bit) == 0 {
-            continue;
-        }
-        // SAFETY: prctl with integer arguments; EINVAL past the last capability ends the loop.
-        let rc = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, bit as libc::c_ulong, 0, 0, 0) };
-        if rc != 0 {
-            match nix::errno::Errno::last() {
-                nix::errno::Errno::EINVAL => break,
-                e => return Err(Error::sys("cannot drop from the bounding set", format!("capability {bit}"), e)),
-            }
-        }
-        // SAFETY: as above; lowering an ambient capability cannot fail for a valid one.
-        unsafe {
-            libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_LOWER as libc::c_ulong, bit as libc::c_ulong, 0, 0)
-        };
-    }
-    #[repr(C)]
-    struct Header {
-        version: u32,
-        pid: i32,
-    }
-    #[repr(C)]
-    #[derive(Clone, Copy, Default)]
-    struct Data {
-        effective: u32,
-        permitted: u32,
-        inheritable: u32,
-    }
-    let mut header = Header { version: 0x2008_0522, pid: 0 };
-    let mut data = [Data::default(); 2];
-    // SAFETY: a v3 header and two data words, as capget expects.
-    if unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) } != 0 {
-        return Err(Error::sys("cannot read", "capabilities", nix::errno::Errno::last()));
-    }
-    for (i, word) in data.iter_mut().enumerate() {
-        let keep = !((drop >> (32 * i)) as u32);
-        word.effective &= keep;
-        word.permitted &= keep;
-        word.inheritable &= keep;
-    }
-    // SAFETY: as above.
-    if unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) } != 0 {
-        return Err(Error::sys("cannot drop", "capabilities", nix::errno::Errno::last()));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -803,16 +651,6 @@ mod tests {
                 assert!(!a.command.is_empty());
             }
         }
-    }
-
-    #[test]
-    fn mount_points_from_mountinfo() {
-        let info = "22 1 0:21 / /dev/shm rw - tmpfs tmpfs rw\n23 1 8:1 / /srv/my\\040img rw - ext4 /dev/sda1 rw\n\
-                    24 22 0:30 / /dev/shm rw,nosuid shared:5 - devtmpfs udev rw\n";
-        assert_eq!(mount_at(info, Path::new("/dev/shm")), Some("devtmpfs"));
-        assert_eq!(mount_at(info, Path::new("/srv/my img")), Some("ext4"));
-        assert_eq!(mount_at(info, Path::new("/srv")), None);
-        assert_eq!(unescape_octal("a\\134b\\"), b"a\\b\\");
     }
 
     #[test]

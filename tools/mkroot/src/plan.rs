@@ -144,80 +144,6 @@ pub fn parse_symlink(spec: &str) -> Result<Op, Error> {
     Ok(Op::Symlink { target: PathBuf::from(target), dst })
 }
 
-/// The capability names the kernel knows, in bit order.
-pub const CAPABILITIES: [&str; 41] = [
-    "chown",
-    "dac_override",
-    "dac_read_search",
-    "fowner",
-    "fsetid",
-    "kill",
-    "setgid",
-    "setuid",
-    "setpcap",
-    "linux_immutable",
-    "net_bind_service",
-    "net_broadcast",
-    "net_admin",
-    "net_raw",
-    "ipc_lock",
-    "ipc_owner",
-    "sys_module",
-    "sys_rawio",
-    "sys_chroot",
-    "sys_ptrace",
-    "sys_pacct",
-    "sys_admin",
-    "sys_boot",
-    "sys_nice",
-    "sys_resource",
-    "sys_time",
-    "sys_tty_config",
-    "mknod",
-    "lease",
-    "audit_write",
-    "audit_control",
-    "setfcap",
-    "mac_override",
-    "mac_admin",
-    "syslog",
-    "wake_alarm",
-    "block_suspend",
-    "audit_read",
-    "perfmon",
-    "bpf",
-    "checkpoint_restore",
-];
-
-/// The bit of one capability, by its name in [`CAPABILITIES`] (0 for an unknown name).
-pub fn capability_bit(name: &str) -> u64 {
-    CAPABILITIES.iter().position(|c| *c == name).map_or(0, |bit| 1 << bit)
-}
-
-/// `--cap-drop=ALL` or a comma list of names (`CAP_NET_RAW`, `net_raw`): a bit set.
-pub fn parse_caps(text: &str) -> Result<u64, Error> {
-    if text.eq_ignore_ascii_case("all") {
-        return Ok(u64::MAX);
-    }
-    let mut set = 0u64;
-    for name in text.split(',') {
-        if name.eq_ignore_ascii_case("all") {
-            return Err(Error::new(
-                "invalid capability list",
-                quoted(text),
-                "ALL stands alone: it cannot be combined with names",
-            ));
-        }
-        let lower = name.to_ascii_lowercase();
-        let bare = lower.strip_prefix("cap_").unwrap_or(&lower);
-        let bit = CAPABILITIES.iter().position(|c| *c == bare).ok_or_else(|| {
-            Error::new("invalid capability", quoted(name), "not a capability name (try ALL or CAP_NET_RAW)")
-        })?;
-        set |= 1 << bit;
-    }
-    Ok(set)
-}
-
 /// `--mode=MODE`: octal permission bits.
 pub fn parse_mode(text: &str) -> Result<u32, Error> {
     u32::from_str_radix(text, 8)
@@ -291,20 +217,6 @@ mod tests {
     }
 
     #[test]
-    fn capabilities() {
-        assert_eq!(parse_caps("ALL").unwrap(), u64::MAX);
-        assert_eq!(parse_caps("CAP_CHOWN,net_raw").unwrap(), 1 | 1 << 13);
-        assert!(parse_caps("cap_bogus").is_err());
-        assert_eq!(
-            parse_caps("ALL,net_raw").unwrap_err().to_string(),
-            "invalid capability list: 'ALL,net_raw': ALL stands alone: it cannot be combined with names"
-        );
-        assert!(parse_caps("").is_err());
-        assert_eq!(CAPABILITIES[21], "sys_admin");
-        assert_eq!(capability_bit("sys_chroot"), 1 << 18);
-    }
-
-    #[test]
     fn fuzz_specs() {
         let mut rng = common::fuzz::Rng::new(0xfeed);
         let seeds = ["/tmp:/shared:ro", "/usr", "/tmp:/x", "usr/lib:/lib", "CAP_NET_RAW,sys_admin", "0755", "/a/b"];
@@ -312,7 +224,7 @@ mod tests {
             let seed = seeds[rng.below(seeds.len())];
             let text = rng.mutate(seed, common::fuzz::NASTY);
             let _ = (parse_volume(&text), parse_bind(&text, true), parse_tmpfs(&text), parse_dir(&text));
-            let _ = (parse_symlink(&text), parse_caps(&text), parse_mode(&text));
+            let _ = (parse_symlink(&text), common::caps::parse_caps(&text), parse_mode(&text));
             if let Ok(Op::Bind { dst, .. } | Op::Tmpfs { dst } | Op::Dir { dst } | Op::Symlink { dst, .. }) =
                 parse_volume(&text)
             {

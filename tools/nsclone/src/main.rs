@@ -7,11 +7,12 @@ use std::ffi::OsString;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use common::opts::{self, Cli, Opt, Parsed};
+use common::cli::namespaces::{DoneElsewhere, Spec};
+use common::cli::{self, Cli, Opt, Parsed};
 use common::process::{self, Forked};
-use common::setup::{self, trace};
-use common::spec::{MapPlan, Spec};
-use common::{Error, exec};
+use common::sync::{self, Step};
+use common::userns::{self, MapPlan};
+use common::{Error, exec, ns, timens, trace};
 use nix::errno::Errno;
 
 common::tool_main!("nsclone", run);
@@ -66,7 +67,7 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, 
         }
         match arg {
             Opt::Value(first) => {
-                command = opts::command(&mut parser, first).map_err(usage)?;
+                command = cli::command(&mut parser, first).map_err(usage)?;
                 break;
             }
             a if a.is(None, "as-pid-1") => as_pid_1 = true,
@@ -78,7 +79,7 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, 
                 pidfile = Some(file);
             }
             a if a.is(None, "pid-fd") => {
-                let text = opts::string_value(&mut parser).map_err(usage)?;
+                let text = cli::string_value(&mut parser).map_err(usage)?;
                 let fd = text
                     .parse::<i32>()
                     .ok()
@@ -99,7 +100,7 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, 
         return Err(CLI.usage_error("no command given"));
     }
     if let Some(file) = &pidfile
-        && let Some((ns, _)) = spec.pins.iter().find(|(_, pin)| common::spec::same_path(pin, file))
+        && let Some((ns, _)) = spec.pins.iter().find(|(_, pin)| common::cli::namespaces::same_path(pin, file))
     {
         return Err(Error::new(
             "invalid pid file",
@@ -117,10 +118,11 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
     let Some(args) = CLI.finish(parse_args(argv))? else {
         return Ok(0);
     };
+    trace::enable(args.spec.verbose);
     // Everything is checked before anything is created.
-    let plan = setup::plan_for_caller(&args.spec.maps)?;
+    let plan = userns::plan_for_caller(&args.spec.maps)?;
     for (_, file) in &args.spec.pins {
-        setup::check_pin(file)?;
+        ns::check_pin(file)?;
     }
     if let Some(file) = &args.pidfile {
         check_pid_file(file)?;
@@ -128,11 +130,10 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
     let mut files: Vec<(String, &Path)> =
         args.spec.pins.iter().map(|(ns, file)| (format!("--{}", ns.long), file.as_path())).collect();
     files.extend(args.pidfile.as_deref().map(|file| ("--pidfile".to_owned(), file)));
-    setup::check_distinct_files(&files)?;
+    ns::check_distinct_files(&files)?;
     if let Some(fd) = args.pid_fd {
         check_pid_fd(fd)?;
     }
-    let verbose = args.spec.verbose;
     // A time namespace's clock offsets can be set only before a process lives
     // in it. Root makes it here, before the clone, and the child is born in
     // it. Without root it must be owned by the new user namespace: the child
@@ -145,17 +146,17 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
     let handshake = !args.spec.pins.is_empty() || report_pid;
     // The parent holds the write end for its whole life: the child sees it
     // close if the parent dies, and reads the handshake bytes from it.
-    let (from_parent, to_child) = process::pipe()?;
-    let back = if relay || handshake { Some(process::pipe()?) } else { None };
+    let (from_parent, to_child) = sync::pipe()?;
+    let back = if relay || handshake { Some(sync::pipe()?) } else { None };
     if time_by_parent {
-        setup::new_time_namespace(args.spec.monotonic, args.spec.boottime, verbose)?;
+        timens::new_time_namespace(args.spec.monotonic, args.spec.boottime)?;
     }
     let shape = Shape { relay, handshake, time_by_parent };
     process::block_for_waiting();
     let flags = args.spec.flags & !libc::CLONE_NEWTIME;
-    trace(verbose, || format!("clone {}", common::ns::long_options(flags)));
+    trace::step(|| format!("clone {}", common::ns::long_options(flags)));
     match process::clone_child(flags) {
-        Err(e) => Err(setup::namespace_failure("cannot create namespaces", flags, e)),
+        Err(e) => Err(ns::namespace_failure("cannot create namespaces", flags, e)),
         Ok(Forked::Child) => {
             drop(to_child);
             let to_parent = back.map(|(read, write)| {
@@ -194,30 +195,27 @@ fn child(args: &Args, plan: Option<&MapPlan>, from_parent: &OwnedFd, to_parent: 
         // SAFETY: a descriptor the caller gave us for this; the parent keeps its own copy.
         unsafe { libc::close(fd) };
     }
-    if plan.is_some() && process::receive(from_parent.as_fd()) != Some(b'M') {
+    if plan.is_some() && sync::expect(from_parent.as_fd(), Step::MapsWritten).is_err() {
         process::child_exit(common::exit::TOOL_FAILED);
     }
-    let mut inside = args.spec.clone();
-    if time_by_parent {
-        inside.flags &= !libc::CLONE_NEWTIME;
-    }
-    if let Err(err) = process::die_with_parent(from_parent.as_fd()).and_then(|()| setup::inside(&inside)) {
+    let elsewhere = DoneElsewhere { time: time_by_parent, ..DoneElsewhere::default() };
+    if let Err(err) = process::die_with_parent(from_parent.as_fd()).and_then(|()| args.spec.set_up_inside(elsewhere)) {
         process::child_fail(&err);
     }
     if handshake {
         let Some(to_parent) = to_parent else { process::child_exit(common::exit::TOOL_FAILED) };
-        if process::send(to_parent.as_fd(), b'R').is_err() || process::receive(from_parent.as_fd()) != Some(b'G') {
+        if sync::send(to_parent.as_fd(), Step::SetUp).is_err() || sync::expect(from_parent.as_fd(), Step::Go).is_err() {
             process::child_exit(common::exit::TOOL_FAILED);
         }
     }
-    trace(args.spec.verbose, || format!("exec {}", setup::shell_words(&args.command)));
+    trace::step(|| format!("exec {}", trace::shell_words(&args.command)));
     if relay {
         let report_pid = args.pidfile.is_some() || args.pid_fd.is_some();
         process::run_init(&args.command, to_parent.map(AsFd::as_fd), |_| {
             if let (true, Some(to_parent)) = (report_pid, to_parent) {
                 // The parent reads the command's host PID while it cannot have been reaped yet.
-                let _ = process::send(to_parent.as_fd(), b'S');
-                let _ = process::receive(from_parent.as_fd());
+                let _ = sync::send(to_parent.as_fd(), Step::CommandStarted);
+                let _ = sync::expect(from_parent.as_fd(), Step::PidReported);
             }
         })
     }
@@ -233,33 +231,32 @@ fn parent(
     shape: Shape,
 ) -> Result<i32, Error> {
     let Shape { relay, handshake, time_by_parent } = shape;
-    let verbose = args.spec.verbose;
     let mut pinned: Vec<(&Path, bool)> = Vec::new();
     let mut pid_file_created = false;
     let abort = |err: Error, pinned: &[(&Path, bool)], pid_file_created: bool| -> Result<i32, Error> {
         // SAFETY: `child` is our unreaped child.
         unsafe { libc::kill(child, libc::SIGKILL) };
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child), None);
-        setup::unpin(pinned);
+        ns::unpin(pinned);
         if let (true, Some(file)) = (pid_file_created, &args.pidfile) {
             let _ = std::fs::remove_file(file);
         }
         Err(err)
     };
     if let Some(plan) = plan {
-        if let Err(err) = setup::write_maps(child, plan, verbose) {
+        if let Err(err) = userns::write_maps(child, plan) {
             return abort(err, &pinned, false);
         }
-        let _ = process::send(to_child.as_fd(), b'M');
+        let _ = sync::send(to_child.as_fd(), Step::MapsWritten);
     }
     if let (true, Some(from_child)) = (handshake, from_child)
-        && process::receive(from_child.as_fd()) == Some(b'R')
+        && sync::expect(from_child.as_fd(), Step::SetUp).is_ok()
     {
         for (ns, file) in &args.spec.pins {
             let leaf =
                 if ns.flag == libc::CLONE_NEWTIME && !time_by_parent { "time_for_children" } else { ns.proc_name };
             let source = PathBuf::from(format!("/proc/{child}/ns/{leaf}"));
-            match setup::pin(&source, file, verbose) {
+            match ns::pin(&source, file) {
                 Ok(created) => pinned.push((file, created)),
                 Err(err) => return abort(err, &pinned, false),
             }
@@ -267,21 +264,21 @@ fn parent(
         if !relay && let Err(err) = report_pid(args, child, &mut pid_file_created) {
             return abort(err, &pinned, pid_file_created);
         }
-        let _ = process::send(to_child.as_fd(), b'G');
+        let _ = sync::send(to_child.as_fd(), Step::Go);
         if relay
             && (args.pidfile.is_some() || args.pid_fd.is_some())
-            && process::receive(from_child.as_fd()) == Some(b'S')
+            && sync::expect(from_child.as_fd(), Step::CommandStarted).is_ok()
         {
             let command = first_child(child).unwrap_or(child);
             if let Err(err) = report_pid(args, command, &mut pid_file_created) {
                 return abort(err, &pinned, pid_file_created);
             }
-            let _ = process::send(to_child.as_fd(), b'A');
+            let _ = sync::send(to_child.as_fd(), Step::PidReported);
         }
     }
     let status = process::wait_forwarding(child)?;
     let status = match (relay, from_child) {
-        (true, Some(fd)) => process::receive_status(fd.as_fd()).unwrap_or(status),
+        (true, Some(fd)) => sync::receive_status(fd.as_fd()).unwrap_or(status),
         _ => status,
     };
     // A pid file we created goes with the command; one the caller made stays.

@@ -7,10 +7,11 @@ mod output;
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
+use common::cli::values;
+use common::cli::{self, Cli, Parsed};
 use common::error::quoted;
 use common::ns::{self, Kind, Namespace};
-use common::opts::{self, Cli, Parsed};
-use common::{Error, exit, parse};
+use common::{Error, exit};
 use lexopt::prelude::*;
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, open};
@@ -94,18 +95,18 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, 
     while let Some(arg) = parser.next().map_err(usage)? {
         match arg {
             Short('p') | Long("pid") => {
-                let text = opts::string_value(&mut parser).map_err(usage)?;
-                let pid = parse::parse_pid(&text).map_err(|why| Error::new("invalid PID", quoted(&text), why))?;
+                let text = cli::string_value(&mut parser).map_err(usage)?;
+                let pid = values::parse_pid(&text).map_err(|why| Error::new("invalid PID", quoted(&text), why))?;
                 modes.push(Mode::Pid(pid));
             }
             Short('t') | Long("type") => {
-                let text = opts::string_value(&mut parser).map_err(usage)?;
+                let text = cli::string_value(&mut parser).map_err(usage)?;
                 modes.push(Mode::Type(namespace_type(&text)?));
             }
             Short('s') | Long("same") => modes.push(Mode::Same),
             Long("chain") => modes.push(Mode::Chain),
             Short('o') | Long("output") => {
-                let text = opts::string_value(&mut parser).map_err(usage)?;
+                let text = cli::string_value(&mut parser).map_err(usage)?;
                 columns = Some(Column::parse_list(&text)?);
             }
             Short('J') | Long("json") => format = Format::Json,
@@ -114,7 +115,7 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, 
             Short('h') | Long("help") => asked = asked.or(Some(Parsed::Help)),
             Short('V') | Long("version") => asked = asked.or(Some(Parsed::Version)),
             Value(first) => {
-                operands = opts::command(&mut parser, first).map_err(usage)?;
+                operands = cli::command(&mut parser, first).map_err(usage)?;
                 break;
             }
             _ => return Err(usage(arg.unexpected())),

@@ -7,11 +7,12 @@ use std::ffi::OsString;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use common::opts::{self, Cli, Opt, Parsed};
+use common::cli::namespaces::{DoneElsewhere, Spec};
+use common::cli::{self, Cli, Opt, Parsed};
 use common::process::{self, Forked};
-use common::setup::{self, trace};
-use common::spec::{MapPlan, MapWriter, Spec};
-use common::{Error, exec, exit};
+use common::sync::{self, Step};
+use common::userns::{self, MapPlan, MapWriter};
+use common::{Error, exec, exit, ns, trace};
 
 common::tool_main!("nsunshare", run);
 
@@ -60,7 +61,7 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, 
         }
         match arg {
             Opt::Value(first) => {
-                command = opts::command(&mut parser, first).map_err(usage)?;
+                command = cli::command(&mut parser, first).map_err(usage)?;
                 break;
             }
             a if a.is(Some('h'), "help") => asked = asked.or(Some(Parsed::Help)),
@@ -88,14 +89,15 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
     let Some(args) = CLI.finish(parse_args(argv))? else {
         return Ok(0);
     };
+    trace::enable(args.spec.verbose);
     let spec = &args.spec;
-    let plan = setup::plan_for_caller(&spec.maps)?;
+    let plan = userns::plan_for_caller(&spec.maps)?;
     for (_, file) in &spec.pins {
-        setup::check_pin(file)?;
+        ns::check_pin(file)?;
     }
     let files: Vec<(String, &Path)> =
         spec.pins.iter().map(|(ns, file)| (format!("--{}", ns.long), file.as_path())).collect();
-    setup::check_distinct_files(&files)?;
+    ns::check_distinct_files(&files)?;
     // Decided before the unshare: inside the new user namespace our ids read as unmapped.
     let own_maps = plan.as_ref().filter(|p| self_writable(p));
     let helper_maps = plan.as_ref().filter(|p| !self_writable(p));
@@ -103,40 +105,36 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
     // than our own id by a process outside the new user namespace: a helper,
     // forked before unshare, does both.
     let helper = if helper_maps.is_some() || !spec.pins.is_empty() {
-        Some(Helper::start(helper_maps, &spec.pins, spec.verbose)?)
+        Some(Helper::start(helper_maps, &spec.pins)?)
     } else {
         None
     };
     let flags = spec.flags & !libc::CLONE_NEWTIME;
-    trace(spec.verbose, || format!("unshare {}", common::ns::long_options(flags)));
+    trace::step(|| format!("unshare {}", common::ns::long_options(flags)));
     if let Err(e) = nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(flags)) {
         if let Some(h) = helper {
             h.abandon();
         }
-        return Err(setup::namespace_failure("cannot create namespaces", flags, e));
+        return Err(ns::namespace_failure("cannot create namespaces", flags, e));
     }
     let helper = match helper {
         Some(h) => Some(h.maps()?),
         None => None,
     };
     if let Some(plan) = own_maps {
-        setup::write_maps(std::process::id() as libc::pid_t, plan, spec.verbose)?;
+        userns::write_maps(std::process::id() as libc::pid_t, plan)?;
     }
     // /proc for a new PID namespace must be mounted from inside it: the holder does it.
     let new_pid = spec.wants(libc::CLONE_NEWPID);
-    let mut here = spec.clone();
+    spec.set_up_inside(DoneElsewhere { mount_proc: new_pid, ..DoneElsewhere::default() })?;
     if new_pid {
-        here.mount_proc = None;
-    }
-    setup::inside(&here)?;
-    if new_pid {
-        start_holder(spec.mount_proc.as_deref(), spec.verbose)?;
+        start_holder(spec.mount_proc.as_deref())?;
     }
     // After the holder: the kernel shows pid_for_children only once its PID 1 exists.
     if let Some(h) = helper {
         h.pins()?;
     }
-    trace(spec.verbose, || format!("exec {}", setup::shell_words(&args.command)));
+    trace::step(|| format!("exec {}", trace::shell_words(&args.command)));
     Err(exec::exec_into(&args.command))
 }
 
@@ -149,13 +147,9 @@ struct Helper {
 }
 
 impl Helper {
-    fn start(
-        plan: Option<&MapPlan>,
-        pins: &[(&'static common::ns::Namespace, PathBuf)],
-        verbose: bool,
-    ) -> Result<Self, Error> {
-        let (from_parent, to_helper) = process::pipe()?;
-        let (from_helper, to_parent) = process::pipe()?;
+    fn start(plan: Option<&MapPlan>, pins: &[(&'static common::ns::Namespace, PathBuf)]) -> Result<Self, Error> {
+        let (from_parent, to_helper) = sync::pipe()?;
+        let (from_helper, to_parent) = sync::pipe()?;
         match process::fork().map_err(|e| Error::sys("cannot fork", "helper", e))? {
             Forked::Parent(pid) => Ok(Self { pid, to_helper, from_helper }),
             Forked::Child => {
@@ -164,16 +158,16 @@ impl Helper {
                 if let Err(err) = process::die_with_parent(from_parent.as_fd()) {
                     process::child_fail(&err);
                 }
-                if process::receive(from_parent.as_fd()) != Some(b'M') {
+                if sync::expect(from_parent.as_fd(), Step::NamespacesMade).is_err() {
                     process::child_exit(exit::TOOL_FAILED);
                 }
                 if let Some(plan) = plan
-                    && let Err(err) = setup::write_maps(parent, plan, verbose)
+                    && let Err(err) = userns::write_maps(parent, plan)
                 {
                     process::child_fail(&err);
                 }
-                if process::send(to_parent.as_fd(), b'm').is_err()
-                    || process::receive(from_parent.as_fd()) != Some(b'P')
+                if sync::send(to_parent.as_fd(), Step::MapsWritten).is_err()
+                    || sync::expect(from_parent.as_fd(), Step::Pin).is_err()
                 {
                     process::child_exit(exit::TOOL_FAILED);
                 }
@@ -184,10 +178,10 @@ impl Helper {
                         libc::CLONE_NEWPID => "pid_for_children",
                         _ => ns.proc_name,
                     };
-                    match setup::pin(Path::new(&format!("/proc/{parent}/ns/{leaf}")), file, verbose) {
+                    match ns::pin(Path::new(&format!("/proc/{parent}/ns/{leaf}")), file) {
                         Ok(created) => pinned.push((file, created)),
                         Err(err) => {
-                            setup::unpin(&pinned);
+                            ns::unpin(&pinned);
                             process::child_fail(&err);
                         }
                     }
@@ -199,8 +193,8 @@ impl Helper {
 
     /// The namespaces exist: write the maps.
     fn maps(self) -> Result<Self, Error> {
-        let sent = process::send(self.to_helper.as_fd(), b'M').is_ok();
-        if !sent || process::receive(self.from_helper.as_fd()) != Some(b'm') {
+        let sent = sync::send(self.to_helper.as_fd(), Step::NamespacesMade).is_ok();
+        if !sent || sync::expect(self.from_helper.as_fd(), Step::MapsWritten).is_err() {
             return Err(self.fail());
         }
         Ok(self)
@@ -208,7 +202,7 @@ impl Helper {
 
     /// Setup done: pin, and wait for the helper to finish.
     fn pins(self) -> Result<(), Error> {
-        let _ = process::send(self.to_helper.as_fd(), b'P');
+        let _ = sync::send(self.to_helper.as_fd(), Step::Pin);
         match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(self.pid), None) {
             Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => Ok(()),
             _ => Err(Error::new("", "", "setup failed").with_code(exit::TOOL_FAILED)),
@@ -235,14 +229,14 @@ impl Helper {
 /// with __WALL): a command that waits until no child is left returns once its
 /// own are done. It watches the command through a pidfd (PDEATHSIG before
 /// Linux 5.3) and leaves when the command exits, which ends the namespace.
-fn start_holder(mount_proc: Option<&Path>, verbose: bool) -> Result<(), Error> {
+fn start_holder(mount_proc: Option<&Path>) -> Result<(), Error> {
     let command = process::pidfd_open(nix::unistd::getpid().as_raw()).ok();
-    let (from_parent, to_holder) = process::pipe()?;
-    let (from_holder, to_parent) = process::pipe()?;
+    let (from_parent, to_holder) = sync::pipe()?;
+    let (from_holder, to_parent) = sync::pipe()?;
     match process::fork_quiet().map_err(|e| Error::sys("cannot fork", "PID 1 holder", e))? {
         Forked::Parent(pid) => {
             drop((from_parent, to_parent));
-            if process::receive(from_holder.as_fd()) != Some(b'H') {
+            if sync::expect(from_holder.as_fd(), Step::HolderUp).is_err() {
                 let _ =
                     nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), Some(nix::sys::wait::WaitPidFlag::__WALL));
                 return Err(Error::new("cannot start", "PID 1 holder", "see the message above"));
@@ -257,14 +251,14 @@ fn start_holder(mount_proc: Option<&Path>, verbose: bool) -> Result<(), Error> {
                 process::child_fail(&err);
             }
             if let Some(dir) = mount_proc
-                && let Err(err) = setup::mount_proc(dir, verbose)
+                && let Err(err) = common::mount::mount_proc(dir)
             {
                 process::child_fail(&err);
             }
-            let _ = process::send(to_parent.as_fd(), b'H');
+            let _ = sync::send(to_parent.as_fd(), Step::HolderUp);
             drop((from_parent, to_parent));
             // It needs no file any more: leave them all, so that it leads nowhere (see mkroot).
-            let _ = setup::seal_away_from_files();
+            let _ = common::rootfs::seal_away_from_files();
             let keep: Vec<_> = command.iter().map(AsFd::as_fd).collect();
             process::detach_stdio(&keep);
             process::hold_while(command)

@@ -1,14 +1,18 @@
-//! The mounts of a new root. Every target is resolved inside the root with
-//! openat2(RESOLVE_IN_ROOT), so no symlink in an image can lead a mount out
-//! of it, and every mount goes through the target's descriptor.
+//! Root file systems: a new root built through a descriptor (every target
+//! resolved inside it with openat2(RESOLVE_IN_ROOT), so no symlink in an
+//! image can lead a mount out of it, and every mount made through the
+//! target's descriptor), the kernel file systems in it (/proc with the OCI
+//! masks, /sys, /dev), an overlay over an image, and the ways in and out: a
+//! private mount namespace, pivot_root with its chroot fallback, and the seal
+//! of a process that needs no file any more.
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
-use common::Error;
-use common::setup::{cstring, trace};
+use crate::error::Error;
+use crate::{cstring, trace};
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, open};
 use nix::mount::{MsFlags, mount};
@@ -85,19 +89,18 @@ pub struct Root<'j> {
     fd: OwnedFd,
     /// The root's own path as the kernel prints it, to tell where a resolved target is.
     real: PathBuf,
-    pub verbose: bool,
     /// Inside a user namespace: no mknod, locked mount flags.
     pub userns: bool,
     journal: Option<&'j Journal>,
 }
 
 impl<'j> Root<'j> {
-    pub fn open(path: &Path, verbose: bool, userns: bool, journal: Option<&'j Journal>) -> Result<Self, Error> {
+    pub fn open(path: &Path, userns: bool, journal: Option<&'j Journal>) -> Result<Self, Error> {
         let fd = open(path, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
             .map_err(|e| Error::sys("cannot open", path.display(), e))?;
         let real = std::fs::read_link(fd_path(fd.as_fd()))
-            .map_err(|e| Error::new("cannot examine", path.display(), common::io_reason(&e)))?;
-        Ok(Self { path: path.to_path_buf(), fd, real, verbose, userns, journal })
+            .map_err(|e| Error::new("cannot examine", path.display(), crate::io_reason(&e)))?;
+        Ok(Self { path: path.to_path_buf(), fd, real, userns, journal })
     }
 
     /// Where a descriptor resolved in the root lies, as a path inside it.
@@ -142,10 +145,6 @@ impl<'j> Root<'j> {
 
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
-    }
-
-    fn trace(&self, step: impl FnOnce() -> String) {
-        trace(self.verbose, step);
     }
 
     /// Open `inside` (a container path) resolved within the root.
@@ -246,7 +245,7 @@ impl<'j> Root<'j> {
 
     /// Bind a host path onto `target`, the prepared descriptor of `inside`.
     pub fn bind_at(&self, src: &Path, target: &OwnedFd, inside: &Path, ro: bool) -> Result<(), Error> {
-        self.trace(|| {
+        trace::step(|| {
             format!("mount --rbind{} {} {}", if ro { " -o ro" } else { "" }, src.display(), inside.display())
         });
         mount(
@@ -318,7 +317,7 @@ impl<'j> Root<'j> {
         flags: MsFlags,
         data: Option<&str>,
     ) -> Result<(), Errno> {
-        self.trace(|| {
+        trace::step(|| {
             format!(
                 "mount -t {fstype}{} {fstype} {}",
                 data.map(|d| format!(" -o {d}")).unwrap_or_default(),
@@ -339,7 +338,7 @@ impl<'j> Root<'j> {
     }
 
     pub fn dir(&self, inside: &Path) -> Result<(), Error> {
-        self.trace(|| format!("mkdir -p {}", inside.display()));
+        trace::step(|| format!("mkdir -p {}", inside.display()));
         self.prepare(inside, Make::Dir).map(drop)
     }
 
@@ -347,7 +346,7 @@ impl<'j> Root<'j> {
         let parent = inside.parent().unwrap_or(Path::new("/"));
         let name = inside.file_name().ok_or_else(|| Error::new("invalid symlink", inside.display(), "no name"))?;
         let dir = self.prepare(parent, Make::Dir)?;
-        self.trace(|| format!("ln -s {} {}", target.display(), inside.display()));
+        trace::step(|| format!("ln -s {} {}", target.display(), inside.display()));
         let (t, n) = (cstring(target)?, cstring(Path::new(name))?);
         // SAFETY: valid strings and dirfd.
         let rc = unsafe { libc::symlinkat(t.as_ptr(), dir.as_raw_fd(), n.as_ptr()) };
@@ -366,7 +365,7 @@ impl<'j> Root<'j> {
     pub fn write(&self, inside: &Path, content: &[u8], mode: u32) -> Result<(), Error> {
         let parent = self.prepare(inside.parent().unwrap_or(Path::new("/")), Make::Dir)?;
         let name = cstring(Path::new(inside.file_name().unwrap_or_default()))?;
-        self.trace(|| format!("write {}", inside.display()));
+        trace::step(|| format!("write {}", inside.display()));
         // SAFETY: valid dirfd and name.
         let fd = unsafe {
             libc::openat(
@@ -387,7 +386,7 @@ impl<'j> Root<'j> {
     pub fn chmod(&self, inside: &Path, mode: u32) -> Result<(), Error> {
         let fd = self.resolve(inside, OFlag::O_PATH).map_err(|e| Error::sys("cannot open", inside.display(), e))?;
         std::fs::set_permissions(fd_path(fd.as_fd()), std::os::unix::fs::PermissionsExt::from_mode(mode))
-            .map_err(|e| Error::new("cannot chmod", inside.display(), common::io_reason(&e)))
+            .map_err(|e| Error::new("cannot chmod", inside.display(), crate::io_reason(&e)))
     }
 }
 
@@ -525,7 +524,7 @@ pub fn mount_proc(root: &Root) -> Result<(), Error> {
     for path in READ_ONLY {
         let inside = Path::new(path);
         let Ok(fd) = root.resolve(inside, OFlag::O_PATH) else { continue };
-        root.trace(|| format!("mount --bind -o ro {path} {path}"));
+        trace::step(|| format!("mount --bind -o ro {path} {path}"));
         let at = fd_path(fd.as_fd());
         mount(Some(at.as_str()), at.as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
             .map_err(|e| Error::sys("cannot bind", path, e))?;
@@ -539,7 +538,7 @@ fn mask(root: &Root, inside: &Path) -> Result<(), Error> {
     let st = nix::sys::stat::fstat(fd.as_fd()).map_err(|e| Error::sys("cannot examine", inside.display(), e))?;
     let at = fd_path(fd.as_fd());
     if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-        root.trace(|| format!("mount -t tmpfs -o ro,size=0 tmpfs {}", inside.display()));
+        trace::step(|| format!("mount -t tmpfs -o ro,size=0 tmpfs {}", inside.display()));
         mount(
             Some("tmpfs"),
             at.as_str(),
@@ -548,7 +547,7 @@ fn mask(root: &Root, inside: &Path) -> Result<(), Error> {
             Some("size=0,mode=0555"),
         )
     } else {
-        root.trace(|| format!("mount --bind /dev/null {}", inside.display()));
+        trace::step(|| format!("mount --bind /dev/null {}", inside.display()));
         mount(Some("/dev/null"), at.as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
     }
     .map_err(|e| Error::sys("cannot mask", inside.display(), e))
@@ -561,7 +560,7 @@ pub fn mount_sys(root: &Root) -> Result<(), Error> {
         Ok(()) => {}
         // In a user namespace without a network namespace of its own, sysfs cannot be mounted: show the host's, read-only.
         Err(Errno::EPERM) => {
-            root.trace(|| "sysfs refused (EPERM): binding the host's /sys read-only".to_owned());
+            trace::step(|| "sysfs refused (EPERM): binding the host's /sys read-only".to_owned());
             root.bind(Path::new("/sys"), Path::new("/sys"), true)?;
         }
         Err(e) => return Err(Error::sys("cannot mount sysfs on", "/sys", e)),
@@ -589,7 +588,7 @@ pub fn mount_dev(root: &Root) -> Result<(), Error> {
         let inside = PathBuf::from("/dev").join(name);
         let c = cstring(Path::new(name))?;
         let made = !root.userns && {
-            root.trace(|| format!("mknod -m 666 {} c {major} {minor}", inside.display()));
+            trace::step(|| format!("mknod -m 666 {} c {major} {minor}", inside.display()));
             // SAFETY: valid dirfd and name.
             let rc = unsafe {
                 libc::mknodat(
@@ -641,7 +640,7 @@ pub fn mount_dev(root: &Root) -> Result<(), Error> {
         Ok(()) => Ok(()),
         // Only the owner of the IPC namespace may mount its queues; without one, /dev/mqueue stays empty.
         Err(Errno::EPERM) => {
-            root.trace(|| "mqueue refused (EPERM): /dev/mqueue left empty (add -i to nsclone)".to_owned());
+            trace::step(|| "mqueue refused (EPERM): /dev/mqueue left empty (add -i to nsclone)".to_owned());
             Ok(())
         }
         Err(e) => Err(Error::sys("cannot mount mqueue on", "/dev/mqueue", e)),
@@ -664,7 +663,7 @@ pub fn pivot(root: &Root) -> Result<Entered, Error> {
     let old = open("/", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(|e| Error::sys("cannot open", "/", e))?;
     nix::unistd::fchdir(root.fd()).map_err(|e| Error::sys("cannot enter", root.path.display(), e))?;
-    root.trace(|| format!("pivot_root {} (old root detached)", root.path.display()));
+    trace::step(|| format!("pivot_root {} (old root detached)", root.path.display()));
     match nix::unistd::pivot_root(".", ".") {
         Ok(()) => {
             nix::unistd::fchdir(old.as_fd()).map_err(|e| Error::sys("cannot enter", "the old root", e))?;
@@ -677,7 +676,7 @@ pub fn pivot(root: &Root) -> Result<Entered, Error> {
             Ok(Entered::Pivot)
         }
         Err(Errno::EINVAL) => {
-            root.trace(|| {
+            trace::step(|| {
                 "pivot_root refused (EINVAL: a root on initramfs?): mount --move and chroot instead".to_owned()
             });
             mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
@@ -689,6 +688,104 @@ pub fn pivot(root: &Root) -> Result<Entered, Error> {
         }
         Err(e) => Err(Error::sys("cannot pivot_root into", root.path.display(), e)),
     }
+}
+
+/// Build in a mount namespace of our own, always: made here, it holds no
+/// process but this one, so the pivot moves nobody else (not the caller, not a
+/// shell between the links) and no process keeps a way into the tree we leave.
+/// Nothing from outside (no environment string, no descriptor) can change that.
+pub fn enter_private_mount_namespace() -> Result<(), Error> {
+    trace::step(|| "unshare --mount".to_owned());
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+        .map_err(|e| crate::ns::namespace_failure("cannot create namespaces", libc::CLONE_NEWNS, e))?;
+    trace::step(|| "mount --make-rslave /".to_owned());
+    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
+        .map_err(|e| Error::sys("cannot make / a slave", "/", e))
+}
+
+/// The image as the lower layer of an overlay whose upper layer is a tmpfs on
+/// DIR: the image stays byte for byte as it was. Returns the merged root.
+pub fn overlay(dir: &Path) -> Result<PathBuf, Error> {
+    use std::os::fd::AsFd;
+    let lower = nix::fcntl::open(
+        dir,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| Error::sys("cannot open", dir.display(), e))?;
+    trace::step(|| format!("mount -t tmpfs tmpfs {} (the upper layer)", dir.display()));
+    mount(Some("tmpfs"), dir, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=0755"))
+        .map_err(|e| Error::sys("cannot mount tmpfs on", dir.display(), e))?;
+    let staging = Root::open(dir, false, None)?;
+    let upper = staging.prepare(Path::new("/upper"), Make::Dir)?;
+    let work = staging.prepare(Path::new("/work"), Make::Dir)?;
+    let merged = staging.prepare(Path::new("/root"), Make::Dir)?;
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        fd_path(lower.as_fd()),
+        fd_path(upper.as_fd()),
+        fd_path(work.as_fd())
+    );
+    trace::step(|| format!("mount -t overlay -o lowerdir={0},upperdir=…,workdir=… overlay {0}/root", dir.display()));
+    mount(Some("overlay"), fd_path(merged.as_fd()).as_str(), Some("overlay"), MsFlags::empty(), Some(data.as_str()))
+        .map_err(|e| Error::sys("cannot mount overlay on", dir.display(), e))?;
+    Ok(dir.join("root"))
+}
+
+/// Leave the file system for good, for a process that needs no file any more
+/// (the init of a PID namespace, once the command runs): a mount namespace of
+/// its own that holds nothing but an empty read-only tmpfs, its root and
+/// working directory. Then none of `/proc/PID/root`, `/proc/PID/cwd` or
+/// `/proc/PID/ns/mnt` leads a process that can see it anywhere, and mkroot
+/// can tell from `/proc/PID/mountinfo` (one line, `/`) that it is sealed.
+/// Needs the new mount API (Linux 5.2): ENOSYS before that.
+pub fn seal_away_from_files() -> Result<(), Errno> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)?;
+    // Nothing done below may travel to the namespace we came from.
+    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_PRIVATE | MsFlags::MS_REC, None::<&str>)?;
+    let owned = |rc: libc::c_long| -> Result<OwnedFd, Errno> {
+        // SAFETY: a descriptor the kernel just returned, owned by nobody else.
+        Errno::result(rc).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    };
+    // SAFETY: a NUL-terminated file system name and valid flags.
+    let context = owned(unsafe { libc::syscall(libc::SYS_fsopen, c"tmpfs".as_ptr(), libc::FSOPEN_CLOEXEC) })?;
+    // SAFETY: a valid fs context descriptor; CMD_CREATE takes no key or value.
+    Errno::result(unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            context.as_raw_fd(),
+            libc::FSCONFIG_CMD_CREATE,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_void>(),
+            0,
+        )
+    })?;
+    let attrs = libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOEXEC;
+    // SAFETY: a valid, created fs context.
+    let tmpfs = owned(unsafe { libc::syscall(libc::SYS_fsmount, context.as_raw_fd(), libc::FSMOUNT_CLOEXEC, attrs) })?;
+    // SAFETY: a detached mount's descriptor, an empty path with F_EMPTY_PATH, and a NUL-terminated target.
+    Errno::result(unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tmpfs.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            c"/".as_ptr(),
+            libc::MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    })?;
+    // The tmpfs now sits on top of /: step onto it, make it the root, drop the rest.
+    nix::unistd::fchdir(&tmpfs)?;
+    match nix::unistd::pivot_root(".", ".") {
+        Ok(()) => nix::mount::umount2(".", nix::mount::MntFlags::MNT_DETACH)?,
+        // On an initramfs the old root cannot be detached: it stays hidden
+        // below, as under mkroot's own chroot fallback, which then drops
+        // CAP_SYS_CHROOT (needed to enter this namespace) from the command.
+        Err(Errno::EINVAL) => nix::unistd::chroot(".")?,
+        Err(e) => return Err(e),
+    }
+    nix::unistd::chdir("/")
 }
 
 #[cfg(test)]

@@ -1,6 +1,11 @@
-//! Option helpers on lexopt, shared so that every tool parses alike: parsing
-//! stops at the first non-option or `--`; `-h/--help` and `-V/--version` print
-//! on stdout and exit 0; a usage error is one line on stderr and exit 125.
+//! The command line, parsed alike by every tool: option helpers on lexopt
+//! (parsing stops at the first non-option or `--`; `-h/--help` and
+//! `-V/--version` print on stdout and exit 0; a usage error is one line on
+//! stderr and exit 125), the strict value parsers, and the namespace options
+//! nsclone and nsunshare share.
+
+pub mod namespaces;
+pub mod values;
 
 use std::ffi::OsString;
 use std::fmt::Display;

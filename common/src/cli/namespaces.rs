@@ -1,114 +1,17 @@
-//! What a user asks of new namespaces, parsed and checked before anything is
-//! touched: the options nsclone and nsunshare share, and the plan of user
-//! namespace maps. Pure logic; `setup` applies it.
+//! The namespace options nsclone and nsunshare share: what the user asks of
+//! new namespaces, parsed and checked before anything is touched, their
+//! `--help` lines, and the fixed order in which the child sets them up.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use crate::cli::Opt;
+use crate::cli::values::{checked_name, parse_id, parse_seconds};
 use crate::error::{Error, quoted};
+use crate::mount::Propagation;
 use crate::ns::{self, Namespace};
-use crate::opts::Opt;
-
-/// How mount events travel between the new mount namespace and the host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Propagation {
-    Private,
-    Slave,
-    Shared,
-    Unchanged,
-}
-
-impl Propagation {
-    pub fn parse(text: &str) -> Result<Self, Error> {
-        match text {
-            "private" => Ok(Self::Private),
-            "slave" => Ok(Self::Slave),
-            "shared" => Ok(Self::Shared),
-            "unchanged" => Ok(Self::Unchanged),
-            _ => Err(Error::new("invalid propagation", quoted(text), "expected private, slave, shared or unchanged")),
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Private => "private",
-            Self::Slave => "slave",
-            Self::Shared => "shared",
-            Self::Unchanged => "unchanged",
-        }
-    }
-}
-
-/// One line of `/proc/PID/uid_map`: `inner outer count`, in that order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IdMap {
-    pub inner: u32,
-    pub outer: u32,
-    pub count: u32,
-}
-
-impl IdMap {
-    /// `INNER:OUTER:COUNT`, the order `/proc/PID/uid_map` prints.
-    pub fn parse(text: &str) -> Result<Self, Error> {
-        let bad = |why: &str| Error::new("invalid map", quoted(text), why);
-        let parts: Vec<&str> = text.split(':').collect();
-        let [inner, outer, count] = parts[..] else {
-            return Err(bad("expected INNER:OUTER:COUNT"));
-        };
-        let number = |s: &str, what: &str| -> Result<u32, Error> {
-            if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(bad(&format!("{what} is not a decimal number")));
-            }
-            s.parse::<u32>().ok().filter(|&n| n != u32::MAX).ok_or_else(|| bad(&format!("{what} is out of range")))
-        };
-        let map =
-            Self { inner: number(inner, "INNER")?, outer: number(outer, "OUTER")?, count: number(count, "COUNT")? };
-        if map.count == 0 {
-            return Err(bad("COUNT is 0"));
-        }
-        if u64::from(map.inner) + u64::from(map.count) > u64::from(u32::MAX)
-            || u64::from(map.outer) + u64::from(map.count) > u64::from(u32::MAX)
-        {
-            return Err(bad("the range runs past 4294967294"));
-        }
-        Ok(map)
-    }
-
-    fn overlaps(a: u32, b: u32, count_a: u32, count_b: u32) -> bool {
-        u64::from(a) < u64::from(b) + u64::from(count_b) && u64::from(b) < u64::from(a) + u64::from(count_a)
-    }
-}
-
-/// Render maps as the kernel reads them.
-pub fn map_text(maps: &[IdMap]) -> String {
-    maps.iter().map(|m| format!("{} {} {}\n", m.inner, m.outer, m.count)).collect()
-}
-
-/// Whether setgroups(2) stays allowed in the new user namespace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Setgroups {
-    Allow,
-    Deny,
-}
-
-/// The user-namespace options as given.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MapRequest {
-    pub root: bool,
-    pub current: bool,
-    pub user: Option<u32>,
-    pub group: Option<u32>,
-    pub users: Vec<IdMap>,
-    pub groups: Vec<IdMap>,
-    pub auto: bool,
-    pub setgroups: Option<Setgroups>,
-}
-
-impl MapRequest {
-    pub fn is_empty(&self) -> bool {
-        *self == Self::default()
-    }
-}
+use crate::userns::{IdMap, MapRequest, Setgroups};
+use crate::{mount, net, timens, uts};
 
 /// Everything nsclone and nsunshare are asked to set up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -279,196 +182,6 @@ pub fn same_path(a: &std::path::Path, b: &std::path::Path) -> bool {
     normal(a) == normal(b)
 }
 
-fn checked_name(text: &str, what: &str) -> Result<String, Error> {
-    // The kernel's limit for both names (__NEW_UTS_LEN).
-    if text.len() > 64 {
-        return Err(Error::new(format!("invalid {what}"), quoted(text), "longer than 64 bytes"));
-    }
-    Ok(text.to_owned())
-}
-
-fn parse_id(text: &str, what: &str) -> Result<u32, Error> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Error::new(format!("invalid {what} id"), quoted(text), "not a decimal number"));
-    }
-    text.parse::<u32>()
-        .ok()
-        .filter(|&n| n != u32::MAX)
-        .ok_or_else(|| Error::new(format!("invalid {what} id"), quoted(text), "out of range"))
-}
-
-/// Whole seconds, possibly negative, for a clock offset.
-fn parse_seconds(text: &str) -> Result<i64, Error> {
-    let digits = text.strip_prefix('-').unwrap_or(text);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Error::new("invalid clock offset", quoted(text), "expected whole seconds"));
-    }
-    // The kernel refuses offsets beyond KTIME_SEC_MAX / 2.
-    text.parse::<i64>()
-        .ok()
-        .filter(|s| s.unsigned_abs() <= (i64::MAX / 1_000_000_000 / 2) as u64)
-        .ok_or_else(|| Error::new("invalid clock offset", quoted(text), "out of range"))
-}
-
-/// Who writes the maps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MapWriter {
-    /// The tool writes `/proc/PID/{uid,gid}_map` itself.
-    Direct,
-    /// newuidmap/newgidmap write them, checking /etc/subuid and /etc/subgid.
-    Helper,
-}
-
-/// The maps to write and how.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MapPlan {
-    pub uid: Vec<IdMap>,
-    pub gid: Vec<IdMap>,
-    pub setgroups: Setgroups,
-    pub writer: MapWriter,
-}
-
-impl MapPlan {
-    /// Whether the maps are a single line for the uid and one for the gid,
-    /// each mapping only the caller's own id: all that a process may write
-    /// for itself, or write without privilege.
-    pub fn only_own_ids(&self, uid: u32, gid: u32) -> bool {
-        only_own(&self.uid, uid) && only_own(&self.gid, gid)
-    }
-}
-
-fn only_own(maps: &[IdMap], id: u32) -> bool {
-    maps.len() <= 1 && maps.iter().all(|m| m.outer == id && m.count == 1)
-}
-
-/// The caller's identity and privilege, for planning maps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Caller {
-    pub uid: u32,
-    pub gid: u32,
-    /// CAP_SETUID and CAP_SETGID in the parent user namespace (root).
-    pub privileged: bool,
-}
-
-/// A range of subordinate ids from /etc/subuid or /etc/subgid.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SubRange {
-    pub start: u32,
-    pub count: u32,
-}
-
-/// The first range of `/etc/subuid`-style `text` that belongs to the user.
-pub fn subordinate_range(text: &str, name: Option<&str>, id: u32) -> Option<SubRange> {
-    text.lines().find_map(|line| {
-        let mut parts = line.trim().split(':');
-        let (owner, start, count) = (parts.next()?, parts.next()?, parts.next()?);
-        let mine = Some(owner) == name || owner.parse::<u32>().ok() == Some(id);
-        let range = SubRange { start: start.parse().ok()?, count: count.parse().ok()? };
-        (mine && range.count > 0).then_some(range)
-    })
-}
-
-/// Turn the options into maps. `sub` holds the caller's subordinate ranges
-/// (uid, gid) when `--map-auto` is given. Errors name what is wrong before
-/// any namespace exists.
-pub fn plan_maps(
-    req: &MapRequest,
-    caller: Caller,
-    sub: Option<(SubRange, SubRange)>,
-) -> Result<Option<MapPlan>, Error> {
-    if req.is_empty()
-        || (req.setgroups.is_some() && req == &MapRequest { setgroups: req.setgroups, ..Default::default() })
-    {
-        return Ok(None);
-    }
-    let mut uid = Vec::new();
-    let mut gid = Vec::new();
-    let own = |inner: u32, outer: u32| IdMap { inner, outer, count: 1 };
-    if req.root {
-        uid.push(own(0, caller.uid));
-        gid.push(own(0, caller.gid));
-    }
-    if req.current {
-        uid.push(own(caller.uid, caller.uid));
-        gid.push(own(caller.gid, caller.gid));
-    }
-    if let Some(u) = req.user {
-        uid.push(own(u, caller.uid));
-    }
-    if let Some(g) = req.group {
-        gid.push(own(g, caller.gid));
-    }
-    uid.extend(&req.users);
-    gid.extend(&req.groups);
-    let mut writer = MapWriter::Direct;
-    if req.auto {
-        let Some((subuid, subgid)) = sub else {
-            return Err(Error::new(
-                "cannot map subordinate ids",
-                "--map-auto",
-                "no range for this user in /etc/subuid and /etc/subgid",
-            ));
-        };
-        let start_u = if uid.iter().any(|m| m.inner == 0) { 1 } else { 0 };
-        let start_g = if gid.iter().any(|m| m.inner == 0) { 1 } else { 0 };
-        uid.push(IdMap { inner: start_u, outer: subuid.start, count: subuid.count.min(u32::MAX - 1 - start_u) });
-        gid.push(IdMap { inner: start_g, outer: subgid.start, count: subgid.count.min(u32::MAX - 1 - start_g) });
-        if !caller.privileged {
-            writer = MapWriter::Helper;
-        }
-    }
-    for (what, maps) in [("uid", &uid), ("gid", &gid)] {
-        check_overlaps(what, maps)?;
-    }
-    if !caller.privileged && writer == MapWriter::Direct && !(only_own(&uid, caller.uid) && only_own(&gid, caller.gid))
-    {
-        return Err(Error::new(
-            "cannot map ids",
-            "--map-users/--map-groups",
-            "without root only your own uid and gid can be mapped (or use --map-auto with newuidmap)",
-        ));
-    }
-    let setgroups = match req.setgroups {
-        Some(s) => s,
-        // An unprivileged writer must deny setgroups to write gid_map; -r denies it as unshare -r does.
-        None if (!caller.privileged && writer == MapWriter::Direct) || req.root => Setgroups::Deny,
-        None => Setgroups::Allow,
-    };
-    if setgroups == Setgroups::Allow && !caller.privileged && writer == MapWriter::Direct && !gid.is_empty() {
-        return Err(Error::new(
-            "cannot allow setgroups",
-            "--setgroups=allow",
-            "without root, gid_map can only be written with setgroups denied",
-        ));
-    }
-    Ok(Some(MapPlan { uid, gid, setgroups, writer }))
-}
-
-fn check_overlaps(what: &str, maps: &[IdMap]) -> Result<(), Error> {
-    if maps.len() > 340 {
-        return Err(Error::new(format!("too many {what} maps"), maps.len(), "the kernel takes at most 340"));
-    }
-    for (i, a) in maps.iter().enumerate() {
-        for b in &maps[i + 1..] {
-            if IdMap::overlaps(a.inner, b.inner, a.count, b.count) {
-                return Err(Error::new(
-                    format!("overlapping {what} maps"),
-                    format!("{}:{}:{} and {}:{}:{}", a.inner, a.outer, a.count, b.inner, b.outer, b.count),
-                    "inner ranges overlap",
-                ));
-            }
-            if IdMap::overlaps(a.outer, b.outer, a.count, b.count) {
-                return Err(Error::new(
-                    format!("overlapping {what} maps"),
-                    format!("{}:{}:{} and {}:{}:{}", a.inner, a.outer, a.count, b.inner, b.outer, b.count),
-                    "outer ranges overlap",
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
 /// The `--help` lines of the options [`Spec::take`] understands, shared by
 /// nsclone and nsunshare (a macro, so `concat!` can take it).
 #[macro_export]
@@ -514,9 +227,49 @@ User namespace maps (each implies -U):
     };
 }
 
+/// The steps of [`Spec::set_up_inside`] that another process does instead.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DoneElsewhere {
+    /// `--mount-proc`: nsunshare's PID 1 holder mounts it, from inside the new PID namespace.
+    pub mount_proc: bool,
+    /// The time namespace: nsclone's parent makes it as root, before the clone.
+    pub time: bool,
+}
+
+impl Spec {
+    /// Set up the new namespaces from the inside, in a fixed order: mount
+    /// propagation first (before any mount), then /proc, names, loopback, and
+    /// last the time namespace (entered at exec or by the next child).
+    pub fn set_up_inside(&self, elsewhere: DoneElsewhere) -> Result<(), Error> {
+        if self.wants(libc::CLONE_NEWNS) {
+            mount::set_propagation(self.propagation)?;
+        }
+        if let (Some(dir), false) = (&self.mount_proc, elsewhere.mount_proc) {
+            mount::mount_proc(dir)?;
+        }
+        if let Some(name) = &self.hostname {
+            uts::set_hostname(name)?;
+        }
+        if let Some(name) = &self.domainname {
+            uts::set_domainname(name)?;
+        }
+        if self.wants(libc::CLONE_NEWNET) && self.loopback {
+            net::loopback_up()?;
+        }
+        if self.wants(libc::CLONE_NEWTIME) && !elsewhere.time {
+            timens::new_time_namespace(self.monotonic, self.boottime)?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::userns::{Caller, SubRange, plan_maps};
+
+    const ROOT: Caller = Caller { uid: 0, gid: 0, privileged: true };
+    const USER: Caller = Caller { uid: 1000, gid: 1000, privileged: false };
 
     fn spec(args: &[&str]) -> Result<(Spec, Vec<String>), Error> {
         let mut parser = lexopt::Parser::from_args(args.iter().map(OsString::from));
@@ -533,9 +286,6 @@ mod tests {
         }
         Ok((s, rest))
     }
-
-    const ROOT: Caller = Caller { uid: 0, gid: 0, privileged: true };
-    const USER: Caller = Caller { uid: 1000, gid: 1000, privileged: false };
 
     #[test]
     fn letters_cluster() {
@@ -603,73 +353,6 @@ mod tests {
     }
 
     #[test]
-    fn id_maps_parse_in_uid_map_order() {
-        assert_eq!(IdMap::parse("0:100000:65536").unwrap(), IdMap { inner: 0, outer: 100000, count: 65536 });
-        for bad in ["", "0:1", "0:1:2:3", "a:1:1", "0:1:0", "-1:0:1", "0:4294967295:1", "4294967290:0:10", " 0:1:1"] {
-            assert!(IdMap::parse(bad).is_err(), "{bad:?}");
-        }
-        assert_eq!(map_text(&[IdMap { inner: 0, outer: 1000, count: 1 }]), "0 1000 1\n");
-    }
-
-    #[test]
-    fn map_root_user() {
-        let req = MapRequest { root: true, ..Default::default() };
-        let plan = plan_maps(&req, USER, None).unwrap().unwrap();
-        assert_eq!(plan.uid, [IdMap { inner: 0, outer: 1000, count: 1 }]);
-        assert_eq!(plan.gid, [IdMap { inner: 0, outer: 1000, count: 1 }]);
-        assert_eq!((plan.setgroups, plan.writer), (Setgroups::Deny, MapWriter::Direct));
-    }
-
-    #[test]
-    fn unprivileged_callers_map_only_themselves() {
-        let req = MapRequest { users: vec![IdMap { inner: 0, outer: 0, count: 10 }], ..Default::default() };
-        assert!(plan_maps(&req, USER, None).is_err());
-        assert!(plan_maps(&req, ROOT, None).is_ok());
-        let req = MapRequest { current: true, setgroups: Some(Setgroups::Allow), ..Default::default() };
-        assert!(plan_maps(&req, USER, None).is_err());
-        let req = MapRequest { user: Some(42), group: Some(7), ..Default::default() };
-        let plan = plan_maps(&req, USER, None).unwrap().unwrap();
-        assert_eq!((plan.uid[0].inner, plan.gid[0].inner, plan.setgroups), (42, 7, Setgroups::Deny));
-    }
-
-    #[test]
-    fn root_keeps_setgroups_unless_map_root() {
-        let req = MapRequest { users: vec![IdMap { inner: 0, outer: 100000, count: 100 }], ..Default::default() };
-        assert_eq!(plan_maps(&req, ROOT, None).unwrap().unwrap().setgroups, Setgroups::Allow);
-    }
-
-    #[test]
-    fn overlaps_are_refused() {
-        let req = MapRequest {
-            users: vec![IdMap { inner: 0, outer: 100, count: 10 }, IdMap { inner: 5, outer: 500, count: 10 }],
-            ..Default::default()
-        };
-        assert!(plan_maps(&req, ROOT, None).unwrap_err().to_string().contains("inner ranges overlap"));
-        let req = MapRequest {
-            users: vec![IdMap { inner: 0, outer: 100, count: 10 }, IdMap { inner: 50, outer: 105, count: 10 }],
-            ..Default::default()
-        };
-        assert!(plan_maps(&req, ROOT, None).unwrap_err().to_string().contains("outer ranges overlap"));
-    }
-
-    #[test]
-    fn map_auto_uses_subordinate_ranges() {
-        let range = SubRange { start: 100000, count: 65536 };
-        let req = MapRequest { root: true, auto: true, ..Default::default() };
-        let plan = plan_maps(&req, USER, Some((range, range))).unwrap().unwrap();
-        assert_eq!(
-            plan.uid,
-            [IdMap { inner: 0, outer: 1000, count: 1 }, IdMap { inner: 1, outer: 100000, count: 65536 }]
-        );
-        assert_eq!(plan.writer, MapWriter::Helper);
-        assert!(plan_maps(&MapRequest { auto: true, ..Default::default() }, USER, None).is_err());
-        let text = "alice:100000:65536\n1000:200000:10\nbob:300000:5\n";
-        assert_eq!(subordinate_range(text, Some("bob"), 7), Some(SubRange { start: 300000, count: 5 }));
-        assert_eq!(subordinate_range(text, Some("carol"), 1000), Some(SubRange { start: 200000, count: 10 }));
-        assert_eq!(subordinate_range(text, Some("dave"), 5), None);
-    }
-
-    #[test]
     fn fuzz_spec_options() {
         let words = [
             "-mupin",
@@ -711,10 +394,5 @@ mod tests {
             }
             let _ = IdMap::parse(&rng.mutate("0:100000:65536", crate::fuzz::NASTY));
         }
-    }
-
-    #[test]
-    fn no_user_options_no_maps() {
-        assert_eq!(plan_maps(&MapRequest::default(), USER, None).unwrap(), None);
     }
 }

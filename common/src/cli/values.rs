@@ -1,5 +1,8 @@
-//! Strict parsers for the values users type: sizes and PIDs. Each rejects
-//! anything it does not fully understand, with a reason that names the value.
+//! Strict parsers for the values users type: sizes, PIDs, ids, seconds,
+//! names. Each rejects anything it does not fully understand, with a reason
+//! that names the value.
+
+use crate::error::{Error, quoted};
 
 /// A size in bytes, or no limit at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +57,37 @@ pub fn parse_pid(text: &str) -> Result<i32, String> {
         Ok(n) if (1..=PID_MAX_LIMIT as u64).contains(&n) => Ok(n as i32),
         _ => Err(format!("out of range (1 to {PID_MAX_LIMIT})")),
     }
+}
+
+pub fn checked_name(text: &str, what: &str) -> Result<String, Error> {
+    // The kernel's limit for both names (__NEW_UTS_LEN).
+    if text.len() > 64 {
+        return Err(Error::new(format!("invalid {what}"), quoted(text), "longer than 64 bytes"));
+    }
+    Ok(text.to_owned())
+}
+
+pub fn parse_id(text: &str, what: &str) -> Result<u32, Error> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::new(format!("invalid {what} id"), quoted(text), "not a decimal number"));
+    }
+    text.parse::<u32>()
+        .ok()
+        .filter(|&n| n != u32::MAX)
+        .ok_or_else(|| Error::new(format!("invalid {what} id"), quoted(text), "out of range"))
+}
+
+/// Whole seconds, possibly negative, for a clock offset.
+pub fn parse_seconds(text: &str) -> Result<i64, Error> {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::new("invalid clock offset", quoted(text), "expected whole seconds"));
+    }
+    // The kernel refuses offsets beyond KTIME_SEC_MAX / 2.
+    text.parse::<i64>()
+        .ok()
+        .filter(|s| s.unsigned_abs() <= (i64::MAX / 1_000_000_000 / 2) as u64)
+        .ok_or_else(|| Error::new("invalid clock offset", quoted(text), "out of range"))
 }
 
 #[cfg(test)]
