@@ -7,6 +7,19 @@ use nix::errno::Errno;
 
 use crate::exit;
 
+/// What kind of failure an [`Error`] is, for callers that act on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Wrong usage: an unknown option, a missing value.
+    Usage,
+    /// A system call failed; [`Error::errno`] says how.
+    System,
+    /// A file that should be a namespace is not one.
+    NotANamespace,
+    /// Anything else the tool refuses or reports.
+    Failed,
+}
+
 /// A failure the tool reports before it exits with `code`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
@@ -18,22 +31,47 @@ pub struct Error {
     pub reason: String,
     /// The exit status this failure maps to.
     pub code: i32,
+    pub kind: Kind,
+    /// The errno of a failed system call.
+    pub errno: Option<Errno>,
 }
 
 impl Error {
     /// A failure of the tool itself (exit 125).
     pub fn new(what: impl Into<String>, object: impl fmt::Display, reason: impl Into<String>) -> Self {
-        Self { what: what.into(), object: object.to_string(), reason: reason.into(), code: exit::TOOL_FAILED }
+        Self {
+            what: what.into(),
+            object: object.to_string(),
+            reason: reason.into(),
+            code: exit::TOOL_FAILED,
+            kind: Kind::Failed,
+            errno: None,
+        }
     }
 
     /// A failed system call: the reason is the kernel's word for `errno`.
     pub fn sys(what: impl Into<String>, object: impl fmt::Display, errno: Errno) -> Self {
-        Self::new(what, object, errno.desc())
+        Self::sys_because(what, object, errno, errno.desc())
+    }
+
+    /// A failed system call, explained in our own words.
+    pub fn sys_because(
+        what: impl Into<String>,
+        object: impl fmt::Display,
+        errno: Errno,
+        reason: impl Into<String>,
+    ) -> Self {
+        Self { kind: Kind::System, errno: Some(errno), ..Self::new(what, object, reason) }
     }
 
     /// Wrong usage: an unknown option, a missing value (exit 125).
     pub fn usage(reason: impl Into<String>) -> Self {
-        Self::new("", "", reason)
+        Self { kind: Kind::Usage, ..Self::new("", "", reason) }
+    }
+
+    /// A file that is no namespace.
+    pub fn not_a_namespace(file: impl fmt::Display) -> Self {
+        Self { kind: Kind::NotANamespace, ..Self::new("", file, "not a namespace file") }
     }
 
     /// The same failure with another exit status (126, 127, or 1 for a false predicate).
@@ -81,6 +119,14 @@ pub fn quoted(value: impl AsRef<std::ffi::OsStr>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kinds_and_errnos_travel_with_the_message() {
+        let e = Error::sys("cannot mount", "/x", Errno::EPERM);
+        assert_eq!((e.kind, e.errno), (Kind::System, Some(Errno::EPERM)));
+        assert_eq!(Error::usage("no command given").kind, Kind::Usage);
+        assert_eq!(Error::not_a_namespace("/etc").to_string(), "/etc: not a namespace file");
+    }
 
     #[test]
     fn an_empty_value_is_still_named() {

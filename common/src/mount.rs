@@ -53,17 +53,21 @@ pub fn set_propagation(propagation: Propagation) -> Result<(), Error> {
         .map_err(|e| Error::sys(format!("cannot make / {}", propagation.name()), "/", e))
 }
 
-/// Mount a fresh proc for the caller's PID namespace (the mount namespace is
-/// new and no longer propagates to the host).
+/// Mount a proc for the caller's PID namespace on `dir` (`--mount-proc`),
+/// in a mount namespace whose propagation no longer reaches the host.
 pub fn mount_proc(dir: &Path) -> Result<(), Error> {
     trace::step(|| format!("mount -t proc proc {}", dir.display()));
-    // A private /proc first, so unmounting the old one cannot travel anywhere.
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    mount(Some("proc"), dir, Some("proc"), flags, None::<&str>).map_err(|e| {
-        let why = match e {
-            Errno::EPERM => "Operation not permitted (in a user namespace, /proc can be mounted only with a new PID namespace, -p, and when no part of the host /proc is hidden by another mount)".to_owned(),
-            e => e.desc().to_owned(),
-        };
-        Error::new("cannot mount proc on", dir.display(), why)
-    })
+    mount(Some("proc"), dir, Some("proc"), flags, None::<&str>)
+        .map_err(|e| explain_proc_failure(Error::sys("cannot mount proc on", dir.display(), e)))
+}
+
+/// What a refused proc mount means: in a user namespace, proc can be mounted
+/// only for a PID namespace that namespace owns, and only while no part of
+/// the host's /proc is hidden by another mount.
+pub fn explain_proc_failure(err: Error) -> Error {
+    match err.errno {
+        Some(Errno::EPERM) => Error { reason: "Operation not permitted (in a user namespace, proc can be mounted only for a new PID namespace of its own, and only when no part of the host /proc is hidden by another mount)".to_owned(), ..err },
+        _ => err,
+    }
 }

@@ -1,10 +1,12 @@
 //! The namespace table: the only one in nstools. Parsers, `/proc/PID/ns/`
 //! lookups, type checks and the man pages all follow it.
 
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
+use nix::fcntl::{OFlag, open as open_at};
 use nix::mount::{MsFlags, mount};
 
 use crate::error::Error;
@@ -195,6 +197,59 @@ pub fn unpin(pinned: &[(&Path, bool)]) {
             let _ = std::fs::remove_file(file);
         }
     }
+}
+
+/// Open `file` and make sure it is a namespace. The first open is `O_PATH`, so
+/// that naming a FIFO or a device has no side effect; only an nsfs file is
+/// then reopened for the ioctls.
+pub fn open(file: &OsStr) -> Result<(OwnedFd, &'static Namespace), Error> {
+    let shown = crate::error::shown(file);
+    let path_fd = open_at(file, OFlag::O_PATH | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+        .map_err(|e| Error::sys("cannot open", &shown, e))?;
+    let fs = nix::sys::statfs::fstatfs(path_fd.as_fd()).map_err(|e| Error::sys("cannot examine", &shown, e))?;
+    if fs.filesystem_type() != nix::sys::statfs::NSFS_MAGIC {
+        return Err(Error::not_a_namespace(&shown));
+    }
+    let reopen = format!("/proc/self/fd/{}", path_fd.as_raw_fd());
+    let fd = open_at(reopen.as_str(), OFlag::O_RDONLY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+        .map_err(|e| Error::sys("cannot open", &shown, e))?;
+    match kind_of(fd.as_fd()) {
+        Ok(Kind::Namespace(ns)) => Ok((fd, ns)),
+        Ok(Kind::NotNamespace) => Err(Error::not_a_namespace(&shown)),
+        Err(e) => Err(Error::sys("cannot ask the namespace type of", &shown, e)),
+    }
+}
+
+/// A namespace related to `fd` by one of the nsfs ioctls, when the kernel lets
+/// us see it (EPERM: outside our view; EINVAL: the relation does not apply).
+pub fn related(fd: BorrowedFd<'_>, request: libc::Ioctl) -> Option<OwnedFd> {
+    // SAFETY: NS_GET_USERNS and NS_GET_PARENT take no argument and return a new fd.
+    let raw = unsafe { libc::ioctl(fd.as_raw_fd(), request) };
+    // SAFETY: a non-negative result is a fresh descriptor that we now own.
+    (raw >= 0).then(|| unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// The uid that owns a user namespace (NS_GET_OWNER_UID).
+pub fn owner_uid(fd: BorrowedFd<'_>) -> Option<libc::uid_t> {
+    let mut uid: libc::uid_t = 0;
+    // SAFETY: NS_GET_OWNER_UID writes one uid_t through the pointer.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::NS_GET_OWNER_UID, &mut uid as *mut libc::uid_t) };
+    Errno::result(rc).ok().map(|_| uid)
+}
+
+/// The inode number of a namespace file: its identity within nsfs.
+pub fn inode(fd: BorrowedFd<'_>) -> Option<u64> {
+    nix::sys::stat::fstat(fd).ok().map(|st| st.st_ino)
+}
+
+/// Whether two namespace files name the same namespace: the same nsfs inode.
+pub fn same(a: &OsStr, b: &OsStr) -> Result<bool, Error> {
+    let identity = |file: &OsStr| -> Result<(u64, u64), Error> {
+        let (fd, _) = open(file)?;
+        let st = nix::sys::stat::fstat(fd.as_fd()).map_err(|e| Error::sys("cannot stat", file.to_string_lossy(), e))?;
+        Ok((st.st_dev, st.st_ino))
+    };
+    Ok(identity(a)? == identity(b)?)
 }
 
 #[cfg(test)]

@@ -294,18 +294,12 @@ impl<'j> Root<'j> {
         }
     }
 
-    /// Mount a file system of type `fstype` on `inside`. The outer error is
-    /// the target's; the inner one is the mount's own errno, for callers that
-    /// fall back on EPERM.
-    pub fn mount_fs(
-        &self,
-        fstype: &str,
-        inside: &Path,
-        flags: MsFlags,
-        data: Option<&str>,
-    ) -> Result<Result<(), Errno>, Error> {
+    /// Mount a file system of type `fstype` on `inside`. A refused mount is
+    /// `cannot mount FSTYPE on: INSIDE` with its errno, for callers that fall
+    /// back on EPERM.
+    pub fn mount_fs(&self, fstype: &str, inside: &Path, flags: MsFlags, data: Option<&str>) -> Result<(), Error> {
         let target = self.prepare(inside, Make::Dir)?;
-        Ok(self.mount_fs_at(fstype, &target, inside, flags, data))
+        self.mount_fs_at(fstype, &target, inside, flags, data)
     }
 
     /// Mount a file system on `target`, the prepared descriptor of `inside`.
@@ -316,7 +310,7 @@ impl<'j> Root<'j> {
         inside: &Path,
         flags: MsFlags,
         data: Option<&str>,
-    ) -> Result<(), Errno> {
+    ) -> Result<(), Error> {
         trace::step(|| {
             format!(
                 "mount -t {fstype}{} {fstype} {}",
@@ -325,6 +319,7 @@ impl<'j> Root<'j> {
             )
         });
         mount(Some(fstype), fd_path(target.as_fd()).as_str(), Some(fstype), flags, data)
+            .map_err(|e| Error::sys(format!("cannot mount {fstype} on"), inside.display(), e))
     }
 
     pub fn tmpfs(&self, inside: &Path, data: &str) -> Result<(), Error> {
@@ -334,7 +329,6 @@ impl<'j> Root<'j> {
 
     pub fn tmpfs_at(&self, target: &OwnedFd, inside: &Path, data: &str) -> Result<(), Error> {
         self.mount_fs_at("tmpfs", target, inside, MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some(data))
-            .map_err(|e| Error::sys("cannot mount tmpfs on", inside.display(), e))
     }
 
     pub fn dir(&self, inside: &Path) -> Result<(), Error> {
@@ -511,13 +505,7 @@ fn real_dir(root: &Root, inside: &Path) -> Result<(), Error> {
 pub fn mount_proc(root: &Root) -> Result<(), Error> {
     real_dir(root, Path::new("/proc"))?;
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    root.mount_fs("proc", Path::new("/proc"), flags, None)?.map_err(|e| {
-        let why = match e {
-            Errno::EPERM => "Operation not permitted (a user namespace may mount proc only for a PID namespace it owns, and only when no part of the host /proc is hidden by another mount)".to_owned(),
-            e => e.desc().to_owned(),
-        };
-        Error::new("cannot mount proc on", "/proc", why)
-    })?;
+    root.mount_fs("proc", Path::new("/proc"), flags, None).map_err(crate::mount::explain_proc_failure)?;
     for path in MASKED.iter().filter(|p| p.starts_with("/proc")) {
         mask(root, Path::new(path))?;
     }
@@ -556,14 +544,14 @@ fn mask(root: &Root, inside: &Path) -> Result<(), Error> {
 pub fn mount_sys(root: &Root) -> Result<(), Error> {
     real_dir(root, Path::new("/sys"))?;
     let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    match root.mount_fs("sysfs", Path::new("/sys"), flags, None)? {
+    match root.mount_fs("sysfs", Path::new("/sys"), flags, None) {
         Ok(()) => {}
         // In a user namespace without a network namespace of its own, sysfs cannot be mounted: show the host's, read-only.
-        Err(Errno::EPERM) => {
+        Err(err) if err.errno == Some(Errno::EPERM) => {
             trace::step(|| "sysfs refused (EPERM): binding the host's /sys read-only".to_owned());
             root.bind(Path::new("/sys"), Path::new("/sys"), true)?;
         }
-        Err(e) => return Err(Error::sys("cannot mount sysfs on", "/sys", e)),
+        Err(err) => return Err(err),
     }
     mask(root, Path::new("/sys/firmware"))
 }
@@ -579,8 +567,7 @@ pub fn mount_dev(root: &Root) -> Result<(), Error> {
         Path::new("/dev"),
         MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
         Some("mode=0755,size=65536k"),
-    )?
-    .map_err(|e| Error::sys("cannot mount tmpfs on", "/dev", e))?;
+    )?;
     let dev = root
         .resolve(Path::new("/dev"), OFlag::O_PATH | OFlag::O_DIRECTORY)
         .map_err(|e| Error::sys("cannot open", "/dev", e))?;
@@ -622,28 +609,25 @@ pub fn mount_dev(root: &Root) -> Result<(), Error> {
     }
     let pts_options =
         if root.userns { "newinstance,ptmxmode=0666,mode=0620" } else { "newinstance,ptmxmode=0666,mode=0620,gid=5" };
-    root.mount_fs("devpts", Path::new("/dev/pts"), MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, Some(pts_options))?
-        .map_err(|e| Error::sys("cannot mount devpts on", "/dev/pts", e))?;
+    root.mount_fs("devpts", Path::new("/dev/pts"), MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, Some(pts_options))?;
     root.mount_fs(
         "tmpfs",
         Path::new("/dev/shm"),
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
         Some("mode=1777,size=65536k"),
-    )?
-    .map_err(|e| Error::sys("cannot mount tmpfs on", "/dev/shm", e))?;
+    )?;
     match root.mount_fs(
         "mqueue",
         Path::new("/dev/mqueue"),
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
         None,
-    )? {
-        Ok(()) => Ok(()),
+    ) {
         // Only the owner of the IPC namespace may mount its queues; without one, /dev/mqueue stays empty.
-        Err(Errno::EPERM) => {
+        Err(err) if err.errno == Some(Errno::EPERM) => {
             trace::step(|| "mqueue refused (EPERM): /dev/mqueue left empty (add -i to nsclone)".to_owned());
             Ok(())
         }
-        Err(e) => Err(Error::sys("cannot mount mqueue on", "/dev/mqueue", e)),
+        other => other,
     }
 }
 

@@ -41,7 +41,7 @@ impl Cli {
     /// A shared parser's error: a bare usage error gets the synopsis, any
     /// other (an invalid value) stays as it is.
     pub fn with_synopsis(&self, err: Error) -> Error {
-        if err.what.is_empty() && err.object.is_empty() { self.usage_error(err.reason) } else { err }
+        if err.kind == crate::error::Kind::Usage { self.usage_error(err.reason) } else { err }
     }
 
     /// The version line.

@@ -5,17 +5,14 @@
 mod output;
 
 use std::ffi::{OsStr, OsString};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use common::cli::values;
 use common::cli::{self, Cli, Parsed};
 use common::error::quoted;
-use common::ns::{self, Kind, Namespace};
+use common::ns::{self, Namespace};
 use common::{Error, exit};
 use lexopt::prelude::*;
-use nix::errno::Errno;
-use nix::fcntl::{OFlag, open};
-use nix::sys::stat::Mode as Perm;
 
 use output::{Column, Format, Info};
 
@@ -171,7 +168,7 @@ fn show<'a>(args: &Args, files: impl Iterator<Item = &'a OsStr>, chain: bool) ->
     let mut rows = Vec::new();
     let mut status = 0;
     for file in files {
-        match open_namespace(file) {
+        match ns::open(file) {
             Ok((fd, ns)) => {
                 let shown = file.to_string_lossy().into_owned();
                 if chain {
@@ -215,10 +212,10 @@ fn pid_files(pid: i32, types: &[OsString]) -> Result<Vec<OsString>, Error> {
 fn is_type(want: &Namespace, files: &[OsString]) -> i32 {
     let mut status = 0;
     for file in files {
-        match open_namespace(file) {
+        match ns::open(file) {
             Ok((_, ns)) if ns == want => {}
             Ok(_) => status = status.max(1),
-            Err(err) if err.reason == NOT_A_NAMESPACE => status = status.max(1),
+            Err(err) if err.kind == common::error::Kind::NotANamespace => status = status.max(1),
             Err(err) => {
                 common::report(&err);
                 status = exit::TOOL_FAILED;
@@ -228,50 +225,9 @@ fn is_type(want: &Namespace, files: &[OsString]) -> i32 {
     status
 }
 
-/// The predicate of `-s`: the same namespace is the same nsfs inode.
+/// The predicate of `-s`: 0 for the same namespace, 1 for two different ones.
 fn same(a: &OsStr, b: &OsStr) -> Result<i32, Error> {
-    let identity = |file: &OsStr| -> Result<(u64, u64), Error> {
-        let (fd, _) = open_namespace(file)?;
-        let st = nix::sys::stat::fstat(fd.as_fd()).map_err(|e| Error::sys("cannot stat", file.to_string_lossy(), e))?;
-        Ok((st.st_dev, st.st_ino))
-    };
-    Ok(if identity(a)? == identity(b)? { 0 } else { 1 })
-}
-
-const NOT_A_NAMESPACE: &str = "not a namespace file";
-
-/// Open `file` and make sure it is a namespace. The first open is `O_PATH`, so
-/// that naming a FIFO or a device has no side effect; only an nsfs file is
-/// then reopened for the ioctls.
-fn open_namespace(file: &OsStr) -> Result<(OwnedFd, &'static Namespace), Error> {
-    let shown = common::error::shown(file);
-    let path_fd = open(file, OFlag::O_PATH | OFlag::O_CLOEXEC, Perm::empty())
-        .map_err(|e| Error::sys("cannot open", &shown, e))?;
-    let fs = nix::sys::statfs::fstatfs(path_fd.as_fd()).map_err(|e| Error::sys("cannot examine", &shown, e))?;
-    if fs.filesystem_type() != nix::sys::statfs::NSFS_MAGIC {
-        return Err(Error::new("", &shown, NOT_A_NAMESPACE));
-    }
-    let reopen = format!("/proc/self/fd/{}", path_fd.as_raw_fd());
-    let fd = open(reopen.as_str(), OFlag::O_RDONLY | OFlag::O_CLOEXEC, Perm::empty())
-        .map_err(|e| Error::sys("cannot open", &shown, e))?;
-    match ns::kind_of(fd.as_fd()) {
-        Ok(Kind::Namespace(ns)) => Ok((fd, ns)),
-        Ok(Kind::NotNamespace) => Err(Error::new("", &shown, NOT_A_NAMESPACE)),
-        Err(e) => Err(Error::sys("cannot ask the namespace type of", &shown, e)),
-    }
-}
-
-/// A namespace related to `fd` by one of the nsfs ioctls, when the kernel lets
-/// us see it (EPERM: outside our view; EINVAL: the relation does not apply).
-fn related(fd: BorrowedFd<'_>, request: libc::Ioctl) -> Option<OwnedFd> {
-    // SAFETY: NS_GET_USERNS and NS_GET_PARENT take no argument and return a new fd.
-    let raw = unsafe { libc::ioctl(fd.as_raw_fd(), request) };
-    // SAFETY: a non-negative result is a fresh descriptor that we now own.
-    (raw >= 0).then(|| unsafe { OwnedFd::from_raw_fd(raw) })
-}
-
-fn inode(fd: BorrowedFd<'_>) -> Option<u64> {
-    nix::sys::stat::fstat(fd).ok().map(|st| st.st_ino)
+    Ok(if ns::same(a, b)? { 0 } else { 1 })
 }
 
 fn is_hierarchical(ns: &Namespace) -> bool {
@@ -279,18 +235,14 @@ fn is_hierarchical(ns: &Namespace) -> bool {
 }
 
 fn describe(fd: BorrowedFd<'_>, ns: &'static Namespace, path: Option<String>, relation: &'static str) -> Info {
-    let userns = related(fd, libc::NS_GET_USERNS).and_then(|u| inode(u.as_fd()));
-    let parent =
-        if is_hierarchical(ns) { related(fd, libc::NS_GET_PARENT).and_then(|p| inode(p.as_fd())) } else { None };
-    let owner = if ns.flag == libc::CLONE_NEWUSER {
-        let mut uid: libc::uid_t = 0;
-        // SAFETY: NS_GET_OWNER_UID writes one uid_t through the pointer.
-        let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::NS_GET_OWNER_UID, &mut uid as *mut libc::uid_t) };
-        Errno::result(rc).ok().map(|_| uid)
+    let userns = ns::related(fd, libc::NS_GET_USERNS).and_then(|u| ns::inode(u.as_fd()));
+    let parent = if is_hierarchical(ns) {
+        ns::related(fd, libc::NS_GET_PARENT).and_then(|p| ns::inode(p.as_fd()))
     } else {
         None
     };
-    Info { path, kind: ns.name, id: inode(fd).unwrap_or(0), userns, parent, owner, relation }
+    let owner = if ns.flag == libc::CLONE_NEWUSER { ns::owner_uid(fd) } else { None };
+    Info { path, kind: ns.name, id: ns::inode(fd).unwrap_or(0), userns, parent, owner, relation }
 }
 
 /// The namespace, its ancestors (pid and user namespaces), then its owning
@@ -302,19 +254,19 @@ fn walk_chain(fd: BorrowedFd<'_>, ns: &'static Namespace, path: String) -> Vec<I
         let mut current = start;
         // A depth bound, in case a kernel ever answered with a cycle.
         for _ in 0..64 {
-            let Some(up) = related(current.as_fd(), libc::NS_GET_PARENT) else { break };
+            let Some(up) = ns::related(current.as_fd(), libc::NS_GET_PARENT) else { break };
             rows.push(describe(up.as_fd(), ns, None, "parent"));
             current = up;
         }
     };
     if is_hierarchical(ns)
-        && let Some(parent) = related(fd, libc::NS_GET_PARENT)
+        && let Some(parent) = ns::related(fd, libc::NS_GET_PARENT)
     {
         climb(parent, ns, "parent", &mut rows);
     }
     // A user namespace's owner is its parent, already walked.
     if ns.flag != libc::CLONE_NEWUSER
-        && let (Some(owner), Some(user)) = (related(fd, libc::NS_GET_USERNS), ns::by_name("user"))
+        && let (Some(owner), Some(user)) = (ns::related(fd, libc::NS_GET_USERNS), ns::by_name("user"))
     {
         climb(owner, user, "owner", &mut rows);
     }
