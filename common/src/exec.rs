@@ -18,16 +18,24 @@ pub fn exec_into(argv: &[OsString]) -> Error {
     let Some(program) = argv.first() else {
         return Error::usage("no command given");
     };
-    let mut cargs = Vec::with_capacity(argv.len());
-    for arg in argv {
-        match CString::new(arg.clone().into_vec()) {
-            Ok(c) => cargs.push(c),
-            Err(_) => return Error::new("cannot execute", crate::error::quoted(arg), "argument holds a NUL byte"),
-        }
-    }
+    let cargs = match c_argv(argv) {
+        Ok(cargs) => cargs,
+        Err(err) => return err,
+    };
     signals::restore();
     let Err(errno) = nix::unistd::execvp(&cargs[0], &cargs);
     exec_failure(program, errno)
+}
+
+/// A command line as C strings, for execve and posix_spawn; an argument
+/// with a NUL byte is named.
+pub fn c_argv(argv: &[OsString]) -> Result<Vec<CString>, Error> {
+    argv.iter()
+        .map(|arg| {
+            CString::new(arg.clone().into_vec())
+                .map_err(|_| Error::new("cannot execute", crate::error::quoted(arg), "argument holds a NUL byte"))
+        })
+        .collect()
 }
 
 /// Turn a failed exec into the message and status a user can act on.

@@ -63,6 +63,12 @@ pub fn cstring(path: &Path) -> Result<CString, Error> {
         .map_err(|_| Error::new("invalid path", path.display(), "holds a NUL byte"))
 }
 
+/// The directory a path names its last component in: its parent, or `.`
+/// for a bare name.
+pub fn parent_dir(path: &Path) -> &Path {
+    path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
+}
+
 /// Run a tool: record the signal state, parse `argv[1..]`, report a failure
 /// in the one format, flush stdout, and give the exit status.
 pub fn run_tool(name: &'static str, run: fn(Vec<OsString>) -> Result<i32, Error>) -> i32 {

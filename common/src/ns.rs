@@ -127,7 +127,7 @@ pub fn namespace_failure(what: &str, flags: libc::c_int, errno: Errno) -> Error 
 /// Check a pin file before anything is created: its directory must exist, and
 /// the file, if there, must be a regular file.
 pub fn check_pin(file: &Path) -> Result<(), Error> {
-    let parent = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = crate::parent_dir(file);
     match std::fs::metadata(parent) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => return Err(Error::new("cannot pin a namespace at", file.display(), "its parent is not a directory")),
@@ -145,7 +145,7 @@ pub fn check_pin(file: &Path) -> Result<(), Error> {
 /// pid file), compared resolved: the parent directory's real path and the name.
 pub fn check_distinct_files(files: &[(String, &Path)]) -> Result<(), Error> {
     let key = |file: &Path| {
-        let parent = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let parent = crate::parent_dir(file);
         match (std::fs::canonicalize(parent), file.file_name()) {
             (Ok(dir), Some(name)) => dir.join(name),
             _ => file.to_path_buf(),

@@ -2,9 +2,8 @@
 //! and relays its fate, the small init that runs as PID 1, and the handshake
 //! bytes between parent and child.
 
-use std::ffi::{CString, OsString};
+use std::ffi::OsString;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::OsStringExt;
 
 use nix::errno::Errno;
 
@@ -133,25 +132,13 @@ pub fn forwarded_signals() -> Vec<libc::c_int> {
     (1..=libc::SIGRTMAX()).filter(|s| !never.contains(s) && !(32..libc::SIGRTMIN()).contains(s)).collect()
 }
 
-fn sigset(signals: &[libc::c_int]) -> libc::sigset_t {
-    // SAFETY: sigset_t is plain data, initialised by sigemptyset.
-    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `set` is a valid sigset_t; signal numbers come from the table above.
-    unsafe {
-        libc::sigemptyset(&mut set);
-        for &s in signals {
-            libc::sigaddset(&mut set, s);
-        }
-    }
-    set
-}
-
 /// Block what the waiting parent will take with sigwaitinfo: the forwarded
 /// signals and SIGCHLD. Done before the clone, so none is lost in between.
 pub fn block_for_waiting() {
     let mut signals = forwarded_signals();
     signals.push(libc::SIGCHLD);
-    let set = sigset(&signals);
+    let set = signals::set_of(&signals);
+    // sigprocmask fails only for an invalid `how` or pointer, and neither can be.
     // SAFETY: a valid set; the old mask is not needed (signals::capture has it).
     unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
 }
@@ -168,7 +155,7 @@ fn sent_by_a_process(info: &libc::siginfo_t) -> bool {
 pub fn wait_forwarding(child: libc::pid_t) -> Result<i32, Error> {
     let mut signals = forwarded_signals();
     signals.push(libc::SIGCHLD);
-    let set = sigset(&signals);
+    let set = signals::set_of(&signals);
     loop {
         // SAFETY: plain data, filled by sigwaitinfo.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
@@ -201,26 +188,39 @@ pub fn wait_forwarding(child: libc::pid_t) -> Result<i32, Error> {
 /// (with core dumps off, so we leave no core file of our own). Returns the
 /// status to exit with when dying is impossible.
 pub fn mirror(status: i32) -> i32 {
-    if libc::WIFEXITED(status) {
-        return libc::WEXITSTATUS(status);
-    }
+    let code = shell_status(status);
     if !libc::WIFSIGNALED(status) {
-        return exit::TOOL_FAILED;
+        return code;
     }
     let sig = libc::WTERMSIG(status);
     use std::io::Write;
     let _ = std::io::stdout().flush();
     let no_core = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // Each call can fail only for arguments that are valid here; should one
+    // fail anyway, the worst is that we exit with `code` below instead of
+    // dying (or leave a core file): the status the caller sees stays right.
     // SAFETY: plain syscalls on our own process with valid arguments.
     unsafe {
         libc::setrlimit(libc::RLIMIT_CORE, &no_core);
         libc::signal(sig, libc::SIG_DFL);
-        let set = sigset(&[sig]);
+        let set = signals::set_of(&[sig]);
         libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
         libc::kill(libc::getpid(), sig);
     }
     // Still here: the signal does not kill (or we are a PID 1); say it as a shell would.
-    128 + sig
+    code
+}
+
+/// A raw wait status as a shell reports it: the exit code, or 128+N for a
+/// death by signal N (125 for anything else).
+pub fn shell_status(status: i32) -> i32 {
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else if libc::WIFSIGNALED(status) {
+        128 + libc::WTERMSIG(status)
+    } else {
+        exit::TOOL_FAILED
+    }
 }
 
 unsafe extern "C" {
@@ -231,11 +231,7 @@ unsafe extern "C" {
 /// vfork-style (posix_spawnp), and return its pid.
 pub fn spawn(argv: &[OsString]) -> Result<libc::pid_t, Error> {
     let Some(program) = argv.first() else { return Err(Error::usage("no command given")) };
-    let cargs: Vec<CString> = argv
-        .iter()
-        .map(|a| CString::new(a.clone().into_vec()))
-        .collect::<Result<_, _>>()
-        .map_err(|_| Error::new("cannot execute", crate::error::quoted(program), "argument holds a NUL byte"))?;
+    let cargs = exec::c_argv(argv)?;
     let mut ptrs: Vec<*const libc::c_char> = cargs.iter().map(|c| c.as_ptr()).collect();
     ptrs.push(std::ptr::null());
     let mask = signals::start_mask();
@@ -243,12 +239,20 @@ pub fn spawn(argv: &[OsString]) -> Result<libc::pid_t, Error> {
     // SAFETY: attr is initialised before use and destroyed after; every pointer is valid for the call.
     unsafe {
         let mut attr: libc::posix_spawnattr_t = std::mem::zeroed();
-        libc::posix_spawnattr_init(&mut attr);
-        libc::posix_spawnattr_setsigmask(&mut attr, &mask);
-        libc::posix_spawnattr_setsigdefault(&mut attr, &defaults);
-        libc::posix_spawnattr_setflags(&mut attr, (libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF) as _);
         let mut actions: libc::posix_spawn_file_actions_t = std::mem::zeroed();
-        libc::posix_spawn_file_actions_init(&mut actions);
+        // glibc's attribute setters only store values (they fail for no valid
+        // argument); init can fail only for lack of memory, and is checked.
+        let ready = libc::posix_spawnattr_init(&mut attr) == 0
+            && libc::posix_spawnattr_setsigmask(&mut attr, &mask) == 0
+            && libc::posix_spawnattr_setsigdefault(&mut attr, &defaults) == 0
+            && libc::posix_spawnattr_setflags(
+                &mut attr,
+                (libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF) as _,
+            ) == 0
+            && libc::posix_spawn_file_actions_init(&mut actions) == 0;
+        if !ready {
+            return Err(Error::sys("cannot start", crate::error::quoted(program), Errno::ENOMEM));
+        }
         let mut pid: libc::pid_t = 0;
         let mut rc = libc::posix_spawnp(&mut pid, ptrs[0], &actions, &attr, ptrs.as_ptr() as _, environ as _);
         if rc == libc::ENOEXEC {
@@ -319,9 +323,7 @@ pub fn run_init(argv: &[OsString], report: Option<BorrowedFd<'_>>, on_spawn: imp
                     if let Some(fd) = report {
                         let _ = nix::unistd::write(fd, &status.to_ne_bytes());
                     }
-                    let code =
-                        if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 128 + libc::WTERMSIG(status) };
-                    child_exit(code);
+                    child_exit(shell_status(status));
                 }
             }
         } else if sig > 0 && sent_by_a_process(&info) {
@@ -340,9 +342,8 @@ pub fn detach_stdio(keep: &[BorrowedFd<'_>]) {
     unsafe {
         let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
         for fd in 0..3 {
-            if null >= 0 {
-                libc::dup3(null, fd, 0);
-            } else {
+            // Whatever fails here, the descriptor is not the caller's any more: closed is as good.
+            if null < 0 || libc::dup3(null, fd, 0) < 0 {
                 libc::close(fd);
             }
         }
@@ -353,6 +354,7 @@ pub fn detach_stdio(keep: &[BorrowedFd<'_>]) {
             }
             from = k + 1;
         }
+        // close_range fails only for flags we do not pass.
         libc::close_range(from, u32::MAX, 0);
     }
 }
@@ -369,7 +371,7 @@ pub fn pidfd_open(pid: libc::pid_t) -> Result<OwnedFd, Errno> {
 /// exits (without one, until SIGKILL, from PDEATHSIG, ends it).
 pub fn hold_while(watched: Option<OwnedFd>) -> ! {
     let _ = block_all_signals();
-    let chld = sigset(&[libc::SIGCHLD]);
+    let chld = signals::set_of(&[libc::SIGCHLD]);
     // SAFETY: a valid set; the new descriptor is checked.
     let sfd = unsafe { libc::signalfd(-1, &chld, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
     if sfd < 0 {
@@ -401,8 +403,9 @@ fn block_all_signals() -> libc::sigset_t {
     let all: Vec<libc::c_int> = (1..=libc::SIGRTMAX())
         .filter(|&s| s != libc::SIGKILL && s != libc::SIGSTOP && !(32..libc::SIGRTMIN()).contains(&s))
         .collect();
-    let set = sigset(&all);
+    let set = signals::set_of(&all);
     // SAFETY: a valid set.
+    // Fails only for an invalid `how` or pointer, and neither can be.
     unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
     set
 }

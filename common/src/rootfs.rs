@@ -396,7 +396,7 @@ pub struct MadeDir {
 impl MadeDir {
     pub fn create(dir: &Path) -> Result<Self, Error> {
         let fail = |e: Errno| Error::sys("cannot create", dir.display(), e);
-        let parent_path = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let parent_path = crate::parent_dir(dir);
         let parent =
             open(parent_path, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).map_err(fail)?;
         let name = cstring(Path::new(dir.file_name().unwrap_or_default()))?;

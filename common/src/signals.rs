@@ -22,18 +22,29 @@ static START_MASK: OnceLock<Mask> = OnceLock::new();
 /// Dispositions the tool changed: (signal, the original handler).
 static CHANGED: Mutex<Vec<(libc::c_int, libc::sighandler_t)>> = Mutex::new(Vec::new());
 
-fn empty_set() -> libc::sigset_t {
+/// A signal set holding exactly `signals`.
+pub fn set_of(signals: &[libc::c_int]) -> libc::sigset_t {
     // SAFETY: sigset_t is plain data, initialised by sigemptyset.
     let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: a valid sigset_t.
-    unsafe { libc::sigemptyset(&mut set) };
+    // SAFETY: `set` is a valid sigset_t; sigaddset only refuses numbers that are no signal, which we never pass.
+    unsafe {
+        libc::sigemptyset(&mut set);
+        for &s in signals {
+            libc::sigaddset(&mut set, s);
+        }
+    }
     set
+}
+
+fn empty_set() -> libc::sigset_t {
+    set_of(&[])
 }
 
 /// Record the signal mask the tool was started with. Called first in `main`.
 pub fn capture() {
     let mut mask = empty_set();
     // SAFETY: a null new set only queries the mask into `mask`.
+    // A query cannot fail; were it to, the mask recorded is empty, the default.
     unsafe { libc::sigprocmask(libc::SIG_BLOCK, std::ptr::null(), &mut mask) };
     let _ = START_MASK.set(Mask(mask));
 }
@@ -61,6 +72,7 @@ pub fn restore() {
     }
     let mask = start_mask();
     // SAFETY: a valid set.
+    // Fails only for an invalid `how` or pointer, and neither can be.
     unsafe { libc::sigprocmask(libc::SIG_SETMASK, &mask, std::ptr::null_mut()) };
 }
 

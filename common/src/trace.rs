@@ -21,17 +21,17 @@ pub fn step(describe: impl FnOnce() -> String) {
 
 /// A command line as a shell would read it back, for traces.
 pub fn shell_words(argv: &[std::ffi::OsString]) -> String {
-    argv.iter()
-        .map(|a| {
-            let s = a.to_string_lossy();
-            if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-=:,+@%".contains(&b)) {
-                s.into_owned()
-            } else {
-                format!("'{}'", s.replace('\'', "'\\''"))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+    argv.iter().map(|a| shell_word(&a.to_string_lossy())).collect::<Vec<_>>().join(" ")
+}
+
+/// One word as a POSIX shell reads it back: as it is when plainly safe,
+/// else single-quoted (for traces, and for nstype's eval-safe `-r` output).
+pub fn shell_word(s: &str) -> String {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-=:,+@%".contains(&b)) {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use nix::errno::Errno;
 
 use std::path::Path;
 
+use crate::cli::values::{NotDecimal, decimal};
 use crate::error::{Error, quoted};
 use crate::{procfs, trace};
 
@@ -26,10 +27,11 @@ impl IdMap {
             return Err(bad("expected INNER:OUTER:COUNT"));
         };
         let number = |s: &str, what: &str| -> Result<u32, Error> {
-            if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(bad(&format!("{what} is not a decimal number")));
+            match decimal(s, u64::from(u32::MAX) - 1) {
+                Ok(n) => Ok(n as u32),
+                Err(NotDecimal::NotDigits) => Err(bad(&format!("{what} is not a decimal number"))),
+                Err(NotDecimal::OutOfRange) => Err(bad(&format!("{what} is out of range"))),
             }
-            s.parse::<u32>().ok().filter(|&n| n != u32::MAX).ok_or_else(|| bad(&format!("{what} is out of range")))
         };
         let map =
             Self { inner: number(inner, "INNER")?, outer: number(outer, "OUTER")?, count: number(count, "COUNT")? };

@@ -42,6 +42,24 @@ pub fn parse_size(text: &str) -> Result<Size, String> {
     value.checked_mul(1u64 << shift).map(Size::Bytes).ok_or_else(|| "too large".to_string())
 }
 
+/// Why a text is not a decimal number we take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotDecimal {
+    /// Empty, or something other than ASCII digits (a sign, a space).
+    NotDigits,
+    /// Digits, but above the limit.
+    OutOfRange,
+}
+
+/// Plain decimal digits, no sign or space, at most `max`: the one parser of
+/// ids, PIDs and descriptor numbers.
+pub fn decimal(text: &str, max: u64) -> Result<u64, NotDecimal> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(NotDecimal::NotDigits);
+    }
+    text.parse::<u64>().ok().filter(|&n| n <= max).ok_or(NotDecimal::OutOfRange)
+}
+
 /// The highest PID Linux can ever hand out (`PID_MAX_LIMIT` on 64-bit).
 pub const PID_MAX_LIMIT: i32 = 4_194_304;
 
@@ -50,11 +68,9 @@ pub fn parse_pid(text: &str) -> Result<i32, String> {
     if text.is_empty() {
         return Err("empty PID".into());
     }
-    if !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err("not a decimal number".into());
-    }
-    match text.parse::<u64>() {
-        Ok(n) if (1..=PID_MAX_LIMIT as u64).contains(&n) => Ok(n as i32),
+    match decimal(text, PID_MAX_LIMIT as u64) {
+        Ok(n) if n >= 1 => Ok(n as i32),
+        Err(NotDecimal::NotDigits) => Err("not a decimal number".into()),
         _ => Err(format!("out of range (1 to {PID_MAX_LIMIT})")),
     }
 }
@@ -68,13 +84,12 @@ pub fn checked_name(text: &str, what: &str) -> Result<String, Error> {
 }
 
 pub fn parse_id(text: &str, what: &str) -> Result<u32, Error> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Error::new(format!("invalid {what} id"), quoted(text), "not a decimal number"));
-    }
-    text.parse::<u32>()
-        .ok()
-        .filter(|&n| n != u32::MAX)
-        .ok_or_else(|| Error::new(format!("invalid {what} id"), quoted(text), "out of range"))
+    let why = match decimal(text, u64::from(u32::MAX) - 1) {
+        Ok(n) => return Ok(n as u32),
+        Err(NotDecimal::NotDigits) => "not a decimal number",
+        Err(NotDecimal::OutOfRange) => "out of range",
+    };
+    Err(Error::new(format!("invalid {what} id"), quoted(text), why))
 }
 
 /// Whole seconds, possibly negative, for a clock offset.
@@ -93,6 +108,17 @@ pub fn parse_seconds(text: &str) -> Result<i64, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimals_are_plain_digits_within_a_limit() {
+        assert_eq!(decimal("0", 9), Ok(0));
+        assert_eq!(decimal("42", 42), Ok(42));
+        assert_eq!(decimal("43", 42), Err(NotDecimal::OutOfRange));
+        for bad in ["", "+1", "-1", " 1", "1 ", "0x1", "1e3"] {
+            assert_eq!(decimal(bad, u64::MAX), Err(NotDecimal::NotDigits), "{bad:?}");
+        }
+        assert_eq!(decimal("99999999999999999999999", u64::MAX), Err(NotDecimal::OutOfRange));
+    }
 
     #[test]
     fn sizes_accepted() {

@@ -166,7 +166,7 @@ fn examine_dir(dir: &Path) -> Result<DirState, Error> {
     let meta = match std::fs::symlink_metadata(dir) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let parent = common::parent_dir(dir);
             return match std::fs::metadata(parent) {
                 Ok(m) if m.is_dir() => Ok(DirState::Missing),
                 _ => Err(Error::new("invalid root", quoted(dir), "its parent directory does not exist")),

@@ -80,13 +80,10 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, 
             }
             a if a.is(None, "pid-fd") => {
                 let text = cli::string_value(&mut parser).map_err(usage)?;
-                let fd = text
-                    .parse::<i32>()
-                    .ok()
-                    .filter(|fd| (0..=1 << 20).contains(fd) && text.bytes().all(|b| b.is_ascii_digit()));
-                pid_fd = Some(fd.ok_or_else(|| {
+                let fd = common::cli::values::decimal(&text, 1 << 20).map_err(|_| {
                     Error::new("invalid descriptor", format!("--pid-fd={text}"), "not a descriptor number")
-                })?);
+                })?;
+                pid_fd = Some(fd as i32);
             }
             a if a.is(Some('h'), "help") => asked = asked.or(Some(Parsed::Help)),
             a if a.is(Some('V'), "version") => asked = asked.or(Some(Parsed::Version)),
@@ -307,7 +304,7 @@ fn first_child(pid: libc::pid_t) -> Option<libc::pid_t> {
 /// (mktemp): an existing file with content is never overwritten.
 fn check_pid_file(file: &Path) -> Result<(), Error> {
     let refuse = |why: String| Error::new("cannot write pid file", file.display(), why);
-    let parent = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = common::parent_dir(file);
     match std::fs::metadata(parent) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => return Err(refuse("its parent is not a directory".to_owned())),

@@ -170,17 +170,11 @@ fn json(rows: &[Info], columns: &[Column]) -> String {
     format!("{{\"namespaces\": [\n{}\n]}}\n", objects.join(",\n"))
 }
 
-/// Single-quote for a POSIX shell when the value is not plainly safe.
-fn shell_word(s: &str) -> String {
-    let safe = !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-:+@%,".contains(&b));
-    if safe { s.to_owned() } else { format!("'{}'", s.replace('\'', "'\\''")) }
-}
-
 fn raw(rows: &[Info], columns: &[Column]) -> String {
     let mut out = String::new();
     for r in rows {
         let pairs: Vec<String> =
-            columns.iter().map(|c| format!("{}={}", c.name(), shell_word(&plain(&c.cell(r))))).collect();
+            columns.iter().map(|c| format!("{}={}", c.name(), common::trace::shell_word(&plain(&c.cell(r))))).collect();
         out.push_str(&pairs.join(" "));
         out.push('\n');
     }
