@@ -226,3 +226,36 @@ fn the_holder_is_sealed_away_from_every_file() {
     assert_eq!(stdout(&out), "0\n1\n", "{}", stderr(&out));
     guard.check();
 }
+
+#[test]
+fn a_failure_in_a_helper_is_one_line() {
+    require!(can_run(), "needs root and every namespace type");
+    let guard = Guard::new(&[]);
+    // The holder fails to mount proc: it says so, and nsunshare adds nothing.
+    let out = guard.command("nsunshare").args(["-mp", "--mount-proc=/nonexistent-nstools", "true"]).output().unwrap();
+    assert_eq!(
+        (code(&out), stderr(&out).as_str()),
+        (125, "nsunshare: cannot mount proc on: /nonexistent-nstools: No such file or directory\n")
+    );
+    guard.check();
+}
+
+#[test]
+fn no_pin_on_a_kernel_file_system() {
+    require!(can_run(), "needs root and every namespace type");
+    let guard = Guard::new(&[]);
+    for (tool, file, fs) in [("nsunshare", "/proc/version", "proc"), ("nsclone", "/sys/kernel/notes", "sysfs")] {
+        let out = guard.command(tool).arg(format!("--net={file}")).arg("true").output().unwrap();
+        assert_eq!(
+            (code(&out), stderr(&out)),
+            (
+                125,
+                format!(
+                    "{tool}: cannot pin a namespace at: {file}: on a {fs} file system: give a file of your own (such as /run/netns/NAME)\n"
+                )
+            )
+        );
+    }
+    // The guard checks that the host mount table did not change.
+    guard.check();
+}

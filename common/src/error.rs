@@ -18,6 +18,9 @@ pub enum Kind {
     NotANamespace,
     /// Anything else the tool refuses or reports.
     Failed,
+    /// A forked helper has already said what failed, on its own line: the
+    /// tool exits with the status and adds no second line.
+    Reported,
 }
 
 /// A failure the tool reports before it exits with `code`.
@@ -67,6 +70,11 @@ impl Error {
     /// Wrong usage: an unknown option, a missing value (exit 125).
     pub fn usage(reason: impl Into<String>) -> Self {
         Self { kind: Kind::Usage, ..Self::new("", "", reason) }
+    }
+
+    /// A failure a child process has reported itself (exit 125).
+    pub fn reported() -> Self {
+        Self { kind: Kind::Reported, ..Self::new("", "", "") }
     }
 
     /// A file that is no namespace.

@@ -77,7 +77,9 @@ pub fn run_tool(name: &'static str, run: fn(Vec<OsString>) -> Result<i32, Error>
     let code = match run(std::env::args_os().skip(1).collect()) {
         Ok(code) => code,
         Err(err) => {
-            report(&err);
+            if err.kind != error::Kind::Reported {
+                report(&err);
+            }
             err.code
         }
     };

@@ -71,3 +71,29 @@ pub fn explain_proc_failure(err: Error) -> Error {
         _ => err,
     }
 }
+
+/// Kernel file systems, by statfs magic: never an image, never a place for a pin.
+pub const KERNEL_FILE_SYSTEMS: [(libc::c_long, &str); 16] = [
+    (libc::PROC_SUPER_MAGIC, "proc"),
+    (0x6265_6572, "sysfs"),
+    (0x1cd1, "devpts"),
+    (0x0027_e0eb, "cgroup"),
+    (0x6367_7270, "cgroup2"),
+    (0x6462_6720, "debugfs"),
+    (0x7472_6163, "tracefs"),
+    (0x7363_6673, "securityfs"),
+    (0xcafe_4a11, "bpf"),
+    (0x6e73_6673, "nsfs"),
+    (0x6265_6570, "configfs"),
+    (0x6165_676c, "pstore"),
+    (0xde5e_81e4, "efivarfs"),
+    (0x1980_0202, "mqueue"),
+    (0x9584_58f6, "hugetlbfs"),
+    (0x4249_4e4d, "binfmt_misc"),
+];
+
+/// The kernel file system `path` is on, if it is on one.
+pub fn kernel_file_system(path: &Path) -> Option<&'static str> {
+    let kind = nix::sys::statfs::statfs(path).ok()?.filesystem_type().0 as libc::c_long;
+    KERNEL_FILE_SYSTEMS.iter().find(|(magic, _)| *magic == kind).map(|(_, name)| *name)
+}

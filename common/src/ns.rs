@@ -124,14 +124,22 @@ pub fn namespace_failure(what: &str, flags: libc::c_int, errno: Errno) -> Error 
     Error::new(what, object, hint)
 }
 
-/// Check a pin file before anything is created: its directory must exist, and
-/// the file, if there, must be a regular file.
+/// Check a pin file before anything is created: its directory must exist,
+/// on no kernel file system (a pin over /proc/version would hide it on the
+/// host), and the file, if there, must be a regular file.
 pub fn check_pin(file: &Path) -> Result<(), Error> {
     let parent = crate::parent_dir(file);
     match std::fs::metadata(parent) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => return Err(Error::new("cannot pin a namespace at", file.display(), "its parent is not a directory")),
         Err(e) => return Err(Error::new("cannot pin a namespace at", file.display(), crate::io_reason(&e))),
+    }
+    if let Some(name) = crate::mount::kernel_file_system(parent) {
+        return Err(Error::new(
+            "cannot pin a namespace at",
+            file.display(),
+            format!("on a {name} file system: give a file of your own (such as /run/netns/NAME)"),
+        ));
     }
     match std::fs::symlink_metadata(file) {
         Ok(m) if m.is_file() => Ok(()),

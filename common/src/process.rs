@@ -81,6 +81,20 @@ pub fn fork() -> Result<Forked, Errno> {
     }
 }
 
+/// Reap a forked helper. Exit 0 is success; another exit status means it
+/// reported its failure itself, on its own line; a death by a signal is
+/// reported here, naming the helper.
+pub fn reap_helper(pid: libc::pid_t, name: &str) -> Result<(), Error> {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    match waitpid(nix::unistd::Pid::from_raw(pid), Some(WaitPidFlag::__WALL)) {
+        Ok(WaitStatus::Exited(_, 0)) => Ok(()),
+        Ok(WaitStatus::Exited(..)) => Err(Error::reported()),
+        Ok(WaitStatus::Signaled(_, sig, _)) => Err(Error::new("setup failed", name, format!("killed by {sig}"))),
+        Ok(_) => Err(Error::reported()),
+        Err(e) => Err(Error::sys("cannot wait for", name, e)),
+    }
+}
+
 /// Leave a forked child: flush what it printed and exit without running the
 /// parent's destructors or atexit handlers.
 pub fn child_exit(code: i32) -> ! {

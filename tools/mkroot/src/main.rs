@@ -230,26 +230,6 @@ const HOST_TREE: [&str; 25] = [
     "/run/user",
 ];
 
-/// Kernel file systems: never an image, and nothing may be created in them.
-const KERNEL_FILE_SYSTEMS: [(libc::c_long, &str); 16] = [
-    (libc::PROC_SUPER_MAGIC, "proc"),
-    (0x6265_6572, "sysfs"),
-    (0x1cd1, "devpts"),
-    (0x0027_e0eb, "cgroup"),
-    (0x6367_7270, "cgroup2"),
-    (0x6462_6720, "debugfs"),
-    (0x7472_6163, "tracefs"),
-    (0x7363_6673, "securityfs"),
-    (0xcafe_4a11, "bpf"),
-    (0x6e73_6673, "nsfs"),
-    (0x6265_6570, "configfs"),
-    (0x6165_676c, "pstore"),
-    (0xde5e_81e4, "efivarfs"),
-    (0x1980_0202, "mqueue"),
-    (0x9584_58f6, "hugetlbfs"),
-    (0x4249_4e4d, "binfmt_misc"),
-];
-
 /// Why `real` (a canonical directory holding files) cannot be an image: it is
 /// on a kernel file system, or it is the top of a tmpfs that the system
 /// shares (`/dev`, `/dev/shm`, `/run`, `/tmp`), where mkroot would create
@@ -258,9 +238,7 @@ fn system_file_system(real: &Path) -> Option<String> {
     if HOST_TREE.iter().any(|d| real == Path::new(d)) {
         return Some("a directory of the host's own tree, which is no image: give a directory of your own".to_owned());
     }
-    let fs = nix::sys::statfs::statfs(real).ok()?;
-    let kind = fs.filesystem_type().0 as libc::c_long;
-    if let Some((_, name)) = KERNEL_FILE_SYSTEMS.iter().find(|(magic, _)| *magic == kind) {
+    if let Some(name) = common::mount::kernel_file_system(real) {
         return Some(format!("on a {name} file system, which is no image: give a directory of your own"));
     }
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").ok()?;

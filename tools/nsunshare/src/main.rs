@@ -203,16 +203,12 @@ impl Helper {
     /// Setup done: pin, and wait for the helper to finish.
     fn pins(self) -> Result<(), Error> {
         let _ = sync::send(self.to_helper.as_fd(), Step::Pin);
-        match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(self.pid), None) {
-            Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => Ok(()),
-            _ => Err(Error::new("", "", "setup failed").with_code(exit::TOOL_FAILED)),
-        }
+        process::reap_helper(self.pid, "helper")
     }
 
-    /// The helper reported its failure itself; reap it.
+    /// The helper has failed: reap it, for its own report.
     fn fail(self) -> Error {
-        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(self.pid), None);
-        Error::new("setup failed", "helper", "see the message above")
+        process::reap_helper(self.pid, "helper").err().unwrap_or_else(Error::reported)
     }
 
     fn abandon(self) {
@@ -237,9 +233,7 @@ fn start_holder(mount_proc: Option<&Path>) -> Result<(), Error> {
         Forked::Parent(pid) => {
             drop((from_parent, to_parent));
             if sync::expect(from_holder.as_fd(), Step::HolderUp).is_err() {
-                let _ =
-                    nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), Some(nix::sys::wait::WaitPidFlag::__WALL));
-                return Err(Error::new("cannot start", "PID 1 holder", "see the message above"));
+                return Err(process::reap_helper(pid, "PID 1 holder").err().unwrap_or_else(Error::reported));
             }
             // The write end closes at exec; the holder checked it at start and now watches the pidfd.
             drop(to_holder);
