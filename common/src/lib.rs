@@ -1,10 +1,11 @@
 //! What the nstools share, so that the tools behave alike, in modules named
 //! after the kernel object each one manages (see ARCHITECTURE.md): `ns`,
-//! `userns`, `mount`, `uts`, `net`, `timens`, `rootfs`, `caps`, `procfs`,
+//! `userns`, `mount`, `uts`, `net`, `timens`, `rootfs`, `caps`, `cgroup`, `procfs`,
 //! `process`, `sync`, `signals`, `exec`; and the tools' own ground: `cli`,
 //! `error`, `exit`, `trace`, `fuzz`.
 
 pub mod caps;
+pub mod cgroup;
 pub mod cli;
 pub mod error;
 pub mod exec;

@@ -97,35 +97,7 @@ pub fn mount_table() -> BTreeSet<String> {
 
 /// Where each cgroup hierarchy of this process is mounted, with our place in it.
 pub fn own_cgroups() -> Vec<PathBuf> {
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mounts: Vec<(String, String, String)> = mountinfo
-        .lines()
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split(' ').collect();
-            let sep = fields.iter().position(|f| *f == "-")?;
-            let fstype = *fields.get(sep + 1)?;
-            let options = *fields.get(sep + 3)?;
-            matches!(fstype, "cgroup" | "cgroup2")
-                .then(|| (fstype.to_owned(), fields[4].to_owned(), options.to_owned()))
-        })
-        .collect();
-    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    let mut out = Vec::new();
-    for line in own.lines() {
-        let mut parts = line.splitn(3, ':');
-        let (Some(_), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next()) else { continue };
-        let mount = mounts.iter().find(|(fstype, _, options)| {
-            if controllers.is_empty() {
-                fstype == "cgroup2"
-            } else {
-                fstype == "cgroup" && controllers.split(',').all(|c| options.split(',').any(|o| o == c))
-            }
-        });
-        if let Some((_, point, _)) = mount {
-            out.push(Path::new(point).join(path.trim_start_matches('/')));
-        }
-    }
-    out
+    common::cgroup::own().into_iter().map(|m| m.dir).collect()
 }
 
 fn cgroup_tree() -> BTreeSet<String> {
