@@ -149,6 +149,19 @@ pub fn check_pin(file: &Path) -> Result<(), Error> {
     }
 }
 
+/// The `/proc/PID/ns/` entry that names a new namespace of `pid`, to pin:
+/// its own entry, except for a PID or time namespace that `pid` made with
+/// unshare(2) (in `unshared`), which only its children enter:
+/// `pid_for_children`, `time_for_children`.
+pub fn pin_source(pid: libc::pid_t, ns: &Namespace, unshared: libc::c_int) -> std::path::PathBuf {
+    let leaf = match ns.flag {
+        libc::CLONE_NEWPID if unshared & libc::CLONE_NEWPID != 0 => "pid_for_children",
+        libc::CLONE_NEWTIME if unshared & libc::CLONE_NEWTIME != 0 => "time_for_children",
+        _ => ns.proc_name,
+    };
+    std::path::PathBuf::from(format!("/proc/{pid}/ns/{leaf}"))
+}
+
 /// Refuse one file named by two options (`--net=F --uts=F`, a pin and the
 /// pid file), compared resolved: the parent directory's real path and the name.
 pub fn check_distinct_files(files: &[(String, &Path)]) -> Result<(), Error> {

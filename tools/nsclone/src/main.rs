@@ -116,7 +116,41 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
         return Ok(0);
     };
     trace::enable(args.spec.verbose);
-    // Everything is checked before anything is created.
+    let plan = check(&args)?;
+    let layout = Layout::of(&args);
+    // The parent holds the write end for its whole life: the child sees it
+    // close if the parent dies, and reads the handshake steps from it.
+    let (from_parent, to_child) = sync::pipe()?;
+    let back = if layout.relay || layout.handshake { Some(sync::pipe()?) } else { None };
+    if layout.time_by_parent {
+        timens::new_time_namespace(args.spec.monotonic, args.spec.boottime)?;
+    }
+    process::block_for_waiting();
+    let flags = args.spec.flags & !libc::CLONE_NEWTIME;
+    trace::step(|| format!("clone {}", common::ns::long_options(flags)));
+    match process::clone_child(flags) {
+        Err(e) => Err(ns::namespace_failure("cannot create namespaces", flags, e)),
+        Ok(Forked::Child) => {
+            drop(to_child);
+            let to_parent = back.map(|(_, write)| write);
+            child(&args, plan.is_some(), &from_parent, to_parent.as_ref(), layout)
+        }
+        Ok(Forked::Parent(pid)) => {
+            drop(from_parent);
+            let from_child = back.map(|(read, _)| read);
+            Parent { args: &args, child: pid, pinned: Vec::new(), pid_file_created: false }.run(
+                plan.as_ref(),
+                &to_child,
+                from_child.as_ref(),
+                layout,
+            )
+        }
+    }
+}
+
+/// Everything checked before anything is created: the maps, the pin files,
+/// the pid file and descriptor.
+fn check(args: &Args) -> Result<Option<MapPlan>, Error> {
     let plan = userns::plan_for_caller(&args.spec.maps)?;
     for (_, file) in &args.spec.pins {
         ns::check_pin(file)?;
@@ -131,85 +165,73 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
     if let Some(fd) = args.pid_fd {
         check_pid_fd(fd)?;
     }
-    // A time namespace's clock offsets can be set only before a process lives
-    // in it. Root makes it here, before the clone, and the child is born in
-    // it. Without root it must be owned by the new user namespace: the child
-    // makes it, and the command, to be sure to enter it on every kernel, is
-    // then started as a new process (exec enters it only on recent kernels).
-    let time_by_parent = args.spec.wants(libc::CLONE_NEWTIME) && nix::unistd::geteuid().is_root();
-    let init = args.spec.wants(libc::CLONE_NEWPID) && !args.as_pid_1;
-    let relay = init || (args.spec.wants(libc::CLONE_NEWTIME) && !time_by_parent);
-    let report_pid = args.pidfile.is_some() || args.pid_fd.is_some();
-    let handshake = !args.spec.pins.is_empty() || report_pid;
-    // The parent holds the write end for its whole life: the child sees it
-    // close if the parent dies, and reads the handshake bytes from it.
-    let (from_parent, to_child) = sync::pipe()?;
-    let back = if relay || handshake { Some(sync::pipe()?) } else { None };
-    if time_by_parent {
-        timens::new_time_namespace(args.spec.monotonic, args.spec.boottime)?;
-    }
-    let shape = Shape { relay, handshake, time_by_parent };
-    process::block_for_waiting();
-    let flags = args.spec.flags & !libc::CLONE_NEWTIME;
-    trace::step(|| format!("clone {}", common::ns::long_options(flags)));
-    match process::clone_child(flags) {
-        Err(e) => Err(ns::namespace_failure("cannot create namespaces", flags, e)),
-        Ok(Forked::Child) => {
-            drop(to_child);
-            let to_parent = back.map(|(read, write)| {
-                drop(read);
-                write
-            });
-            child(&args, plan.as_ref(), &from_parent, to_parent.as_ref(), shape)
-        }
-        Ok(Forked::Parent(pid)) => {
-            drop(from_parent);
-            let from_child = back.map(|(read, write)| {
-                drop(write);
-                read
-            });
-            parent(&args, plan.as_ref(), pid, &to_child, from_child.as_ref(), shape)
-        }
-    }
+    Ok(plan)
 }
 
-/// How this run is put together.
+/// How this run is put together, decided once from the options (the process
+/// layouts are drawn in ARCHITECTURE.md).
 #[derive(Debug, Clone, Copy)]
-struct Shape {
+struct Layout {
+    /// A time namespace's clock offsets can be set only before a process
+    /// lives in it. Root makes it before the clone, and the child is born in
+    /// it. Without root it must be owned by the new user namespace: the child
+    /// makes it, and the command, to be sure to enter it on every kernel, is
+    /// then started as a new process (exec enters it only on recent kernels).
+    time_by_parent: bool,
     /// A process of ours (the init, or a relay) starts the command and reports its status.
     relay: bool,
+    /// The command's PID goes to a pid file or descriptor.
+    report_pid: bool,
     /// The parent pins namespaces or reports the PID after the child's setup.
     handshake: bool,
-    /// The parent made the time namespace before the clone.
-    time_by_parent: bool,
 }
 
-fn child(args: &Args, plan: Option<&MapPlan>, from_parent: &OwnedFd, to_parent: Option<&OwnedFd>, shape: Shape) -> ! {
-    let Shape { relay, handshake, time_by_parent } = shape;
+impl Layout {
+    fn of(args: &Args) -> Self {
+        let time = args.spec.wants(libc::CLONE_NEWTIME);
+        let time_by_parent = time && nix::unistd::geteuid().is_root();
+        let init = args.spec.wants(libc::CLONE_NEWPID) && !args.as_pid_1;
+        let report_pid = args.pidfile.is_some() || args.pid_fd.is_some();
+        Self {
+            time_by_parent,
+            relay: init || (time && !time_by_parent),
+            report_pid,
+            handshake: !args.spec.pins.is_empty() || report_pid,
+        }
+    }
+
+    /// The namespaces the child makes with unshare(2) rather than being born
+    /// in them: their pins name the `*_for_children` entries.
+    fn unshared_by_child(self) -> libc::c_int {
+        if self.time_by_parent { 0 } else { libc::CLONE_NEWTIME }
+    }
+}
+
+fn child(args: &Args, maps: bool, from_parent: &OwnedFd, to_parent: Option<&OwnedFd>, layout: Layout) -> ! {
+    let fail = || process::child_exit(common::exit::TOOL_FAILED);
     // The PID goes to the caller through the parent's copy; the command must
     // not hold one, or a caller reading it to EOF waits for the command.
     if let Some(fd) = args.pid_fd {
         // SAFETY: a descriptor the caller gave us for this; the parent keeps its own copy.
         unsafe { libc::close(fd) };
     }
-    if plan.is_some() && sync::expect(from_parent.as_fd(), Step::MapsWritten).is_err() {
-        process::child_exit(common::exit::TOOL_FAILED);
+    if maps && sync::expect(from_parent.as_fd(), Step::MapsWritten).is_err() {
+        fail();
     }
-    let elsewhere = DoneElsewhere { time: time_by_parent, ..DoneElsewhere::default() };
+    let elsewhere = DoneElsewhere { time: layout.time_by_parent, ..DoneElsewhere::default() };
     if let Err(err) = process::die_with_parent(from_parent.as_fd()).and_then(|()| args.spec.set_up_inside(elsewhere)) {
         process::child_fail(&err);
     }
-    if handshake {
-        let Some(to_parent) = to_parent else { process::child_exit(common::exit::TOOL_FAILED) };
+    if layout.handshake {
+        let Some(to_parent) = to_parent else { fail() };
         if sync::send(to_parent.as_fd(), Step::SetUp).is_err() || sync::expect(from_parent.as_fd(), Step::Go).is_err() {
-            process::child_exit(common::exit::TOOL_FAILED);
+            fail();
         }
     }
     trace::step(|| format!("exec {}", trace::shell_words(&args.command)));
-    if relay {
-        let report_pid = args.pidfile.is_some() || args.pid_fd.is_some();
+    if layout.relay {
         process::run_init(&args.command, to_parent.map(AsFd::as_fd), |_| {
-            if let (true, Some(to_parent)) = (report_pid, to_parent) {
+            if let (true, Some(to_parent)) = (layout.report_pid, to_parent) {
                 // The parent reads the command's host PID while it cannot have been reaped yet.
                 let _ = sync::send(to_parent.as_fd(), Step::CommandStarted);
                 let _ = sync::expect(from_parent.as_fd(), Step::PidReported);
@@ -219,70 +241,87 @@ fn child(args: &Args, plan: Option<&MapPlan>, from_parent: &OwnedFd, to_parent: 
     process::child_fail(&exec::exec_into(&args.command))
 }
 
-fn parent(
-    args: &Args,
-    plan: Option<&MapPlan>,
+/// The waiting parent, with what it made, to take back if a later step fails.
+struct Parent<'a> {
+    args: &'a Args,
     child: libc::pid_t,
-    to_child: &OwnedFd,
-    from_child: Option<&OwnedFd>,
-    shape: Shape,
-) -> Result<i32, Error> {
-    let Shape { relay, handshake, time_by_parent } = shape;
-    let mut pinned: Vec<(&Path, bool)> = Vec::new();
-    let mut pid_file_created = false;
-    let abort = |err: Error, pinned: &[(&Path, bool)], pid_file_created: bool| -> Result<i32, Error> {
-        // SAFETY: `child` is our unreaped child.
-        unsafe { libc::kill(child, libc::SIGKILL) };
-        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child), None);
-        ns::unpin(pinned);
-        if let (true, Some(file)) = (pid_file_created, &args.pidfile) {
-            let _ = std::fs::remove_file(file);
+    pinned: Vec<(&'a Path, bool)>,
+    pid_file_created: bool,
+}
+
+impl Parent<'_> {
+    fn run(
+        mut self,
+        plan: Option<&MapPlan>,
+        to_child: &OwnedFd,
+        from_child: Option<&OwnedFd>,
+        layout: Layout,
+    ) -> Result<i32, Error> {
+        if let Err(err) = self.set_up(plan, to_child, from_child, layout) {
+            return Err(self.abort(err));
         }
-        Err(err)
-    };
-    if let Some(plan) = plan {
-        if let Err(err) = userns::write_maps(child, plan) {
-            return abort(err, &pinned, false);
-        }
-        let _ = sync::send(to_child.as_fd(), Step::MapsWritten);
+        let status = process::wait_forwarding(self.child)?;
+        let status = match (layout.relay, from_child) {
+            (true, Some(fd)) => sync::receive_status(fd.as_fd()).unwrap_or(status),
+            _ => status,
+        };
+        // A pid file we created goes with the command; one the caller made stays.
+        self.remove_pid_file();
+        Ok(process::mirror(status))
     }
-    if let (true, Some(from_child)) = (handshake, from_child)
-        && sync::expect(from_child.as_fd(), Step::SetUp).is_ok()
-    {
-        for (ns, file) in &args.spec.pins {
-            let leaf =
-                if ns.flag == libc::CLONE_NEWTIME && !time_by_parent { "time_for_children" } else { ns.proc_name };
-            let source = PathBuf::from(format!("/proc/{child}/ns/{leaf}"));
-            match ns::pin(&source, file) {
-                Ok(created) => pinned.push((file, created)),
-                Err(err) => return abort(err, &pinned, false),
-            }
+
+    /// The parent's part of the handshake: maps, pins, the PID.
+    fn set_up(
+        &mut self,
+        plan: Option<&MapPlan>,
+        to_child: &OwnedFd,
+        from_child: Option<&OwnedFd>,
+        layout: Layout,
+    ) -> Result<(), Error> {
+        if let Some(plan) = plan {
+            userns::write_maps(self.child, plan)?;
+            let _ = sync::send(to_child.as_fd(), Step::MapsWritten);
         }
-        if !relay && let Err(err) = report_pid(args, child, &mut pid_file_created) {
-            return abort(err, &pinned, pid_file_created);
+        let Some(from_child) = from_child.filter(|_| layout.handshake) else { return Ok(()) };
+        if sync::expect(from_child.as_fd(), Step::SetUp).is_err() {
+            // The child failed and said why; waiting for it relays its status.
+            return Ok(());
+        }
+        for (ns, file) in &self.args.spec.pins {
+            let created = ns::pin(&ns::pin_source(self.child, ns, layout.unshared_by_child()), file)?;
+            self.pinned.push((file, created));
+        }
+        if !layout.relay {
+            self.report_pid(self.child)?;
         }
         let _ = sync::send(to_child.as_fd(), Step::Go);
-        if relay
-            && (args.pidfile.is_some() || args.pid_fd.is_some())
-            && sync::expect(from_child.as_fd(), Step::CommandStarted).is_ok()
-        {
-            let command = first_child(child).unwrap_or(child);
-            if let Err(err) = report_pid(args, command, &mut pid_file_created) {
-                return abort(err, &pinned, pid_file_created);
-            }
+        if layout.relay && layout.report_pid && sync::expect(from_child.as_fd(), Step::CommandStarted).is_ok() {
+            self.report_pid(first_child(self.child).unwrap_or(self.child))?;
             let _ = sync::send(to_child.as_fd(), Step::PidReported);
         }
+        Ok(())
     }
-    let status = process::wait_forwarding(child)?;
-    let status = match (relay, from_child) {
-        (true, Some(fd)) => sync::receive_status(fd.as_fd()).unwrap_or(status),
-        _ => status,
-    };
-    // A pid file we created goes with the command; one the caller made stays.
-    if let (true, Some(file)) = (pid_file_created, &args.pidfile) {
-        let _ = std::fs::remove_file(file);
+
+    /// Kill the child and take back the pins and the pid file.
+    fn abort(mut self, err: Error) -> Error {
+        // SAFETY: `child` is our unreaped child.
+        unsafe { libc::kill(self.child, libc::SIGKILL) };
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(self.child), None);
+        ns::unpin(&self.pinned);
+        self.remove_pid_file();
+        err
     }
-    Ok(process::mirror(status))
+
+    fn remove_pid_file(&mut self) {
+        if let (true, Some(file)) = (self.pid_file_created, &self.args.pidfile) {
+            let _ = std::fs::remove_file(file);
+            self.pid_file_created = false;
+        }
+    }
+
+    fn report_pid(&mut self, pid: libc::pid_t) -> Result<(), Error> {
+        report_pid(self.args, pid, &mut self.pid_file_created)
+    }
 }
 
 /// The first child of `pid`, as this PID namespace numbers it: from

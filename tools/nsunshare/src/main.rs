@@ -172,13 +172,10 @@ impl Helper {
                     process::child_exit(exit::TOOL_FAILED);
                 }
                 let mut pinned: Vec<(&Path, bool)> = Vec::new();
+                // nsunshare makes every namespace with unshare(2).
+                let unshared = libc::CLONE_NEWPID | libc::CLONE_NEWTIME;
                 for (ns, file) in pins {
-                    let leaf = match ns.flag {
-                        libc::CLONE_NEWTIME => "time_for_children",
-                        libc::CLONE_NEWPID => "pid_for_children",
-                        _ => ns.proc_name,
-                    };
-                    match ns::pin(Path::new(&format!("/proc/{parent}/ns/{leaf}")), file) {
+                    match ns::pin(&ns::pin_source(parent, ns, unshared), file) {
                         Ok(created) => pinned.push((file, created)),
                         Err(err) => {
                             ns::unpin(&pinned);
