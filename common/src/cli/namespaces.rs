@@ -227,6 +227,20 @@ User namespace maps (each implies -U):
     };
 }
 
+impl Spec {
+    /// Check the pin files before anything is created: each on its own, and
+    /// all distinct, with `other` (a tool's own file, such as `--pidfile`).
+    pub fn check_pin_files(&self, other: Option<(&str, &std::path::Path)>) -> Result<(), Error> {
+        for (_, file) in &self.pins {
+            ns::check_pin(file)?;
+        }
+        let mut files: Vec<(String, &std::path::Path)> =
+            self.pins.iter().map(|(ns, file)| (format!("--{}", ns.long), file.as_path())).collect();
+        files.extend(other.map(|(option, file)| (option.to_owned(), file)));
+        ns::check_distinct_files(&files)
+    }
+}
+
 /// The steps of [`Spec::set_up_inside`] that another process does instead.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DoneElsewhere {

@@ -77,64 +77,40 @@ struct Args {
     command: Vec<OsString>,
 }
 
+impl Default for Args {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::new(),
+            ops: Vec::new(),
+            overlay: false,
+            ro: false,
+            proc: true,
+            size: None,
+            mode: 0o755,
+            chdir: PathBuf::from("/"),
+            no_new_privs: false,
+            cap_drop: 0,
+            verbose: false,
+            command: Vec::new(),
+        }
+    }
+}
+
 fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, Error> {
     let usage = |e: lexopt::Error| CLI.usage_error(e);
     let mut parser = lexopt::Parser::from_args(args);
-    let mut a = Args {
-        dir: PathBuf::new(),
-        ops: Vec::new(),
-        overlay: false,
-        ro: false,
-        proc: true,
-        size: None,
-        mode: 0o755,
-        chdir: PathBuf::from("/"),
-        no_new_privs: false,
-        cap_drop: 0,
-        verbose: false,
-        command: Vec::new(),
-    };
+    let mut a = Args::default();
     let mut asked = None;
     let mut rest = Vec::new();
     while let Some(arg) = parser.next().map_err(usage)? {
-        let arg = Opt::from_arg(arg);
-        let value = |parser: &mut lexopt::Parser| cli::string_value(parser).map_err(usage);
-        match arg {
+        match Opt::from_arg(arg) {
             Opt::Value(first) => {
                 rest = cli::command(&mut parser, first).map_err(usage)?;
                 break;
             }
-            ref o if o.is(Some('b'), "bind") => a.ops.push(plan::parse_bind(&value(&mut parser)?, false)?),
-            ref o if o.is(Some('r'), "ro-bind") => a.ops.push(plan::parse_bind(&value(&mut parser)?, true)?),
-            ref o if o.is(Some('v'), "volume") => a.ops.push(plan::parse_volume(&value(&mut parser)?)?),
-            ref o if o.is(None, "tmpfs") => a.ops.push(plan::parse_tmpfs(&value(&mut parser)?)?),
-            ref o if o.is(None, "dir") => a.ops.push(plan::parse_dir(&value(&mut parser)?)?),
-            ref o if o.is(None, "symlink") => a.ops.push(plan::parse_symlink(&value(&mut parser)?)?),
-            ref o if o.is(None, "size") => {
-                let text = value(&mut parser)?;
-                a.size =
-                    match values::parse_size(&text).map_err(|why| Error::new("invalid size", quoted(&text), why))? {
-                        Size::Bytes(0) => {
-                            return Err(Error::new("invalid size", quoted(&text), "must be more than 0"));
-                        }
-                        Size::Bytes(n) => Some(n),
-                        Size::Max => None,
-                    };
-            }
-            ref o if o.is(None, "mode") => a.mode = plan::parse_mode(&value(&mut parser)?)?,
-            ref o if o.is(None, "overlay") => a.overlay = true,
-            ref o if o.is(None, "ro") => a.ro = true,
-            ref o if o.is(None, "no-proc") => a.proc = false,
-            ref o if o.is(None, "chdir") => {
-                let text = value(&mut parser)?;
-                a.chdir = plan::container_path(&text, "--chdir", &text)?;
-            }
-            ref o if o.is(None, "no-new-privs") => a.no_new_privs = true,
-            ref o if o.is(None, "cap-drop") => a.cap_drop |= caps::parse_caps(&value(&mut parser)?)?,
-            ref o if o.is(None, "verbose") => a.verbose = true,
             ref o if o.is(Some('h'), "help") => asked = asked.or(Some(Parsed::Help)),
             ref o if o.is(Some('V'), "version") => asked = asked.or(Some(Parsed::Version)),
-            other => return Err(CLI.usage_error(other.unexpected())),
+            o => take_option(&mut a, &o, &mut parser)?,
         }
     }
     if let Some(asked) = asked {
@@ -147,6 +123,42 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, 
         return Err(CLI.usage_error("no command given"));
     }
     Ok(Parsed::Run(a))
+}
+
+/// One of mkroot's options, with its value; a usage error for anything else.
+fn take_option(a: &mut Args, opt: &Opt, parser: &mut lexopt::Parser) -> Result<(), Error> {
+    let mut value = || cli::string_value(parser).map_err(|e| CLI.usage_error(e));
+    match opt {
+        o if o.is(Some('b'), "bind") => a.ops.push(plan::parse_bind(&value()?, false)?),
+        o if o.is(Some('r'), "ro-bind") => a.ops.push(plan::parse_bind(&value()?, true)?),
+        o if o.is(Some('v'), "volume") => a.ops.push(plan::parse_volume(&value()?)?),
+        o if o.is(None, "tmpfs") => a.ops.push(plan::parse_tmpfs(&value()?)?),
+        o if o.is(None, "dir") => a.ops.push(plan::parse_dir(&value()?)?),
+        o if o.is(None, "symlink") => a.ops.push(plan::parse_symlink(&value()?)?),
+        o if o.is(None, "size") => a.size = root_size(&value()?)?,
+        o if o.is(None, "mode") => a.mode = plan::parse_mode(&value()?)?,
+        o if o.is(None, "overlay") => a.overlay = true,
+        o if o.is(None, "ro") => a.ro = true,
+        o if o.is(None, "no-proc") => a.proc = false,
+        o if o.is(None, "chdir") => {
+            let text = value()?;
+            a.chdir = plan::container_path(&text, "--chdir", &text)?;
+        }
+        o if o.is(None, "no-new-privs") => a.no_new_privs = true,
+        o if o.is(None, "cap-drop") => a.cap_drop |= caps::parse_caps(&value()?)?,
+        o if o.is(None, "verbose") => a.verbose = true,
+        other => return Err(CLI.usage_error(other.unexpected())),
+    }
+    Ok(())
+}
+
+/// `--size`: a limit above 0, or `max` for none.
+fn root_size(text: &str) -> Result<Option<u64>, Error> {
+    match values::parse_size(text).map_err(|why| Error::new("invalid size", quoted(text), why))? {
+        Size::Bytes(0) => Err(Error::new("invalid size", quoted(text), "must be more than 0")),
+        Size::Bytes(n) => Ok(Some(n)),
+        Size::Max => Ok(None),
+    }
 }
 
 /// What DIR holds.
@@ -265,38 +277,69 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
     if args.proc {
         check_pid_namespace()?;
     }
-    let made = if state == DirState::Missing {
-        trace::step(|| format!("mkdir {}", args.dir.display()));
-        Some(rootfs::MadeDir::create(&args.dir)?)
-    } else {
-        None
-    };
-    // Mount points created in an image bound as it is are taken back if the run fails.
-    let journal = rootfs::Journal::default();
-    let in_image = state == DirState::Image && !args.overlay;
-    let mut cap_drop = args.cap_drop;
-    let workdir = match build(&args, state, in_image.then_some(&journal)) {
-        Ok((rootfs::Entered::Pivot, workdir)) => workdir,
-        // Under a chroot the old root is still there, below: without
-        // CAP_SYS_CHROOT no process can climb back out to it.
-        Ok((rootfs::Entered::Chroot, workdir)) => {
-            trace::step(|| "dropping CAP_SYS_CHROOT: the old root is only hidden, not detached".to_owned());
-            cap_drop |= caps::capability_bit("sys_chroot");
-            workdir
-        }
+    let made = Made::dir(&args, state)?;
+    let (entered, workdir) = match build(&args, state, made.journal()) {
+        Ok(built) => built,
         Err(err) => {
-            // A failed run leaves nothing behind: unmount what we mounted on
-            // DIR, take back what we created in an image, remove DIR if we made it.
-            let _ = nix::mount::umount2(&args.dir, nix::mount::MntFlags::MNT_DETACH);
-            journal.undo();
-            if let Some(made) = made {
-                made.remove();
-            }
+            made.undo(&args.dir);
             return Err(err);
         }
     };
     nix::unistd::fchdir(&workdir).map_err(|e| Error::sys("cannot chdir to", args.chdir.display(), e))?;
     drop(workdir);
+    restrict(&args, entered)?;
+    trace::step(|| format!("exec {}", trace::shell_words(&args.command)));
+    let err = exec::exec_into(&args.command);
+    // Nothing ran (126, 127): the run leaves nothing, as one that failed earlier.
+    made.undo(&args.dir);
+    Err(err)
+}
+
+/// What mkroot created on the host side, taken back when the run fails: DIR
+/// if it was missing, and the mount points made in an image bound as it is.
+/// (A fresh root and an overlay's upper layer are tmpfs that vanish.)
+struct Made {
+    dir: Option<rootfs::MadeDir>,
+    in_image: bool,
+    journal: rootfs::Journal,
+}
+
+impl Made {
+    fn dir(args: &Args, state: DirState) -> Result<Self, Error> {
+        let dir = if state == DirState::Missing {
+            trace::step(|| format!("mkdir {}", args.dir.display()));
+            Some(rootfs::MadeDir::create(&args.dir)?)
+        } else {
+            None
+        };
+        let in_image = state == DirState::Image && !args.overlay;
+        Ok(Self { dir, in_image, journal: rootfs::Journal::default() })
+    }
+
+    fn journal(&self) -> Option<&rootfs::Journal> {
+        self.in_image.then_some(&self.journal)
+    }
+
+    /// Unmount what we mounted on DIR (before the pivot; after it, nothing
+    /// is there), take back what we created in an image, remove DIR if we made it.
+    fn undo(self, dir: &Path) {
+        let _ = nix::mount::umount2(dir, nix::mount::MntFlags::MNT_DETACH);
+        self.journal.undo();
+        if let Some(made) = self.dir {
+            made.remove();
+        }
+    }
+}
+
+/// What the command may do: no_new_privs, and the capabilities left.
+fn restrict(args: &Args, entered: rootfs::Entered) -> Result<(), Error> {
+    let mut cap_drop = args.cap_drop;
+    // Under a chroot the old root is still there, below: without
+    // CAP_SYS_CHROOT no process can climb back out to it.
+    if entered == rootfs::Entered::Chroot {
+        trace::step(|| "dropping CAP_SYS_CHROOT: the old root is only hidden, not detached".to_owned());
+        cap_drop |= caps::capability_bit("sys_chroot");
+    }
     if args.no_new_privs {
         trace::step(|| "prctl PR_SET_NO_NEW_PRIVS".to_owned());
         nix::sys::prctl::set_no_new_privs().map_err(|e| Error::sys("cannot set", "no_new_privs", e))?;
@@ -304,14 +347,7 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
     if cap_drop != 0 {
         caps::drop_capabilities(cap_drop)?;
     }
-    trace::step(|| format!("exec {}", trace::shell_words(&args.command)));
-    let err = exec::exec_into(&args.command);
-    // Nothing ran (126, 127): the run leaves nothing, as one that failed earlier.
-    journal.undo();
-    if let Some(made) = made {
-        made.remove();
-    }
-    Err(err)
+    Ok(())
 }
 
 /// The initial PID namespace has a fixed inode number (PROC_PID_INIT_INO).
@@ -401,29 +437,8 @@ fn member_state(proc: &Path, pid: libc::pid_t) -> Option<MemberState> {
 /// was entered and the command's working directory, resolved inside the
 /// root before the pivot, so that a bad --chdir still fails with nothing left.
 fn build(args: &Args, state: DirState, journal: Option<&rootfs::Journal>) -> Result<(rootfs::Entered, OwnedFd), Error> {
-    let in_userns = userns::in_user_namespace();
-    let root_path = match state {
-        DirState::Missing | DirState::Empty => {
-            let mut data = format!("mode={:o}", args.mode);
-            if let Some(size) = args.size {
-                data.push_str(&format!(",size={size}"));
-            }
-            trace::step(|| format!("mount -t tmpfs -o {data} tmpfs {}", args.dir.display()));
-            mount(Some("tmpfs"), &args.dir, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some(data.as_str()))
-                .map_err(|e| Error::sys("cannot mount tmpfs on", args.dir.display(), e))?;
-            args.dir.clone()
-        }
-        DirState::Image if args.overlay => rootfs::overlay(&args.dir)?,
-        DirState::Image => {
-            trace::step(|| format!("mount --rbind {0} {0}", args.dir.display()));
-            mount(Some(&args.dir), &args.dir, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-                .map_err(|e| Error::sys("cannot bind", args.dir.display(), e))?;
-            args.dir.clone()
-        }
-    };
-    let root = Root::open(&root_path, in_userns, journal)?;
-    let fresh = state != DirState::Image;
-    if fresh {
+    let root = Root::open(&mount_root(args, state)?, userns::in_user_namespace(), journal)?;
+    if state != DirState::Image {
         fresh_tree(&root)?;
     }
     if args.proc {
@@ -433,20 +448,7 @@ fn build(args: &Args, state: DirState, journal: Option<&rootfs::Journal>) -> Res
     rootfs::mount_sys(&root)?;
     rootfs::mount_dev(&root)?;
     for op in &args.ops {
-        match op {
-            Op::Bind { src, dst, ro } => {
-                let target = root.prepare(dst, rootfs::make_for(src))?;
-                check_resolved_target(&root, &target, dst)?;
-                root.bind_at(src, &target, dst, *ro)?;
-            }
-            Op::Tmpfs { dst } => {
-                let target = root.prepare(dst, rootfs::Make::Dir)?;
-                check_resolved_target(&root, &target, dst)?;
-                root.tmpfs_at(&target, dst, "mode=0755")?;
-            }
-            Op::Dir { dst } => root.dir(dst)?,
-            Op::Symlink { target, dst } => root.symlink(target, dst)?,
-        }
+        apply(&root, op)?;
     }
     if args.ro {
         root.read_only(Path::new("/"), false)?;
@@ -455,6 +457,48 @@ fn build(args: &Args, state: DirState, journal: Option<&rootfs::Journal>) -> Res
         .resolve(&args.chdir, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY)
         .map_err(|e| Error::sys("cannot chdir to", args.chdir.display(), e))?;
     Ok((rootfs::pivot(&root)?, workdir))
+}
+
+/// The root's own mount: a fresh tmpfs on DIR, the image bound onto itself,
+/// or an overlay over it. Returns where the root is.
+fn mount_root(args: &Args, state: DirState) -> Result<PathBuf, Error> {
+    match state {
+        DirState::Missing | DirState::Empty => {
+            let mut data = format!("mode={:o}", args.mode);
+            if let Some(size) = args.size {
+                data.push_str(&format!(",size={size}"));
+            }
+            trace::step(|| format!("mount -t tmpfs -o {data} tmpfs {}", args.dir.display()));
+            mount(Some("tmpfs"), &args.dir, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some(data.as_str()))
+                .map_err(|e| Error::sys("cannot mount tmpfs on", args.dir.display(), e))?;
+            Ok(args.dir.clone())
+        }
+        DirState::Image if args.overlay => rootfs::overlay(&args.dir),
+        DirState::Image => {
+            trace::step(|| format!("mount --rbind {0} {0}", args.dir.display()));
+            mount(Some(&args.dir), &args.dir, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+                .map_err(|e| Error::sys("cannot bind", args.dir.display(), e))?;
+            Ok(args.dir.clone())
+        }
+    }
+}
+
+/// One mount of the command line, on a target checked where it really leads.
+fn apply(root: &Root, op: &Op) -> Result<(), Error> {
+    match op {
+        Op::Bind { src, dst, ro } => {
+            let target = root.prepare(dst, rootfs::make_for(src))?;
+            check_resolved_target(root, &target, dst)?;
+            root.bind_at(src, &target, dst, *ro)
+        }
+        Op::Tmpfs { dst } => {
+            let target = root.prepare(dst, rootfs::Make::Dir)?;
+            check_resolved_target(root, &target, dst)?;
+            root.tmpfs_at(&target, dst, "mode=0755")
+        }
+        Op::Dir { dst } => root.dir(dst),
+        Op::Symlink { target, dst } => root.symlink(target, dst),
+    }
 }
 
 /// The check of plan.rs again, on where a mount target really leads once

@@ -71,20 +71,8 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, 
                 break;
             }
             a if a.is(None, "as-pid-1") => as_pid_1 = true,
-            a if a.is(None, "pidfile") => {
-                let file = PathBuf::from(parser.value().map_err(usage)?);
-                if file.as_os_str().is_empty() {
-                    return Err(Error::new("invalid pid file", "''", "empty path"));
-                }
-                pidfile = Some(file);
-            }
-            a if a.is(None, "pid-fd") => {
-                let text = cli::string_value(&mut parser).map_err(usage)?;
-                let fd = common::cli::values::decimal(&text, 1 << 20).map_err(|_| {
-                    Error::new("invalid descriptor", format!("--pid-fd={text}"), "not a descriptor number")
-                })?;
-                pid_fd = Some(fd as i32);
-            }
+            a if a.is(None, "pidfile") => pidfile = Some(pid_file(parser.value().map_err(usage)?)?),
+            a if a.is(None, "pid-fd") => pid_fd = Some(pid_fd_number(&cli::string_value(&mut parser).map_err(usage)?)?),
             a if a.is(Some('h'), "help") => asked = asked.or(Some(Parsed::Help)),
             a if a.is(Some('V'), "version") => asked = asked.or(Some(Parsed::Version)),
             other => return Err(CLI.usage_error(other.unexpected())),
@@ -109,6 +97,21 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, 
         return Err(CLI.usage_error("--as-pid-1 needs a new PID namespace (-p)"));
     }
     Ok(Parsed::Run(Args { spec, as_pid_1, pidfile, pid_fd, command }))
+}
+
+/// `--pidfile=FILE`: any path but an empty one.
+fn pid_file(value: OsString) -> Result<PathBuf, Error> {
+    if value.is_empty() {
+        return Err(Error::new("invalid pid file", "''", "empty path"));
+    }
+    Ok(PathBuf::from(value))
+}
+
+/// `--pid-fd=N`: a descriptor number.
+fn pid_fd_number(text: &str) -> Result<i32, Error> {
+    let fd = common::cli::values::decimal(text, 1 << 20)
+        .map_err(|_| Error::new("invalid descriptor", format!("--pid-fd={text}"), "not a descriptor number"))?;
+    Ok(fd as i32)
 }
 
 fn run(argv: Vec<OsString>) -> Result<i32, Error> {
@@ -152,16 +155,10 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
 /// the pid file and descriptor.
 fn check(args: &Args) -> Result<Option<MapPlan>, Error> {
     let plan = userns::plan_for_caller(&args.spec.maps)?;
-    for (_, file) in &args.spec.pins {
-        ns::check_pin(file)?;
-    }
     if let Some(file) = &args.pidfile {
         check_pid_file(file)?;
     }
-    let mut files: Vec<(String, &Path)> =
-        args.spec.pins.iter().map(|(ns, file)| (format!("--{}", ns.long), file.as_path())).collect();
-    files.extend(args.pidfile.as_deref().map(|file| ("--pidfile".to_owned(), file)));
-    ns::check_distinct_files(&files)?;
+    args.spec.check_pin_files(args.pidfile.as_deref().map(|file| ("--pidfile", file)))?;
     if let Some(fd) = args.pid_fd {
         check_pid_fd(fd)?;
     }

@@ -121,6 +121,13 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, 
     if let Some(asked) = asked {
         return Ok(asked);
     }
+    let mode = one_mode(modes, &operands)?;
+    let columns = columns.unwrap_or_else(|| Column::default_for(mode == Mode::Chain));
+    Ok(Parsed::Run(Args { mode, format, columns, headings, operands }))
+}
+
+/// The one mode asked for, with the operands it takes.
+fn one_mode(mut modes: Vec<Mode>, operands: &[OsString]) -> Result<Mode, Error> {
     if modes.len() > 1 {
         return Err(CLI.usage_error("-p, -t, -s and --chain exclude each other"));
     }
@@ -133,12 +140,11 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, 
         _ => {}
     }
     if let Mode::Pid(_) = mode {
-        for text in &operands {
+        for text in operands {
             namespace_type(&text.to_string_lossy())?;
         }
     }
-    let columns = columns.unwrap_or_else(|| Column::default_for(mode == Mode::Chain));
-    Ok(Parsed::Run(Args { mode, format, columns, headings, operands }))
+    Ok(mode)
 }
 
 fn namespace_type(text: &str) -> Result<&'static Namespace, Error> {

@@ -92,12 +92,7 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
     trace::enable(args.spec.verbose);
     let spec = &args.spec;
     let plan = userns::plan_for_caller(&spec.maps)?;
-    for (_, file) in &spec.pins {
-        ns::check_pin(file)?;
-    }
-    let files: Vec<(String, &Path)> =
-        spec.pins.iter().map(|(ns, file)| (format!("--{}", ns.long), file.as_path())).collect();
-    ns::check_distinct_files(&files)?;
+    spec.check_pin_files(None)?;
     // Decided before the unshare: inside the new user namespace our ids read as unmapped.
     let own_maps = plan.as_ref().filter(|p| self_writable(p));
     let helper_maps = plan.as_ref().filter(|p| !self_writable(p));
