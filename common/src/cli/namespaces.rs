@@ -57,78 +57,61 @@ impl Spec {
     /// Take one option if it is one of the shared namespace options.
     /// Returns `Ok(false)` when `arg` is not ours, leaving it to the tool.
     pub fn take(&mut self, arg: &Opt, parser: &mut lexopt::Parser) -> Result<bool, Error> {
-        let value = |parser: &mut lexopt::Parser, name: &str| -> Result<String, Error> {
-            parser
-                .value()
-                .map_err(|e| Error::usage(e.to_string()))?
-                .into_string()
-                .map_err(|v| Error::new("invalid value", format!("--{name}={}", v.to_string_lossy()), "not UTF-8"))
-        };
         let (short, long) = match arg {
             Opt::Short(c) => (Some(*c), ""),
             Opt::Long(l) => (None, l.as_str()),
             Opt::Value(_) => return Ok(false),
         };
+        Ok(self.take_map(short, long, parser)?
+            || self.take_setup(short, long, parser)?
+            || self.take_namespace(short, long, parser)?)
+    }
+
+    /// The user namespace maps: `-r`, `--map-*`, `--setgroups`; each implies `-U`.
+    fn take_map(&mut self, short: Option<char>, long: &str, parser: &mut lexopt::Parser) -> Result<bool, Error> {
+        let maps = &mut self.maps;
         match (short, long) {
-            (Some('a'), _) | (_, "all") => {
-                for ns in ns::NAMESPACES.iter().filter(|n| n.flag != libc::CLONE_NEWUSER) {
-                    if std::path::Path::new("/proc/self/ns").join(ns.proc_name).exists() {
-                        self.flags |= ns.flag;
-                    }
-                }
-            }
-            (_, "propagation") => self.propagation = Propagation::parse(&value(parser, "propagation")?)?,
-            (_, "hostname") => {
-                self.hostname = Some(OsString::from(checked_name(&value(parser, "hostname")?, "hostname")?));
-                self.flags |= libc::CLONE_NEWUTS;
-            }
-            (_, "domainname") => {
-                self.domainname = Some(OsString::from(checked_name(&value(parser, "domainname")?, "domainname")?));
-                self.flags |= libc::CLONE_NEWUTS;
-            }
-            (_, "no-lo") => self.loopback = false,
-            (Some('r'), _) | (_, "map-root-user") => {
-                self.maps.root = true;
-                self.flags |= libc::CLONE_NEWUSER;
-            }
-            (_, "map-current-user") => {
-                self.maps.current = true;
-                self.flags |= libc::CLONE_NEWUSER;
-            }
-            (_, "map-user") => {
-                self.maps.user = Some(parse_id(&value(parser, "map-user")?, "user")?);
-                self.flags |= libc::CLONE_NEWUSER;
-            }
-            (_, "map-group") => {
-                self.maps.group = Some(parse_id(&value(parser, "map-group")?, "group")?);
-                self.flags |= libc::CLONE_NEWUSER;
-            }
-            (_, "map-users") => {
-                self.maps.users.push(IdMap::parse(&value(parser, "map-users")?)?);
-                self.flags |= libc::CLONE_NEWUSER;
-            }
-            (_, "map-groups") => {
-                self.maps.groups.push(IdMap::parse(&value(parser, "map-groups")?)?);
-                self.flags |= libc::CLONE_NEWUSER;
-            }
-            (_, "map-auto") => {
-                self.maps.auto = true;
-                self.flags |= libc::CLONE_NEWUSER;
-            }
+            (Some('r'), _) | (_, "map-root-user") => maps.root = true,
+            (_, "map-current-user") => maps.current = true,
+            (_, "map-user") => maps.user = Some(parse_id(&value(parser, long)?, "user")?),
+            (_, "map-group") => maps.group = Some(parse_id(&value(parser, long)?, "group")?),
+            (_, "map-users") => maps.users.push(IdMap::parse(&value(parser, long)?)?),
+            (_, "map-groups") => maps.groups.push(IdMap::parse(&value(parser, long)?)?),
+            (_, "map-auto") => maps.auto = true,
             (_, "setgroups") => {
-                let text = value(parser, "setgroups")?;
-                self.maps.setgroups = Some(match text.as_str() {
+                let text = value(parser, long)?;
+                maps.setgroups = Some(match text.as_str() {
                     "allow" => Setgroups::Allow,
                     "deny" => Setgroups::Deny,
                     _ => return Err(Error::new("invalid setgroups", quoted(&text), "expected allow or deny")),
                 });
+                return Ok(true);
             }
+            _ => return Ok(false),
+        }
+        self.flags |= libc::CLONE_NEWUSER;
+        Ok(true)
+    }
+
+    /// What is set up inside: propagation, names, loopback, clocks, /proc, the trace.
+    fn take_setup(&mut self, short: Option<char>, long: &str, parser: &mut lexopt::Parser) -> Result<bool, Error> {
+        match (short, long) {
+            (_, "propagation") => self.propagation = Propagation::parse(&value(parser, long)?)?,
+            (_, "hostname") => {
+                self.hostname = Some(OsString::from(checked_name(&value(parser, long)?, "hostname")?));
+                self.flags |= libc::CLONE_NEWUTS;
+            }
+            (_, "domainname") => {
+                self.domainname = Some(OsString::from(checked_name(&value(parser, long)?, "domainname")?));
+                self.flags |= libc::CLONE_NEWUTS;
+            }
+            (_, "no-lo") => self.loopback = false,
             (_, "monotonic") => {
-                self.monotonic = Some(parse_seconds(&value(parser, "monotonic")?)?);
+                self.monotonic = Some(parse_seconds(&value(parser, long)?)?);
                 self.flags |= libc::CLONE_NEWTIME;
             }
             (_, "boottime") => {
-                self.boottime = Some(parse_seconds(&value(parser, "boottime")?)?);
+                self.boottime = Some(parse_seconds(&value(parser, long)?)?);
                 self.flags |= libc::CLONE_NEWTIME;
             }
             (_, "mount-proc") => {
@@ -140,33 +123,60 @@ impl Spec {
                 self.flags |= libc::CLONE_NEWNS;
             }
             (Some('v'), _) | (_, "verbose") => self.verbose = true,
-            (Some(letter), _) => match ns::by_letter(letter) {
-                Some(ns) => self.flags |= ns.flag,
-                None => return Ok(false),
-            },
-            (None, name) => match ns::NAMESPACES.iter().find(|n| n.long == name) {
-                Some(ns) => {
-                    self.flags |= ns.flag;
-                    if let Some(file) = parser.optional_value() {
-                        if file.is_empty() {
-                            return Err(Error::new("invalid pin file", format!("--{name}="), "empty path"));
-                        }
-                        let file = PathBuf::from(file);
-                        if let Some((other, _)) = self.pins.iter().find(|(_, f)| same_path(f, &file)) {
-                            return Err(Error::new(
-                                "invalid pin file",
-                                format!("--{name}={}", file.display()),
-                                format!("already the pin file of --{}: one file holds one namespace", other.long),
-                            ));
-                        }
-                        self.pins.push((ns, file));
-                    }
-                }
-                None => return Ok(false),
-            },
+            _ => return Ok(false),
         }
         Ok(true)
     }
+
+    /// The namespace types, by letter (clustered) or long name (with a pin
+    /// file), and `-a`.
+    fn take_namespace(&mut self, short: Option<char>, long: &str, parser: &mut lexopt::Parser) -> Result<bool, Error> {
+        let ns = match (short, long) {
+            (Some('a'), _) | (_, "all") => {
+                for ns in ns::NAMESPACES.iter().filter(|n| n.flag != libc::CLONE_NEWUSER) {
+                    if std::path::Path::new("/proc/self/ns").join(ns.proc_name).exists() {
+                        self.flags |= ns.flag;
+                    }
+                }
+                return Ok(true);
+            }
+            (Some(letter), _) => ns::by_letter(letter),
+            (None, name) => ns::NAMESPACES.iter().find(|n| n.long == name),
+        };
+        let Some(ns) = ns else { return Ok(false) };
+        self.flags |= ns.flag;
+        if short.is_none()
+            && let Some(file) = parser.optional_value()
+        {
+            self.pin_at(ns, PathBuf::from(file))?;
+        }
+        Ok(true)
+    }
+
+    fn pin_at(&mut self, ns: &'static Namespace, file: PathBuf) -> Result<(), Error> {
+        let name = ns.long;
+        if file.as_os_str().is_empty() {
+            return Err(Error::new("invalid pin file", format!("--{name}="), "empty path"));
+        }
+        if let Some((other, _)) = self.pins.iter().find(|(_, f)| same_path(f, &file)) {
+            return Err(Error::new(
+                "invalid pin file",
+                format!("--{name}={}", file.display()),
+                format!("already the pin file of --{}: one file holds one namespace", other.long),
+            ));
+        }
+        self.pins.push((ns, file));
+        Ok(())
+    }
+}
+
+/// The value of `--NAME`, as UTF-8.
+fn value(parser: &mut lexopt::Parser, name: &str) -> Result<String, Error> {
+    parser
+        .value()
+        .map_err(|e| Error::usage(e.to_string()))?
+        .into_string()
+        .map_err(|v| Error::new("invalid value", format!("--{name}={}", v.to_string_lossy()), "not UTF-8"))
 }
 
 /// Whether two paths name the same file as written (`./a` and `a`, `/x//y/`

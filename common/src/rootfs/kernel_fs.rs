@@ -1,0 +1,188 @@
+//! The kernel file systems of a new root: /proc with the OCI masks and
+//! read-only paths, /sys, and a /dev with the minimal set of devices.
+
+use std::os::fd::{AsFd, AsRawFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::mount::{MsFlags, mount};
+
+use crate::error::Error;
+use crate::{cstring, trace};
+
+use super::{Root, fd_path};
+
+/// The OCI default masks: files hidden behind /dev/null, directories behind
+/// an empty read-only tmpfs.
+pub const MASKED: [&str; 10] = [
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+];
+
+/// The OCI default read-only paths.
+pub const READ_ONLY: [&str; 5] = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+
+/// A directory that must be a real directory in the root, not a symlink.
+fn real_dir(root: &Root, inside: &Path) -> Result<(), Error> {
+    match root.resolve(inside, OFlag::O_PATH | OFlag::O_NOFOLLOW) {
+        Ok(fd) => {
+            let st =
+                nix::sys::stat::fstat(fd.as_fd()).map_err(|e| Error::sys("cannot examine", inside.display(), e))?;
+            if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+                return Err(Error::new(
+                    "refusing a symlink",
+                    inside.display(),
+                    "the image's /proc, /sys and /dev must be directories",
+                ));
+            }
+            Ok(())
+        }
+        Err(Errno::ENOENT) => root.dir(inside),
+        Err(e) => Err(Error::sys("cannot open", inside.display(), e)),
+    }
+}
+
+pub fn mount_proc(root: &Root) -> Result<(), Error> {
+    real_dir(root, Path::new("/proc"))?;
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    root.mount_fs("proc", Path::new("/proc"), flags, None).map_err(crate::mount::explain_proc_failure)?;
+    for path in MASKED.iter().filter(|p| p.starts_with("/proc")) {
+        mask(root, Path::new(path))?;
+    }
+    for path in READ_ONLY {
+        let inside = Path::new(path);
+        let Ok(fd) = root.resolve(inside, OFlag::O_PATH) else { continue };
+        trace::step(|| format!("mount --bind -o ro {path} {path}"));
+        let at = fd_path(fd.as_fd());
+        mount(Some(at.as_str()), at.as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+            .map_err(|e| Error::sys("cannot bind", path, e))?;
+        root.read_only(inside, true)?;
+    }
+    Ok(())
+}
+
+fn mask(root: &Root, inside: &Path) -> Result<(), Error> {
+    let Ok(fd) = root.resolve(inside, OFlag::O_PATH) else { return Ok(()) };
+    let st = nix::sys::stat::fstat(fd.as_fd()).map_err(|e| Error::sys("cannot examine", inside.display(), e))?;
+    let at = fd_path(fd.as_fd());
+    if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        trace::step(|| format!("mount -t tmpfs -o ro,size=0 tmpfs {}", inside.display()));
+        mount(
+            Some("tmpfs"),
+            at.as_str(),
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            Some("size=0,mode=0555"),
+        )
+    } else {
+        trace::step(|| format!("mount --bind /dev/null {}", inside.display()));
+        mount(Some("/dev/null"), at.as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
+    }
+    .map_err(|e| Error::sys("cannot mask", inside.display(), e))
+}
+
+pub fn mount_sys(root: &Root) -> Result<(), Error> {
+    real_dir(root, Path::new("/sys"))?;
+    let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    match root.mount_fs("sysfs", Path::new("/sys"), flags, None) {
+        Ok(()) => {}
+        // In a user namespace without a network namespace of its own, sysfs cannot be mounted: show the host's, read-only.
+        Err(err) if err.errno == Some(Errno::EPERM) => {
+            trace::step(|| "sysfs refused (EPERM): binding the host's /sys read-only".to_owned());
+            root.bind(Path::new("/sys"), Path::new("/sys"), true)?;
+        }
+        Err(err) => return Err(err),
+    }
+    mask(root, Path::new("/sys/firmware"))
+}
+
+/// The device nodes a program expects: (name, major, minor).
+pub const DEVICES: [(&str, u64, u64); 6] =
+    [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)];
+
+/// The nodes of [`DEVICES`] in the new /dev: made with mknod, or, where a
+/// user namespace forbids that, the host's nodes bound.
+fn device_nodes(root: &Root) -> Result<(), Error> {
+    let dev = root
+        .resolve(Path::new("/dev"), OFlag::O_PATH | OFlag::O_DIRECTORY)
+        .map_err(|e| Error::sys("cannot open", "/dev", e))?;
+    for (name, major, minor) in DEVICES {
+        let inside = PathBuf::from("/dev").join(name);
+        let c = cstring(Path::new(name))?;
+        let made = !root.userns && {
+            trace::step(|| format!("mknod -m 666 {} c {major} {minor}", inside.display()));
+            // SAFETY: valid dirfd and name.
+            let rc = unsafe {
+                libc::mknodat(
+                    dev.as_raw_fd(),
+                    c.as_ptr(),
+                    libc::S_IFCHR | 0o666,
+                    libc::makedev(major as u32, minor as u32),
+                )
+            };
+            match Errno::result(rc) {
+                Ok(_) => true,
+                Err(Errno::EPERM) => false,
+                Err(e) => return Err(Error::sys("cannot create device", inside.display(), e)),
+            }
+        };
+        if made {
+            root.chmod(&inside, 0o666)?;
+        } else {
+            // No mknod in a user namespace: the host's node, bound.
+            root.bind(&Path::new("/dev").join(name), &inside, false)?;
+        }
+    }
+    Ok(())
+}
+
+pub fn mount_dev(root: &Root) -> Result<(), Error> {
+    real_dir(root, Path::new("/dev"))?;
+    root.mount_fs(
+        "tmpfs",
+        Path::new("/dev"),
+        MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
+        Some("mode=0755,size=65536k"),
+    )?;
+    device_nodes(root)?;
+    for (link, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("ptmx", "pts/ptmx"),
+    ] {
+        root.symlink(Path::new(target), &Path::new("/dev").join(link))?;
+    }
+    let pts_options =
+        if root.userns { "newinstance,ptmxmode=0666,mode=0620" } else { "newinstance,ptmxmode=0666,mode=0620,gid=5" };
+    root.mount_fs("devpts", Path::new("/dev/pts"), MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, Some(pts_options))?;
+    root.mount_fs(
+        "tmpfs",
+        Path::new("/dev/shm"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        Some("mode=1777,size=65536k"),
+    )?;
+    match root.mount_fs(
+        "mqueue",
+        Path::new("/dev/mqueue"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        None,
+    ) {
+        // Only the owner of the IPC namespace may mount its queues; without one, /dev/mqueue stays empty.
+        Err(err) if err.errno == Some(Errno::EPERM) => {
+            trace::step(|| "mqueue refused (EPERM): /dev/mqueue left empty (add -i to nsclone)".to_owned());
+            Ok(())
+        }
+        other => other,
+    }
+}
