@@ -170,6 +170,43 @@ impl Spec {
     }
 }
 
+/// The command line of a tool built on the namespace options (nsclone,
+/// nsunshare): the shared options, the tool's own through `own` (which
+/// returns `Ok(false)` for an option it does not know), `-h` and `-V` once
+/// the whole line parsed, and the command, which must be there.
+pub fn parse_line(
+    cli: &crate::cli::Cli,
+    args: impl IntoIterator<Item = OsString>,
+    mut own: impl FnMut(&Opt, &mut lexopt::Parser) -> Result<bool, Error>,
+) -> Result<crate::cli::Parsed<(Spec, Vec<OsString>)>, Error> {
+    use crate::cli::Parsed;
+    let usage = |e: lexopt::Error| cli.usage_error(e);
+    let mut parser = lexopt::Parser::from_args(args);
+    let (mut spec, mut command, mut asked) = (Spec::default(), Vec::new(), None);
+    while let Some(arg) = parser.next().map_err(usage)? {
+        let arg = Opt::from_arg(arg);
+        if spec.take(&arg, &mut parser).map_err(|e| cli.with_synopsis(e))? || own(&arg, &mut parser)? {
+            continue;
+        }
+        match arg {
+            Opt::Value(first) => {
+                command = crate::cli::command(&mut parser, first).map_err(usage)?;
+                break;
+            }
+            a if a.is(Some('h'), "help") => asked = asked.or(Some(Parsed::Help)),
+            a if a.is(Some('V'), "version") => asked = asked.or(Some(Parsed::Version)),
+            other => return Err(cli.usage_error(other.unexpected())),
+        }
+    }
+    if let Some(asked) = asked {
+        return Ok(asked);
+    }
+    if command.is_empty() {
+        return Err(cli.usage_error("no command given"));
+    }
+    Ok(Parsed::Run((spec, command)))
+}
+
 /// The value of `--NAME`, as UTF-8.
 fn value(parser: &mut lexopt::Parser, name: &str) -> Result<String, Error> {
     parser

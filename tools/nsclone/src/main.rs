@@ -8,7 +8,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use common::cli::namespaces::{DoneElsewhere, Spec};
-use common::cli::{self, Cli, Opt, Parsed};
+use common::cli::{self, Cli, Parsed};
 use common::process::{self, Forked};
 use common::sync::{self, Step};
 use common::userns::{self, MapPlan};
@@ -56,34 +56,21 @@ struct Args {
 
 fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, Error> {
     let usage = |e: lexopt::Error| CLI.usage_error(e);
-    let mut parser = lexopt::Parser::from_args(args);
-    let mut spec = Spec::default();
-    let (mut as_pid_1, mut pidfile, mut pid_fd, mut command) = (false, None, None, Vec::new());
-    let mut asked = None;
-    while let Some(arg) = parser.next().map_err(usage)? {
-        let arg = Opt::from_arg(arg);
-        if spec.take(&arg, &mut parser).map_err(|e| CLI.with_synopsis(e))? {
-            continue;
-        }
+    let (mut as_pid_1, mut pidfile, mut pid_fd) = (false, None, None);
+    let parsed = common::cli::namespaces::parse_line(&CLI, args, |arg, parser| {
         match arg {
-            Opt::Value(first) => {
-                command = cli::command(&mut parser, first).map_err(usage)?;
-                break;
-            }
             a if a.is(None, "as-pid-1") => as_pid_1 = true,
             a if a.is(None, "pidfile") => pidfile = Some(pid_file(parser.value().map_err(usage)?)?),
-            a if a.is(None, "pid-fd") => pid_fd = Some(pid_fd_number(&cli::string_value(&mut parser).map_err(usage)?)?),
-            a if a.is(Some('h'), "help") => asked = asked.or(Some(Parsed::Help)),
-            a if a.is(Some('V'), "version") => asked = asked.or(Some(Parsed::Version)),
-            other => return Err(CLI.usage_error(other.unexpected())),
+            a if a.is(None, "pid-fd") => pid_fd = Some(pid_fd_number(&cli::string_value(parser).map_err(usage)?)?),
+            _ => return Ok(false),
         }
-    }
-    if let Some(asked) = asked {
-        return Ok(asked);
-    }
-    if command.is_empty() {
-        return Err(CLI.usage_error("no command given"));
-    }
+        Ok(true)
+    })?;
+    let (spec, command) = match parsed {
+        Parsed::Run(run) => run,
+        Parsed::Help => return Ok(Parsed::Help),
+        Parsed::Version => return Ok(Parsed::Version),
+    };
     if let Some(file) = &pidfile
         && let Some((ns, _)) = spec.pins.iter().find(|(_, pin)| common::cli::namespaces::same_path(pin, file))
     {

@@ -8,7 +8,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use common::cli::namespaces::{DoneElsewhere, Spec};
-use common::cli::{self, Cli, Opt, Parsed};
+use common::cli::{Cli, Parsed};
 use common::process::{self, Forked};
 use common::sync::{self, Step};
 use common::userns::{self, MapPlan, MapWriter};
@@ -49,33 +49,11 @@ struct Args {
 }
 
 fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, Error> {
-    let usage = |e: lexopt::Error| CLI.usage_error(e);
-    let mut parser = lexopt::Parser::from_args(args);
-    let mut spec = Spec::default();
-    let mut command = Vec::new();
-    let mut asked = None;
-    while let Some(arg) = parser.next().map_err(usage)? {
-        let arg = Opt::from_arg(arg);
-        if spec.take(&arg, &mut parser).map_err(|e| CLI.with_synopsis(e))? {
-            continue;
-        }
-        match arg {
-            Opt::Value(first) => {
-                command = cli::command(&mut parser, first).map_err(usage)?;
-                break;
-            }
-            a if a.is(Some('h'), "help") => asked = asked.or(Some(Parsed::Help)),
-            a if a.is(Some('V'), "version") => asked = asked.or(Some(Parsed::Version)),
-            other => return Err(CLI.usage_error(other.unexpected())),
-        }
-    }
-    if let Some(asked) = asked {
-        return Ok(asked);
-    }
-    if command.is_empty() {
-        return Err(CLI.usage_error("no command given"));
-    }
-    Ok(Parsed::Run(Args { spec, command }))
+    Ok(match common::cli::namespaces::parse_line(&CLI, args, |_, _| Ok(false))? {
+        Parsed::Run((spec, command)) => Parsed::Run(Args { spec, command }),
+        Parsed::Help => Parsed::Help,
+        Parsed::Version => Parsed::Version,
+    })
 }
 
 /// Whether the process may write its own maps from inside the new user
