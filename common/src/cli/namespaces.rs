@@ -54,6 +54,13 @@ impl Spec {
         self.flags & flag != 0
     }
 
+    /// The namespaces clone(2) or unshare(2) make at once: all but a time
+    /// namespace, whose clock offsets must be set between its unshare and the
+    /// first process in it (see `timens`).
+    pub fn flags_at_once(&self) -> libc::c_int {
+        self.flags & !libc::CLONE_NEWTIME
+    }
+
     /// Take one option if it is one of the shared namespace options.
     /// Returns `Ok(false)` when `arg` is not ours, leaving it to the tool.
     pub fn take(&mut self, arg: &Opt, parser: &mut lexopt::Parser) -> Result<bool, Error> {

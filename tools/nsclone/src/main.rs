@@ -116,7 +116,7 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
         timens::new_time_namespace(args.spec.monotonic, args.spec.boottime)?;
     }
     process::block_for_waiting();
-    let flags = args.spec.flags & !libc::CLONE_NEWTIME;
+    let flags = args.spec.flags_at_once();
     trace::step(|| format!("clone {}", common::ns::long_options(flags)));
     match process::clone_child(flags) {
         Err(e) => Err(ns::namespace_failure("cannot create namespaces", flags, e)),

@@ -82,7 +82,7 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
     } else {
         None
     };
-    let flags = spec.flags & !libc::CLONE_NEWTIME;
+    let flags = spec.flags_at_once();
     trace::step(|| format!("unshare {}", common::ns::long_options(flags)));
     if let Err(e) = nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(flags)) {
         if let Some(h) = helper {
