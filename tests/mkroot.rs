@@ -84,8 +84,12 @@ fn proc_1_root_does_not_lead_to_the_host() {
            [ -e $p{m} ] && echo LEAK via $p; done; \
          ls /proc/1/root/ >/dev/null && echo looked"
     );
-    let out = chain(&guard, &["-mupin"], &[], &root, &script);
+    // Even with every capability (and so ptrace access to PID 1): nothing of the host.
+    let out = chain(&guard, &["-mupin"], &["--privileged"], &root, &script);
     assert_eq!(stdout(&out), "looked\n", "{}", stderr(&out));
+    // With the default set PID 1's links are not even readable.
+    let out = chain(&guard, &["-mupin"], &[], &root, "ls /proc/1/root/ 2>/dev/null || echo refused");
+    assert_eq!(stdout(&out), "refused\n", "{}", stderr(&out));
     only_dir_left(&root);
     guard.check();
 }
@@ -579,7 +583,15 @@ fn pid_1_is_sealed_away_from_every_file() {
             use std::os::unix::process::CommandExt;
             cmd.uid(65534).gid(65534).arg("-r");
         }
-        let out = cmd.arg("-mupin").arg(&copies[1]).arg(&root).args(["sh", "-c", script]).output().unwrap();
+        // --privileged: with the default capabilities /proc/1/root is not even readable.
+        let out = cmd
+            .arg("-mupin")
+            .arg(&copies[1])
+            .arg("--privileged")
+            .arg(&root)
+            .args(["sh", "-c", script])
+            .output()
+            .unwrap();
         assert_eq!(stdout(&out), "2\n1\n1\nown-namespace\n", "rootless={rootless}: {}", stderr(&out));
     }
     only_dir_left(&root);

@@ -1,5 +1,6 @@
-//! Capabilities: the table of names, and dropping them from every set
-//! (bounding, ambient, effective, permitted, inheritable).
+//! Capabilities: the table of names, the default set of a container, and
+//! keeping exactly a set in every one of bounding, ambient, effective,
+//! permitted and inheritable.
 
 use crate::error::{Error, quoted};
 use crate::trace;
@@ -78,12 +79,58 @@ pub fn parse_caps(text: &str) -> Result<u64, Error> {
     Ok(set)
 }
 
-/// Drop capabilities from every set: bounding, ambient, then effective,
-/// permitted and inheritable.
-pub fn drop_capabilities(drop: u64) -> Result<(), Error> {
-    trace::step(|| format!("capsh --drop={drop:#x}"));
+/// The capabilities a container's command gets by default: the set of
+/// podman, crun and runc (and of the OCI runtime specification's example).
+pub const DEFAULT: [&str; 11] = [
+    "chown",
+    "dac_override",
+    "fowner",
+    "fsetid",
+    "kill",
+    "net_bind_service",
+    "setfcap",
+    "setgid",
+    "setpcap",
+    "setuid",
+    "sys_chroot",
+];
+
+/// The bits of [`DEFAULT`].
+pub fn default_set() -> u64 {
+    DEFAULT.iter().fold(0, |set, name| set | capability_bit(name))
+}
+
+/// The bits of every capability this kernel knows (`cap_last_cap`), or of the
+/// whole table when it cannot say.
+pub fn all_known() -> u64 {
+    let last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|t| t.trim().parse::<u32>().ok())
+        .unwrap_or(CAPABILITIES.len() as u32 - 1)
+        .min(63);
+    if last == 63 { u64::MAX } else { (1u64 << (last + 1)) - 1 }
+}
+
+/// The names of a set, for traces and messages: `chown,kill` (or `none`).
+pub fn names(set: u64) -> String {
+    let names: Vec<&str> =
+        CAPABILITIES.iter().enumerate().filter(|(bit, _)| set & (1 << bit) != 0).map(|(_, n)| *n).collect();
+    if names.is_empty() { "none".to_owned() } else { names.join(",") }
+}
+
+/// Keep exactly `keep`: every other capability leaves the bounding set, the
+/// permitted, effective and inheritable sets become what we hold of `keep`,
+/// and the ambient set is emptied.
+pub fn keep_only(keep: u64) -> Result<(), Error> {
+    limit_bounding(keep)?;
+    limit_sets(keep)
+}
+
+/// Drop every capability but `keep` from the bounding set (needs CAP_SETPCAP).
+pub fn limit_bounding(keep: u64) -> Result<(), Error> {
+    trace::step(|| format!("capsh --caps={}", names(keep)));
     for bit in 0..64u64 {
-        if drop & (1 << bit) == 0 {
+        if keep & (1 << bit) != 0 {
             continue;
         }
         // SAFETY: prctl with integer arguments; EINVAL past the last capability ends the loop.
@@ -94,40 +141,99 @@ pub fn drop_capabilities(drop: u64) -> Result<(), Error> {
                 e => return Err(Error::sys("cannot drop from the bounding set", format!("capability {bit}"), e)),
             }
         }
-        // SAFETY: as above; lowering an ambient capability cannot fail for a valid one.
-        unsafe {
-            libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_LOWER as libc::c_ulong, bit as libc::c_ulong, 0, 0)
-        };
-    }
-    #[repr(C)]
-    struct Header {
-        version: u32,
-        pid: i32,
-    }
-    #[repr(C)]
-    #[derive(Clone, Copy, Default)]
-    struct Data {
-        effective: u32,
-        permitted: u32,
-        inheritable: u32,
-    }
-    let mut header = Header { version: 0x2008_0522, pid: 0 };
-    let mut data = [Data::default(); 2];
-    // SAFETY: a v3 header and two data words, as capget expects.
-    if unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) } != 0 {
-        return Err(Error::sys("cannot read", "capabilities", nix::errno::Errno::last()));
-    }
-    for (i, word) in data.iter_mut().enumerate() {
-        let keep = !((drop >> (32 * i)) as u32);
-        word.effective &= keep;
-        word.permitted &= keep;
-        word.inheritable &= keep;
-    }
-    // SAFETY: as above.
-    if unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) } != 0 {
-        return Err(Error::sys("cannot drop", "capabilities", nix::errno::Errno::last()));
     }
     Ok(())
+}
+
+/// Empty the ambient set, and make the permitted, effective and inheritable
+/// sets what we hold of `keep`.
+pub fn limit_sets(keep: u64) -> Result<(), Error> {
+    // SAFETY: prctl with integer arguments.
+    let rc = unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong, 0, 0, 0) };
+    // EINVAL: a kernel before 4.3, which has no ambient set to clear.
+    if rc != 0 && nix::errno::Errno::last() != nix::errno::Errno::EINVAL {
+        return Err(Error::sys("cannot clear", "the ambient capabilities", nix::errno::Errno::last()));
+    }
+    let mut sets = Sets::read()?;
+    sets.permitted &= keep;
+    sets.effective &= keep;
+    sets.inheritable = sets.permitted;
+    sets.write()
+}
+
+/// Raise `caps` into the ambient set (for a command that runs as a user
+/// other than root and must keep them across exec): each must be permitted
+/// and inheritable, which [`keep_only`] made them.
+pub fn raise_ambient(caps: u64) -> Result<(), Error> {
+    for bit in (0..64u64).filter(|bit| caps & (1 << bit) != 0) {
+        // SAFETY: prctl with integer arguments.
+        let rc = unsafe {
+            libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong, bit as libc::c_ulong, 0, 0)
+        };
+        if rc != 0 {
+            let name = CAPABILITIES.get(bit as usize).copied().unwrap_or("?");
+            return Err(Error::sys(
+                "cannot keep for the user",
+                format!("CAP_{}", name.to_ascii_uppercase()),
+                nix::errno::Errno::last(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The three sets capget and capset work on.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sets {
+    pub effective: u64,
+    pub permitted: u64,
+    pub inheritable: u64,
+}
+
+#[repr(C)]
+struct Header {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct Data {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+impl Sets {
+    pub fn read() -> Result<Self, Error> {
+        let mut header = Header { version: 0x2008_0522, pid: 0 };
+        let mut data = [Data::default(); 2];
+        // SAFETY: a v3 header and two data words, as capget expects.
+        if unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) } != 0 {
+            return Err(Error::sys("cannot read", "capabilities", nix::errno::Errno::last()));
+        }
+        let join = |f: fn(&Data) -> u32| u64::from(f(&data[0])) | (u64::from(f(&data[1])) << 32);
+        Ok(Self {
+            effective: join(|d| d.effective),
+            permitted: join(|d| d.permitted),
+            inheritable: join(|d| d.inheritable),
+        })
+    }
+
+    pub fn write(&self) -> Result<(), Error> {
+        let mut header = Header { version: 0x2008_0522, pid: 0 };
+        let word = |set: u64, i: usize| (set >> (32 * i)) as u32;
+        let data: [Data; 2] = std::array::from_fn(|i| Data {
+            effective: word(self.effective, i),
+            permitted: word(self.permitted, i),
+            inheritable: word(self.inheritable, i),
+        });
+        // SAFETY: a v3 header and two data words, as capset expects.
+        if unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) } != 0 {
+            return Err(Error::sys("cannot set", "capabilities", nix::errno::Errno::last()));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

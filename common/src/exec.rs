@@ -55,6 +55,21 @@ pub fn exec_failure(program: &OsStr, errno: Errno) -> Error {
     }
 }
 
+/// Fail now, with the error exec would give, when `argv` cannot be executed:
+/// missing (127), or found but a directory or without execute permission
+/// (126). For a tool that can still undo its work now and no longer after
+/// it gave up its privileges; exec itself may still fail later (a missing
+/// ELF interpreter), and then says so the same way.
+pub fn check_runnable(argv: &[OsString]) -> Result<(), Error> {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(program) = argv.first() else { return Err(Error::usage("no command given")) };
+    let Some(file) = locate(program) else { return Err(exec_failure(program, Errno::ENOENT)) };
+    match std::fs::metadata(&file) {
+        Ok(m) if m.is_dir() || m.permissions().mode() & 0o111 == 0 => Err(exec_failure(program, Errno::EACCES)),
+        _ => Ok(()),
+    }
+}
+
 /// The file execvp would have run: the path itself, or the first PATH match.
 fn locate(program: &OsStr) -> Option<PathBuf> {
     if program.as_bytes().contains(&b'/') {

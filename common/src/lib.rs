@@ -1,9 +1,10 @@
 //! What the nstools share, so that the tools behave alike, in modules named
 //! after the kernel object each one manages (see ARCHITECTURE.md): `ns`,
-//! `userns`, `mount`, `uts`, `net`, `timens`, `rootfs`, `caps`, `cgroup`, `procfs`,
-//! `process`, `sync`, `signals`, `exec`; and the tools' own ground: `cli`,
+//! `userns`, `mount`, `uts`, `net`, `timens`, `rootfs`, `caps`, `seccomp`, `cgroup`, `procfs`,
+//! `account`, `process`, `sync`, `signals`, `exec`; and the tools' own ground: `cli`,
 //! `error`, `exit`, `trace`, `fuzz`.
 
+pub mod account;
 pub mod caps;
 pub mod cgroup;
 pub mod cli;
@@ -17,6 +18,7 @@ pub mod ns;
 pub mod process;
 pub mod procfs;
 pub mod rootfs;
+pub mod seccomp;
 pub mod signals;
 pub mod sync;
 pub mod timens;

@@ -9,11 +9,12 @@ use std::ffi::OsString;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use common::account::{self, UserSpec};
 use common::cli::values::{self, Size};
 use common::cli::{self, Cli, Opt, Parsed};
 use common::error::quoted;
 use common::rootfs::{self, Root};
-use common::{Error, caps, exec, procfs, trace, userns};
+use common::{Error, caps, exec, procfs, seccomp, trace, userns};
 use nix::mount::{MsFlags, mount};
 
 use plan::Op;
@@ -50,9 +51,17 @@ Mounts, applied in command-line order inside the new root:
 
 Command:
       --chdir=DIR          working directory of COMMAND (default /)
+      --user=USER[:GROUP]  run COMMAND as USER (and GROUP): names from the new
+                           root's /etc/passwd and /etc/group, or numbers
       --no-new-privs       set no_new_privs: no privilege gained through exec
+      --cap-add=CAPS       keep these too, beside the default set (CHOWN,
+                           DAC_OVERRIDE, FOWNER, FSETID, KILL, NET_BIND_SERVICE,
+                           SETFCAP, SETGID, SETPCAP, SETUID, SYS_CHROOT)
       --cap-drop=CAPS      drop capabilities: ALL or a list such as
                            CAP_NET_RAW,CAP_SYS_ADMIN (every set)
+      --privileged         keep every capability; only the seccomp rule
+                           against terminal injection stays
+      --seccomp=MODE       default (a filter like podman's) or unconfined
       --verbose            trace each mount on stderr
   -h, --help               show this help and exit
   -V, --version            show the version and exit
@@ -72,7 +81,11 @@ struct Args {
     mode: u32,
     chdir: PathBuf,
     no_new_privs: bool,
+    cap_add: u64,
     cap_drop: u64,
+    privileged: bool,
+    seccomp: bool,
+    user: Option<UserSpec>,
     verbose: bool,
     command: Vec<OsString>,
 }
@@ -89,7 +102,11 @@ impl Default for Args {
             mode: 0o755,
             chdir: PathBuf::from("/"),
             no_new_privs: false,
+            cap_add: 0,
             cap_drop: 0,
+            privileged: false,
+            seccomp: true,
+            user: None,
             verbose: false,
             command: Vec::new(),
         }
@@ -122,7 +139,33 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, 
     if a.command.is_empty() {
         return Err(CLI.usage_error("no command given"));
     }
+    if a.privileged && (a.cap_add != 0 || a.cap_drop != 0) {
+        return Err(CLI.usage_error("--privileged keeps every capability: it takes no --cap-add or --cap-drop"));
+    }
+    if a.cap_drop != u64::MAX && a.cap_add & a.cap_drop != 0 {
+        let both = caps::names(a.cap_add & a.cap_drop);
+        return Err(Error::new("invalid capabilities", both, "both added and dropped"));
+    }
     Ok(Parsed::Run(a))
+}
+
+/// `--seccomp=default|unconfined`.
+fn seccomp_mode(text: &str) -> Result<bool, Error> {
+    match text {
+        "default" => Ok(true),
+        "unconfined" => Ok(false),
+        _ => Err(Error::new("invalid seccomp mode", quoted(text), "expected default or unconfined")),
+    }
+}
+
+/// The capabilities the command keeps: the default set, less `--cap-drop`
+/// (ALL: none of it), plus `--cap-add`; every one with `--privileged`.
+fn kept_capabilities(args: &Args) -> u64 {
+    if args.privileged {
+        return caps::all_known();
+    }
+    let base = if args.cap_drop == u64::MAX { 0 } else { caps::default_set() & !args.cap_drop };
+    (base | args.cap_add) & caps::all_known()
 }
 
 /// One of mkroot's options, with its value; a usage error for anything else.
@@ -146,6 +189,10 @@ fn take_option(a: &mut Args, opt: &Opt, parser: &mut lexopt::Parser) -> Result<(
         }
         o if o.is(None, "no-new-privs") => a.no_new_privs = true,
         o if o.is(None, "cap-drop") => a.cap_drop |= caps::parse_caps(&value()?)?,
+        o if o.is(None, "cap-add") => a.cap_add |= caps::parse_caps(&value()?)?,
+        o if o.is(None, "privileged") => a.privileged = true,
+        o if o.is(None, "seccomp") => a.seccomp = seccomp_mode(&value()?)?,
+        o if o.is(None, "user") => a.user = Some(UserSpec::parse(&value()?)?),
         o if o.is(None, "verbose") => a.verbose = true,
         other => return Err(CLI.usage_error(other.unexpected())),
     }
@@ -273,6 +320,7 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
             "it holds no image (it is missing or empty)",
         ));
     }
+    check_user(&args, state)?;
     rootfs::enter_private_mount_namespace()?;
     if args.proc {
         check_pid_namespace()?;
@@ -287,10 +335,17 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
     };
     nix::unistd::fchdir(&workdir).map_err(|e| Error::sys("cannot chdir to", args.chdir.display(), e))?;
     drop(workdir);
+    // While we may still take back what we made: a command that is not there fails now.
+    if let Err(err) = exec::check_runnable(&args.command) {
+        made.undo(&args.dir);
+        return Err(err);
+    }
     restrict(&args, entered)?;
     trace::step(|| format!("exec {}", trace::shell_words(&args.command)));
     let err = exec::exec_into(&args.command);
-    // Nothing ran (126, 127): the run leaves nothing, as one that failed earlier.
+    // Nothing ran (126, 127): the run leaves nothing that it can still take
+    // back. Without its privileges, mkroot cannot unmount what it mounted in
+    // an image any more: those mount points stay (a DIR it made goes).
     made.undo(&args.dir);
     Err(err)
 }
@@ -331,23 +386,51 @@ impl Made {
     }
 }
 
-/// What the command may do: no_new_privs, and the capabilities left.
+/// What the command may do, set last before exec in the one order that works:
+/// no_new_privs; the seccomp filter, while we still hold CAP_SYS_ADMIN to
+/// install it without no_new_privs; the bounding set, while we hold
+/// CAP_SETPCAP; the user, while we hold CAP_SETUID and CAP_SETGID; then the
+/// other sets (and, for a user other than root, the ambient ones it was given).
 fn restrict(args: &Args, entered: rootfs::Entered) -> Result<(), Error> {
-    let mut cap_drop = args.cap_drop;
+    let mut keep = kept_capabilities(args);
     // Under a chroot the old root is still there, below: without
     // CAP_SYS_CHROOT no process can climb back out to it.
     if entered == rootfs::Entered::Chroot {
         trace::step(|| "dropping CAP_SYS_CHROOT: the old root is only hidden, not detached".to_owned());
-        cap_drop |= caps::capability_bit("sys_chroot");
+        keep &= !caps::capability_bit("sys_chroot");
     }
     if args.no_new_privs {
         trace::step(|| "prctl PR_SET_NO_NEW_PRIVS".to_owned());
         nix::sys::prctl::set_no_new_privs().map_err(|e| Error::sys("cannot set", "no_new_privs", e))?;
     }
-    if cap_drop != 0 {
-        caps::drop_capabilities(cap_drop)?;
+    if args.seccomp
+        && let Some(arch) = seccomp::Arch::native()
+    {
+        let policy = seccomp::Policy { kept: keep, privileged: args.privileged };
+        trace::step(|| format!("seccomp: EPERM for {} and TIOCSTI", seccomp::denied(arch, policy).join(",")));
+        seccomp::install(&seccomp::filter(arch, policy))?;
     }
-    Ok(())
+    caps::limit_bounding(keep)?;
+    let ambient = match &args.user {
+        Some(spec) => become_user(spec, args.cap_add & keep)?,
+        None => 0,
+    };
+    caps::limit_sets(keep)?;
+    caps::raise_ambient(ambient)
+}
+
+/// Switch to `--user`, resolved in the new root. A user other than root
+/// keeps only the capabilities `--cap-add` named, as ambient ones; returns them.
+fn become_user(spec: &UserSpec, added: u64) -> Result<u64, Error> {
+    let read = |file: &str| std::fs::read_to_string(file).ok();
+    let account = account::resolve(spec, read("/etc/passwd").as_deref(), read("/etc/group").as_deref())
+        .map_err(|why| Error::new("cannot run as", quoted(&spec.user), why))?;
+    let ambient = if account.uid != 0 { added } else { 0 };
+    if ambient != 0 {
+        nix::sys::prctl::set_keepcaps(true).map_err(|e| Error::sys("cannot set", "PR_SET_KEEPCAPS", e))?;
+    }
+    account::switch_to(&account)?;
+    Ok(ambient)
 }
 
 /// The initial PID namespace has a fixed inode number (PROC_PID_INIT_INO).
@@ -516,6 +599,47 @@ fn check_resolved_target(root: &Root, target: &OwnedFd, dst: &Path) -> Result<()
     }
 }
 
+/// The /etc/passwd and /etc/group of a fresh root: root, nobody, and the
+/// user we run as, under its host name.
+fn fresh_accounts() -> (String, String) {
+    let (uid, gid) = (nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw());
+    let mut passwd =
+        String::from("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n");
+    let mut group = String::from("root:x:0:\nnogroup:x:65534:\n");
+    if uid != 0 && uid != 65534 {
+        let name = userns::host_user_name(uid).unwrap_or_else(|| "user".to_owned());
+        passwd.push_str(&format!("{name}:x:{uid}:{gid}::/home/{name}:/bin/sh\n"));
+        if gid != 0 && gid != 65534 {
+            group.push_str(&format!("{name}:x:{gid}:\n"));
+        }
+    }
+    (passwd, group)
+}
+
+/// `--user` checked before anything is made: against the accounts a fresh
+/// root will get, or the image's own (read inside it, never through a link
+/// that leaves it). The command switches to it after the pivot.
+fn check_user(args: &Args, state: DirState) -> Result<(), Error> {
+    let Some(spec) = &args.user else { return Ok(()) };
+    let (passwd, group) = match state {
+        DirState::Missing | DirState::Empty => {
+            let (passwd, group) = fresh_accounts();
+            (Some(passwd), Some(group))
+        }
+        DirState::Image => {
+            let image = Root::open(&args.dir, false, None)?;
+            let read = |inside: &str| {
+                let fd = image.resolve(Path::new(inside), nix::fcntl::OFlag::O_RDONLY).ok()?;
+                std::fs::read_to_string(rootfs::fd_path(fd.as_fd())).ok()
+            };
+            (read("/etc/passwd"), read("/etc/group"))
+        }
+    };
+    account::resolve(spec, passwd.as_deref(), group.as_deref())
+        .map(drop)
+        .map_err(|why| Error::new("cannot run as", quoted(&spec.user), why))
+}
+
 /// The standard tree of a fresh root, with the host's programs and libraries
 /// read-only, following the host's merged-/usr layout.
 fn fresh_tree(root: &Root) -> Result<(), Error> {
@@ -543,17 +667,7 @@ fn fresh_tree(root: &Root) -> Result<(), Error> {
             _ => {}
         }
     }
-    let (uid, gid) = (nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw());
-    let mut passwd =
-        String::from("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n");
-    let mut group = String::from("root:x:0:\nnogroup:x:65534:\n");
-    if uid != 0 && uid != 65534 {
-        let name = userns::host_user_name(uid).unwrap_or_else(|| "user".to_owned());
-        passwd.push_str(&format!("{name}:x:{uid}:{gid}::/home/{name}:/bin/sh\n"));
-        if gid != 0 && gid != 65534 {
-            group.push_str(&format!("{name}:x:{gid}:\n"));
-        }
-    }
+    let (passwd, group) = fresh_accounts();
     root.write(Path::new("/etc/passwd"), passwd.as_bytes(), 0o644)?;
     root.write(Path::new("/etc/group"), group.as_bytes(), 0o644)?;
     let host = nix::sys::utsname::uname()
