@@ -742,3 +742,240 @@ fn the_top_of_a_tmpfs_is_no_image() {
     );
     guard.check();
 }
+
+// Issue 10: a container is not root on the host.
+
+/// The default capability set, as /proc/PID/status shows it (hexadecimal).
+const DEFAULT_CAPS: &str = "00000000800405fb";
+
+/// The probe (tests/probe.c), statically built: by the VM lane beforehand,
+/// by gcc here on the host. `None` when neither is there.
+fn probe_program(work: &TempDir) -> Option<PathBuf> {
+    let prebuilt = Path::new("/nstools/probe");
+    if prebuilt.exists() {
+        let dir = work.path().join("probe");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(prebuilt, dir.join("probe")).unwrap();
+        return Some(dir);
+    }
+    if !have_program("gcc") {
+        return None;
+    }
+    let dir = work.path().join("probe");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("probe.c"), include_str!("probe.c")).unwrap();
+    let built =
+        Command::new("gcc").args(["-static", "-O2", "-o"]).arg(dir.join("probe")).arg(dir.join("probe.c")).status();
+    built.is_ok_and(|s| s.success()).then_some(dir)
+}
+
+fn status_lines(text: &str, keys: &[&str]) -> String {
+    text.lines()
+        .filter(|l| keys.iter().any(|k| l.starts_with(k)))
+        .map(|l| l.replace('\t', " "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_command_gets_the_default_capabilities_and_the_filter() {
+    require!(can_run(), "needs root and namespaces");
+    let work = TempDir::new("mkroot-caps");
+    work.open_to_all(0o777);
+    let copies = [work.tool_copy("nsclone"), work.tool_copy("mkroot")];
+    let root = work.path().join("r");
+    let guard = Guard::new(&[&root]);
+    let keys = ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "Seccomp"];
+    let d = DEFAULT_CAPS;
+    let expected = format!(
+        "CapInh: {d}\nCapPrm: {d}\nCapEff: {d}\nCapBnd: {d}\nCapAmb: 0000000000000000\nSeccomp: 2\nSeccomp_filters: 1"
+    );
+    for rootless in [false, true] {
+        let mut cmd = guard.watch(Command::new(&copies[0]));
+        if rootless {
+            use std::os::unix::process::CommandExt;
+            cmd.uid(65534).gid(65534).arg("-r");
+        }
+        let out = cmd.arg("-mupin").arg(&copies[1]).arg(&root).args(["cat", "/proc/self/status"]).output().unwrap();
+        assert_eq!(status_lines(&stdout(&out), &keys), expected, "rootless={rootless}: {}", stderr(&out));
+    }
+    // --privileged keeps what the caller has: every capability this test runs with.
+    let own = std::fs::read_to_string("/proc/self/status").unwrap();
+    let all = own.lines().find_map(|l| l.strip_prefix("CapEff:")).unwrap().trim().to_owned();
+    let cases = [
+        (&["--privileged"][..], format!("CapEff: {all}\nSeccomp: 2")),
+        (&["--seccomp=unconfined"], format!("CapEff: {d}\nSeccomp: 0")),
+        (&["--cap-drop=ALL"], "CapEff: 0000000000000000\nSeccomp: 2".to_owned()),
+        (&["--cap-drop=ALL", "--cap-add=chown,CAP_KILL"], "CapEff: 0000000000000021\nSeccomp: 2".to_owned()),
+        (&["--cap-add=NET_RAW", "--cap-drop=setfcap"], "CapEff: 00000000000425fb\nSeccomp: 2".to_owned()),
+    ];
+    for (args, want) in cases {
+        let out = chain(&guard, &["-mupin"], args, &root, "grep -E '^(CapEff|Seccomp):' /proc/self/status");
+        assert_eq!(stdout(&out).replace('\t', " ").trim_end(), want, "{args:?}: {}", stderr(&out));
+    }
+    only_dir_left(&root);
+    guard.check();
+}
+
+#[test]
+fn the_filter_and_the_set_refuse_what_would_reach_the_host() {
+    require!(can_run(), "needs root and namespaces");
+    let work = TempDir::new("mkroot-probe");
+    let probe = probe_program(&work);
+    require_host!(probe.is_some(), "gcc is not installed (to build the probe)");
+    let volume = format!("{}:/probe:ro", probe.unwrap().display());
+    let root = work.path().join("r");
+    let guard = Guard::new(&[&root]);
+    let out = chain(&guard, &["-mupin"], &["-v", &volume], &root, "/probe/probe");
+    let every = [
+        "init_module",
+        "kexec_load",
+        "open_by_handle_at",
+        "clock_settime",
+        "bpf",
+        "userfaultfd",
+        "mknod_block",
+        "keyctl",
+        "mount",
+        "unshare",
+        "x32",
+    ];
+    let refused: String = every.iter().map(|c| format!("{c}=EPERM\n")).collect();
+    assert_eq!(stdout(&out), refused, "{}", stderr(&out));
+    // --privileged lets the namespace and key calls through; the foreign ABI stays refused.
+    let out = chain(&guard, &["-mupin"], &["-v", &volume, "--privileged"], &root, "/probe/probe allowed");
+    assert_eq!(stdout(&out), "keyctl=other\nmount=ok\nunshare=ok\nx32=EPERM\n", "{}", stderr(&out));
+    // A kept capability reopens its calls: SYS_ADMIN for a nested mount namespace.
+    let out = guard
+        .command("nsclone")
+        .arg("-mupin")
+        .arg(bin("mkroot"))
+        .args(["--cap-add=SYS_ADMIN", "-r"])
+        .arg(format!("{}:/nstools-bin", bin("nsclone").parent().unwrap().display()))
+        .arg(&root)
+        .args(["sh", "-c", "/nstools-bin/nsclone -m true && echo nested-ok"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "nested-ok\n", "{}", stderr(&out));
+    only_dir_left(&root);
+    guard.check();
+}
+
+#[test]
+fn no_terminal_injection_even_when_privileged() {
+    require!(can_run(), "needs root and namespaces");
+    let work = TempDir::new("mkroot-sti");
+    let probe = probe_program(&work);
+    require_host!(probe.is_some(), "gcc is not installed (to build the probe)");
+    let volume = format!("{}:/probe:ro", probe.unwrap().display());
+    let root = work.path().join("r");
+    let guard = Guard::new(&[&root]);
+    for extra in [None, Some("--privileged")] {
+        // The shell that started the chain reads its next line: what the probe pushed, or what we type.
+        let script = format!(
+            "{} -mupin {} -v {volume} {} {} /probe/probe sti; read line; echo \"read:[$line]\"",
+            bin("nsclone").display(),
+            bin("mkroot").display(),
+            extra.unwrap_or(""),
+            root.display()
+        );
+        let mut cmd = guard.watch(Command::new("sh"));
+        cmd.args(["-c", &script]);
+        let mut pty = nstools::pty::Pty::spawn(cmd);
+        pty.expect("TIOCSTI=EPERM", 10);
+        pty.send(b"typed\n");
+        pty.expect("read:[typed]", 10);
+        assert_eq!(pty.wait(10).code(), Some(0), "{extra:?}");
+    }
+    only_dir_left(&root);
+    guard.check();
+}
+
+#[test]
+fn user_switches_to_an_account_of_the_root() {
+    require!(can_run(), "needs root and namespaces");
+    require!(busybox_static(), "busybox-static is not installed (apt-get install busybox-static)");
+    let work = TempDir::new("mkroot-user");
+    let image = busybox_image(&work.path().join("image")).unwrap();
+    let root = work.path().join("r");
+    let guard = Guard::new(&[&root, &image]);
+    let ids = "echo $(id -u):$(id -g) $HOME; grep -E '^Cap(Eff|Amb):' /proc/self/status | tr -d '\\t' | tr '\\n' ' '";
+    // A fresh root's nobody: its ids and home, no capability left.
+    let out = chain(&guard, &["-mupin"], &["--user=nobody"], &root, ids);
+    assert_eq!(
+        stdout(&out),
+        "65534:65534 /nonexistent\nCapEff:0000000000000000 CapAmb:0000000000000000 ",
+        "{}",
+        stderr(&out)
+    );
+    // --cap-add gives a user other than root an ambient capability.
+    let out = chain(&guard, &["-mupin"], &["--user=nobody", "--cap-add=NET_BIND_SERVICE"], &root, ids);
+    assert_eq!(
+        stdout(&out),
+        "65534:65534 /nonexistent\nCapEff:0000000000000400 CapAmb:0000000000000400 ",
+        "{}",
+        stderr(&out)
+    );
+    // Numbers work on an image without the user; a name needs its /etc/passwd.
+    let out = chain(&guard, &["-mupin"], &["--overlay", "--user=1000:1000"], &image, "id -u; id -g");
+    assert_eq!(stdout(&out), "1000\n1000\n", "{}", stderr(&out));
+    let out = chain(&guard, &["-mupin"], &["--overlay", "--user=alice"], &image, "id -u");
+    assert_eq!(
+        (code(&out), stderr(&out).as_str()),
+        (125, "mkroot: cannot run as: 'alice': the root has no /etc/passwd to look the name up in\n")
+    );
+    only_dir_left(&root);
+    guard.check();
+}
+
+#[test]
+fn contradictions_and_unknown_names_are_refused_before_anything_happens() {
+    require!(can_run(), "needs root and namespaces");
+    let work = TempDir::new("mkroot-bad-privs");
+    let root = work.path().join("r");
+    let guard = Guard::new(&[&root]);
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["--privileged", "--cap-drop=NET_RAW"],
+            "mkroot: --privileged keeps every capability: it takes no --cap-add or --cap-drop; usage: mkroot [options] DIR COMMAND [ARG...]\n",
+        ),
+        (
+            &["--cap-add=CAP_BOGUS"],
+            "mkroot: invalid capability: 'CAP_BOGUS': not a capability name (try ALL or CAP_NET_RAW)\n",
+        ),
+        (&["--cap-add=kill", "--cap-drop=KILL"], "mkroot: invalid capabilities: kill: both added and dropped\n"),
+        (&["--seccomp=off"], "mkroot: invalid seccomp mode: 'off': expected default or unconfined\n"),
+        (&["--user=nosuchuser"], "mkroot: cannot run as: 'nosuchuser': no such user in the root's /etc/passwd\n"),
+    ];
+    for (args, message) in cases {
+        let out = chain(&guard, &["-mupin"], args, &root, "true");
+        assert_eq!((code(&out), stderr(&out).as_str()), (125, message), "{args:?}");
+        assert!(!root.exists(), "{args:?} made DIR");
+    }
+    guard.check();
+}
+
+#[test]
+fn a_debian_image_works_with_the_default_set() {
+    require!(can_run(), "needs root and namespaces");
+    let image = debian_image();
+    require_host!(
+        image.join("etc/debian_version").is_file(),
+        format!("no debootstrap tree at {} (make images)", image.display())
+    );
+    let guard = Guard::new(&[&image]);
+    let script = "apt-get --version | head -n1 | cut -d' ' -f1; dpkg -l dpkg | tail -n1 | cut -c1-2; \
+                  useradd -m tester && chown tester /home/tester && echo chown-ok; \
+                  su tester -s /bin/sh -c 'id -un'; su nobody -s /bin/sh -c id | cut -d' ' -f1";
+    let out = guard
+        .command("nsclone")
+        .arg("-mupin")
+        .arg(bin("mkroot"))
+        .arg("--overlay")
+        .arg(&image)
+        .args(["/bin/sh", "-c", script])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "apt\nii\nchown-ok\ntester\nuid=65534(nobody)\n", "{}", stderr(&out));
+    guard.check();
+}
