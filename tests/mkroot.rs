@@ -748,27 +748,6 @@ fn the_top_of_a_tmpfs_is_no_image() {
 /// The default capability set, as /proc/PID/status shows it (hexadecimal).
 const DEFAULT_CAPS: &str = "00000000800405fb";
 
-/// The probe (tests/probe.c), statically built: by the VM lane beforehand,
-/// by gcc here on the host. `None` when neither is there.
-fn probe_program(work: &TempDir) -> Option<PathBuf> {
-    let prebuilt = Path::new("/nstools/probe");
-    if prebuilt.exists() {
-        let dir = work.path().join("probe");
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::copy(prebuilt, dir.join("probe")).unwrap();
-        return Some(dir);
-    }
-    if !have_program("gcc") {
-        return None;
-    }
-    let dir = work.path().join("probe");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("probe.c"), include_str!("probe.c")).unwrap();
-    let built =
-        Command::new("gcc").args(["-static", "-O2", "-o"]).arg(dir.join("probe")).arg(dir.join("probe.c")).status();
-    built.is_ok_and(|s| s.success()).then_some(dir)
-}
-
 fn status_lines(text: &str, keys: &[&str]) -> String {
     text.lines()
         .filter(|l| keys.iter().any(|k| l.starts_with(k)))
@@ -821,7 +800,7 @@ fn the_command_gets_the_default_capabilities_and_the_filter() {
 fn the_filter_and_the_set_refuse_what_would_reach_the_host() {
     require!(can_run(), "needs root and namespaces");
     let work = TempDir::new("mkroot-probe");
-    let probe = probe_program(&work);
+    let probe = nstools::probe_program(&work);
     require_host!(probe.is_some(), "gcc is not installed (to build the probe)");
     let volume = format!("{}:/probe:ro", probe.unwrap().display());
     let root = work.path().join("r");
@@ -865,7 +844,7 @@ fn the_filter_and_the_set_refuse_what_would_reach_the_host() {
 fn no_terminal_injection_even_when_privileged() {
     require!(can_run(), "needs root and namespaces");
     let work = TempDir::new("mkroot-sti");
-    let probe = probe_program(&work);
+    let probe = nstools::probe_program(&work);
     require_host!(probe.is_some(), "gcc is not installed (to build the probe)");
     let volume = format!("{}:/probe:ro", probe.unwrap().display());
     let root = work.path().join("r");

@@ -845,3 +845,40 @@ fn empty_and_odd_values_are_named() {
     );
     guard.check();
 }
+
+#[test]
+fn a_new_session_leaves_the_terminal_behind() {
+    require_namespaces!();
+    let work = TempDir::new("nsclone-session");
+    work.open_to_all(0o755);
+    let probe = nstools::probe_program(&work);
+    require_host!(probe.is_some(), "gcc is not installed (to build the probe)");
+    let probe = probe.unwrap().join("probe");
+    let nsclone = work.tool_copy("nsclone");
+    let guard = Guard::new(&[]);
+    // Rootless, the command holds no CAP_SYS_ADMIN of the host: outside its session TIOCSTI is refused.
+    for (session, verdict) in [(false, "TIOCSTI=ok"), (true, "TIOCSTI=EPERM")] {
+        let script = format!(
+            "{n} -r {s} {p} sti; read line; echo \"read:[$line]\"",
+            n = nsclone.display(),
+            s = if session { "--new-session" } else { "" },
+            p = probe.display()
+        );
+        let mut cmd = guard.watch(Command::new("sh"));
+        {
+            use std::os::unix::process::CommandExt;
+            cmd.uid(65534).gid(65534).args(["-c", &script]);
+        }
+        let mut pty = nstools::pty::Pty::spawn(cmd);
+        pty.expect(verdict, 10);
+        if session {
+            pty.send(b"typed\n");
+            pty.expect("read:[typed]", 10);
+        } else {
+            // What the probe pushed is what the shell reads next.
+            pty.expect("read:[echo INJECTED]", 10);
+        }
+        assert_eq!(pty.wait(10).code(), Some(0), "session={session}");
+    }
+    guard.check();
+}

@@ -95,6 +95,21 @@ pub fn reap_helper(pid: libc::pid_t, name: &str) -> Result<(), Error> {
     }
 }
 
+/// A new session, without the caller's terminal (`--new-session`): the
+/// command can then push nothing into the caller's input (TIOCSTI) and
+/// gets no job control. EPERM: we lead a process group already (a shell's
+/// job), which a new session cannot start from.
+pub fn new_session() -> Result<(), Error> {
+    crate::trace::step(|| "setsid".to_owned());
+    nix::unistd::setsid().map(drop).map_err(|e| {
+        let why = match e {
+            Errno::EPERM => "Operation not permitted (this process leads a process group: run it through nsclone --new-session, or from a script)".to_owned(),
+            e => e.desc().to_owned(),
+        };
+        Error::new("cannot start", "a new session", why)
+    })
+}
+
 /// Leave a forked child: flush what it printed and exit without running the
 /// parent's destructors or atexit handlers.
 pub fn child_exit(code: i32) -> ! {

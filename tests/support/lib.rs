@@ -244,3 +244,24 @@ pub fn fd_list(out: &Output) -> Vec<String> {
     fds.sort();
     fds
 }
+
+/// The probe (tests/probe.c), statically built: by the VM lane beforehand,
+/// by gcc here on the host. `None` when neither is there.
+pub fn probe_program(work: &TempDir) -> Option<PathBuf> {
+    let prebuilt = Path::new("/nstools/probe");
+    if prebuilt.exists() {
+        let dir = work.path().join("probe");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(prebuilt, dir.join("probe")).unwrap();
+        return Some(dir);
+    }
+    if !have_program("gcc") {
+        return None;
+    }
+    let dir = work.path().join("probe");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("probe.c"), include_str!("../probe.c")).unwrap();
+    let built =
+        Command::new("gcc").args(["-static", "-O2", "-o"]).arg(dir.join("probe")).arg(dir.join("probe.c")).status();
+    built.is_ok_and(|s| s.success()).then_some(dir)
+}

@@ -28,6 +28,8 @@ pub struct Spec {
     pub monotonic: Option<i64>,
     pub boottime: Option<i64>,
     pub mount_proc: Option<PathBuf>,
+    /// `--new-session`: the command leaves the caller's terminal (setsid).
+    pub new_session: bool,
     pub verbose: bool,
 }
 
@@ -44,6 +46,7 @@ impl Default for Spec {
             monotonic: None,
             boottime: None,
             mount_proc: None,
+            new_session: false,
             verbose: false,
         }
     }
@@ -113,6 +116,7 @@ impl Spec {
                 self.flags |= libc::CLONE_NEWUTS;
             }
             (_, "no-lo") => self.loopback = false,
+            (_, "new-session") => self.new_session = true,
             (_, "monotonic") => {
                 self.monotonic = Some(parse_seconds(&value(parser, long)?)?);
                 self.flags |= libc::CLONE_NEWTIME;
@@ -260,6 +264,8 @@ Setup:
       --hostname=NAME      set the hostname (implies -u)
       --domainname=NAME    set the NIS domain name (implies -u)
       --no-lo              leave lo down in a new network namespace
+      --new-session        a new session for COMMAND, without the caller's
+                           terminal (no TIOCSTI injection, no job control)
       --mount-proc[=DIR]   mount a proc for the new PID namespace on DIR
                            (default /proc; implies -m)
       --monotonic=SECONDS  offset of CLOCK_MONOTONIC (implies -T)
@@ -418,6 +424,7 @@ mod tests {
         assert_eq!(spec(&["--setgroups=deny"]).unwrap().0.maps.setgroups, Some(Setgroups::Deny));
         assert!(spec(&["--setgroups=maybe"]).is_err());
         assert!(!spec(&["--no-lo"]).unwrap().0.loopback);
+        assert!(spec(&["--new-session"]).unwrap().0.new_session);
     }
 
     #[test]

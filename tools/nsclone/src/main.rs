@@ -212,6 +212,12 @@ fn child(args: &Args, maps: bool, from_parent: &OwnedFd, to_parent: Option<&Owne
             fail();
         }
     }
+    // The child is no process group leader: setsid works for it, and its init's command inherits the session.
+    if args.spec.new_session
+        && let Err(err) = process::new_session()
+    {
+        process::child_fail(&err);
+    }
     trace::step(|| format!("exec {}", trace::shell_words(&args.command)));
     if layout.relay {
         process::run_init(&args.command, to_parent.map(AsFd::as_fd), |_| {

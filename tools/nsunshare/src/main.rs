@@ -107,6 +107,9 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
     if let Some(h) = helper {
         h.pins()?;
     }
+    if spec.new_session {
+        process::new_session()?;
+    }
     trace::step(|| format!("exec {}", trace::shell_words(&args.command)));
     Err(exec::exec_into(&args.command))
 }
