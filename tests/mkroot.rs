@@ -748,6 +748,11 @@ fn the_top_of_a_tmpfs_is_no_image() {
 /// The default capability set, as /proc/PID/status shows it (hexadecimal).
 const DEFAULT_CAPS: &str = "00000000800405fb";
 
+/// `-v` of the probe's directory, read-only at /probe.
+fn probe_volume(work: &TempDir) -> Option<String> {
+    nstools::probe_program(work).map(|dir| format!("{}:/probe:ro", dir.display()))
+}
+
 fn status_lines(text: &str, keys: &[&str]) -> String {
     text.lines()
         .filter(|l| keys.iter().any(|k| l.starts_with(k)))
@@ -800,9 +805,9 @@ fn the_command_gets_the_default_capabilities_and_the_filter() {
 fn the_filter_and_the_set_refuse_what_would_reach_the_host() {
     require!(can_run(), "needs root and namespaces");
     let work = TempDir::new("mkroot-probe");
-    let probe = nstools::probe_program(&work);
-    require_host!(probe.is_some(), "gcc is not installed (to build the probe)");
-    let volume = format!("{}:/probe:ro", probe.unwrap().display());
+    let volume = probe_volume(&work);
+    require_host!(volume.is_some(), "gcc is not installed (to build the probe)");
+    let volume = volume.unwrap();
     let root = work.path().join("r");
     let guard = Guard::new(&[&root]);
     let out = chain(&guard, &["-mupin"], &["-v", &volume], &root, "/probe/probe");
@@ -844,9 +849,9 @@ fn the_filter_and_the_set_refuse_what_would_reach_the_host() {
 fn no_terminal_injection_even_when_privileged() {
     require!(can_run(), "needs root and namespaces");
     let work = TempDir::new("mkroot-sti");
-    let probe = nstools::probe_program(&work);
-    require_host!(probe.is_some(), "gcc is not installed (to build the probe)");
-    let volume = format!("{}:/probe:ro", probe.unwrap().display());
+    let volume = probe_volume(&work);
+    require_host!(volume.is_some(), "gcc is not installed (to build the probe)");
+    let volume = volume.unwrap();
     let root = work.path().join("r");
     let guard = Guard::new(&[&root]);
     for extra in [None, Some("--privileged")] {
