@@ -572,9 +572,23 @@ fn ctrl_c_at_a_terminal_interrupts_the_command_once() {
 fn job_control_of_an_interactive_shell_inside() {
     require_namespaces!();
     require_host!(have_program("bash"), "bash is not installed");
+    let dir = TempDir::new("nsclone-jobs");
     let guard = Guard::new(&[]);
+    // Straight under nsclone, and in a root of mkroot's, under its seccomp filter.
+    let root = dir.path().join("r");
+    let root = root.to_string_lossy();
+    let mkroot = bin("mkroot");
+    let mkroot = mkroot.to_string_lossy();
+    let chains: [&[&str]; 2] = [&["-mp", "--mount-proc"], &["-mupin", &mkroot, &root]];
+    for chain in chains {
+        job_control_in(&guard, chain);
+    }
+    guard.check();
+}
+
+fn job_control_in(guard: &Guard, chain: &[&str]) {
     let mut cmd = guard.command("nsclone");
-    cmd.args(["-mp", "--mount-proc", "bash", "--norc", "--noprofile", "-i"]).env("PS1", "nstools$ ");
+    cmd.args(chain).args(["bash", "--norc", "--noprofile", "-i"]).env("PS1", "nstools$ ");
     let mut pty = nstools::pty::Pty::spawn(cmd);
     pty.expect("nstools$ ", 10);
     pty.send(b"sleep 30\n");
@@ -593,8 +607,7 @@ fn job_control_of_an_interactive_shell_inside() {
     pty.expect("status=130", 10);
     pty.send(b"exit 7\n");
     let status = pty.wait(10);
-    assert_eq!(status.code(), Some(7));
-    guard.check();
+    assert_eq!(status.code(), Some(7), "{chain:?}");
 }
 
 #[test]
