@@ -963,3 +963,23 @@ fn a_debian_image_works_with_the_default_set() {
     assert_eq!(stdout(&out), "apt\nii\nchown-ok\ntester\nuid=65534(nobody)\n", "{}", stderr(&out));
     guard.check();
 }
+
+#[test]
+fn a_hostile_passwd_cannot_hang_the_user_lookup() {
+    require!(can_run(), "needs root and namespaces");
+    require!(busybox_static(), "busybox-static is not installed (apt-get install busybox-static)");
+    let work = TempDir::new("mkroot-fifo-passwd");
+    let image = busybox_image(&work.path().join("image")).unwrap();
+    let fifo = image.join("etc/passwd");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid path; mkfifo makes a FIFO there.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    let guard = Guard::new(&[&image]);
+    // A FIFO as /etc/passwd would block a plain read forever: it reads as no passwd at all.
+    let out = chain(&guard, &["-mupin"], &["--overlay", "--user=root"], &image, "id -u");
+    assert_eq!(
+        (code(&out), stderr(&out).as_str()),
+        (125, "mkroot: cannot run as: 'root': the root has no /etc/passwd to look the name up in\n")
+    );
+    guard.check();
+}

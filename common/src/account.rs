@@ -89,6 +89,29 @@ pub fn resolve(spec: &UserSpec, passwd: Option<&str>, group: Option<&str>) -> Re
     Ok(Account { uid, gid, groups, name, home })
 }
 
+/// The text of an image's /etc/passwd or /etc/group from its descriptor,
+/// opened with O_NONBLOCK: only a regular file of at most 1 MiB, so that a
+/// hostile image's FIFO or device cannot hang or flood the tool.
+pub fn read_accounts(fd: std::os::fd::OwnedFd) -> Option<String> {
+    let file = std::fs::File::from(fd);
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || meta.len() > 1 << 20 {
+        return None;
+    }
+    std::io::read_to_string(file).ok()
+}
+
+/// Open `path` for [`read_accounts`]: never blocking on a FIFO.
+pub fn open_accounts(path: &str) -> Option<String> {
+    let fd = nix::fcntl::open(
+        path,
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ok()?;
+    read_accounts(fd)
+}
+
 /// Become `account`: supplementary groups, group, user (in that order, while
 /// we may), then HOME, USER and LOGNAME from passwd.
 pub fn switch_to(account: &Account) -> Result<(), Error> {

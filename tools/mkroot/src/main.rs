@@ -422,8 +422,8 @@ fn restrict(args: &Args, entered: rootfs::Entered) -> Result<(), Error> {
 /// Switch to `--user`, resolved in the new root. A user other than root
 /// keeps only the capabilities `--cap-add` named, as ambient ones; returns them.
 fn become_user(spec: &UserSpec, added: u64) -> Result<u64, Error> {
-    let read = |file: &str| std::fs::read_to_string(file).ok();
-    let account = account::resolve(spec, read("/etc/passwd").as_deref(), read("/etc/group").as_deref())
+    let (passwd, group) = (account::open_accounts("/etc/passwd"), account::open_accounts("/etc/group"));
+    let account = account::resolve(spec, passwd.as_deref(), group.as_deref())
         .map_err(|why| Error::new("cannot run as", quoted(&spec.user), why))?;
     let ambient = if account.uid != 0 { added } else { 0 };
     if ambient != 0 {
@@ -629,8 +629,8 @@ fn check_user(args: &Args, state: DirState) -> Result<(), Error> {
         DirState::Image => {
             let image = Root::open(&args.dir, false, None)?;
             let read = |inside: &str| {
-                let fd = image.resolve(Path::new(inside), nix::fcntl::OFlag::O_RDONLY).ok()?;
-                std::fs::read_to_string(rootfs::fd_path(fd.as_fd())).ok()
+                let flags = nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK;
+                account::read_accounts(image.resolve(Path::new(inside), flags).ok()?)
             };
             (read("/etc/passwd"), read("/etc/group"))
         }
