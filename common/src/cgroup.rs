@@ -1,8 +1,16 @@
 //! Cgroups: where each hierarchy this process belongs to is mounted, and its
-//! own cgroup there, on cgroup v1, v2 and hybrid hosts alike. The ground
-//! cglimit will stand on; the test guard uses it to watch our subtree.
+//! own cgroup there, on cgroup v1, v2 and hybrid hosts alike; which
+//! hierarchy holds a controller; a cgroup of our own below ours, its limit
+//! files, joining it, and ending and removing it with all that is left in it.
+//! cglimit stands on it; the test guard uses the discovery to watch our subtree.
 
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+
+use crate::error::Error;
+use crate::{procfs, trace};
 
 /// One hierarchy this process is in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,6 +19,146 @@ pub struct Membership {
     pub controllers: String,
     /// Our own cgroup in it, as a directory: the mount point joined with our path.
     pub dir: PathBuf,
+}
+
+impl Membership {
+    pub fn is_v2(&self) -> bool {
+        self.controllers == "cgroup2"
+    }
+
+    /// The controllers this hierarchy offers our cgroup: a v1 hierarchy's
+    /// own (`cpu,cpuacct`), or what v2's `cgroup.controllers` lists here.
+    pub fn offers(&self, controller: &str) -> bool {
+        if self.is_v2() {
+            std::fs::read_to_string(self.dir.join("cgroup.controllers"))
+                .is_ok_and(|list| list.split_whitespace().any(|c| c == controller))
+        } else {
+            self.controllers.split(',').any(|c| c == controller)
+        }
+    }
+}
+
+/// The hierarchy that holds `controller` for us: a v1 one that has it,
+/// else the v2 one if it offers it (on a hybrid host the v1 hierarchies
+/// hold the controllers, and cgroup2 only what they leave).
+pub fn holding<'a>(hierarchies: &'a [Membership], controller: &str) -> Option<&'a Membership> {
+    hierarchies
+        .iter()
+        .find(|h| !h.is_v2() && h.offers(controller))
+        .or_else(|| hierarchies.iter().find(|h| h.is_v2() && h.offers(controller)))
+}
+
+/// A cgroup we made, in one hierarchy.
+#[derive(Debug)]
+pub struct Made {
+    pub dir: PathBuf,
+    pub v2: bool,
+}
+
+impl Made {
+    /// Make `name` below `parent` (our own cgroup, or one inside it). On v2,
+    /// `controllers` are first enabled in `parent`'s subtree_control.
+    pub fn create(parent: &Path, name: &str, v2: bool, controllers: &[&str]) -> Result<Self, Error> {
+        if v2 && !controllers.is_empty() {
+            let enable: Vec<String> = controllers.iter().map(|c| format!("+{c}")).collect();
+            let file = parent.join("cgroup.subtree_control");
+            trace::step(|| format!("echo '{}' > {}", enable.join(" "), file.display()));
+            procfs::write_once(&file, &enable.join(" ")).map_err(|e| subtree_failure(&file, e))?;
+        }
+        let dir = parent.join(name);
+        trace::step(|| format!("mkdir {}", dir.display()));
+        std::fs::create_dir(&dir).map_err(|e| {
+            let why = match e.kind() {
+                std::io::ErrorKind::AlreadyExists => "a cgroup of that name exists already (--name)".to_owned(),
+                _ => crate::io_reason(&e),
+            };
+            Error::new("cannot create cgroup", dir.display(), why)
+        })?;
+        Ok(Self { dir, v2 })
+    }
+
+    /// Write one limit file of this cgroup.
+    pub fn set(&self, file: &str, value: &str) -> Result<(), Error> {
+        let path = self.dir.join(file);
+        trace::step(|| format!("echo {value} > {}", path.display()));
+        procfs::write_once(&path, value).map_err(|e| Error::sys(format!("cannot write {value} to"), path.display(), e))
+    }
+
+    /// Move the calling process (thread, on v1) in: the cheap way, writing 0.
+    pub fn join(&self) -> Result<(), Error> {
+        let file = if self.v2 { "cgroup.procs" } else { "tasks" };
+        self.set(file, "0")
+    }
+
+    /// A descriptor of the directory, for clone3's CLONE_INTO_CGROUP.
+    pub fn open(&self) -> Option<OwnedFd> {
+        nix::fcntl::open(
+            &self.dir,
+            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .ok()
+    }
+
+    /// The processes in it now.
+    pub fn procs(&self) -> Vec<libc::pid_t> {
+        std::fs::read_to_string(self.dir.join("cgroup.procs"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect()
+    }
+
+    /// A counter of a flat keyed file (`memory.events`, `pids.events`,
+    /// v1 `memory.oom_control`): `oom_kill 1` gives 1.
+    pub fn counter(&self, file: &str, key: &str) -> u64 {
+        std::fs::read_to_string(self.dir.join(file))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// End every process left in it (cgroup.kill where the kernel has it,
+    /// else SIGKILL to each until none is left), then remove it.
+    pub fn end(self) {
+        let kill_file = self.dir.join("cgroup.kill");
+        let killed_at_once = self.v2 && procfs::write_once(&kill_file, "1").is_ok();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let left = self.procs();
+            if left.is_empty() || std::time::Instant::now() > deadline {
+                break;
+            }
+            if !killed_at_once {
+                for pid in left {
+                    // SAFETY: plain kill(2); a pid that has just exited is not reused while listed here.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        trace::step(|| format!("rmdir {}", self.dir.display()));
+        // A killed process leaves the cgroup a moment after it is gone from cgroup.procs.
+        for _ in 0..1000 {
+            match std::fs::remove_dir(&self.dir) {
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                    std::thread::sleep(std::time::Duration::from_millis(1))
+                }
+                _ => break,
+            }
+        }
+    }
+}
+
+fn subtree_failure(file: &Path, errno: Errno) -> Error {
+    let why = match errno {
+        Errno::EBUSY => "Device or resource busy (this cgroup holds processes and is not delegated: on systemd, run in a delegated scope: systemd-run --user --scope -p Delegate=yes cglimit ...)".to_owned(),
+        Errno::ENOENT | Errno::EINVAL => format!("{} (see cgroup.controllers for what is offered here)", errno.desc()),
+        Errno::EACCES | Errno::EPERM => format!("{} (this cgroup is not delegated to you)", errno.desc()),
+        e => e.desc().to_owned(),
+    };
+    Error::new("cannot enable controllers in", file.display(), why)
 }
 
 /// Where this process is, in every cgroup hierarchy that is mounted here.

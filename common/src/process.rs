@@ -55,6 +55,26 @@ pub fn clone_child(flags: libc::c_int) -> Result<Forked, Errno> {
     }
 }
 
+/// A fork whose child is born in the cgroup `cgroup` (clone3 with
+/// CLONE_INTO_CGROUP, Linux 5.7, cgroup v2): no write to cgroup.procs, and
+/// its global lock, on the way. `Err` when the kernel cannot: fork and join.
+pub fn fork_into_cgroup(cgroup: BorrowedFd<'_>) -> Result<Forked, Errno> {
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+    let mut args = CloneArgs {
+        flags: CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: cgroup.as_raw_fd() as u64,
+        ..Default::default()
+    };
+    // SAFETY: no CLONE_VM and no stack: the child gets a copy of the address space, as with fork(2).
+    let rc = unsafe { libc::syscall(libc::SYS_clone3, &mut args as *mut CloneArgs, size_of::<CloneArgs>()) };
+    match rc {
+        -1 => Err(Errno::last()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid as libc::pid_t)),
+    }
+}
+
 /// A fork whose child sends no signal when it exits and that wait(2) reports
 /// only with __WALL: a child the parent's program does not know it has.
 pub fn fork_quiet() -> Result<Forked, Errno> {

@@ -1,0 +1,174 @@
+//! cglimit, run for real on this host's layout (hybrid here, pure v2 in the
+//! VM lane): limits that bite, the messages, cleanup after every kind of
+//! end, bad input. Every test runs under the host guard, which watches the
+//! cgroup tree below our own.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use nstools::{Guard, code, is_root, require, stderr, stdout};
+
+fn can_run() -> bool {
+    is_root() && !common::cgroup::own().is_empty()
+}
+
+/// Whether some hierarchy offers `controller` to us.
+fn offered(controller: &str) -> bool {
+    common::cgroup::holding(&common::cgroup::own(), controller).is_some()
+}
+
+fn cglimit_sh(guard: &Guard, args: &[&str], script: &str) -> std::process::Output {
+    guard.command("cglimit").args(args).args(["sh", "-c", script]).stdin(Stdio::null()).output().unwrap()
+}
+
+#[test]
+fn the_memory_limit_kills_and_says_so_once() {
+    require!(can_run() && offered("memory"), "needs root and the memory controller");
+    let guard = Guard::new(&[]);
+    // A 200M buffer is more than 50M can hold (swap off, so the kill is certain).
+    let script = "exec dd if=/dev/zero of=/dev/null bs=200M count=1 2>/dev/null";
+    let out = cglimit_sh(&guard, &["--swap=0", "50M"], script);
+    assert_eq!(code(&out), 137, "killed by 9: {}", stderr(&out));
+    assert_eq!(stderr(&out), "cglimit: out of memory: killed at the 50M limit (1 process)\n");
+    guard.check();
+}
+
+#[test]
+fn the_limit_files_say_what_was_asked() {
+    require!(can_run() && offered("memory") && offered("pids") && offered("cpu"), "needs root and memory, pids, cpu");
+    let guard = Guard::new(&[]);
+    let own = common::cgroup::own();
+    let dir = |controller: &str| common::cgroup::holding(&own, controller).unwrap().clone();
+    let (memory, pids, cpu) = (dir("memory"), dir("pids"), dir("cpu"));
+    let files = [
+        (memory.dir.join("box/memory.max"), memory.dir.join("box/memory.limit_in_bytes"), memory.is_v2()),
+        (pids.dir.join("box/pids.max"), pids.dir.join("box/pids.max"), pids.is_v2()),
+        (cpu.dir.join("box/cpu.max"), cpu.dir.join("box/cpu.cfs_quota_us"), cpu.is_v2()),
+    ];
+    let cat: Vec<String> =
+        files.iter().map(|(v2, v1, is_v2)| format!("cat {}", if *is_v2 { v2 } else { v1 }.display())).collect();
+    let out = cglimit_sh(&guard, &["--name=box", "-m", "50M", "--pids=10", "--cpu=0.5"], &cat.join("; "));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let cpu_line = if cpu.is_v2() { "50000 100000" } else { "50000" };
+    assert_eq!(stdout(&out), format!("52428800\n10\n{cpu_line}\n"));
+    guard.check();
+}
+
+#[test]
+fn a_fork_bomb_stops_at_the_pids_limit() {
+    require!(can_run() && offered("pids"), "needs root and the pids controller");
+    let guard = Guard::new(&[]);
+    let script = "i=0; while [ $i -lt 20 ]; do sleep 5 & i=$((i+1)); done 2>/dev/null; echo forked";
+    let out = cglimit_sh(&guard, &["--pids=10"], script);
+    assert!(stderr(&out).starts_with("cglimit: pids limit reached: 10 (fork refused "), "{}", stderr(&out));
+    // The sleeps that did start are gone with the cgroup: the guard checks no process is left.
+    guard.check();
+}
+
+#[test]
+fn the_cpu_quota_throttles_a_busy_loop() {
+    require!(can_run() && offered("cpu"), "needs root and the cpu controller");
+    let guard = Guard::new(&[]);
+    let cpu = common::cgroup::holding(&common::cgroup::own(), "cpu").unwrap().clone();
+    let stat = cpu.dir.join("spin/cpu.stat");
+    let script = format!(
+        "end=$(($(date +%s) + 1)); while [ $(date +%s) -lt $end ]; do :; done; grep nr_throttled {}",
+        stat.display()
+    );
+    let out = cglimit_sh(&guard, &["--name=spin", "--cpu=0.1"], &script);
+    let throttled: u64 = stdout(&out).split_whitespace().nth(1).and_then(|n| n.parse().ok()).unwrap_or(0);
+    assert!(throttled > 0, "{}{}", stdout(&out), stderr(&out));
+    guard.check();
+}
+
+#[test]
+fn nothing_is_left_after_runs_kills_and_daemons() {
+    require!(can_run(), "needs root and a cgroup hierarchy");
+    let guard = Guard::new(&[]);
+    for _ in 0..20 {
+        let out = guard.command("cglimit").args(["-m", "64M", "true"]).output().unwrap();
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
+    // A daemon the command leaves behind ends with the cgroup.
+    let out = cglimit_sh(&guard, &["-m", "64M"], "setsid sleep 30 & echo started");
+    assert_eq!(stdout(&out), "started\n", "{}", stderr(&out));
+    // cglimit killed with SIGKILL: the command dies with it, and the next run removes the cgroup.
+    for delay in [0, 5, 20, 50] {
+        let mut child = guard.command("cglimit").args(["-m", "64M", "sleep", "30"]).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(delay));
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let out = guard.command("cglimit").args(["-m", "64M", "true"]).output().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    guard.check();
+}
+
+#[test]
+fn statuses_and_signals_are_the_commands() {
+    require!(can_run(), "needs root and a cgroup hierarchy");
+    let guard = Guard::new(&[]);
+    for (script, status) in [("exit 0", 0), ("exit 42", 42), ("kill -TERM $$", 128 + 15), ("kill -KILL $$", 128 + 9)] {
+        let out = cglimit_sh(&guard, &["--pids=100"], script);
+        assert_eq!(code(&out), status, "{script}: {}", stderr(&out));
+    }
+    let out = guard.command("cglimit").args(["--pids=100", "no-such-command-nstools"]).output().unwrap();
+    assert_eq!(
+        (code(&out), stderr(&out).as_str()),
+        (127, "cglimit: cannot execute: no-such-command-nstools: command not found\n")
+    );
+    guard.check();
+}
+
+#[test]
+fn bad_input_is_refused_before_any_cgroup_exists() {
+    require!(can_run(), "needs root and a cgroup hierarchy");
+    let guard = Guard::new(&[]);
+    let cases = [
+        (&["--memory=0"][..], "cglimit: invalid memory limit: '0': below the minimum of 6M\n"),
+        (
+            &["--memory=12Q"],
+            "cglimit: invalid size: '12Q': unknown unit 'Q' (use K, M, G, T, KiB, … or max) (--memory)\n",
+        ),
+        (&["--cpu=0"], "cglimit: invalid CPU limit: '0': must be more than 0\n"),
+        (&["--cpu=-1"], "cglimit: invalid CPU limit: '-1': expected CPUs such as 0.5, 2 or 150%\n"),
+        (&["--pids=lots"], "cglimit: invalid pids limit: 'lots': expected a number of processes or max\n"),
+        (&["--name=a/b"], "cglimit: invalid cgroup name: 'a/b': one name, without '/'\n"),
+        (&["--name="], "cglimit: invalid cgroup name: '': one name, without '/'\n"),
+        (
+            &["--parent=../up"],
+            "cglimit: invalid --parent: '../up': a cgroup path below our own, such as jobs/a, without '/' first or '..'\n",
+        ),
+        (
+            &["--swap=0"],
+            "cglimit: --swap needs --memory: swap is counted on top of the memory limit; usage: cglimit [options] [SIZE] COMMAND [ARG...]\n",
+        ),
+    ];
+    for (args, message) in cases {
+        let out = guard.command("cglimit").args(args).arg("true").output().unwrap();
+        assert_eq!((code(&out), stderr(&out).as_str()), (125, message), "{args:?}");
+    }
+    guard.check();
+}
+
+#[test]
+fn exec_mode_moves_itself_and_leaves_the_cgroup_to_the_caller() {
+    require!(can_run() && offered("pids"), "needs root and the pids controller");
+    let guard = Guard::new(&[]);
+    let pids = common::cgroup::holding(&common::cgroup::own(), "pids").unwrap().clone();
+    let dir = pids.dir.join("supervised");
+    let out = guard
+        .command("cglimit")
+        .args(["--exec", "--name=supervised", "--pids=7", "sh", "-c", "echo $$ > /dev/null; cat /proc/self/cgroup"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("/supervised"), "{}", stdout(&out));
+    assert_eq!(std::fs::read_to_string(dir.join("pids.max")).unwrap(), "7\n");
+    // The caller owns it now: it removes it (the guard checks nothing is left).
+    std::fs::remove_dir(&dir).unwrap();
+    guard.check();
+}

@@ -1,0 +1,347 @@
+//! What cglimit is asked to limit, parsed and checked before anything is
+//! made, and the files each limit is written to on cgroup v1 and on v2.
+
+use std::path::{Component, Path, PathBuf};
+
+use common::Error;
+use common::cgroup::Made;
+use common::cli::values::{self, Size};
+use common::error::quoted;
+
+/// The smallest memory limit we take, as Docker does: a smaller cgroup
+/// cannot even start a shell.
+pub const MEMORY_MIN: u64 = 6 << 20;
+
+/// The period of a CPU quota, in microseconds (the kernel's default).
+pub const CPU_PERIOD: u64 = 100_000;
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Limits {
+    pub memory: Option<u64>,
+    pub memory_high: Option<u64>,
+    /// `Some(None)`: no limit (`max`).
+    pub swap: Option<Option<u64>>,
+    pub pids: Option<Option<u64>>,
+    /// Microseconds of CPU time per [`CPU_PERIOD`].
+    pub cpu: Option<u64>,
+    pub cpu_weight: Option<u64>,
+    pub cpuset: Option<String>,
+    pub io_weight: Option<u64>,
+    pub oom_group: bool,
+}
+
+/// One file to write, in the hierarchy of its controller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileWrite {
+    pub controller: &'static str,
+    pub file: &'static str,
+    pub value: String,
+}
+
+/// A limit as v1 and as v2 write it (`None`: that version has no such file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Write {
+    pub v1: Vec<FileWrite>,
+    pub v2: Vec<FileWrite>,
+}
+
+fn w(controller: &'static str, file: &'static str, value: impl ToString) -> FileWrite {
+    FileWrite { controller, file, value: value.to_string() }
+}
+
+fn max_or(value: Option<u64>) -> String {
+    value.map_or_else(|| "max".to_owned(), |v| v.to_string())
+}
+
+impl Limits {
+    /// What cannot be asked together, or of one version only.
+    pub fn check(&self) -> Result<(), Error> {
+        if let (Some(_), None) = (self.swap, self.memory) {
+            return Err(Error::usage("--swap needs --memory: swap is counted on top of the memory limit"));
+        }
+        Ok(())
+    }
+
+    /// The writes, in the order they must be made (the memory limit before
+    /// v1's memory+swap limit, the CPU period before the quota).
+    pub fn writes(&self) -> Vec<Write> {
+        let mut out = Vec::new();
+        if let Some(m) = self.memory {
+            out.push(Write {
+                v1: vec![w("memory", "memory.limit_in_bytes", m)],
+                v2: vec![w("memory", "memory.max", m)],
+            });
+        }
+        if let (Some(swap), Some(m)) = (self.swap, self.memory) {
+            let v1 = max_or(swap.map(|s| s.saturating_add(m)));
+            out.push(Write {
+                v1: vec![w("memory", "memory.memsw.limit_in_bytes", if swap.is_none() { "-1".to_owned() } else { v1 })],
+                v2: vec![w("memory", "memory.swap.max", max_or(swap))],
+            });
+        }
+        if let Some(h) = self.memory_high {
+            out.push(Write {
+                v1: vec![w("memory", "memory.soft_limit_in_bytes", h)],
+                v2: vec![w("memory", "memory.high", h)],
+            });
+        }
+        if self.oom_group {
+            out.push(Write { v1: Vec::new(), v2: vec![w("memory", "memory.oom.group", 1)] });
+        }
+        if let Some(p) = self.pids {
+            out.push(Write { v1: vec![w("pids", "pids.max", max_or(p))], v2: vec![w("pids", "pids.max", max_or(p))] });
+        }
+        if let Some(q) = self.cpu {
+            out.push(Write {
+                v1: vec![w("cpu", "cpu.cfs_period_us", CPU_PERIOD), w("cpu", "cpu.cfs_quota_us", q)],
+                v2: vec![w("cpu", "cpu.max", format!("{q} {CPU_PERIOD}"))],
+            });
+        }
+        if let Some(weight) = self.cpu_weight {
+            let shares = (weight * 1024 / 100).max(2);
+            out.push(Write { v1: vec![w("cpu", "cpu.shares", shares)], v2: vec![w("cpu", "cpu.weight", weight)] });
+        }
+        if let Some(cpus) = &self.cpuset {
+            out.push(Write { v1: vec![w("cpuset", "cpuset.cpus", cpus)], v2: vec![w("cpuset", "cpuset.cpus", cpus)] });
+        }
+        if let Some(weight) = self.io_weight {
+            out.push(Write {
+                v1: vec![w("blkio", "blkio.weight", weight.clamp(10, 1000))],
+                v2: vec![w("io", "io.weight", format!("default {weight}"))],
+            });
+        }
+        out
+    }
+}
+
+pub fn size(text: &str, what: &str) -> Result<Option<u64>, Error> {
+    match values::parse_size(text).map_err(|why| Error::new("invalid size", quoted(text), format!("{why} ({what})")))? {
+        Size::Bytes(n) => Ok(Some(n)),
+        Size::Max => Ok(None),
+    }
+}
+
+/// A memory limit: a size of at least [`MEMORY_MIN`].
+pub fn memory_size(text: &str, what: &str) -> Result<u64, Error> {
+    match size(text, what)? {
+        Some(n) if n >= MEMORY_MIN => Ok(n),
+        Some(_) => Err(Error::new("invalid memory limit", quoted(text), "below the minimum of 6M")),
+        None => Err(Error::new("invalid memory limit", quoted(text), "give a size (leave the option out for none)")),
+    }
+}
+
+pub fn pids(text: &str) -> Result<Option<u64>, Error> {
+    if text == "max" {
+        return Ok(None);
+    }
+    match values::decimal(text, u64::from(u32::MAX)) {
+        Ok(0) => Err(Error::new("invalid pids limit", quoted(text), "must be more than 0")),
+        Ok(n) => Ok(Some(n)),
+        Err(_) => Err(Error::new("invalid pids limit", quoted(text), "expected a number of processes or max")),
+    }
+}
+
+/// CPUs as `0.5`, `2` or `150%`: microseconds per [`CPU_PERIOD`].
+pub fn cpu(text: &str) -> Result<u64, Error> {
+    let bad = |why: &str| Error::new("invalid CPU limit", quoted(text), why);
+    let (number, scale) = match text.strip_suffix('%') {
+        Some(percent) => (percent, CPU_PERIOD / 100),
+        None => (text, CPU_PERIOD),
+    };
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() && fraction.is_empty() || !digits(whole) || !digits(fraction) || fraction.len() > 6 {
+        return Err(bad("expected CPUs such as 0.5, 2 or 150%"));
+    }
+    let whole: u64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| bad("too large"))? };
+    let micro: u64 = format!("{fraction:0<6}").parse().map_err(|_| bad("expected CPUs such as 0.5, 2 or 150%"))?;
+    let quota = whole
+        .checked_mul(scale)
+        .and_then(|q| q.checked_add(micro * scale / 1_000_000))
+        .ok_or_else(|| bad("too large"))?;
+    match quota {
+        0 => Err(bad("must be more than 0")),
+        q if q < 1000 => Err(bad("below the kernel's minimum of 1% (1ms per 100ms)")),
+        q => Ok(q),
+    }
+}
+
+pub fn weight(text: &str, what: &str) -> Result<u64, Error> {
+    match values::decimal(text, 10_000) {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(Error::new(format!("invalid {what}"), quoted(text), "expected 1 to 10000")),
+    }
+}
+
+/// A CPU list as the kernel takes it: `0-1,3`.
+pub fn cpuset(text: &str) -> Result<String, Error> {
+    let ok = !text.is_empty()
+        && text.split(',').all(|part| {
+            let mut ends = part.splitn(2, '-');
+            ends.all(|n| values::decimal(n, 8191).is_ok())
+        });
+    if ok {
+        Ok(text.to_owned())
+    } else {
+        Err(Error::new("invalid CPU list", quoted(text), "expected a list such as 0-1,3"))
+    }
+}
+
+/// A cgroup's name: one path component, not `.` or `..`.
+pub fn name(text: &str) -> Result<String, Error> {
+    if text.is_empty() || text == "." || text == ".." || text.contains('/') || text.contains('\n') {
+        return Err(Error::new("invalid cgroup name", quoted(text), "one name, without '/'"));
+    }
+    Ok(text.to_owned())
+}
+
+/// `--parent`: a cgroup path relative to our own (the same in every
+/// hierarchy), that exists, with no `..` to climb out.
+pub fn inside(own: &Path, parent: &Path) -> Result<PathBuf, Error> {
+    let bad = |why: &str| Error::new("invalid --parent", quoted(parent), why);
+    if parent.components().any(|c| !matches!(c, Component::Normal(_))) {
+        return Err(bad("a cgroup path below our own, such as jobs/a, without '/' first or '..'"));
+    }
+    let dir = own.join(parent);
+    if !dir.is_dir() {
+        return Err(bad(&format!("{} is no cgroup", dir.display())));
+    }
+    Ok(dir)
+}
+
+/// Ready a new cgroup to take processes: a v1 cpuset gets its parent's CPUs
+/// and memory nodes (it takes no process while they are empty).
+pub fn prepare(made: Made) -> Result<Made, Error> {
+    if made.v2 || !made.dir.join("cpuset.mems").exists() {
+        return Ok(made);
+    }
+    let parent = made.dir.parent().map(Path::to_path_buf).unwrap_or_default();
+    for file in ["cpuset.cpus", "cpuset.mems"] {
+        let value = std::fs::read_to_string(parent.join(file)).unwrap_or_default();
+        if let Err(err) = made.set(file, value.trim()) {
+            made.end();
+            return Err(err);
+        }
+    }
+    Ok(made)
+}
+
+/// Remove what a cglimit killed with SIGKILL left: `cglimit.PID` cgroups
+/// below the parents we use, whose PID no longer runs cglimit.
+pub fn sweep_stale(plan: &super::Plan) {
+    for (h, parent, _) in &plan.parents {
+        let Ok(entries) = std::fs::read_dir(parent) else { continue };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("cglimit.")).and_then(|p| p.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let alive = std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "cglimit");
+            if !alive && entry.path().is_dir() {
+                common::trace::step(|| format!("stale cgroup of a cglimit gone: {}", entry.path().display()));
+                Made { dir: entry.path(), v2: h.is_v2() }.end();
+            }
+        }
+    }
+}
+
+/// What the kernel did to the command, said once after it ends.
+pub fn what_happened(plan: &super::Plan, made: &[Made]) -> Vec<String> {
+    let mut out = Vec::new();
+    for ((_, _, writes), m) in plan.parents.iter().zip(made) {
+        let has = |file: &str| writes.iter().any(|w| w.file == file);
+        if has("memory.max") || has("memory.limit_in_bytes") {
+            let killed =
+                if m.v2 { m.counter("memory.events", "oom_kill") } else { m.counter("memory.oom_control", "oom_kill") };
+            if killed > 0 {
+                let limit = writes.iter().find(|w| w.file == "memory.max" || w.file == "memory.limit_in_bytes");
+                let limit = limit.map(|w| human(w.value.parse().unwrap_or(0))).unwrap_or_default();
+                let s = if killed == 1 { "" } else { "es" };
+                out.push(format!("out of memory: killed at the {limit} limit ({killed} process{s})"));
+            }
+        }
+        if has("pids.max") {
+            let refused = m.counter("pids.events", "max");
+            if refused > 0 {
+                let limit = writes.iter().find(|w| w.file == "pids.max").map(|w| w.value.clone()).unwrap_or_default();
+                let s = if refused == 1 { "" } else { "s" };
+                out.push(format!("pids limit reached: {limit} (fork refused {refused} time{s})"));
+            }
+        }
+    }
+    out
+}
+
+/// A byte count as the user would write it: `50M`, `1G`, `1536K`.
+pub fn human(bytes: u64) -> String {
+    for (shift, unit) in [(60, "E"), (50, "P"), (40, "T"), (30, "G"), (20, "M"), (10, "K")] {
+        if bytes >= 1 << shift && bytes.is_multiple_of(1 << shift) {
+            return format!("{}{unit}", bytes >> shift);
+        }
+    }
+    format!("{bytes}B")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpus_in_every_form() {
+        assert_eq!(cpu("0.5").unwrap(), 50_000);
+        assert_eq!(cpu("2").unwrap(), 200_000);
+        assert_eq!(cpu("150%").unwrap(), 150_000);
+        assert_eq!(cpu(".25").unwrap(), 25_000);
+        for bad in ["", "0", "0.0", "-1", "1e3", "1.2.3", "%", "0.001"] {
+            assert!(cpu(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn writes_per_version() {
+        let l = Limits {
+            memory: Some(50 << 20),
+            swap: Some(Some(0)),
+            pids: Some(None),
+            cpu: Some(50_000),
+            ..Default::default()
+        };
+        let writes = l.writes();
+        let v2: Vec<(&str, &str)> = writes.iter().flat_map(|w| &w.v2).map(|f| (f.file, f.value.as_str())).collect();
+        assert_eq!(
+            v2,
+            [("memory.max", "52428800"), ("memory.swap.max", "0"), ("pids.max", "max"), ("cpu.max", "50000 100000")]
+        );
+        let v1: Vec<(&str, &str)> = writes.iter().flat_map(|w| &w.v1).map(|f| (f.file, f.value.as_str())).collect();
+        assert_eq!(
+            v1,
+            [
+                ("memory.limit_in_bytes", "52428800"),
+                ("memory.memsw.limit_in_bytes", "52428800"),
+                ("pids.max", "max"),
+                ("cpu.cfs_period_us", "100000"),
+                ("cpu.cfs_quota_us", "50000")
+            ]
+        );
+        assert!(Limits { swap: Some(Some(0)), ..Default::default() }.check().is_err());
+    }
+
+    #[test]
+    fn sizes_read_back_as_written() {
+        assert_eq!(
+            (human(50 << 20), human(1 << 30), human(1536 << 10), human(7)),
+            ("50M".into(), "1G".into(), "1536K".into(), "7B".into())
+        );
+    }
+
+    #[test]
+    fn fuzz_values() {
+        let mut rng = common::fuzz::Rng::new(0xc9);
+        for _ in 0..20_000 {
+            let seed = ["0.5", "150%", "50M", "10", "0-1,3", "box"][rng.below(6)];
+            let text = rng.mutate(seed, common::fuzz::NASTY);
+            let _ = (cpu(&text), pids(&text), memory_size(&text, "x"), cpuset(&text), name(&text), weight(&text, "x"));
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! cglimit: put the command in a new cgroup below ours, with limits, wait,
+//! relay its fate, then end whatever is left in the cgroup and remove it.
+
+#![cfg_attr(not(test), no_main)]
+
+mod limits;
+
+use std::ffi::OsString;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+
+use common::cgroup::{self, Made, Membership};
+use common::cli::{self, Cli, Opt, Parsed, values};
+use common::error::quoted;
+use common::process::{self, Forked};
+use common::{Error, exec, trace};
+
+use limits::{FileWrite, Limits};
+
+common::tool_main!("cglimit", run);
+
+const CLI: Cli = Cli {
+    tool: "cglimit",
+    synopsis: "cglimit [options] [SIZE] COMMAND [ARG...]",
+    help: "\
+Usage:
+  cglimit [options] [SIZE] COMMAND [ARG...]
+
+Make a cgroup below our own, with these limits, run COMMAND in it, wait, and
+leave the way COMMAND left. Then end whatever is left in the cgroup and
+remove it. A leading SIZE is --memory=SIZE. Works on cgroup v1, v2 and
+hybrid hosts: each controller where the host has it.
+
+Limits:
+  -m, --memory=SIZE        memory limit (K, M, G; at least 6M)
+      --memory-high=SIZE   memory above which the kernel reclaims hard
+      --swap=SIZE          swap on top of the memory limit (0: none)
+  -p, --pids=N|max         how many processes and threads
+  -c, --cpu=CPUS           CPU time: 0.5, 2, or 150%
+      --cpu-weight=N       CPU weight against siblings, 1 to 10000
+      --cpuset=LIST        the CPUs it may run on, such as 0-1,3
+      --io-weight=N        I/O weight, 1 to 10000
+      --oom-group          an out-of-memory kill ends the whole cgroup (v2)
+
+The cgroup:
+      --name=NAME          its name (default cglimit.PID)
+      --parent=DIR         make it below DIR, a cgroup inside our own
+      --exec               move cglimit itself in and exec COMMAND: no
+                           waiting, no cleanup (for supervisors)
+  -v, --verbose            trace each step on stderr
+  -h, --help               show this help and exit
+  -V, --version            show the version and exit
+
+Exit status: COMMAND's; 125 cglimit failed; 126 COMMAND cannot run; 127 not found.
+",
+};
+
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Args {
+    limits: Limits,
+    name: Option<String>,
+    parent: Option<PathBuf>,
+    exec: bool,
+    verbose: bool,
+    command: Vec<OsString>,
+}
+
+fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, Error> {
+    let usage = |e: lexopt::Error| CLI.usage_error(e);
+    let mut parser = lexopt::Parser::from_args(args);
+    let mut a = Args::default();
+    let mut asked = None;
+    let mut rest = Vec::new();
+    while let Some(arg) = parser.next().map_err(usage)? {
+        match Opt::from_arg(arg) {
+            Opt::Value(first) => {
+                rest = cli::command(&mut parser, first).map_err(usage)?;
+                break;
+            }
+            ref o if o.is(Some('h'), "help") => asked = asked.or(Some(Parsed::Help)),
+            ref o if o.is(Some('V'), "version") => asked = asked.or(Some(Parsed::Version)),
+            o => take_option(&mut a, &o, &mut parser)?,
+        }
+    }
+    if let Some(asked) = asked {
+        return Ok(asked);
+    }
+    // A leading SIZE: `cglimit 50M COMMAND`. A first word that reads as a
+    // size is one (no command is named 50M); `7z` is a command.
+    if let Some(first) = rest.first().and_then(|f| f.to_str())
+        && first.starts_with(|c: char| c.is_ascii_digit())
+        && values::parse_size(first).is_ok()
+        && a.limits.memory.is_none()
+    {
+        a.limits.memory = Some(limits::memory_size(first, "SIZE")?);
+        rest.remove(0);
+    }
+    a.command = rest;
+    if a.command.is_empty() {
+        return Err(CLI.usage_error("no command given"));
+    }
+    a.limits.check().map_err(|e| CLI.with_synopsis(e))?;
+    Ok(Parsed::Run(a))
+}
+
+/// One of cglimit's options, with its value; a usage error for anything else.
+fn take_option(a: &mut Args, opt: &Opt, parser: &mut lexopt::Parser) -> Result<(), Error> {
+    let mut value = || cli::string_value(parser).map_err(|e| CLI.usage_error(e));
+    let l = &mut a.limits;
+    match opt {
+        o if o.is(Some('m'), "memory") => l.memory = Some(limits::memory_size(&value()?, "--memory")?),
+        o if o.is(None, "memory-high") => l.memory_high = Some(limits::memory_size(&value()?, "--memory-high")?),
+        o if o.is(None, "swap") => l.swap = Some(limits::size(&value()?, "--swap")?),
+        o if o.is(Some('p'), "pids") => l.pids = Some(limits::pids(&value()?)?),
+        o if o.is(Some('c'), "cpu") => l.cpu = Some(limits::cpu(&value()?)?),
+        o if o.is(None, "cpu-weight") => l.cpu_weight = Some(limits::weight(&value()?, "--cpu-weight")?),
+        o if o.is(None, "cpuset") => l.cpuset = Some(limits::cpuset(&value()?)?),
+        o if o.is(None, "io-weight") => l.io_weight = Some(limits::weight(&value()?, "--io-weight")?),
+        o if o.is(None, "oom-group") => l.oom_group = true,
+        o if o.is(None, "name") => a.name = Some(limits::name(&value()?)?),
+        o if o.is(None, "parent") => a.parent = Some(PathBuf::from(value()?)),
+        o if o.is(None, "exec") => a.exec = true,
+        o if o.is(Some('v'), "verbose") => a.verbose = true,
+        other => return Err(CLI.usage_error(other.unexpected())),
+    }
+    Ok(())
+}
+
+fn run(argv: Vec<OsString>) -> Result<i32, Error> {
+    let Some(args) = CLI.finish(parse_args(argv))? else {
+        return Ok(0);
+    };
+    trace::enable(args.verbose);
+    let plan = plan(&args)?;
+    limits::sweep_stale(&plan);
+    let name = args.name.clone().unwrap_or_else(|| format!("cglimit.{}", std::process::id()));
+    let made = make(&plan, &name)?;
+    if args.exec {
+        for m in &made {
+            m.join()?;
+            trace::step(|| format!("cgroup {}", m.dir.display()));
+        }
+        return Err(exec::exec_into(&args.command));
+    }
+    process::block_for_waiting();
+    let v2 = made.iter().find(|m| m.v2).and_then(Made::open);
+    let started = start(&args.command, &made, v2.as_ref());
+    let status = match started {
+        Ok(child) => process::wait_forwarding(child),
+        Err(err) => Err(err),
+    };
+    let report = limits::what_happened(&plan, &made);
+    for m in made {
+        m.end();
+    }
+    for line in report {
+        common::report(&Error::new("", "", line));
+    }
+    Ok(process::mirror(status?))
+}
+
+/// Each hierarchy we use, where the new cgroup goes in it, and the limit
+/// files to write there: all checked before anything is made.
+struct Plan {
+    parents: Vec<(Membership, PathBuf, Vec<FileWrite>)>,
+}
+
+fn plan(args: &Args) -> Result<Plan, Error> {
+    let hierarchies = cgroup::own();
+    let mut parents: Vec<(Membership, PathBuf, Vec<FileWrite>)> = Vec::new();
+    for write in args.limits.writes() {
+        // A v1 hierarchy that holds the controller, else the v2 one.
+        let v1 = write.v1.first().and_then(|f| hierarchies.iter().find(|h| !h.is_v2() && h.offers(f.controller)));
+        let v2 = write.v2.first().and_then(|f| hierarchies.iter().find(|h| h.is_v2() && h.offers(f.controller)));
+        let (h, files) = match (v1, v2) {
+            (Some(h), _) => (h, write.v1),
+            (None, Some(h)) => (h, write.v2),
+            (None, None) => {
+                let controller = write.v2.first().or(write.v1.first()).map_or("?", |f| f.controller);
+                return Err(missing_controller(controller, &hierarchies, write.v1.is_empty()));
+            }
+        };
+        match parents.iter_mut().find(|(m, _, _)| m.dir == h.dir) {
+            Some((_, _, writes)) => writes.extend(files),
+            None => parents.push((h.clone(), parent_in(h, args)?, files)),
+        }
+    }
+    if parents.is_empty() {
+        // No limit asked: a cgroup still groups (and ends) everything the command starts.
+        let h = hierarchies.iter().find(|h| h.is_v2()).or(hierarchies.first());
+        let h = h.ok_or_else(|| Error::new("cannot find", "/proc/self/cgroup", "no cgroup hierarchy is mounted"))?;
+        parents.push((h.clone(), parent_in(h, args)?, Vec::new()));
+    }
+    Ok(Plan { parents })
+}
+
+/// Where the new cgroup goes in hierarchy `h`: below our own, or below `--parent` there.
+fn parent_in(h: &Membership, args: &Args) -> Result<PathBuf, Error> {
+    match &args.parent {
+        Some(p) => limits::inside(&h.dir, p),
+        None => Ok(h.dir.clone()),
+    }
+}
+
+fn missing_controller(controller: &str, hierarchies: &[Membership], v2_only: bool) -> Error {
+    let v2 = hierarchies.iter().find(|h| h.is_v2());
+    let why = match v2 {
+        _ if v2_only && v2.is_none() => "this limit needs cgroup v2, and no cgroup2 hierarchy is mounted".to_owned(),
+        Some(h) => format!(
+            "no v1 hierarchy has it, and {} does not offer it (enable it in the parent's cgroup.subtree_control)",
+            h.dir.join("cgroup.controllers").display()
+        ),
+        None => "no mounted cgroup hierarchy has it".to_owned(),
+    };
+    Error::new("cannot use the controller", quoted(controller), why)
+}
+
+/// Make the cgroup in every hierarchy of the plan and write its limits;
+/// on any failure, remove what was made.
+fn make(plan: &Plan, name: &str) -> Result<Vec<Made>, Error> {
+    let mut made: Vec<Made> = Vec::new();
+    for (h, parent, writes) in &plan.parents {
+        let controllers: std::collections::BTreeSet<&str> = writes.iter().map(|w| w.controller).collect();
+        let controllers: Vec<&str> = controllers.into_iter().collect();
+        let result = Made::create(parent, name, h.is_v2(), &controllers).and_then(|m| {
+            let m = limits::prepare(m)?;
+            for w in writes {
+                if let Err(err) = m.set(w.file, &w.value) {
+                    m.end();
+                    return Err(err);
+                }
+            }
+            Ok(m)
+        });
+        match result {
+            Ok(m) => made.push(m),
+            Err(err) => {
+                for m in made {
+                    m.end();
+                }
+                return Err(err);
+            }
+        }
+    }
+    Ok(made)
+}
+
+/// Start the command in the cgroups: born in the v2 one where the kernel
+/// can (CLONE_INTO_CGROUP), joining the others (writing 0 to `tasks`, the
+/// cheap way on v1) before exec. It dies with us (PDEATHSIG).
+fn start(command: &[OsString], made: &[Made], v2: Option<&OwnedFd>) -> Result<libc::pid_t, Error> {
+    let (from_parent, to_child) = common::sync::pipe()?;
+    let born_in = v2.and_then(|fd| process::fork_into_cgroup(fd.as_fd()).ok().map(|f| (f, true)));
+    let forked = match born_in {
+        Some(f) => f,
+        None => (process::fork().map_err(|e| Error::sys("cannot fork", "the command", e))?, false),
+    };
+    match forked {
+        (Forked::Parent(pid), _) => {
+            drop(from_parent);
+            // The write end stays open while we live: the child checks it after PDEATHSIG.
+            std::mem::forget(to_child);
+            Ok(pid)
+        }
+        (Forked::Child, born_in_v2) => {
+            drop(to_child);
+            if let Err(err) = process::die_with_parent(from_parent.as_fd()) {
+                process::child_fail(&err);
+            }
+            for m in made.iter().filter(|m| !(m.v2 && born_in_v2)) {
+                if let Err(err) = m.join() {
+                    process::child_fail(&err);
+                }
+            }
+            trace::step(|| format!("exec {}", trace::shell_words(command)));
+            process::child_fail(&exec::exec_into(command))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Parsed<Args>, Error> {
+        parse_args(args.iter().map(OsString::from))
+    }
+
+    #[test]
+    fn a_leading_size_is_the_memory_limit() {
+        let Ok(Parsed::Run(a)) = parse(&["50M", "nsclone", "-mupin", "sh"]) else { panic!() };
+        assert_eq!((a.limits.memory, a.command.len()), (Some(52_428_800), 3));
+        // A command whose name starts with a digit but is no size is the command.
+        let Ok(Parsed::Run(a)) = parse(&["7z"]) else { panic!() };
+        assert_eq!((a.limits.memory, a.command), (None, vec![OsString::from("7z")]));
+    }
+
+    #[test]
+    fn options() {
+        let Ok(Parsed::Run(a)) =
+            parse(&["-m", "1G", "--pids=10", "-c", "150%", "--swap=0", "--name=box", "-v", "--", "true"])
+        else {
+            panic!()
+        };
+        assert_eq!((a.limits.memory, a.limits.pids, a.limits.swap), (Some(1 << 30), Some(Some(10)), Some(Some(0))));
+        assert_eq!((a.limits.cpu, a.name.as_deref(), a.verbose), (Some(150_000), Some("box"), true));
+        assert_eq!(a.command, ["true"]);
+    }
+
+    #[test]
+    fn bad_values_name_themselves() {
+        let cases = [
+            (&["--memory=0", "true"][..], "invalid memory limit: '0': below the minimum of 6M"),
+            (&["-m", "1K", "true"], "invalid memory limit: '1K': below the minimum of 6M"),
+            (&["--cpu=0", "true"], "invalid CPU limit: '0': must be more than 0"),
+            (&["--cpu=-1", "true"], "invalid CPU limit: '-1'"),
+            (&["--cpu=lots", "true"], "invalid CPU limit: 'lots'"),
+            (&["--pids=ten", "true"], "invalid pids limit: 'ten'"),
+            (&["--name=a/b", "true"], "invalid cgroup name: 'a/b'"),
+            (&["--name=..", "true"], "invalid cgroup name: '..'"),
+            (&["--name=", "true"], "invalid cgroup name: ''"),
+            (&["--cpu-weight=0", "true"], "invalid --cpu-weight: '0'"),
+            (&["--cpuset=1-a", "true"], "invalid CPU list: '1-a'"),
+        ];
+        for (args, start) in cases {
+            let err = parse(args).unwrap_err().to_string();
+            assert!(err.starts_with(start), "{args:?}: {err}");
+        }
+        assert!(parse(&["50M"]).unwrap_err().to_string().starts_with("no command given"));
+    }
+
+    #[test]
+    fn fuzz_command_lines() {
+        let words = ["50M", "-m", "1G", "--pids=5", "-c", "0.5", "--swap=0", "--name=x", "--exec", "--", "sh", "-c"];
+        let mut rng = common::fuzz::Rng::new(23);
+        for _ in 0..20_000 {
+            let argv = rng.argv(&words, common::fuzz::NASTY, 8);
+            if let Ok(Parsed::Run(a)) = parse_args(argv.clone()) {
+                assert!(!a.command.is_empty() && argv.ends_with(&a.command), "{argv:?}");
+            }
+        }
+    }
+}
