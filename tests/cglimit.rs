@@ -172,3 +172,41 @@ fn exec_mode_moves_itself_and_leaves_the_cgroup_to_the_caller() {
     std::fs::remove_dir(&dir).unwrap();
     guard.check();
 }
+
+#[test]
+fn the_whole_chain_sees_its_limit_and_is_killed_at_it() {
+    require!(
+        can_run() && offered("memory") && nstools::has_namespace("cgroup"),
+        "needs root, memory and cgroup namespaces"
+    );
+    let work = nstools::TempDir::new("cglimit-chain");
+    let root = work.path().join("r");
+    let guard = Guard::new(&[&root]);
+    let memory = common::cgroup::holding(&common::cgroup::own(), "memory").unwrap().clone();
+    // The container's own cgroup, read-only at its place: the v2 file, or v1's in its hierarchy.
+    let limit =
+        if memory.is_v2() { memory.point.join("memory.max") } else { memory.point.join("memory.limit_in_bytes") };
+    let script = format!(
+        "cut -d: -f3 /proc/self/cgroup | sort -u; cat {}; {{ echo x > {}; }} 2>/dev/null || echo read-only; \
+         exec dd if=/dev/zero of=/dev/null bs=200M count=1 2>/dev/null",
+        limit.display(),
+        limit.display()
+    );
+    let out = guard
+        .command("cglimit")
+        .args(["--swap=0", "50M"])
+        .arg(nstools::bin("nsclone"))
+        .arg("-mupinC")
+        .arg(nstools::bin("mkroot"))
+        .arg(&root)
+        .args(["sh", "-c", &script])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    // In its cgroup namespace the new cgroup is the root of every hierarchy.
+    assert_eq!(stdout(&out), "/\n52428800\nread-only\n", "{}", stderr(&out));
+    assert_eq!(code(&out), 137, "{}", stderr(&out));
+    assert_eq!(stderr(&out), "cglimit: out of memory: killed at the 50M limit (1 process)\n");
+    std::fs::remove_dir(&root).unwrap();
+    guard.check();
+}

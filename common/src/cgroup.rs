@@ -19,6 +19,9 @@ pub struct Membership {
     pub controllers: String,
     /// Our own cgroup in it, as a directory: the mount point joined with our path.
     pub dir: PathBuf,
+    /// Where the hierarchy is mounted, and our cgroup's path in it (`/` at its root).
+    pub point: PathBuf,
+    pub path: String,
 }
 
 impl Membership {
@@ -197,6 +200,8 @@ pub fn memberships(mountinfo: &str, cgroup: &str) -> Vec<Membership> {
             out.push(Membership {
                 controllers: controllers.to_owned(),
                 dir: Path::new(point).join(path.trim_start_matches('/')),
+                point: PathBuf::from(point),
+                path: path.to_owned(),
             });
         }
     }
@@ -217,6 +222,10 @@ mod tests {
         let found = memberships(mountinfo, cgroup);
         let dirs: Vec<(&str, &Path)> = found.iter().map(|m| (m.controllers.as_str(), m.dir.as_path())).collect();
         assert_eq!(
+            (found[0].point.as_path(), found[0].path.as_str()),
+            (Path::new("/sys/fs/cgroup/memory"), "/user/1000")
+        );
+        assert_eq!(
             dirs,
             [
                 ("memory", Path::new("/sys/fs/cgroup/memory/user/1000")),
@@ -225,6 +234,7 @@ mod tests {
             ]
         );
         let v2 = memberships("40 1 0:40 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n", "0::/test\n");
-        assert_eq!(v2, [Membership { controllers: "cgroup2".into(), dir: "/sys/fs/cgroup/test".into() }]);
+        assert_eq!(v2[0].dir, Path::new("/sys/fs/cgroup/test"));
+        assert!(v2[0].is_v2());
     }
 }

@@ -90,6 +90,48 @@ fn mask(root: &Root, inside: &Path) -> Result<(), Error> {
     .map_err(|e| Error::sys("cannot mask", inside.display(), e))
 }
 
+/// The container's own cgroups at /sys/fs/cgroup, read-only, as crun mounts
+/// them, so that what sizes itself from cgroup files (a JVM, Go, Node) reads
+/// its own limits. Where we sit at the root of a hierarchy as our cgroup
+/// namespace shows it (`nsclone -C` below `cglimit`), a fresh cgroup file
+/// system, whose root is that cgroup; elsewhere our own cgroup's directory,
+/// bound. On a v1 or hybrid host each hierarchy goes at its place in a
+/// read-only tmpfs. One that cannot be shown (a v1 file system in a user
+/// namespace) stays empty.
+pub fn mount_cgroups(root: &Root) -> Result<(), Error> {
+    let base = Path::new("/sys/fs/cgroup");
+    let own: Vec<_> = crate::cgroup::own().into_iter().filter(|m| m.point.starts_with(base)).collect();
+    let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    let unified_here = own.iter().any(|m| m.is_v2() && m.point == base);
+    if !unified_here && !own.is_empty() {
+        root.tmpfs(base, "mode=0755")?;
+    }
+    for m in &own {
+        let target = &m.point;
+        if m.path != "/" {
+            root.bind(&m.dir, target, true)?;
+            continue;
+        }
+        let fresh = if m.is_v2() {
+            root.mount_fs("cgroup2", target, flags, None)
+        } else {
+            let named = m.controllers.starts_with("name=");
+            let data = if named { format!("none,{}", m.controllers) } else { m.controllers.clone() };
+            root.mount_fs("cgroup", target, flags, Some(&data))
+        };
+        match fresh {
+            Err(err) if err.errno == Some(Errno::EPERM) => {
+                trace::step(|| format!("cgroup refused (EPERM): {} left empty", target.display()));
+            }
+            other => other?,
+        }
+    }
+    if !unified_here && !own.is_empty() {
+        root.read_only(base, false)?;
+    }
+    Ok(())
+}
+
 pub fn mount_sys(root: &Root) -> Result<(), Error> {
     real_dir(root, Path::new("/sys"))?;
     let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;

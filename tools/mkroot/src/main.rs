@@ -529,6 +529,7 @@ fn build(args: &Args, state: DirState, journal: Option<&rootfs::Journal>) -> Res
         check_pid_namespace_members(&root)?;
     }
     rootfs::mount_sys(&root)?;
+    rootfs::mount_cgroups(&root)?;
     rootfs::mount_dev(&root)?;
     for op in &args.ops {
         apply(&root, op)?;
