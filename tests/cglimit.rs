@@ -210,3 +210,35 @@ fn the_whole_chain_sees_its_limit_and_is_killed_at_it() {
     std::fs::remove_dir(&root).unwrap();
     guard.check();
 }
+
+#[test]
+fn a_delegated_cgroup_that_holds_only_cglimit_works() {
+    require!(can_run() && offered("memory"), "needs root and the memory controller");
+    let guard = Guard::new(&[]);
+    let memory = common::cgroup::holding(&common::cgroup::own(), "memory").unwrap().clone();
+    // A cgroup below ours that only cglimit will be in: on v2 its controllers
+    // can be enabled only once cglimit has moved itself aside.
+    let scope = memory.dir.join("nstools-scope");
+    if memory.is_v2() {
+        // The scope must be offered the controller: as a delegating manager does, enable it above.
+        std::fs::write(memory.dir.join("cgroup.subtree_control"), "+memory").unwrap();
+    }
+    std::fs::create_dir(&scope).unwrap();
+    let procs = if memory.is_v2() { "cgroup.procs" } else { "tasks" };
+    let script = format!(
+        "echo $$ > {}/{procs} && exec {} 50M sh -c 'cat /proc/self/cgroup'",
+        scope.display(),
+        nstools::bin("cglimit").display()
+    );
+    let out = guard.watch(std::process::Command::new("sh")).args(["-c", &script]).output().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("/nstools-scope/cglimit."), "{}", stdout(&out));
+    // Everything cglimit made is gone, and it left the scope as it found it.
+    let left: Vec<_> = std::fs::read_dir(&scope).unwrap().flatten().filter(|e| e.path().is_dir()).collect();
+    assert!(left.is_empty(), "{left:?}");
+    if memory.is_v2() {
+        assert_eq!(std::fs::read_to_string(scope.join("cgroup.subtree_control")).unwrap().trim(), "");
+    }
+    std::fs::remove_dir(&scope).unwrap();
+    guard.check();
+}

@@ -56,17 +56,40 @@ pub fn holding<'a>(hierarchies: &'a [Membership], controller: &str) -> Option<&'
 pub struct Made {
     pub dir: PathBuf,
     pub v2: bool,
+    /// Where we moved ourselves to make room (see [`Made::create`]), to undo.
+    pub moved: Option<Moved>,
+}
+
+/// A move of our own process into a leaf beside the new cgroup, and the
+/// controllers enabled in the parent since: undone when the cgroup ends.
+#[derive(Debug)]
+pub struct Moved {
+    parent: PathBuf,
+    leaf: PathBuf,
+    enabled: String,
 }
 
 impl Made {
     /// Make `name` below `parent` (our own cgroup, or one inside it). On v2,
-    /// `controllers` are first enabled in `parent`'s subtree_control.
+    /// `controllers` are first enabled in `parent`'s subtree_control. The
+    /// kernel refuses that while `parent` holds processes ("no internal
+    /// processes"); when the only one is this process (a delegated scope
+    /// that runs cglimit), we move ourselves, and nobody else, into a leaf
+    /// `NAME.supervisor` beside the new cgroup, and back when it ends.
     pub fn create(parent: &Path, name: &str, v2: bool, controllers: &[&str]) -> Result<Self, Error> {
+        let mut moved = None;
         if v2 && !controllers.is_empty() {
             let enable: Vec<String> = controllers.iter().map(|c| format!("+{c}")).collect();
+            let enable = enable.join(" ");
             let file = parent.join("cgroup.subtree_control");
-            trace::step(|| format!("echo '{}' > {}", enable.join(" "), file.display()));
-            procfs::write_once(&file, &enable.join(" ")).map_err(|e| subtree_failure(&file, e))?;
+            trace::step(|| format!("echo '{enable}' > {}", file.display()));
+            match procfs::write_once(&file, &enable) {
+                Ok(()) => {}
+                Err(Errno::EBUSY) if only_we_are_in(parent) => {
+                    moved = Some(move_aside(parent, name, &enable)?);
+                }
+                Err(e) => return Err(subtree_failure(&file, e)),
+            }
         }
         let dir = parent.join(name);
         trace::step(|| format!("mkdir {}", dir.display()));
@@ -77,7 +100,7 @@ impl Made {
             };
             Error::new("cannot create cgroup", dir.display(), why)
         })?;
-        Ok(Self { dir, v2 })
+        Ok(Self { dir, v2, moved })
     }
 
     /// Write one limit file of this cgroup.
@@ -151,6 +174,47 @@ impl Made {
                 _ => break,
             }
         }
+        if let Some(moved) = self.moved {
+            moved.undo();
+        }
+    }
+}
+
+/// Whether this process is the only one in the v2 cgroup `dir`.
+fn only_we_are_in(dir: &Path) -> bool {
+    let me = std::process::id().to_string();
+    std::fs::read_to_string(dir.join("cgroup.procs")).is_ok_and(|procs| procs.split_whitespace().eq([me.as_str()]))
+}
+
+/// Move ourselves into a new leaf below `parent`, then enable the controllers.
+fn move_aside(parent: &Path, name: &str, enable: &str) -> Result<Moved, Error> {
+    let leaf = parent.join(format!("{name}.supervisor"));
+    trace::step(|| format!("mkdir {0}; echo 0 > {0}/cgroup.procs (no internal processes)", leaf.display()));
+    std::fs::create_dir(&leaf).map_err(|e| Error::new("cannot create cgroup", leaf.display(), crate::io_reason(&e)))?;
+    let moved = Moved { parent: parent.to_path_buf(), leaf, enabled: String::new() };
+    if let Err(e) = procfs::write_once(&moved.leaf.join("cgroup.procs"), "0") {
+        moved.undo();
+        return Err(Error::sys("cannot move into", parent.display(), e));
+    }
+    let file = parent.join("cgroup.subtree_control");
+    match procfs::write_once(&file, enable) {
+        Ok(()) => Ok(Moved { enabled: enable.to_owned(), ..moved }),
+        Err(e) => {
+            moved.undo();
+            Err(subtree_failure(&file, e))
+        }
+    }
+}
+
+impl Moved {
+    /// Disable what we enabled, move back, remove the leaf.
+    fn undo(self) {
+        if !self.enabled.is_empty() {
+            let disable = self.enabled.replace('+', "-");
+            let _ = procfs::write_once(&self.parent.join("cgroup.subtree_control"), &disable);
+        }
+        let _ = procfs::write_once(&self.parent.join("cgroup.procs"), "0");
+        let _ = std::fs::remove_dir(&self.leaf);
     }
 }
 

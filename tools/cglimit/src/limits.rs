@@ -227,20 +227,21 @@ pub fn prepare(made: Made) -> Result<Made, Error> {
 }
 
 /// Remove what a cglimit killed with SIGKILL left: `cglimit.PID` cgroups
-/// below the parents we use, whose PID no longer runs cglimit.
+/// (and `cglimit.PID.supervisor` leaves) below the parents we use, whose PID
+/// no longer runs cglimit.
 pub fn sweep_stale(plan: &super::Plan) {
     for (h, parent, _) in &plan.parents {
         let Ok(entries) = std::fs::read_dir(parent) else { continue };
         for entry in entries.flatten() {
             let name = entry.file_name();
-            let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("cglimit.")).and_then(|p| p.parse::<u32>().ok())
-            else {
+            let stale = name.to_str().and_then(|n| n.strip_prefix("cglimit."));
+            let Some(pid) = stale.map(|n| n.trim_end_matches(".supervisor")).and_then(|p| p.parse::<u32>().ok()) else {
                 continue;
             };
             let alive = std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "cglimit");
             if !alive && entry.path().is_dir() {
                 common::trace::step(|| format!("stale cgroup of a cglimit gone: {}", entry.path().display()));
-                Made { dir: entry.path(), v2: h.is_v2() }.end();
+                Made { dir: entry.path(), v2: h.is_v2(), moved: None }.end();
             }
         }
     }
