@@ -85,9 +85,10 @@ fn the_cpu_quota_throttles_a_busy_loop() {
 
 #[test]
 fn nothing_is_left_after_runs_kills_and_daemons() {
+    // 100 runs, a daemon left behind, and cglimit SIGKILLed at 100 random moments.
     require!(can_run(), "needs root and a cgroup hierarchy");
     let guard = Guard::new(&[]);
-    for _ in 0..20 {
+    for _ in 0..100 {
         let out = guard.command("cglimit").args(["-m", "64M", "true"]).output().unwrap();
         assert_eq!(code(&out), 0, "{}", stderr(&out));
     }
@@ -95,9 +96,11 @@ fn nothing_is_left_after_runs_kills_and_daemons() {
     let out = cglimit_sh(&guard, &["-m", "64M"], "setsid sleep 30 & echo started");
     assert_eq!(stdout(&out), "started\n", "{}", stderr(&out));
     // cglimit killed with SIGKILL: the command dies with it, and the next run removes the cgroup.
-    for delay in [0, 5, 20, 50] {
-        let mut child = guard.command("cglimit").args(["-m", "64M", "sleep", "30"]).spawn().unwrap();
-        std::thread::sleep(Duration::from_millis(delay));
+    let mut rng = common::fuzz::Rng::new(0x6c1);
+    for _ in 0..100 {
+        let mut child =
+            guard.command("cglimit").args(["-m", "64M", "sh", "-c", "sleep 30 & sleep 30"]).spawn().unwrap();
+        std::thread::sleep(Duration::from_micros(rng.below(20_000) as u64));
         child.kill().unwrap();
         child.wait().unwrap();
     }
@@ -239,6 +242,54 @@ fn a_delegated_cgroup_that_holds_only_cglimit_works() {
     if memory.is_v2() {
         assert_eq!(std::fs::read_to_string(scope.join("cgroup.subtree_control")).unwrap().trim(), "");
     }
+    std::fs::remove_dir(&scope).unwrap();
+    guard.check();
+}
+
+#[test]
+fn oom_group_ends_the_whole_cgroup_at_the_first_kill() {
+    require!(can_run() && offered("memory"), "needs root and the memory controller");
+    let guard = Guard::new(&[]);
+    let script = "sleep 30 & dd if=/dev/zero of=/dev/null bs=200M count=1 2>/dev/null; sleep 1; echo survived";
+    // Without it, the shell outlives the process the kernel killed.
+    let out = cglimit_sh(&guard, &["--swap=0", "50M"], script);
+    assert_eq!((code(&out), stdout(&out).as_str()), (0, "survived\n"), "{}", stderr(&out));
+    // With it, the first kill ends every process of the cgroup: the shell is killed too.
+    let out = cglimit_sh(&guard, &["--swap=0", "--oom-group", "50M"], script);
+    assert_eq!((code(&out), stdout(&out).as_str()), (137, ""), "{}", stderr(&out));
+    assert!(stderr(&out).starts_with("cglimit: out of memory: killed at the 50M limit"), "{}", stderr(&out));
+    guard.check();
+}
+
+#[test]
+fn a_user_with_a_delegated_cgroup_needs_no_root() {
+    require!(can_run() && offered("memory"), "needs root and the memory controller");
+    nstools::require_host!(nstools::have_program("setpriv"), "util-linux setpriv is not installed");
+    let work = nstools::TempDir::new("cglimit-rootless");
+    work.open_to_all(0o755);
+    let cglimit = work.tool_copy("cglimit");
+    let guard = Guard::new(&[]);
+    let memory = common::cgroup::holding(&common::cgroup::own(), "memory").unwrap().clone();
+    if memory.is_v2() {
+        std::fs::write(memory.dir.join("cgroup.subtree_control"), "+memory").unwrap();
+    }
+    // Delegate a cgroup to uid 65534, as a manager does: the directory and the files to move and enable.
+    let scope = memory.dir.join("nstools-user");
+    std::fs::create_dir(&scope).unwrap();
+    let files = ["", "cgroup.procs", "tasks", "cgroup.subtree_control", "cgroup.threads"];
+    for file in files.iter().map(|f| scope.join(f)).filter(|p| p.exists()) {
+        std::os::unix::fs::chown(&file, Some(65534), Some(65534)).unwrap();
+    }
+    let procs = if memory.is_v2() { "cgroup.procs" } else { "tasks" };
+    let script = format!(
+        "echo $$ > {}/{procs} && exec setpriv --reuid=65534 --regid=65534 --clear-groups {} --swap=0 50M \
+         sh -c 'id -u; exec dd if=/dev/zero of=/dev/null bs=200M count=1 2>/dev/null'",
+        scope.display(),
+        cglimit.display()
+    );
+    let out = guard.watch(std::process::Command::new("sh")).args(["-c", &script]).output().unwrap();
+    assert_eq!((code(&out), stdout(&out).as_str()), (137, "65534\n"), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "cglimit: out of memory: killed at the 50M limit (1 process)\n");
     std::fs::remove_dir(&scope).unwrap();
     guard.check();
 }

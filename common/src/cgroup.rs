@@ -145,6 +145,14 @@ impl Made {
             .unwrap_or(0)
     }
 
+    /// SIGKILL to every process in it now (for v1's --oom-group).
+    pub fn kill_all(&self) {
+        for pid in self.procs() {
+            // SAFETY: plain kill(2) on a process listed in our own cgroup.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+
     /// End every process left in it (cgroup.kill where the kernel has it,
     /// else SIGKILL to each until none is left), then remove it.
     pub fn end(self) {

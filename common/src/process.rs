@@ -202,14 +202,38 @@ fn sent_by_a_process(info: &libc::siginfo_t) -> bool {
 /// Wait for `child`, passing on every signal sent to us, and return its raw
 /// wait status.
 pub fn wait_forwarding(child: libc::pid_t) -> Result<i32, Error> {
+    wait_forwarding_ticking(child, None)
+}
+
+/// [`wait_forwarding`], calling `tick` at least every `every` meanwhile (for
+/// a watch the kernel gives no signal for, such as v1's OOM kill counter).
+pub fn wait_forwarding_ticking(
+    child: libc::pid_t,
+    mut tick: Option<(std::time::Duration, &mut dyn FnMut())>,
+) -> Result<i32, Error> {
     let mut signals = forwarded_signals();
     signals.push(libc::SIGCHLD);
     let set = signals::set_of(&signals);
     loop {
         // SAFETY: plain data, filled by sigwaitinfo.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: `set` and `info` are valid.
-        let sig = unsafe { libc::sigwaitinfo(&set, &mut info) };
+        let sig = match &mut tick {
+            None => {
+                // SAFETY: `set` and `info` are valid.
+                unsafe { libc::sigwaitinfo(&set, &mut info) }
+            }
+            Some((every, tick)) => {
+                let timeout =
+                    libc::timespec { tv_sec: every.as_secs() as libc::time_t, tv_nsec: every.subsec_nanos() as _ };
+                // SAFETY: `set`, `info` and `timeout` are valid.
+                let sig = unsafe { libc::sigtimedwait(&set, &mut info, &timeout) };
+                if sig == -1 && Errno::last() == Errno::EAGAIN {
+                    tick();
+                    continue;
+                }
+                sig
+            }
+        };
         if sig == -1 {
             match Errno::last() {
                 Errno::EINTR => continue,

@@ -56,6 +56,9 @@ fn max_or(value: Option<u64>) -> String {
 impl Limits {
     /// What cannot be asked together, or of one version only.
     pub fn check(&self) -> Result<(), Error> {
+        if self.oom_group && self.memory.is_none() {
+            return Err(Error::usage("--oom-group needs --memory"));
+        }
         if let (Some(_), None) = (self.swap, self.memory) {
             return Err(Error::usage("--swap needs --memory: swap is counted on top of the memory limit"));
         }
@@ -85,8 +88,12 @@ impl Limits {
                 v2: vec![w("memory", "memory.high", h)],
             });
         }
+        // On v1 --oom-group is done by watching (see the wait in main.rs).
         if self.oom_group {
-            out.push(Write { v1: Vec::new(), v2: vec![w("memory", "memory.oom.group", 1)] });
+            out.push(Write {
+                v1: vec![w("memory", "memory.oom_control", 0)],
+                v2: vec![w("memory", "memory.oom.group", 1)],
+            });
         }
         if let Some(p) = self.pids {
             out.push(Write { v1: vec![w("pids", "pids.max", max_or(p))], v2: vec![w("pids", "pids.max", max_or(p))] });

@@ -146,7 +146,7 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
     let v2 = made.iter().find(|m| m.v2).and_then(Made::open);
     let started = start(&args.command, &made, v2.as_ref());
     let status = match started {
-        Ok(child) => process::wait_forwarding(child),
+        Ok(child) => wait(child, &args, &made),
         Err(err) => Err(err),
     };
     let report = limits::what_happened(&plan, &made);
@@ -157,6 +157,27 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
         common::report(&Error::new("", "", line));
     }
     Ok(process::mirror(status?))
+}
+
+/// Wait for the command. With --oom-group on v1, where the kernel has no
+/// memory.oom.group, watch the OOM kill counter and end the whole cgroup at
+/// the first kill, as v2 would.
+fn wait(child: libc::pid_t, args: &Args, made: &[Made]) -> Result<i32, Error> {
+    let v1_memory = made.iter().find(|m| !m.v2 && m.dir.join("memory.oom_control").exists());
+    match (args.limits.oom_group, v1_memory) {
+        (true, Some(memory)) => {
+            let mut ended = false;
+            let mut watch = || {
+                if !ended && memory.counter("memory.oom_control", "oom_kill") > 0 {
+                    trace::step(|| "OOM kill with --oom-group: ending the cgroup".to_owned());
+                    memory.kill_all();
+                    ended = true;
+                }
+            };
+            process::wait_forwarding_ticking(child, Some((std::time::Duration::from_millis(20), &mut watch)))
+        }
+        _ => process::wait_forwarding(child),
+    }
 }
 
 /// Each hierarchy we use, where the new cgroup goes in it, and the limit
