@@ -264,7 +264,7 @@ fn oom_group_ends_the_whole_cgroup_at_the_first_kill() {
 #[test]
 fn a_user_with_a_delegated_cgroup_needs_no_root() {
     require!(can_run() && offered("memory"), "needs root and the memory controller");
-    nstools::require_host!(nstools::have_program("setpriv"), "util-linux setpriv is not installed");
+    nstools::require_host!(nstools::util_linux("setpriv"), "util-linux setpriv is not installed");
     let work = nstools::TempDir::new("cglimit-rootless");
     work.open_to_all(0o755);
     let cglimit = work.tool_copy("cglimit");
