@@ -4,6 +4,7 @@
  * usage: pairs ROUNDS -- CMD1 ARGS... -- CMD2 ARGS... [-- ...]
  * Prints, per command, the median and mean wall time of spawn+wait in
  * microseconds and the ratio of its median to the first command's.
+ * PAIRS_PAUSE_MS=N sleeps N ms before each run (a cold start each time).
  */
 #define _GNU_SOURCE
 #include <spawn.h>
@@ -32,11 +33,17 @@ int main(int argc, char **argv) {
         }
     }
     double *t = calloc((size_t)n * rounds, sizeof *t);
+    const char *pause_env = getenv("PAIRS_PAUSE_MS");
+    long pause_ms = pause_env ? atol(pause_env) : 0;
     for (int r = -rounds / 10 - 1; r < rounds; r++) {      /* the first rounds warm up */
         for (int c = 0; c < n; c++) {
             struct timespec a, b;
             pid_t pid;
             int st;
+            if (pause_ms > 0) {
+                struct timespec p = {pause_ms / 1000, (pause_ms % 1000) * 1000000L};
+                nanosleep(&p, NULL);
+            }
             clock_gettime(CLOCK_MONOTONIC, &a);
             if (posix_spawnp(&pid, cmds[c][0], NULL, NULL, cmds[c], environ) != 0) { perror(cmds[c][0]); return 1; }
             waitpid(pid, &st, 0);
