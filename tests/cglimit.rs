@@ -293,3 +293,22 @@ fn a_user_with_a_delegated_cgroup_needs_no_root() {
     std::fs::remove_dir(&scope).unwrap();
     guard.check();
 }
+
+#[test]
+fn a_signal_to_cglimit_reaches_the_command() {
+    require!(can_run(), "needs root and a cgroup hierarchy");
+    let work = nstools::TempDir::new("cglimit-signal");
+    let ready = work.path().join("ready");
+    let guard = Guard::new(&[]);
+    let script = format!("trap 'echo got-TERM; exit 3' TERM; touch {}; while :; do sleep 0.02; done", ready.display());
+    let child =
+        guard.command("cglimit").args(["--pids=50", "sh", "-c", &script]).stdout(Stdio::piped()).spawn().unwrap();
+    while !ready.exists() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!((code(&out), stdout(&out).as_str()), (3, "got-TERM\n"));
+    guard.check();
+}
