@@ -59,6 +59,31 @@ impl Cli {
     }
 }
 
+/// A command line whose options `own` takes one by one (an error for one it
+/// does not know): `-h` and `-V` once the whole line parsed, then the
+/// operands and the command, from the first non-option on, untouched.
+pub fn parse_options(
+    cli: &Cli,
+    args: impl IntoIterator<Item = OsString>,
+    mut own: impl FnMut(&Opt, &mut lexopt::Parser) -> Result<(), Error>,
+) -> Result<Parsed<Vec<OsString>>, Error> {
+    let usage = |e: lexopt::Error| cli.usage_error(e);
+    let mut parser = lexopt::Parser::from_args(args);
+    let (mut asked, mut rest) = (None, Vec::new());
+    while let Some(arg) = parser.next().map_err(usage)? {
+        match Opt::from_arg(arg) {
+            Opt::Value(first) => {
+                rest = command(&mut parser, first).map_err(usage)?;
+                break;
+            }
+            ref o if o.is(Some('h'), "help") => asked = asked.or(Some(Parsed::Help)),
+            ref o if o.is(Some('V'), "version") => asked = asked.or(Some(Parsed::Version)),
+            o => own(&o, &mut parser)?,
+        }
+    }
+    Ok(asked.unwrap_or(Parsed::Run(rest)))
+}
+
 /// The command that follows the options: `first` and everything after it,
 /// untouched, as the next link of the chain will see it.
 pub fn command(parser: &mut lexopt::Parser, first: OsString) -> Result<Vec<OsString>, lexopt::Error> {

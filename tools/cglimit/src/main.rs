@@ -66,25 +66,12 @@ struct Args {
 }
 
 fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, Error> {
-    let usage = |e: lexopt::Error| CLI.usage_error(e);
-    let mut parser = lexopt::Parser::from_args(args);
     let mut a = Args::default();
-    let mut asked = None;
-    let mut rest = Vec::new();
-    while let Some(arg) = parser.next().map_err(usage)? {
-        match Opt::from_arg(arg) {
-            Opt::Value(first) => {
-                rest = cli::command(&mut parser, first).map_err(usage)?;
-                break;
-            }
-            ref o if o.is(Some('h'), "help") => asked = asked.or(Some(Parsed::Help)),
-            ref o if o.is(Some('V'), "version") => asked = asked.or(Some(Parsed::Version)),
-            o => take_option(&mut a, &o, &mut parser)?,
-        }
-    }
-    if let Some(asked) = asked {
-        return Ok(asked);
-    }
+    let mut rest = match cli::parse_options(&CLI, args, |o, parser| take_option(&mut a, o, parser))? {
+        Parsed::Run(rest) => rest,
+        Parsed::Help => return Ok(Parsed::Help),
+        Parsed::Version => return Ok(Parsed::Version),
+    };
     // A leading SIZE: `cglimit 50M COMMAND`. A first word that reads as a
     // size is one (no command is named 50M); `7z` is a command.
     if let Some(first) = rest.first().and_then(|f| f.to_str())
