@@ -22,7 +22,10 @@ common::tool_main!("cglimit", run);
 const CLI: Cli = Cli {
     tool: "cglimit",
     synopsis: "cglimit [options] [SIZE] COMMAND [ARG...]",
-    help: "\
+    help: "the help is rendered from OPTIONS",
+};
+
+const HELP_HEAD: &str = "\
 Usage:
   cglimit [options] [SIZE] COMMAND [ARG...]
 
@@ -30,30 +33,217 @@ Make a cgroup below our own, with these limits, run COMMAND in it, wait, and
 leave the way COMMAND left. Then end whatever is left in the cgroup and
 remove it. A leading SIZE is --memory=SIZE. Works on cgroup v1, v2 and
 hybrid hosts: each controller where the host has it.
+";
 
-Limits:
-  -m, --memory=SIZE        memory limit (K, M, G; at least 6M)
-      --memory-high=SIZE   memory above which the kernel reclaims hard
-      --swap=SIZE          swap on top of the memory limit (0: none)
-  -p, --pids=N|max         how many processes and threads
-  -c, --cpu=CPUS           CPU time: 0.5, 2, or 150%
-      --cpu-weight=N       CPU weight against siblings, 1 to 10000
-      --cpuset=LIST        the CPUs it may run on, such as 0-1,3
-      --io-weight=N        I/O weight, 1 to 10000
-      --oom-group          an out-of-memory kill ends the whole cgroup (v2)
-
-The cgroup:
-      --name=NAME          its name (default cglimit.PID)
-      --parent=DIR         make it below DIR, a cgroup inside our own
-      --exec               move cglimit itself in and exec COMMAND: no
-                           waiting, no cleanup (for supervisors)
-  -v, --verbose            trace each step on stderr
-  -h, --help               show this help and exit
+const HELP_TAIL: &str = "  -h, --help               show this help and exit
   -V, --version            show the version and exit
 
 Exit status: COMMAND's; 125 cglimit failed; 126 COMMAND cannot run; 127 not found.
-",
-};
+";
+
+/// One option: how it is written, what `--help` says, and what it sets.
+/// The one table the parser, `--help` (and through it the man page check) follow.
+struct Option_ {
+    short: Option<char>,
+    long: &'static str,
+    value: Option<&'static str>,
+    help: &'static str,
+    set: fn(&mut Args, &str) -> Result<(), Error>,
+}
+
+const LIMITS: &str = "Limits:";
+const CGROUP: &str = "The cgroup:";
+
+/// The options, under their headings.
+const OPTIONS: [(&str, Option_); 13] = [
+    (
+        LIMITS,
+        Option_ {
+            short: Some('m'),
+            long: "memory",
+            value: Some("SIZE"),
+            help: "memory limit (K, M, G; at least 6M)",
+            set: |a, v| {
+                a.limits.memory = Some(limits::memory_size(v, "--memory")?);
+                Ok(())
+            },
+        },
+    ),
+    (
+        LIMITS,
+        Option_ {
+            short: None,
+            long: "memory-high",
+            value: Some("SIZE"),
+            help: "memory above which the kernel reclaims hard",
+            set: |a, v| {
+                a.limits.memory_high = Some(limits::memory_size(v, "--memory-high")?);
+                Ok(())
+            },
+        },
+    ),
+    (
+        LIMITS,
+        Option_ {
+            short: None,
+            long: "swap",
+            value: Some("SIZE"),
+            help: "swap on top of the memory limit (0: none)",
+            set: |a, v| {
+                a.limits.swap = Some(limits::size(v, "--swap")?);
+                Ok(())
+            },
+        },
+    ),
+    (
+        LIMITS,
+        Option_ {
+            short: Some('p'),
+            long: "pids",
+            value: Some("N|max"),
+            help: "how many processes and threads",
+            set: |a, v| {
+                a.limits.pids = Some(limits::pids(v)?);
+                Ok(())
+            },
+        },
+    ),
+    (
+        LIMITS,
+        Option_ {
+            short: Some('c'),
+            long: "cpu",
+            value: Some("CPUS"),
+            help: "CPU time: 0.5, 2, or 150%",
+            set: |a, v| {
+                a.limits.cpu = Some(limits::cpu(v)?);
+                Ok(())
+            },
+        },
+    ),
+    (
+        LIMITS,
+        Option_ {
+            short: None,
+            long: "cpu-weight",
+            value: Some("N"),
+            help: "CPU weight against siblings, 1 to 10000",
+            set: |a, v| {
+                a.limits.cpu_weight = Some(limits::weight(v, "--cpu-weight")?);
+                Ok(())
+            },
+        },
+    ),
+    (
+        LIMITS,
+        Option_ {
+            short: None,
+            long: "cpuset",
+            value: Some("LIST"),
+            help: "the CPUs it may run on, such as 0-1,3",
+            set: |a, v| {
+                a.limits.cpuset = Some(limits::cpuset(v)?);
+                Ok(())
+            },
+        },
+    ),
+    (
+        LIMITS,
+        Option_ {
+            short: None,
+            long: "io-weight",
+            value: Some("N"),
+            help: "I/O weight, 1 to 10000",
+            set: |a, v| {
+                a.limits.io_weight = Some(limits::weight(v, "--io-weight")?);
+                Ok(())
+            },
+        },
+    ),
+    (
+        LIMITS,
+        Option_ {
+            short: None,
+            long: "oom-group",
+            value: None,
+            help: "an out-of-memory kill ends the whole cgroup",
+            set: |a, _| {
+                a.limits.oom_group = true;
+                Ok(())
+            },
+        },
+    ),
+    (
+        CGROUP,
+        Option_ {
+            short: None,
+            long: "name",
+            value: Some("NAME"),
+            help: "its name (default cglimit.PID)",
+            set: |a, v| {
+                a.name = Some(limits::name(v)?);
+                Ok(())
+            },
+        },
+    ),
+    (
+        CGROUP,
+        Option_ {
+            short: None,
+            long: "parent",
+            value: Some("PATH"),
+            help: "make it below PATH, a cgroup below our own",
+            set: |a, v| {
+                a.parent = Some(PathBuf::from(v));
+                Ok(())
+            },
+        },
+    ),
+    (
+        CGROUP,
+        Option_ {
+            short: None,
+            long: "exec",
+            value: None,
+            help: "move cglimit in, exec COMMAND: no waiting or cleanup",
+            set: |a, _| {
+                a.exec = true;
+                Ok(())
+            },
+        },
+    ),
+    (
+        CGROUP,
+        Option_ {
+            short: Some('v'),
+            long: "verbose",
+            value: None,
+            help: "trace each step on stderr",
+            set: |a, _| {
+                a.verbose = true;
+                Ok(())
+            },
+        },
+    ),
+];
+
+/// `--help`, from [`OPTIONS`].
+fn help() -> String {
+    let mut out = String::from(HELP_HEAD);
+    let mut heading = "";
+    for (group, o) in &OPTIONS {
+        if *group != heading {
+            out.push_str(&format!("\n{group}\n"));
+            heading = group;
+        }
+        let short = o.short.map_or_else(|| "    ".to_owned(), |c| format!("-{c}, "));
+        let value = o.value.map_or_else(String::new, |v| format!("={v}"));
+        let spec = format!("  {short}--{}{value}", o.long);
+        out.push_str(&format!("{spec:<27}{}\n", o.help));
+    }
+    out.push_str(HELP_TAIL);
+    out
+}
 
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Args {
@@ -90,31 +280,24 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, 
     Ok(Parsed::Run(a))
 }
 
-/// One of cglimit's options, with its value; a usage error for anything else.
+/// One of cglimit's options, by [`OPTIONS`], with its value; a usage error for anything else.
 fn take_option(a: &mut Args, opt: &Opt, parser: &mut lexopt::Parser) -> Result<(), Error> {
-    let mut value = || cli::string_value(parser).map_err(|e| CLI.usage_error(e));
-    let l = &mut a.limits;
-    match opt {
-        o if o.is(Some('m'), "memory") => l.memory = Some(limits::memory_size(&value()?, "--memory")?),
-        o if o.is(None, "memory-high") => l.memory_high = Some(limits::memory_size(&value()?, "--memory-high")?),
-        o if o.is(None, "swap") => l.swap = Some(limits::size(&value()?, "--swap")?),
-        o if o.is(Some('p'), "pids") => l.pids = Some(limits::pids(&value()?)?),
-        o if o.is(Some('c'), "cpu") => l.cpu = Some(limits::cpu(&value()?)?),
-        o if o.is(None, "cpu-weight") => l.cpu_weight = Some(limits::weight(&value()?, "--cpu-weight")?),
-        o if o.is(None, "cpuset") => l.cpuset = Some(limits::cpuset(&value()?)?),
-        o if o.is(None, "io-weight") => l.io_weight = Some(limits::weight(&value()?, "--io-weight")?),
-        o if o.is(None, "oom-group") => l.oom_group = true,
-        o if o.is(None, "name") => a.name = Some(limits::name(&value()?)?),
-        o if o.is(None, "parent") => a.parent = Some(PathBuf::from(value()?)),
-        o if o.is(None, "exec") => a.exec = true,
-        o if o.is(Some('v'), "verbose") => a.verbose = true,
-        other => return Err(CLI.usage_error(other.unexpected())),
-    }
-    Ok(())
+    let Some((_, o)) = OPTIONS.iter().find(|(_, o)| opt.is(o.short, o.long)) else {
+        return Err(CLI.usage_error(opt.unexpected()));
+    };
+    let value = match o.value {
+        Some(_) => cli::string_value(parser).map_err(|e| CLI.usage_error(e))?,
+        None => String::new(),
+    };
+    (o.set)(a, &value)
 }
 
 fn run(argv: Vec<OsString>) -> Result<i32, Error> {
-    let Some(args) = CLI.finish(parse_args(argv))? else {
+    let parsed = parse_args(argv)?;
+    if parsed == Parsed::Help {
+        return common::print(&help()).map(|()| 0);
+    }
+    let Some(args) = CLI.finish(Ok(parsed))? else {
         return Ok(0);
     };
     trace::enable(args.verbose);
@@ -292,6 +475,25 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<Parsed<Args>, Error> {
         parse_args(args.iter().map(OsString::from))
+    }
+
+    #[test]
+    fn one_table_drives_the_parser_and_the_help() {
+        let text = help();
+        for (_, o) in &OPTIONS {
+            assert!(text.contains(&format!("--{}", o.long)), "{} not in --help", o.long);
+            let sample = match o.long {
+                "memory" | "memory-high" => "64M",
+                "swap" => "0",
+                "cpuset" | "cpu" => "1",
+                "name" | "parent" => "x",
+                _ => "5",
+            };
+            let arg = if o.value.is_some() { format!("--{}={sample}", o.long) } else { format!("--{}", o.long) };
+            // --swap and --oom-group go with a memory limit.
+            let parsed = parse(&["-m64M", &arg, "true"]);
+            assert!(matches!(parsed, Ok(Parsed::Run(_))), "{arg}: {parsed:?}");
+        }
     }
 
     #[test]
