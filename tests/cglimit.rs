@@ -312,3 +312,19 @@ fn a_signal_to_cglimit_reaches_the_command() {
     assert_eq!((code(&out), stdout(&out).as_str()), (3, "got-TERM\n"));
     guard.check();
 }
+
+#[test]
+fn cgroups_the_command_makes_inside_go_too() {
+    require!(can_run() && offered("memory"), "needs root and the memory controller");
+    let guard = Guard::new(&[]);
+    let memory = common::cgroup::holding(&common::cgroup::own(), "memory").unwrap().clone();
+    let inner = memory.dir.join("outer/inner");
+    let procs = if memory.is_v2() { "cgroup.procs" } else { "tasks" };
+    // A hostile command nests a cgroup in its own and leaves a process there.
+    let script =
+        format!("mkdir {i} && (echo $$ > {i}/{procs} && exec sleep 30) & sleep 0.2; echo nested", i = inner.display());
+    let out = cglimit_sh(&guard, &["--name=outer", "-m", "64M"], &script);
+    assert_eq!(stdout(&out), "nested\n", "{}", stderr(&out));
+    // The guard sees no cgroup and no process left.
+    guard.check();
+}

@@ -153,37 +153,53 @@ impl Made {
         }
     }
 
-    /// End every process left in it (cgroup.kill where the kernel has it,
-    /// else SIGKILL to each until none is left), then remove it.
+    /// End every process left in it, and in any cgroup the command made
+    /// below it (cgroup.kill where the kernel has it, else SIGKILL to each
+    /// until none is left), then remove them all, deepest first.
     pub fn end(self) {
-        let kill_file = self.dir.join("cgroup.kill");
-        let killed_at_once = self.v2 && procfs::write_once(&kill_file, "1").is_ok();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        loop {
-            let left = self.procs();
-            if left.is_empty() || std::time::Instant::now() > deadline {
-                break;
-            }
-            if !killed_at_once {
-                for pid in left {
-                    // SAFETY: plain kill(2); a pid that has just exited is not reused while listed here.
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
-                }
-            }
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
-        trace::step(|| format!("rmdir {}", self.dir.display()));
-        // A killed process leaves the cgroup a moment after it is gone from cgroup.procs.
-        for _ in 0..1000 {
-            match std::fs::remove_dir(&self.dir) {
-                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-                    std::thread::sleep(std::time::Duration::from_millis(1))
-                }
-                _ => break,
-            }
-        }
+        let killed_at_once = self.v2 && procfs::write_once(&self.dir.join("cgroup.kill"), "1").is_ok();
+        remove_tree(&self.dir, killed_at_once);
         if let Some(moved) = self.moved {
             moved.undo();
+        }
+    }
+}
+
+/// Kill what is in `dir` and below (unless cgroup.kill did), and remove it, deepest first.
+fn remove_tree(dir: &Path, killed_at_once: bool) {
+    let children: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect())
+        .unwrap_or_default();
+    for child in children {
+        remove_tree(&child, killed_at_once);
+    }
+    let procs = || -> Vec<libc::pid_t> {
+        std::fs::read_to_string(dir.join("cgroup.procs"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let left = procs();
+        if left.is_empty() || std::time::Instant::now() > deadline {
+            break;
+        }
+        if !killed_at_once {
+            for pid in left {
+                // SAFETY: plain kill(2); a pid that has just exited is not reused while listed here.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    trace::step(|| format!("rmdir {}", dir.display()));
+    // A killed process leaves the cgroup a moment after it is gone from cgroup.procs.
+    for _ in 0..1000 {
+        match std::fs::remove_dir(dir) {
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => std::thread::sleep(std::time::Duration::from_millis(1)),
+            _ => break,
         }
     }
 }
