@@ -22,6 +22,10 @@ pub struct Membership {
     /// Where the hierarchy is mounted, and our cgroup's path in it (`/` at its root).
     pub point: PathBuf,
     pub path: String,
+    /// The mount's root as mountinfo shows it: `/` when it is the root of the
+    /// hierarchy as our cgroup namespace sees it; a path with `..` when the
+    /// mount was made outside a cgroup namespace we are in now.
+    pub mount_root: String,
 }
 
 impl Membership {
@@ -261,35 +265,36 @@ pub fn own() -> Vec<Membership> {
 
 /// [`own`], from the texts of /proc/self/mountinfo and /proc/self/cgroup.
 pub fn memberships(mountinfo: &str, cgroup: &str) -> Vec<Membership> {
-    let mounts: Vec<(&str, &str, &str)> = mountinfo
+    let mounts: Vec<(&str, &str, &str, &str)> = mountinfo
         .lines()
         .filter_map(|line| {
             let fields: Vec<&str> = line.split(' ').collect();
             let sep = fields.iter().position(|f| *f == "-")?;
             let fstype = *fields.get(sep + 1)?;
             let options = *fields.get(sep + 3)?;
-            let point = *fields.get(4)?;
-            matches!(fstype, "cgroup" | "cgroup2").then_some((fstype, point, options))
+            let (root, point) = (*fields.get(3)?, *fields.get(4)?);
+            matches!(fstype, "cgroup" | "cgroup2").then_some((fstype, point, options, root))
         })
         .collect();
     let mut out = Vec::new();
     for line in cgroup.lines() {
         let mut parts = line.splitn(3, ':');
         let (Some(_), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next()) else { continue };
-        let mount = mounts.iter().find(|(fstype, _, options)| {
+        let mount = mounts.iter().find(|(fstype, _, options, _)| {
             if controllers.is_empty() {
                 *fstype == "cgroup2"
             } else {
                 *fstype == "cgroup" && controllers.split(',').all(|c| options.split(',').any(|o| o == c))
             }
         });
-        if let Some((_, point, _)) = mount {
+        if let Some((_, point, _, root)) = mount {
             let controllers = if controllers.is_empty() { "cgroup2" } else { controllers };
             out.push(Membership {
                 controllers: controllers.to_owned(),
                 dir: Path::new(point).join(path.trim_start_matches('/')),
                 point: PathBuf::from(point),
                 path: path.to_owned(),
+                mount_root: (*root).to_owned(),
             });
         }
     }

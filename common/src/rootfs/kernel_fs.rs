@@ -92,24 +92,27 @@ fn mask(root: &Root, inside: &Path) -> Result<(), Error> {
 
 /// The container's own cgroups at /sys/fs/cgroup, read-only, as crun mounts
 /// them, so that what sizes itself from cgroup files (a JVM, Go, Node) reads
-/// its own limits. Where we sit at the root of a hierarchy as our cgroup
-/// namespace shows it (`nsclone -C` below `cglimit`), a fresh cgroup file
-/// system, whose root is that cgroup; elsewhere our own cgroup's directory,
-/// bound. On a v1 or hybrid host each hierarchy goes at its place in a
-/// read-only tmpfs. One that cannot be shown (a v1 file system in a user
+/// its own limits. Our own cgroup's directory, bound (cheap); only where a
+/// new cgroup namespace made our cgroup the root of a hierarchy that the
+/// inherited mount shows from further up (`nsclone -C` below `cglimit`), a
+/// fresh cgroup file system, whose root is that cgroup. On a v1 or hybrid
+/// host each hierarchy goes at its place in a tmpfs; the whole is made
+/// read-only at once. One that cannot be shown (a v1 file system in a user
 /// namespace) stays empty.
 pub fn mount_cgroups(root: &Root) -> Result<(), Error> {
     let base = Path::new("/sys/fs/cgroup");
     let own: Vec<_> = crate::cgroup::own().into_iter().filter(|m| m.point.starts_with(base)).collect();
-    let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    let unified_here = own.iter().any(|m| m.is_v2() && m.point == base);
-    if !unified_here && !own.is_empty() {
+    if own.is_empty() {
+        return Ok(());
+    }
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    if !own.iter().any(|m| m.is_v2() && m.point == base) {
         root.tmpfs(base, "mode=0755")?;
     }
     for m in &own {
         let target = &m.point;
-        if m.path != "/" {
-            root.bind(&m.dir, target, true)?;
+        if m.path != "/" || m.mount_root == "/" {
+            root.bind(&m.dir, target, false)?;
             continue;
         }
         let fresh = if m.is_v2() {
@@ -126,10 +129,7 @@ pub fn mount_cgroups(root: &Root) -> Result<(), Error> {
             other => other?,
         }
     }
-    if !unified_here && !own.is_empty() {
-        root.read_only(base, false)?;
-    }
-    Ok(())
+    root.read_only(base, true)
 }
 
 pub fn mount_sys(root: &Root) -> Result<(), Error> {
