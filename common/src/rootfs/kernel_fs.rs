@@ -95,13 +95,20 @@ fn mask(root: &Root, inside: &Path) -> Result<(), Error> {
 /// its own limits. Our own cgroup's directory, bound (cheap); only where a
 /// new cgroup namespace made our cgroup the root of a hierarchy that the
 /// inherited mount shows from further up (`nsclone -C` below `cglimit`), a
-/// fresh cgroup file system, whose root is that cgroup. On a v1 or hybrid
+/// fresh cgroup file system, whose root is that cgroup. A hierarchy where we
+/// sit in the host's root cgroup is not shown. On a v1 or hybrid
 /// host each hierarchy goes at its place in a tmpfs; the whole is made
 /// read-only at once. One that cannot be shown (a v1 file system in a user
 /// namespace) stays empty.
 pub fn mount_cgroups(root: &Root) -> Result<(), Error> {
     let base = Path::new("/sys/fs/cgroup");
-    let own: Vec<_> = crate::cgroup::own().into_iter().filter(|m| m.point.starts_with(base)).collect();
+    // At the root of a hierarchy that the mount shows from its root, we are
+    // in the host's root cgroup: nothing there is ours to show, and its
+    // cgroup.procs would list every process of the host.
+    let own: Vec<_> = crate::cgroup::own()
+        .into_iter()
+        .filter(|m| m.point.starts_with(base) && !(m.path == "/" && m.mount_root == "/"))
+        .collect();
     if own.is_empty() {
         return Ok(());
     }
@@ -111,7 +118,7 @@ pub fn mount_cgroups(root: &Root) -> Result<(), Error> {
     }
     for m in &own {
         let target = &m.point;
-        if m.path != "/" || m.mount_root == "/" {
+        if m.path != "/" {
             root.bind(&m.dir, target, false)?;
             continue;
         }
