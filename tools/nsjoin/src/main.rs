@@ -393,15 +393,17 @@ impl Likeness {
 /// Take on the target's capabilities and no_new_privs, last before exec.
 fn become_like(like: Option<&Likeness>) -> Result<(), Error> {
     let Some(like) = like else { return Ok(()) };
-    caps::limit_bounding(like.bounding)?;
-    caps::limit_sets(like.sets.permitted)?;
+    // Never more than we hold ourselves: a target above us stays above us.
+    let ours = caps::Sets::read()?.permitted;
+    caps::limit_bounding(like.bounding & ours)?;
+    caps::limit_sets(like.sets.permitted & ours)?;
     let sets = caps::Sets {
-        effective: like.sets.effective,
-        permitted: like.sets.permitted,
-        inheritable: like.sets.inheritable,
+        effective: like.sets.effective & ours,
+        permitted: like.sets.permitted & ours,
+        inheritable: like.sets.inheritable & ours,
     };
     sets.write()?;
-    caps::raise_ambient(like.ambient)?;
+    caps::raise_ambient(like.ambient & ours)?;
     if like.no_new_privs {
         nix::sys::prctl::set_no_new_privs().map_err(|e| Error::sys("cannot set", "no_new_privs", e))?;
     }
