@@ -161,3 +161,65 @@ fn wrong_and_gone_targets_are_refused() {
     let _ = std::fs::remove_dir("/tmp/container_root");
     guard.check();
 }
+
+#[test]
+fn a_user_joins_its_own_rootless_container() {
+    require!(can_run(), "needs root and namespaces");
+    use std::os::unix::process::CommandExt;
+    let work = TempDir::new("nsjoin-rootless");
+    work.open_to_all(0o777);
+    let (nsclone, nsjoin) = (work.tool_copy("nsclone"), work.tool_copy("nsjoin"));
+    let ready = work.path().join("pid");
+    let guard = Guard::new(&[]);
+    let script = format!("echo $$ > {0}.tmp && mv {0}.tmp {0} && exec sleep 30", ready.display());
+    let child = guard
+        .watch(std::process::Command::new(&nsclone))
+        .uid(65534)
+        .gid(65534)
+        .args(["-r", "-mu", "--hostname=mine", "sh", "-c", &script])
+        .spawn()
+        .unwrap();
+    let pid = wait_pid(&ready).to_string();
+    let out = guard
+        .watch(std::process::Command::new(&nsjoin))
+        .uid(65534)
+        .gid(65534)
+        .args(["-Umu", "-t", &pid, "sh", "-c", "id -u; hostname"])
+        .output()
+        .unwrap();
+    assert_eq!((code(&out), stdout(&out).as_str()), (0, "0\nmine\n"), "{}", stderr(&out));
+    end(child);
+    guard.check();
+}
+
+#[test]
+fn util_linux_agrees_both_ways() {
+    require!(can_run(), "needs root and namespaces");
+    nstools::require_host!(nstools::util_linux("nsenter"), "util-linux nsenter is not installed");
+    let work = TempDir::new("nsjoin-oracle");
+    let ready = work.path().join("pid");
+    let guard = Guard::new(&[]);
+    // nsenter joins a container of nsclone's; nsjoin one of util-linux unshare's: the same view.
+    let (child, pid) = container(&guard, &["-mu", "--hostname=oracle"], &ready);
+    let t = pid.to_string();
+    let seen = "cat /tmp/container_root/file; hostname";
+    let theirs = guard
+        .watch(std::process::Command::new("nsenter"))
+        .args(["-m", "-u", "-t", &t, "sh", "-c", seen])
+        .output()
+        .unwrap();
+    let ours = nsjoin(&guard, &["-mu", "-t", &t], seen);
+    assert_eq!((stdout(&ours), stdout(&theirs)), ("inside\noracle\n".to_owned(), "inside\noracle\n".to_owned()));
+    end(child);
+    let ready2 = work.path().join("pid2");
+    let script = format!("hostname unshared; echo $$ > {0}.tmp && mv {0}.tmp {0} && exec sleep 30", ready2.display());
+    let mut unshare =
+        guard.watch(std::process::Command::new("unshare")).args(["-u", "sh", "-c", &script]).spawn().unwrap();
+    let pid2 = wait_pid(&ready2).to_string();
+    let out = nsjoin(&guard, &["-u", "-t", &pid2], "hostname");
+    assert_eq!(stdout(&out), "unshared\n", "{}", stderr(&out));
+    unshare.kill().unwrap();
+    unshare.wait().unwrap();
+    let _ = std::fs::remove_dir("/tmp/container_root");
+    guard.check();
+}
