@@ -223,3 +223,37 @@ fn util_linux_agrees_both_ways() {
     let _ = std::fs::remove_dir("/tmp/container_root");
     guard.check();
 }
+
+#[test]
+fn the_environment_is_the_targets_with_e_and_ours_without() {
+    require!(can_run(), "needs root and namespaces");
+    let work = TempDir::new("nsjoin-env");
+    let ready = work.path().join("pid");
+    let guard = Guard::new(&[]);
+    let script = format!("echo $$ > {0}.tmp && mv {0}.tmp {0} && exec sleep 30", ready.display());
+    let child = guard
+        .command("nsclone")
+        .env("WHERE", "container")
+        .args(["-mu", "sh", "-c", &script])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = wait_pid(&ready).to_string();
+    let show = "echo ${WHERE-unset} ${HOST_SECRET-unset}";
+    let run = |args: &[&str]| {
+        let out = guard
+            .command("nsjoin")
+            .env("HOST_SECRET", "s3cret")
+            .args(args)
+            .args(["sh", "-c", show])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (stdout(&out), stderr(&out))
+    };
+    assert_eq!(run(&["-mu", "-t", &t]), ("unset s3cret\n".to_owned(), String::new()));
+    // Nothing of ours crosses with -e: the host's secret stays out.
+    assert_eq!(run(&["-mue", "-t", &t]), ("container unset\n".to_owned(), String::new()));
+    end(child);
+    guard.check();
+}

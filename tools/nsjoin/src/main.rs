@@ -49,6 +49,7 @@ Process:
   -r, --root[=DIR]         the root directory (default: the target's)
   -w, --wd[=DIR]           the working directory (default: the target's)
   -F, --no-fork            do not fork for a PID namespace
+  -e, --env                the target's environment instead of ours
       --keep-caps          keep our capabilities, not the target's
       --no-seccomp         join a target that has a seccomp filter without
                            one (nsjoin cannot copy filters yet)
@@ -77,6 +78,7 @@ struct Args {
     root: Option<Option<PathBuf>>,
     wd: Option<Option<PathBuf>>,
     no_fork: bool,
+    env: bool,
     keep_caps: bool,
     no_seccomp: bool,
     verbose: bool,
@@ -104,6 +106,9 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, 
     if a.target.is_none() && a.pidfile.is_none() && a.types.iter().any(|(_, file)| file.is_none()) {
         return Err(CLI.usage_error("no target: give -t PID, --pidfile, or a FILE for each namespace"));
     }
+    if a.env && a.target.is_none() && a.pidfile.is_none() {
+        return Err(CLI.usage_error("-e takes a target's environment: give -t PID or --pidfile"));
+    }
     if a.target.is_some() && a.pidfile.is_some() {
         return Err(CLI.usage_error("-t and --pidfile exclude each other"));
     }
@@ -123,6 +128,7 @@ fn take_option(a: &mut Args, opt: &Opt, parser: &mut lexopt::Parser) -> Result<(
         o if o.is(Some('r'), "root") => a.root = Some(optional(opt, parser)),
         o if o.is(Some('w'), "wd") => a.wd = Some(optional(opt, parser)),
         o if o.is(Some('F'), "no-fork") => a.no_fork = true,
+        o if o.is(Some('e'), "env") => a.env = true,
         o if o.is(None, "keep-caps") => a.keep_caps = true,
         o if o.is(None, "no-seccomp") => a.no_seccomp = true,
         o if o.is(Some('v'), "verbose") => a.verbose = true,
@@ -183,6 +189,10 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
         (Some(t), false) => Some(Likeness::of(t, args.no_seccomp)?),
         _ => None,
     };
+    let environment = match (&target, args.env) {
+        (Some(t), true) => Some(t.environment()?),
+        _ => None,
+    };
     if let Some(t) = &target {
         t.check_alive()?;
     }
@@ -190,6 +200,9 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
     nix::sys::prctl::set_dumpable(false).map_err(|e| Error::sys("cannot set", "PR_SET_DUMPABLE", e))?;
     join(&joins)?;
     enter_dirs(dirs)?;
+    if let Some(environment) = environment {
+        replace_environment(environment);
+    }
     let pid_joined = joins.iter().any(|j| j.ns.flag == libc::CLONE_NEWPID);
     if pid_joined && !args.no_fork {
         process::block_for_waiting();
@@ -225,6 +238,40 @@ impl Held {
             return Err(Error::new("cannot join", self.pid, "the process exited meanwhile"));
         }
         Ok(())
+    }
+}
+
+/// `NAME=VALUE` entries of a NUL-separated environ; what is not one is left out.
+fn environment_entries(environ: &[u8]) -> Vec<(OsString, OsString)> {
+    use std::os::unix::ffi::OsStrExt;
+    environ
+        .split(|&b| b == 0)
+        .filter_map(|entry| {
+            let at = entry.iter().position(|&b| b == b'=').filter(|&at| at > 0)?;
+            Some((OsStr::from_bytes(&entry[..at]).to_owned(), OsStr::from_bytes(&entry[at + 1..]).to_owned()))
+        })
+        .collect()
+}
+
+impl Held {
+    /// Its environment, read while the pidfd proves it is still the process we opened.
+    fn environment(&self) -> Result<Vec<(OsString, OsString)>, Error> {
+        let path = format!("/proc/{}/environ", self.pid);
+        let environ = std::fs::read(&path).map_err(|e| Error::new("cannot read", &path, common::io_reason(&e)))?;
+        Ok(environment_entries(&environ))
+    }
+}
+
+/// Ours goes entirely, so nothing of the host's environment reaches the command.
+fn replace_environment(entries: Vec<(OsString, OsString)>) {
+    trace::step(|| format!("# the target's environment: {} variables", entries.len()));
+    // SAFETY: nsjoin is single-threaded: nothing reads the environment concurrently.
+    // clearenv, not remove_var: a forged entry of ours ("=a=b") would make remove_var panic.
+    unsafe {
+        libc::clearenv();
+        for (name, value) in entries {
+            std::env::set_var(name, value);
+        }
     }
 }
 
@@ -450,11 +497,23 @@ mod tests {
         assert!(parse(&["-t", "1", "sh"]).unwrap_err().to_string().starts_with("no namespace given"));
         assert!(parse(&["-m", "-t", "1"]).unwrap_err().to_string().starts_with("no command given"));
         assert!(parse(&["-mX", "-t", "1", "sh"]).unwrap_err().to_string().starts_with("invalid option '-X'"));
+        assert!(parse(&["-e", "--net=/x", "sh"]).unwrap_err().to_string().starts_with("-e takes a target's"));
+    }
+
+    #[test]
+    fn the_environment_takes_only_name_value_entries() {
+        let Ok(Parsed::Run(a)) = parse(&["-me", "-t", "1", "env"]) else { panic!() };
+        assert!(a.env);
+        let entries = environment_entries(b"A=1\0B==x=\0=nameless\0junk\0\0C=\0");
+        let pairs: Vec<(&str, &str)> =
+            entries.iter().map(|(n, v)| (n.to_str().unwrap(), v.to_str().unwrap())).collect();
+        assert_eq!(pairs, [("A", "1"), ("B", "=x="), ("C", "")]);
     }
 
     #[test]
     fn fuzz_command_lines() {
-        let words = ["-mupin", "-t", "1", "--net=/x", "-a", "-r", "--wd=/", "-F", "--keep-caps", "--", "sh", "-c"];
+        let words =
+            ["-mupin", "-t", "1", "--net=/x", "-a", "-r", "--wd=/", "-F", "-e", "--keep-caps", "--", "sh", "-c"];
         let mut rng = common::fuzz::Rng::new(31);
         for _ in 0..20_000 {
             let argv = rng.argv(&words, common::fuzz::NASTY, 8);
