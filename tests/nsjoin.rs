@@ -257,3 +257,30 @@ fn the_environment_is_the_targets_with_e_and_ours_without() {
     end(child);
     guard.check();
 }
+
+#[test]
+fn join_cgroup_puts_the_command_under_the_targets_limits() {
+    let memory = common::cgroup::holding(&common::cgroup::own(), "memory").is_some();
+    require!(can_run() && memory, "needs root, namespaces and the memory controller");
+    let work = TempDir::new("nsjoin-cgroup");
+    let ready = work.path().join("pid");
+    let guard = Guard::new(&[]);
+    let script = format!("echo $$ > {0}.tmp && mv {0}.tmp {0} && exec sleep 30", ready.display());
+    let child = guard
+        .command("cglimit")
+        .args(["50M", bin("nsclone").to_str().unwrap(), "-m", "sh", "-c", &script])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = wait_pid(&ready);
+    let t = pid.to_string();
+    let theirs = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let ours = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    assert_ne!(theirs, ours, "cglimit made no cgroup");
+    let out = nsjoin(&guard, &["-m", "-t", &t], "cat /proc/self/cgroup");
+    assert_eq!(stdout(&out), ours, "{}", stderr(&out));
+    let out = nsjoin(&guard, &["-mg", "-t", &t], "cat /proc/self/cgroup");
+    assert_eq!(stdout(&out), theirs, "{}", stderr(&out));
+    end(child);
+    guard.check();
+}

@@ -263,6 +263,29 @@ pub fn own() -> Vec<Membership> {
     memberships(&mountinfo, &cgroup)
 }
 
+/// Where process `pid` is, in every hierarchy mounted here: its cgroups as
+/// our mounts and our cgroup namespace see them.
+pub fn of_process(pid: libc::pid_t) -> Result<Vec<Membership>, Error> {
+    let path = format!("/proc/{pid}/cgroup");
+    let cgroup = std::fs::read_to_string(&path).map_err(|e| Error::new("cannot read", &path, crate::io_reason(&e)))?;
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    Ok(memberships(&mountinfo, &cgroup))
+}
+
+/// Move the calling process, all its threads, into the cgroup at `dir`.
+pub fn enter(dir: &Path) -> Result<(), Error> {
+    let file = dir.join("cgroup.procs");
+    trace::step(|| format!("echo 0 > {}", file.display()));
+    procfs::write_once(&file, "0").map_err(|e| {
+        let why = match e {
+            Errno::EBUSY => "Device or resource busy (cgroup v2 holds processes only in leaf cgroups)".to_owned(),
+            Errno::EAGAIN => "Resource temporarily unavailable (its pids limit is reached)".to_owned(),
+            e => e.desc().to_owned(),
+        };
+        Error::new("cannot join cgroup", file.display(), why)
+    })
+}
+
 /// [`own`], from the texts of /proc/self/mountinfo and /proc/self/cgroup.
 pub fn memberships(mountinfo: &str, cgroup: &str) -> Vec<Membership> {
     let mounts: Vec<(&str, &str, &str, &str)> = mountinfo

@@ -12,7 +12,7 @@ use common::cli::{self, Cli, Opt, Parsed, values};
 use common::error::quoted;
 use common::ns::{self, NAMESPACES, Namespace};
 use common::process::{self, Forked};
-use common::{Error, caps, exec, trace};
+use common::{Error, caps, cgroup, exec, trace};
 use nix::fcntl::OFlag;
 
 common::tool_main!("nsjoin", run);
@@ -50,6 +50,7 @@ Process:
   -w, --wd[=DIR]           the working directory (default: the target's)
   -F, --no-fork            do not fork for a PID namespace
   -e, --env                the target's environment instead of ours
+  -g, -c, --join-cgroup    the target's cgroups too, so its limits apply
       --keep-caps          keep our capabilities, not the target's
       --no-seccomp         join a target that has a seccomp filter without
                            one (nsjoin cannot copy filters yet)
@@ -79,6 +80,7 @@ struct Args {
     wd: Option<Option<PathBuf>>,
     no_fork: bool,
     env: bool,
+    join_cgroup: bool,
     keep_caps: bool,
     no_seccomp: bool,
     verbose: bool,
@@ -109,6 +111,9 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, 
     if a.env && a.target.is_none() && a.pidfile.is_none() {
         return Err(CLI.usage_error("-e takes a target's environment: give -t PID or --pidfile"));
     }
+    if a.join_cgroup && a.target.is_none() && a.pidfile.is_none() {
+        return Err(CLI.usage_error("-g joins a target's cgroups: give -t PID or --pidfile"));
+    }
     if a.target.is_some() && a.pidfile.is_some() {
         return Err(CLI.usage_error("-t and --pidfile exclude each other"));
     }
@@ -129,6 +134,7 @@ fn take_option(a: &mut Args, opt: &Opt, parser: &mut lexopt::Parser) -> Result<(
         o if o.is(Some('w'), "wd") => a.wd = Some(optional(opt, parser)),
         o if o.is(Some('F'), "no-fork") => a.no_fork = true,
         o if o.is(Some('e'), "env") => a.env = true,
+        o if o.is(Some('g'), "join-cgroup") || o.is(Some('c'), "join-cgroup") => a.join_cgroup = true,
         o if o.is(None, "keep-caps") => a.keep_caps = true,
         o if o.is(None, "no-seccomp") => a.no_seccomp = true,
         o if o.is(Some('v'), "verbose") => a.verbose = true,
@@ -193,8 +199,15 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
         (Some(t), true) => Some(t.environment()?),
         _ => None,
     };
+    let cgroups = match (&target, args.join_cgroup) {
+        (Some(t), true) => cgroups_to_join(t)?,
+        _ => Vec::new(),
+    };
     if let Some(t) = &target {
         t.check_alive()?;
+    }
+    for dir in &cgroups {
+        cgroup::enter(dir)?;
     }
     // While we hold descriptors of the host, nothing inside may ptrace us.
     nix::sys::prctl::set_dumpable(false).map_err(|e| Error::sys("cannot set", "PR_SET_DUMPABLE", e))?;
@@ -260,6 +273,21 @@ impl Held {
         let environ = std::fs::read(&path).map_err(|e| Error::new("cannot read", &path, common::io_reason(&e)))?;
         Ok(environment_entries(&environ))
     }
+}
+
+/// The target's cgroups that are not ours, each hierarchy's, found before the joins.
+fn cgroups_to_join(t: &Held) -> Result<Vec<PathBuf>, Error> {
+    let ours = cgroup::own();
+    let mut dirs = Vec::new();
+    for theirs in cgroup::of_process(t.pid)? {
+        if theirs.path.split('/').any(|part| part == "..") {
+            return Err(Error::new("cannot join cgroup", &theirs.path, "it is outside our cgroup namespace"));
+        }
+        if !ours.iter().any(|o| o.controllers == theirs.controllers && o.path == theirs.path) {
+            dirs.push(theirs.dir);
+        }
+    }
+    Ok(dirs)
 }
 
 /// Ours goes entirely, so nothing of the host's environment reaches the command.
@@ -498,6 +526,11 @@ mod tests {
         assert!(parse(&["-m", "-t", "1"]).unwrap_err().to_string().starts_with("no command given"));
         assert!(parse(&["-mX", "-t", "1", "sh"]).unwrap_err().to_string().starts_with("invalid option '-X'"));
         assert!(parse(&["-e", "--net=/x", "sh"]).unwrap_err().to_string().starts_with("-e takes a target's"));
+        assert!(parse(&["-g", "--net=/x", "sh"]).unwrap_err().to_string().starts_with("-g joins a target's"));
+        for spelling in ["-mg", "-mc", "--join-cgroup"] {
+            let Ok(Parsed::Run(a)) = parse(&[spelling, "-m", "-t", "1", "sh"]) else { panic!("{spelling}") };
+            assert!(a.join_cgroup, "{spelling}");
+        }
     }
 
     #[test]
@@ -513,7 +546,7 @@ mod tests {
     #[test]
     fn fuzz_command_lines() {
         let words =
-            ["-mupin", "-t", "1", "--net=/x", "-a", "-r", "--wd=/", "-F", "-e", "--keep-caps", "--", "sh", "-c"];
+            ["-mupin", "-t", "1", "--net=/x", "-a", "-r", "--wd=/", "-F", "-e", "-g", "--keep-caps", "--", "sh", "-c"];
         let mut rng = common::fuzz::Rng::new(31);
         for _ in 0..20_000 {
             let argv = rng.argv(&words, common::fuzz::NASTY, 8);
