@@ -42,6 +42,49 @@ fn nsjoin(guard: &Guard, args: &[&str], script: &str) -> Output {
     guard.command("nsjoin").args(args).args(["sh", "-c", script]).stdin(Stdio::null()).output().unwrap()
 }
 
+/// Wait until `pid`'s state (in /proc/PID/stat) is `state`.
+fn wait_state(pid: libc::pid_t, state: char) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        if stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next()) == Some(state) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{pid} never reached state {state}: {stat}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Wait until `pid` runs under a seccomp filter (mkroot has installed it).
+fn wait_seccomp(pid: libc::pid_t) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default().contains("Seccomp:\t2") {
+        assert!(Instant::now() < deadline, "{pid} never had a seccomp filter");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Run `cmd` with a pidfd of `pid` as its descriptor 9, and stdin closed.
+fn with_pidfd(mut cmd: std::process::Command, pid: libc::pid_t) -> Output {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::process::CommandExt;
+    // SAFETY: a plain syscall.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as libc::c_int;
+    assert!(fd >= 0, "pidfd_open {pid}");
+    // SAFETY: the new descriptor (close-on-exec) is ours alone; it closes when this test is done with it.
+    let _pidfd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: between fork and exec the closure makes only a dup2, which clears close-on-exec on 9.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(fd, 9) != 9 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.stdin(Stdio::null()).output().unwrap()
+}
+
 /// End a container the way a user would (SIGTERM, which nsclone passes on), so it cleans up.
 fn end(mut child: Child) {
     // SAFETY: signalling our own child.
@@ -95,19 +138,17 @@ fn a_mkroot_container_as_it_runs() {
     let pid = wait_pid(&pidfile);
     std::thread::sleep(Duration::from_millis(100));
     let pf = format!("--pidfile={}", pidfile.display());
-    // Its seccomp filter cannot be copied yet: refused, unless asked to go without.
-    let out = nsjoin(&guard, &["-a", &pf], "true");
-    assert_eq!(code(&out), 125);
-    assert!(stderr(&out).contains("seccomp filter, which nsjoin cannot copy yet"), "{}", stderr(&out));
-    let script = "ls /inside; hostname; echo $$; grep -E '^(CapBnd|CapEff|NoNewPrivs)' /proc/self/status | tr -d '\\t'";
-    let out = nsjoin(&guard, &["-a", &pf, "--no-seccomp"], script);
+    let script =
+        "ls /inside; hostname; echo $$; grep -E '^(CapBnd|CapEff|NoNewPrivs|Seccomp)' /proc/self/status | tr -d '\\t'";
+    let out = nsjoin(&guard, &["-a", &pf], script);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let like: Vec<String> = status
         .lines()
-        .filter(|l| l.starts_with("CapBnd") || l.starts_with("CapEff") || l.starts_with("NoNewPrivs"))
+        .filter(|l| ["CapBnd", "CapEff", "NoNewPrivs", "Seccomp"].iter().any(|key| l.starts_with(key)))
         .map(|l| l.replace('\t', ""))
         .collect();
+    assert!(like.contains(&"Seccomp:2".to_owned()), "{like:?}");
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(&lines[..2], ["/inside", "box"]);
@@ -115,22 +156,47 @@ fn a_mkroot_container_as_it_runs() {
     assert!(lines[2].parse::<i32>().unwrap() < 10, "{text}");
     assert_eq!(&lines[3..], like.iter().map(String::as_str).collect::<Vec<_>>(), "like the target");
     // --keep-caps: ours.
-    let out =
-        nsjoin(&guard, &["-a", &pf, "--no-seccomp", "--keep-caps"], "grep NoNewPrivs /proc/self/status | tr -d '\\t'");
+    let out = nsjoin(&guard, &["-a", &pf, "--keep-caps"], "grep NoNewPrivs /proc/self/status | tr -d '\\t'");
     assert_eq!(stdout(&out), "NoNewPrivs:0\n", "{}", stderr(&out));
+    // The filter denies what it denies the container, even with our capabilities
+    // (CAP_SYS_ADMIN among them); --no-seccomp leaves it out.
+    let out = nsjoin(&guard, &["-a", &pf, "--keep-caps"], "unshare -u true && echo unshared");
+    assert_eq!((code(&out), stdout(&out).as_str()), (1, ""), "{}", stderr(&out));
+    let out = nsjoin(&guard, &["-a", &pf, "--keep-caps", "--no-seccomp"], "unshare -u true && echo unshared");
+    assert_eq!((code(&out), stdout(&out).as_str()), (0, "unshared\n"), "{}", stderr(&out));
     // The exit status and a death by signal come back.
-    let out = nsjoin(&guard, &["-a", &pf, "--no-seccomp"], "exit 42");
+    let out = nsjoin(&guard, &["-a", &pf], "exit 42");
     assert_eq!(code(&out), 42);
-    let out = nsjoin(&guard, &["-a", &pf, "--no-seccomp"], "kill -TERM $$");
+    let out = nsjoin(&guard, &["-a", &pf], "kill -TERM $$");
     assert_eq!(code(&out), 128 + 15);
-    // Only the caller's descriptors cross.
-    let out = guard
+    // A stop is mirrored: nsjoin stops with the command, and continuing it continues the command.
+    let stopping = guard
         .command("nsjoin")
-        .args(["-a", &pf, "--no-seccomp", "ls", "/proc/self/fd"])
+        .args(["-a", &pf, "sh", "-c", "kill -STOP $$; echo resumed"])
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .spawn()
         .unwrap();
+    let stopper = stopping.id() as i32;
+    wait_state(stopper, 'T');
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(stopper, libc::SIGCONT) };
+    let out = stopping.wait_with_output().unwrap();
+    assert_eq!((out.status.code(), stdout(&out).as_str()), (Some(0), "resumed\n"));
+    // Only the caller's descriptors cross; the joins are made all at once, through the pidfd.
+    let out =
+        guard.command("nsjoin").args(["-v", "-a", &pf, "ls", "/proc/self/fd"]).stdin(Stdio::null()).output().unwrap();
     assert_eq!(nstools::fd_list(&out), nstools::inherited_fds(), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("+ setns pidfd of {pid} (")), "{}", stderr(&out));
+    // A pidfd the caller passes (as descriptor 9) is the target, and does not reach the command.
+    let mut cmd = guard.command("nsjoin");
+    cmd.args(["--pidfd=9", "-a", "ls", "/proc/self/fd"]);
+    let out = with_pidfd(cmd, pid);
+    assert_eq!(nstools::fd_list(&out), nstools::inherited_fds(), "{}", stderr(&out));
+    let mut cmd = guard.command("nsjoin");
+    cmd.args(["--pidfd=9", "-a", "hostname"]);
+    let out = with_pidfd(cmd, pid);
+    assert_eq!(stdout(&out), "box\n", "{}", stderr(&out));
     end(child);
     std::fs::remove_dir(&root).unwrap();
     guard.check();
@@ -188,6 +254,49 @@ fn a_user_joins_its_own_rootless_container() {
         .output()
         .unwrap();
     assert_eq!((code(&out), stdout(&out).as_str()), (0, "0\nmine\n"), "{}", stderr(&out));
+    let as_user = |args: &[&str]| {
+        guard.watch(std::process::Command::new(&nsjoin)).uid(65534).gid(65534).args(args).output().unwrap()
+    };
+    // Only its own id is mapped there.
+    let out = as_user(&["-Umu", "-t", &pid, "-S", "1", "true"]);
+    assert_eq!(
+        stderr(&out),
+        "nsjoin: cannot switch to user: 1: Invalid argument (not mapped in this user namespace)\n"
+    );
+    end(child);
+    // A rootless mkroot container has a seccomp filter, which only root can read:
+    // refused with the reason, unless asked to go without it.
+    let mkroot = work.tool_copy("mkroot");
+    let root = work.path().join("root");
+    let ready = work.path().join("pid2");
+    let child = guard
+        .watch(std::process::Command::new(&nsclone))
+        .uid(65534)
+        .gid(65534)
+        .arg("-r")
+        .arg("-mupin")
+        .arg(format!("--pidfile={}", ready.display()))
+        .arg(&mkroot)
+        .arg(&root)
+        .args(["sleep", "30"])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = wait_pid(&ready);
+    wait_seccomp(pid);
+    let pid = pid.to_string();
+    let out = as_user(&["-a", "-t", &pid, "true"]);
+    assert_eq!(
+        (code(&out), stderr(&out)),
+        (
+            125,
+            format!(
+                "nsjoin: cannot read: the seccomp filter of PID {pid}: Permission denied (it takes CAP_SYS_ADMIN in the initial user namespace and no filter of our own): give --no-seccomp to join without them\n"
+            )
+        )
+    );
+    let out = as_user(&["-a", "-t", &pid, "--no-seccomp", "id", "-u"]);
+    assert_eq!((code(&out), stdout(&out).as_str()), (0, "0\n"), "{}", stderr(&out));
     end(child);
     guard.check();
 }
@@ -282,5 +391,124 @@ fn join_cgroup_puts_the_command_under_the_targets_limits() {
     let out = nsjoin(&guard, &["-mg", "-t", &t], "cat /proc/self/cgroup");
     assert_eq!(stdout(&out), theirs, "{}", stderr(&out));
     end(child);
+    guard.check();
+}
+
+/// Status lines of `pid` that name its ids, tabs taken out.
+fn id_lines(status: &str) -> Vec<String> {
+    status
+        .lines()
+        .filter(|l| ["Uid:", "Gid:", "Groups:"].iter().any(|key| l.starts_with(key)))
+        .map(|l| l.replace('\t', " ").trim_end().to_owned())
+        .collect()
+}
+
+#[test]
+fn the_command_runs_as_the_targets_user_unless_told_otherwise() {
+    require!(can_run(), "needs root and namespaces");
+    let work = TempDir::new("nsjoin-user");
+    let root = work.path().join("r");
+    let pidfile = work.path().join("pid");
+    let guard = Guard::new(&[&root]);
+    let child = guard
+        .command("nsclone")
+        .args(["-mpu"])
+        .arg(format!("--pidfile={}", pidfile.display()))
+        .arg(bin("mkroot"))
+        .arg("--user=1000:1000")
+        .arg(&root)
+        .args(["sleep", "30"])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = wait_pid(&pidfile);
+    // Until mkroot has become the user and executed sleep.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        if status.contains("Uid:\t1000\t")
+            && std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|e| e.ends_with("sleep"))
+        {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the container never ran sleep as 1000");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let pf = format!("--pidfile={}", pidfile.display());
+    let ids = "grep -E '^(Uid|Gid|Groups):' /proc/self/status | tr '\\t' ' ' | sed 's/ *$//'";
+    let out = nsjoin(&guard, &["-a", &pf], ids);
+    assert_eq!(stdout(&out).lines().collect::<Vec<_>>(), id_lines(&status), "{}", stderr(&out));
+    let out = nsjoin(&guard, &["-a", &pf, "-S", "7", "--setgid=8"], ids);
+    assert_eq!(stdout(&out), "Uid: 7 7 7 7\nGid: 8 8 8 8\nGroups:\n", "{}", stderr(&out));
+    let out = nsjoin(&guard, &["-a", &pf, "--preserve-credentials"], "id -u");
+    assert_eq!(stdout(&out), "0\n", "{}", stderr(&out));
+    let out = nsjoin(&guard, &["-a", &pf, "--preserve-credentials", "-S", "0"], "true");
+    assert_eq!(
+        (code(&out), stderr(&out).as_str()),
+        (
+            125,
+            "nsjoin: --preserve-credentials excludes -S and -G; usage: nsjoin [-mupinUCTa] -t PID [options] COMMAND [ARG...]\n"
+        )
+    );
+    end(child);
+    std::fs::remove_dir(&root).unwrap();
+    guard.check();
+}
+
+#[test]
+fn a_target_that_exits_meanwhile_is_never_joined_by_mistake() {
+    require!(can_run(), "needs root and namespaces");
+    use std::io::BufRead;
+    let guard = Guard::new(&[]);
+    let (mut joined, mut refused) = (0, 0);
+    for round in 0..200u32 {
+        // The target names its UTS namespace, says so, and exits when its stdin closes.
+        let mut target = guard
+            .command("nsunshare")
+            .args(["-u", "sh", "-c", "hostname racer && echo ready && read line"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(target.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line, "ready\n");
+        let pid = target.id().to_string();
+        let stdin = target.stdin.take();
+        // Its end comes before nsjoin starts, or while it runs; a thread reaps it, so its PID is free.
+        let stdin = if round % 2 == 0 {
+            drop(stdin);
+            None
+        } else {
+            stdin
+        };
+        let reaper = std::thread::spawn(move || target.wait().unwrap());
+        let join = guard
+            .command("nsjoin")
+            .args(["-u", "-t", &pid, "hostname"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_micros(u64::from(round % 7) * 150));
+        drop(stdin);
+        let out = join.wait_with_output().unwrap();
+        reaper.join().unwrap();
+        match code(&out) {
+            0 => {
+                assert_eq!(stdout(&out), "racer\n", "round {round}: joined another process");
+                joined += 1;
+            }
+            125 => {
+                let err = stderr(&out);
+                assert!(stdout(&out).is_empty() && err.starts_with("nsjoin: ") && err.lines().count() == 1, "{err}");
+                refused += 1;
+            }
+            other => panic!("round {round}: exit {other}: {}", stderr(&out)),
+        }
+    }
+    assert_eq!(joined + refused, 200);
+    eprintln!("joined {joined}, refused {refused}");
     guard.check();
 }

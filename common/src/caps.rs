@@ -183,7 +183,7 @@ pub fn raise_ambient(caps: u64) -> Result<(), Error> {
 }
 
 /// The three sets capget and capset work on.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Sets {
     pub effective: u64,
     pub permitted: u64,

@@ -202,15 +202,31 @@ fn sent_by_a_process(info: &libc::siginfo_t) -> bool {
 /// Wait for `child`, passing on every signal sent to us, and return its raw
 /// wait status.
 pub fn wait_forwarding(child: libc::pid_t) -> Result<i32, Error> {
-    wait_forwarding_ticking(child, None)
+    wait_loop(child, None, false)
+}
+
+/// [`wait_forwarding`], and stop when `child` stops, as nsenter does: the
+/// shell that runs us sees the job stopped, and once it continues us, we
+/// continue the child.
+pub fn wait_mirroring_stops(child: libc::pid_t) -> Result<i32, Error> {
+    wait_loop(child, None, true)
 }
 
 /// [`wait_forwarding`], calling `tick` at least every `every` meanwhile (for
 /// a watch the kernel gives no signal for, such as v1's OOM kill counter).
 pub fn wait_forwarding_ticking(
     child: libc::pid_t,
-    mut tick: Option<(std::time::Duration, &mut dyn FnMut())>,
+    tick: Option<(std::time::Duration, &mut dyn FnMut())>,
 ) -> Result<i32, Error> {
+    wait_loop(child, tick, false)
+}
+
+fn wait_loop(
+    child: libc::pid_t,
+    mut tick: Option<(std::time::Duration, &mut dyn FnMut())>,
+    mirror_stops: bool,
+) -> Result<i32, Error> {
+    let options = if mirror_stops { libc::WNOHANG | libc::WUNTRACED } else { libc::WNOHANG };
     let mut signals = forwarded_signals();
     signals.push(libc::SIGCHLD);
     let set = signals::set_of(&signals);
@@ -243,10 +259,19 @@ pub fn wait_forwarding_ticking(
         if sig == libc::SIGCHLD {
             let mut status = 0;
             // SAFETY: a valid out-pointer; WNOHANG never blocks.
-            match unsafe { libc::waitpid(child, &mut status, libc::WNOHANG) } {
+            match unsafe { libc::waitpid(child, &mut status, options) } {
                 0 => continue,
                 -1 if Errno::last() == Errno::EINTR => continue,
                 -1 => return Err(Error::sys("cannot wait for", child, Errno::last())),
+                _ if libc::WIFSTOPPED(status) => {
+                    // SAFETY: plain kills; SIGSTOP stops us until someone continues us,
+                    // and `child` is our unreaped child.
+                    unsafe {
+                        libc::kill(libc::getpid(), libc::SIGSTOP);
+                        libc::kill(child, libc::SIGCONT);
+                    }
+                    continue;
+                }
                 _ => return Ok(status),
             }
         }

@@ -9,6 +9,7 @@
 use crate::caps::capability_bit;
 use crate::error::Error;
 use crate::trace;
+use nix::errno::Errno;
 
 /// Who may make a denied system call after all: nobody, or a command that
 /// kept this capability.
@@ -251,9 +252,128 @@ pub fn install(program: &[libc::sock_filter]) -> Result<(), Error> {
     // SAFETY: a valid sock_fprog that points to `program`, alive for the call.
     let rc = unsafe { libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &prog as *const libc::sock_fprog) };
     if rc != 0 {
-        return Err(Error::sys("cannot install", "the seccomp filter", nix::errno::Errno::last()));
+        return Err(Error::sys("cannot install", "the seccomp filter", Errno::last()));
     }
     Ok(())
+}
+
+/// ptrace requests of <linux/ptrace.h> that libc does not name.
+const PTRACE_SECCOMP_GET_FILTER: libc::c_uint = 0x420c;
+
+/// The seccomp filters of process `pid`, oldest first, so that installing
+/// them in this order stacks them as they are stacked there. Reading them
+/// stops the process for a moment: ptrace requests need a stopped tracee.
+/// The kernel gives them only to a caller with CAP_SYS_ADMIN in the initial
+/// user namespace that is under no filter itself.
+pub fn filters_of(pid: libc::pid_t) -> Result<Vec<Vec<libc::sock_filter>>, Error> {
+    let traced = Traced::seize(pid)?;
+    let mut filters = Vec::new();
+    for index in 0.. {
+        // SAFETY: a NULL buffer asks for the length only.
+        let len = unsafe {
+            libc::ptrace(PTRACE_SECCOMP_GET_FILTER, pid, index as libc::c_ulong, std::ptr::null_mut::<libc::c_void>())
+        };
+        if len < 0 {
+            match Errno::last() {
+                // Past the oldest filter.
+                Errno::ENOENT if index > 0 => break,
+                e => return Err(traced.fail(e)),
+            }
+        }
+        let mut program = vec![libc::sock_filter { code: 0, jt: 0, jf: 0, k: 0 }; len as usize];
+        // SAFETY: `program` has room for the `len` instructions the kernel copies.
+        let got = unsafe { libc::ptrace(PTRACE_SECCOMP_GET_FILTER, pid, index as libc::c_ulong, program.as_mut_ptr()) };
+        if got != len {
+            return Err(traced.fail(Errno::last()));
+        }
+        filters.push(program);
+    }
+    traced.detach()?;
+    filters.reverse();
+    Ok(filters)
+}
+
+/// A process we ptrace, stopped; detached again however we leave.
+struct Traced {
+    pid: libc::pid_t,
+    /// The signal it stopped for, to deliver when we let it go.
+    pending: libc::c_int,
+    attached: bool,
+}
+
+impl Traced {
+    fn seize(pid: libc::pid_t) -> Result<Self, Error> {
+        let what = format!("the seccomp filter of PID {pid}");
+        // SAFETY: PTRACE_SEIZE takes no pointers; options 0.
+        if unsafe { libc::ptrace(libc::PTRACE_SEIZE, pid, 0 as libc::c_ulong, 0 as libc::c_ulong) } != 0 {
+            return Err(Error::new("cannot read", what, explain(Errno::last())));
+        }
+        let mut traced = Self { pid, pending: 0, attached: true };
+        // SAFETY: PTRACE_INTERRUPT takes no pointers.
+        if unsafe { libc::ptrace(libc::PTRACE_INTERRUPT, pid, 0 as libc::c_ulong, 0 as libc::c_ulong) } != 0 {
+            return Err(traced.fail(Errno::last()));
+        }
+        let mut status = 0;
+        loop {
+            // SAFETY: a valid out-pointer; a tracee is waited for like a child.
+            let rc = unsafe { libc::waitpid(pid, &mut status, libc::__WALL) };
+            if rc == -1 && Errno::last() == Errno::EINTR {
+                continue;
+            }
+            if rc == -1 {
+                return Err(traced.fail(Errno::last()));
+            }
+            break;
+        }
+        if !libc::WIFSTOPPED(status) {
+            traced.attached = false;
+            return Err(Error::new("cannot read", what, "the process exited meanwhile"));
+        }
+        // Our interrupt shows as an event stop; anything else is a signal it
+        // was about to receive, which it must still receive.
+        if status >> 16 != libc::PTRACE_EVENT_STOP {
+            traced.pending = libc::WSTOPSIG(status);
+        }
+        Ok(traced)
+    }
+
+    fn fail(&self, e: Errno) -> Error {
+        Error::new("cannot read", format!("the seccomp filter of PID {}", self.pid), explain(e))
+    }
+
+    fn detach(mut self) -> Result<(), Error> {
+        self.attached = false;
+        // SAFETY: PTRACE_DETACH takes the signal to deliver as data, no pointers.
+        if unsafe { libc::ptrace(libc::PTRACE_DETACH, self.pid, 0 as libc::c_ulong, self.pending as libc::c_ulong) }
+            != 0
+        {
+            return Err(self.fail(Errno::last()));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Traced {
+    fn drop(&mut self) {
+        if self.attached {
+            // SAFETY: as in detach; on an error path, nothing more to say.
+            unsafe { libc::ptrace(libc::PTRACE_DETACH, self.pid, 0 as libc::c_ulong, self.pending as libc::c_ulong) };
+        }
+    }
+}
+
+fn explain(e: Errno) -> String {
+    match e {
+        Errno::EACCES | Errno::EPERM => {
+            format!("{} (it takes CAP_SYS_ADMIN in the initial user namespace and no filter of our own)", e.desc())
+        }
+        Errno::EINVAL | Errno::EIO => {
+            format!("{} (a kernel without CONFIG_CHECKPOINT_RESTORE cannot give it)", e.desc())
+        }
+        Errno::EMEDIUMTYPE => "it is an eBPF program, not a classic filter".to_owned(),
+        Errno::ESRCH => "the process exited meanwhile".to_owned(),
+        e => e.desc().to_owned(),
+    }
 }
 
 #[cfg(test)]

@@ -56,6 +56,21 @@ pub fn map_text(maps: &[IdMap]) -> String {
     maps.iter().map(|m| format!("{} {} {}\n", m.inner, m.outer, m.count)).collect()
 }
 
+/// The id inside a user namespace that `outer` (an id of the reader's
+/// namespace) maps to, by that namespace's `/proc/PID/uid_map` (or
+/// gid_map) text as the reader sees it; None when unmapped.
+pub fn inward(map: &str, outer: u32) -> Option<u32> {
+    map.lines().find_map(|line| {
+        let mut fields = line.split_whitespace().map(|f| f.parse::<u32>().ok());
+        let (Some(Some(inner)), Some(Some(start)), Some(Some(count))) = (fields.next(), fields.next(), fields.next())
+        else {
+            return None;
+        };
+        let offset = outer.checked_sub(start)?;
+        (offset < count).then(|| inner.checked_add(offset)).flatten()
+    })
+}
+
 /// Whether setgroups(2) stays allowed in the new user namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Setgroups {
@@ -356,6 +371,20 @@ mod tests {
 
     const ROOT: Caller = Caller { uid: 0, gid: 0, privileged: true };
     const USER: Caller = Caller { uid: 1000, gid: 1000, privileged: false };
+
+    #[test]
+    fn ids_map_inward_by_the_map_the_kernel_prints() {
+        let map = "         0       1000          1\n         1     100000      65536\n";
+        assert_eq!(inward(map, 1000), Some(0));
+        assert_eq!(inward(map, 100000), Some(1));
+        assert_eq!(inward(map, 165535), Some(65536));
+        for unmapped in [0, 999, 1001, 99999, 165536, u32::MAX] {
+            assert_eq!(inward(map, unmapped), None, "{unmapped}");
+        }
+        assert_eq!(inward("0 4294967295 4294967295\n", 7), None);
+        assert_eq!(inward("0 0 4294967295\n", 7), Some(7));
+        assert_eq!(inward("junk\n1 x 2\n\n", 1), None);
+    }
 
     #[test]
     fn id_maps_parse_in_uid_map_order() {

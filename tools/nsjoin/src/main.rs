@@ -1,18 +1,19 @@
 //! nsjoin: enter the namespaces of a running process (or of namespace files),
-//! as it runs: its root, its working directory, its capabilities and
-//! no_new_privs, then run the command there.
+//! as it runs: its root, its working directory, its credentials,
+//! capabilities, no_new_privs and seccomp filters, then run the command there.
 
 #![cfg_attr(not(test), no_main)]
 
 use std::ffi::{OsStr, OsString};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 
+use common::account::Account;
 use common::cli::{self, Cli, Opt, Parsed, values};
 use common::error::quoted;
 use common::ns::{self, NAMESPACES, Namespace};
 use common::process::{self, Forked};
-use common::{Error, caps, cgroup, exec, trace};
+use common::{Error, account, caps, cgroup, exec, seccomp, trace, userns};
 use nix::fcntl::OFlag;
 
 common::tool_main!("nsjoin", run);
@@ -25,14 +26,16 @@ Usage:
   nsjoin [options] COMMAND [ARG...]
 
 Enter the namespaces of a running process, or namespace files, and run
-COMMAND there as the process runs: in its root and working directory, with
-its capabilities and no_new_privs. In a PID namespace COMMAND is forked, so
-that it really is inside; nsjoin waits and leaves the way it left.
+COMMAND there as the process runs: in its root and working directory, as its
+user, with its capabilities, no_new_privs and seccomp filters. In a PID
+namespace COMMAND is forked, so that it really is inside; nsjoin waits and
+leaves the way it left.
 
 Target:
   -t, --target=PID[:INODE] the process (INODE: its PID namespace's, so a
                            reused PID is refused)
       --pidfile=FILE       the PID in FILE (what nsclone --pidfile wrote)
+      --pidfd=N            the process of pidfd N, which the caller passed
 
 Namespaces (short options cluster: -mupin; a long form may name a FILE):
   -m, --mount[=FILE]       the mount namespace
@@ -51,9 +54,15 @@ Process:
   -F, --no-fork            do not fork for a PID namespace
   -e, --env                the target's environment instead of ours
   -g, -c, --join-cgroup    the target's cgroups too, so its limits apply
-      --keep-caps          keep our capabilities, not the target's
-      --no-seccomp         join a target that has a seccomp filter without
-                           one (nsjoin cannot copy filters yet)
+
+Credentials and privileges (default: the target's):
+  -S, --setuid=UID         run as UID (in the joined user namespace)
+  -G, --setgid=GID         run as GID, with no supplementary groups
+      --preserve-credentials
+                           keep our user and groups
+      --keep-caps          keep our capabilities and no_new_privs
+      --no-seccomp         do not copy the target's seccomp filters (which
+                           takes CAP_SYS_ADMIN of the initial user namespace)
   -v, --verbose            trace each step on stderr
   -h, --help               show this help and exit
   -V, --version            show the version and exit
@@ -73,6 +82,7 @@ struct Target {
 struct Args {
     target: Option<Target>,
     pidfile: Option<PathBuf>,
+    pidfd: Option<i32>,
     /// The types asked for, with a file where one was named.
     types: Vec<(&'static Namespace, Option<PathBuf>)>,
     all: bool,
@@ -81,6 +91,9 @@ struct Args {
     no_fork: bool,
     env: bool,
     join_cgroup: bool,
+    setuid: Option<u32>,
+    setgid: Option<u32>,
+    preserve_credentials: bool,
     keep_caps: bool,
     no_seccomp: bool,
     verbose: bool,
@@ -92,6 +105,10 @@ impl Args {
     fn want(&mut self, ns: &'static Namespace, file: Option<PathBuf>) {
         self.types.retain(|(n, _)| n.flag != ns.flag);
         self.types.push((ns, file));
+    }
+
+    fn has_target(&self) -> bool {
+        self.target.is_some() || self.pidfile.is_some() || self.pidfd.is_some()
     }
 }
 
@@ -105,17 +122,20 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, 
     if command.is_empty() {
         return Err(CLI.usage_error("no command given"));
     }
-    if a.target.is_none() && a.pidfile.is_none() && a.types.iter().any(|(_, file)| file.is_none()) {
-        return Err(CLI.usage_error("no target: give -t PID, --pidfile, or a FILE for each namespace"));
+    if !a.has_target() && a.types.iter().any(|(_, file)| file.is_none()) {
+        return Err(CLI.usage_error("no target: give -t PID, --pidfile, --pidfd, or a FILE for each namespace"));
     }
-    if a.env && a.target.is_none() && a.pidfile.is_none() {
-        return Err(CLI.usage_error("-e takes a target's environment: give -t PID or --pidfile"));
+    if a.env && !a.has_target() {
+        return Err(CLI.usage_error("-e takes a target's environment: give -t PID, --pidfile or --pidfd"));
     }
-    if a.join_cgroup && a.target.is_none() && a.pidfile.is_none() {
-        return Err(CLI.usage_error("-g joins a target's cgroups: give -t PID or --pidfile"));
+    if a.join_cgroup && !a.has_target() {
+        return Err(CLI.usage_error("-g joins a target's cgroups: give -t PID, --pidfile or --pidfd"));
     }
-    if a.target.is_some() && a.pidfile.is_some() {
-        return Err(CLI.usage_error("-t and --pidfile exclude each other"));
+    if [a.target.is_some(), a.pidfile.is_some(), a.pidfd.is_some()].iter().filter(|&&given| given).count() > 1 {
+        return Err(CLI.usage_error("-t, --pidfile and --pidfd exclude each other"));
+    }
+    if a.preserve_credentials && (a.setuid.is_some() || a.setgid.is_some()) {
+        return Err(CLI.usage_error("--preserve-credentials excludes -S and -G"));
     }
     if a.types.is_empty() && !a.all {
         return Err(CLI.usage_error("no namespace given: -m, -u, -i, -n, -p, -U, -C, -T or -a"));
@@ -129,6 +149,15 @@ fn take_option(a: &mut Args, opt: &Opt, parser: &mut lexopt::Parser) -> Result<(
     match opt {
         o if o.is(Some('t'), "target") => a.target = Some(target(&value()?)?),
         o if o.is(None, "pidfile") => a.pidfile = Some(PathBuf::from(value()?)),
+        o if o.is(None, "pidfd") => {
+            let text = value()?;
+            let fd = values::decimal(&text, i32::MAX as u64)
+                .map_err(|_| Error::new("invalid pidfd", quoted(&text), "not a descriptor number"))?;
+            a.pidfd = Some(fd as i32);
+        }
+        o if o.is(Some('S'), "setuid") => a.setuid = Some(values::parse_id(&value()?, "user")?),
+        o if o.is(Some('G'), "setgid") => a.setgid = Some(values::parse_id(&value()?, "group")?),
+        o if o.is(None, "preserve-credentials") => a.preserve_credentials = true,
         o if o.is(Some('a'), "all") => a.all = true,
         o if o.is(Some('r'), "root") => a.root = Some(optional(opt, parser)),
         o if o.is(Some('w'), "wd") => a.wd = Some(optional(opt, parser)),
@@ -191,10 +220,7 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
     // Everything is opened and checked before the first setns.
     let joins = open_namespaces(&args, target.as_ref())?;
     let dirs = open_dirs(&args, target.as_ref(), &joins)?;
-    let like = match (&target, args.keep_caps) {
-        (Some(t), false) => Some(Likeness::of(t, args.no_seccomp)?),
-        _ => None,
-    };
+    let becoming = Becoming::plan(&args, target.as_ref(), &joins)?;
     let environment = match (&target, args.env) {
         (Some(t), true) => Some(t.environment()?),
         _ => None,
@@ -211,7 +237,7 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
     }
     // While we hold descriptors of the host, nothing inside may ptrace us.
     nix::sys::prctl::set_dumpable(false).map_err(|e| Error::sys("cannot set", "PR_SET_DUMPABLE", e))?;
-    join(&joins)?;
+    join(&joins, target.as_ref())?;
     enter_dirs(dirs)?;
     if let Some(environment) = environment {
         replace_environment(environment);
@@ -220,16 +246,16 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
     if pid_joined && !args.no_fork {
         process::block_for_waiting();
         match process::fork().map_err(|e| Error::sys("cannot fork", "the command", e))? {
-            Forked::Parent(child) => return Ok(process::mirror(process::wait_forwarding(child)?)),
+            Forked::Parent(child) => return Ok(process::mirror(process::wait_mirroring_stops(child)?)),
             Forked::Child => {
-                if let Err(err) = become_like(like.as_ref()) {
+                if let Err(err) = becoming.take_on() {
                     process::child_fail(&err);
                 }
                 process::child_fail(&exec::exec_into(&args.command))
             }
         }
     }
-    become_like(like.as_ref())?;
+    becoming.take_on()?;
     trace::step(|| format!("exec {}", trace::shell_words(&args.command)));
     Err(exec::exec_into(&args.command))
 }
@@ -243,8 +269,7 @@ struct Held {
 impl Held {
     /// Still the process we opened: its pidfd reports no exit.
     fn check_alive(&self) -> Result<(), Error> {
-        let mut fds =
-            [libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(&self.pidfd), events: libc::POLLIN, revents: 0 }];
+        let mut fds = [libc::pollfd { fd: self.pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
         // SAFETY: one valid pollfd, no timeout.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), 1, 0) };
         if n != 0 {
@@ -272,6 +297,12 @@ impl Held {
         let path = format!("/proc/{}/environ", self.pid);
         let environ = std::fs::read(&path).map_err(|e| Error::new("cannot read", &path, common::io_reason(&e)))?;
         Ok(environment_entries(&environ))
+    }
+
+    /// One of its /proc files, as text.
+    fn read(&self, leaf: &str) -> Result<String, Error> {
+        let path = format!("/proc/{}/{leaf}", self.pid);
+        std::fs::read_to_string(&path).map_err(|e| Error::new("cannot read", &path, common::io_reason(&e)))
     }
 }
 
@@ -304,6 +335,9 @@ fn replace_environment(entries: Vec<(OsString, OsString)>) {
 }
 
 fn resolve_target(args: &Args) -> Result<Option<Held>, Error> {
+    if let Some(fd) = args.pidfd {
+        return inherited_pidfd(fd).map(Some);
+    }
     let target = match (&args.target, &args.pidfile) {
         (Some(t), _) => *t,
         (None, Some(file)) => {
@@ -336,11 +370,39 @@ fn resolve_target(args: &Args) -> Result<Option<Held>, Error> {
     Ok(Some(Held { pid: target.pid, pidfd }))
 }
 
+/// A pidfd the caller passed: ours from now on, and closed at exec, so that
+/// it does not reach the command. Its PID comes from its fdinfo.
+fn inherited_pidfd(fd: i32) -> Result<Held, Error> {
+    let shown = format!("--pidfd={fd}");
+    let link = std::fs::read_link(format!("/proc/self/fd/{fd}"))
+        .map_err(|_| Error::new("invalid pidfd", &shown, "no such open descriptor"))?;
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).unwrap_or_default();
+    let pid_field = info.lines().find_map(|l| l.strip_prefix("Pid:")).map(str::trim);
+    let Some(pid_field) = pid_field.filter(|_| link.to_string_lossy().contains("pidfd")) else {
+        return Err(Error::new("invalid pidfd", &shown, format!("descriptor {fd} is {}, not a pidfd", link.display())));
+    };
+    let pid = match pid_field {
+        "-1" => return Err(Error::new("cannot join", &shown, "its process has exited")),
+        "0" => return Err(Error::new("cannot join", &shown, "its process is in a PID namespace nsjoin cannot see")),
+        n => values::parse_pid(n).map_err(|why| Error::new("cannot read the PID of", &shown, why))?,
+    };
+    if pid == std::process::id() as i32 {
+        return Err(Error::new("cannot join", pid, "that is nsjoin itself"));
+    }
+    // SAFETY: the caller handed this descriptor to nsjoin, and nothing else in it owns it.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(fd) };
+    nix::fcntl::fcntl(&pidfd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))
+        .map_err(|e| Error::sys("cannot set close-on-exec on", &shown, e))?;
+    Ok(Held { pid, pidfd })
+}
+
 /// One namespace to enter: its type and an open, verified file.
 struct Join {
     ns: &'static Namespace,
     fd: OwnedFd,
     shown: String,
+    /// The target's own (not a file named on the command line).
+    of_target: bool,
 }
 
 fn open_namespaces(args: &Args, target: Option<&Held>) -> Result<Vec<Join>, Error> {
@@ -373,7 +435,7 @@ fn open_namespaces(args: &Args, target: Option<&Held>) -> Result<Vec<Join>, Erro
             trace::step(|| format!("# {} namespace shared already: {shown}", n.name));
             continue;
         }
-        joins.push(Join { ns: n, fd, shown });
+        joins.push(Join { ns: n, fd, shown, of_target: file.is_none() });
     }
     if joins.is_empty() && !args.all {
         return Err(Error::new("cannot join", "the namespaces", "we are in all of them already"));
@@ -381,7 +443,23 @@ fn open_namespaces(args: &Args, target: Option<&Held>) -> Result<Vec<Join>, Erro
     Ok(joins)
 }
 
-fn join(joins: &[Join]) -> Result<(), Error> {
+/// All at once through the target's pidfd where the kernel can (5.8+): one
+/// atomic step into exactly the target's namespaces. Otherwise, or should
+/// that fail (which changes nothing), one by one, which also says which
+/// namespace was refused, and why.
+fn join(joins: &[Join], target: Option<&Held>) -> Result<(), Error> {
+    if let Some(t) = target
+        && !joins.is_empty()
+        && joins.iter().all(|j| j.of_target)
+    {
+        let flags = joins.iter().fold(0, |flags, j| flags | j.ns.flag);
+        let names: Vec<&str> = joins.iter().map(|j| j.ns.name).collect();
+        trace::step(|| format!("setns pidfd of {} ({})", t.pid, names.join(" ")));
+        match nix::sched::setns(&t.pidfd, nix::sched::CloneFlags::from_bits_retain(flags)) {
+            Ok(()) => return Ok(()),
+            Err(e) => trace::step(|| format!("# all at once: {}: one by one", e.desc())),
+        }
+    }
     for j in joins {
         trace::step(|| format!("setns {} ({})", j.shown, j.ns.name));
         nix::sched::setns(&j.fd, nix::sched::CloneFlags::from_bits_retain(j.ns.flag)).map_err(|e| {
@@ -434,55 +512,177 @@ fn enter_dirs(dirs: Dirs) -> Result<(), Error> {
     }
 }
 
-/// The target's privileges, read from /proc/PID/status, for the command.
-struct Likeness {
+/// The target's privileges, as /proc/PID/status shows them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Privileges {
     bounding: u64,
     sets: caps::Sets,
     ambient: u64,
     no_new_privs: bool,
 }
 
-impl Likeness {
-    fn of(t: &Held, no_seccomp: bool) -> Result<Self, Error> {
-        let path = format!("/proc/{}/status", t.pid);
-        let status =
-            std::fs::read_to_string(&path).map_err(|e| Error::new("cannot read", &path, common::io_reason(&e)))?;
-        let field = |key: &str| status.lines().find_map(|l| l.strip_prefix(key)).map(str::trim).unwrap_or("");
-        let hex = |key: &str| u64::from_str_radix(field(key), 16).unwrap_or(0);
-        if field("Seccomp:") != "0" && !field("Seccomp:").is_empty() && !no_seccomp {
-            return Err(Error::new(
-                "cannot join",
-                t.pid,
-                "it runs under a seccomp filter, which nsjoin cannot copy yet: give --no-seccomp to join without one",
-            ));
-        }
-        Ok(Self {
+/// A user, its group and supplementary groups.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Ids {
+    uid: u32,
+    gid: u32,
+    groups: Vec<u32>,
+}
+
+/// What /proc/PID/status says of a process's privileges and credentials.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Status {
+    privileges: Privileges,
+    /// 0 none, 1 strict, 2 filters.
+    seccomp: u32,
+    /// Effective ones, as the reader's user namespace sees them.
+    ids: Option<Ids>,
+}
+
+/// Missing or malformed fields read as nothing held, never as more.
+fn parse_status(text: &str) -> Status {
+    let field = |key: &str| text.lines().find_map(|l| l.strip_prefix(key)).map(str::trim).unwrap_or("");
+    let hex = |key: &str| u64::from_str_radix(field(key), 16).unwrap_or(0);
+    let effective = |key: &str| field(key).split_whitespace().nth(1).and_then(|id| id.parse::<u32>().ok());
+    let groups = field("Groups:").split_whitespace().filter_map(|g| g.parse::<u32>().ok()).collect();
+    Status {
+        privileges: Privileges {
             bounding: hex("CapBnd:"),
             sets: caps::Sets { effective: hex("CapEff:"), permitted: hex("CapPrm:"), inheritable: hex("CapInh:") },
             ambient: hex("CapAmb:"),
             no_new_privs: field("NoNewPrivs:") == "1",
-        })
+        },
+        seccomp: field("Seccomp:").parse().unwrap_or(0),
+        ids: match (effective("Uid:"), effective("Gid:")) {
+            (Some(uid), Some(gid)) => Some(Ids { uid, gid, groups }),
+            _ => None,
+        },
     }
 }
 
-/// Take on the target's capabilities and no_new_privs, last before exec.
-fn become_like(like: Option<&Likeness>) -> Result<(), Error> {
-    let Some(like) = like else { return Ok(()) };
-    // Never more than we hold ourselves: a target above us stays above us.
-    let ours = caps::Sets::read()?.permitted;
-    caps::limit_bounding(like.bounding & ours)?;
-    caps::limit_sets(like.sets.permitted & ours)?;
-    let sets = caps::Sets {
-        effective: like.sets.effective & ours,
-        permitted: like.sets.permitted & ours,
-        inheritable: like.sets.inheritable & ours,
+/// `ids` of the reader's user namespace as the target's user namespace
+/// names them, by its maps; an unmapped group is left out.
+fn ids_inside(ids: &Ids, uid_map: &str, gid_map: &str) -> Result<Ids, Error> {
+    let unmapped = |what: &str, id: u32| {
+        Error::new(
+            format!("cannot run as the target's {what}"),
+            id,
+            "not mapped in its user namespace: give -S and -G, or --preserve-credentials",
+        )
     };
-    sets.write()?;
-    caps::raise_ambient(like.ambient & ours)?;
-    if like.no_new_privs {
-        nix::sys::prctl::set_no_new_privs().map_err(|e| Error::sys("cannot set", "no_new_privs", e))?;
+    Ok(Ids {
+        uid: userns::inward(uid_map, ids.uid).ok_or_else(|| unmapped("user", ids.uid))?,
+        gid: userns::inward(gid_map, ids.gid).ok_or_else(|| unmapped("group", ids.gid))?,
+        groups: ids.groups.iter().filter_map(|&g| userns::inward(gid_map, g)).collect(),
+    })
+}
+
+/// Who the command runs as: the target's user and groups by default; in a
+/// user namespace joined without a target, root there (as nsenter does);
+/// -S and -G override, -G with no supplementary groups. None: stay as we are.
+fn credentials(args: &Args, target: Option<Ids>, user_joined: bool, ours: (u32, u32)) -> Option<Account> {
+    if args.preserve_credentials {
+        return None;
     }
-    Ok(())
+    let base = target.or_else(|| user_joined.then(Ids::default));
+    if base.is_none() && args.setuid.is_none() && args.setgid.is_none() {
+        return None;
+    }
+    let base = base.unwrap_or(Ids { uid: ours.0, gid: ours.1, groups: Vec::new() });
+    Some(Account {
+        uid: args.setuid.unwrap_or(base.uid),
+        gid: args.setgid.unwrap_or(base.gid),
+        groups: if args.setgid.is_some() { Vec::new() } else { base.groups },
+        name: None,
+        home: None,
+    })
+}
+
+/// What the command takes on, all read from the target before the joins.
+struct Becoming {
+    /// The target's capabilities and no_new_privs; None with --keep-caps.
+    privileges: Option<Privileges>,
+    /// Its seccomp filters, oldest first; none with --no-seccomp.
+    filters: Vec<Vec<libc::sock_filter>>,
+    /// Ids of the namespace it will be in.
+    account: Option<Account>,
+}
+
+impl Becoming {
+    fn plan(args: &Args, target: Option<&Held>, joins: &[Join]) -> Result<Self, Error> {
+        let user_joined = joins.iter().any(|j| j.ns.flag == libc::CLONE_NEWUSER);
+        let status = match target {
+            Some(t) => Some(parse_status(&t.read("status")?)),
+            None => None,
+        };
+        let privileges = status.as_ref().filter(|_| !args.keep_caps).map(|s| s.privileges);
+        let filters = match (target, &status) {
+            (Some(t), Some(s)) if !args.no_seccomp => match s.seccomp {
+                0 => Vec::new(),
+                2 => seccomp::filters_of(t.pid).map_err(|mut e| {
+                    e.reason.push_str(": give --no-seccomp to join without them");
+                    e
+                })?,
+                _ => {
+                    return Err(Error::new(
+                        "cannot join",
+                        t.pid,
+                        "it runs in strict seccomp mode, under which no command can start: give --no-seccomp",
+                    ));
+                }
+            },
+            _ => Vec::new(),
+        };
+        let ids = match (target, status.and_then(|s| s.ids)) {
+            (Some(t), Some(ids)) if user_joined => Some(ids_inside(&ids, &t.read("uid_map")?, &t.read("gid_map")?)?),
+            (_, ids) => ids,
+        };
+        let ours = (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
+        Ok(Self { privileges, filters, account: credentials(args, ids, user_joined, ours) })
+    }
+
+    /// Last before exec, in the order that keeps each step possible: the
+    /// bounding set and no_new_privs while we hold CAP_SETPCAP; the filters
+    /// while we hold CAP_SYS_ADMIN (or have no_new_privs); the user, keeping
+    /// what capabilities we still need; then the target's sets.
+    fn take_on(&self) -> Result<(), Error> {
+        // Never more than we hold ourselves: a target above us stays above us.
+        let ours = caps::Sets::read()?.permitted;
+        if let Some(p) = &self.privileges {
+            caps::limit_bounding(p.bounding & ours)?;
+            if p.no_new_privs {
+                nix::sys::prctl::set_no_new_privs().map_err(|e| Error::sys("cannot set", "no_new_privs", e))?;
+            }
+        }
+        for filter in &self.filters {
+            seccomp::install(filter)?;
+        }
+        if let Some(account) = self.account.as_ref().filter(|a| !already(a)) {
+            if account.uid != 0 && self.privileges.is_some() {
+                nix::sys::prctl::set_keepcaps(true).map_err(|e| Error::sys("cannot set", "PR_SET_KEEPCAPS", e))?;
+            }
+            account::switch_to(account)?;
+        }
+        if let Some(p) = &self.privileges {
+            caps::limit_sets(p.sets.permitted & ours)?;
+            let sets = caps::Sets {
+                effective: p.sets.effective & ours,
+                permitted: p.sets.permitted & ours,
+                inheritable: p.sets.inheritable & ours,
+            };
+            sets.write()?;
+            caps::raise_ambient(p.ambient & ours)?;
+        }
+        Ok(())
+    }
+}
+
+/// We are that user with those groups already: nothing to switch (and a
+/// caller without CAP_SETGID could not even set the same groups again).
+fn already(account: &Account) -> bool {
+    use nix::unistd::{getegid, geteuid, getgroups};
+    let groups: Option<Vec<u32>> = getgroups().ok().map(|g| g.iter().map(|g| g.as_raw()).collect());
+    geteuid().as_raw() == account.uid && getegid().as_raw() == account.gid && groups.as_ref() == Some(&account.groups)
 }
 
 #[cfg(test)]
@@ -544,9 +744,109 @@ mod tests {
     }
 
     #[test]
+    fn credentials_and_a_pidfd_are_options_too() {
+        let Ok(Parsed::Run(a)) = parse(&["-U", "--pidfd=9", "-S", "7", "--setgid=8", "id"]) else { panic!() };
+        assert_eq!((a.pidfd, a.setuid, a.setgid), (Some(9), Some(7), Some(8)));
+        let Ok(Parsed::Run(a)) = parse(&["-UmS0", "-t", "1", "-G", "0", "id"]) else {
+            panic!("-S in a cluster takes the rest of it")
+        };
+        assert_eq!((a.setuid, a.setgid, a.preserve_credentials), (Some(0), Some(0), false));
+        let Ok(Parsed::Run(a)) = parse(&["-U", "-t", "1", "--preserve-credentials", "id"]) else { panic!() };
+        assert!(a.preserve_credentials);
+        for (args, err) in [
+            (&["-U", "--pidfd=", "id"][..], "invalid pidfd: '': not a descriptor number"),
+            (&["-U", "--pidfd=-1", "id"], "invalid pidfd: '-1'"),
+            (&["-U", "-t", "1", "-S", "x", "id"], "invalid user id: 'x': not a decimal number"),
+            (&["-U", "-t", "1", "-G", "4294967295", "id"], "invalid group id: '4294967295': out of range"),
+            (&["-U", "-t", "1", "--pidfd=3", "id"], "-t, --pidfile and --pidfd exclude each other"),
+            (&["-U", "--pidfd=3", "-S", "0", "--preserve-credentials", "id"], "--preserve-credentials excludes"),
+        ] {
+            let got = parse(args).unwrap_err().to_string();
+            assert!(got.starts_with(err), "{args:?}: {got}");
+        }
+    }
+
+    const STATUS: &str = "Name:\tsleep\nUid:\t1000\t1001\t1002\t1003\nGid:\t5\t6\t7\t8\nGroups:\t6 27 100 \n\
+                          NoNewPrivs:\t1\nSeccomp:\t2\nSeccomp_filters:\t3\nCapInh:\t0000000000000000\n\
+                          CapPrm:\t00000000a80425fb\nCapEff:\t00000000a80425fb\nCapBnd:\t00000000a80425fb\n\
+                          CapAmb:\t0000000000000400\n";
+
+    #[test]
+    fn the_targets_status_reads_as_no_more_than_it_says() {
+        let status = parse_status(STATUS);
+        let sets = caps::Sets { effective: 0xa80425fb, permitted: 0xa80425fb, inheritable: 0 };
+        assert_eq!(
+            status,
+            Status {
+                privileges: Privileges { bounding: 0xa80425fb, sets, ambient: 0x400, no_new_privs: true },
+                seccomp: 2,
+                ids: Some(Ids { uid: 1001, gid: 6, groups: vec![6, 27, 100] }),
+            }
+        );
+        // A forged or truncated status gives nothing: no capability, no user to become.
+        assert_eq!(parse_status("CapEff:\tzz\nUid:\t1\nNoNewPrivs:\t0\n"), Status::default());
+        assert_eq!(parse_status(""), Status::default());
+    }
+
+    #[test]
+    fn ids_are_taken_into_the_joined_user_namespace() {
+        let ids = Ids { uid: 100_000, gid: 100_005, groups: vec![100_005, 7, 100_027] };
+        let map = "0 100000 65536\n";
+        assert_eq!(ids_inside(&ids, map, map).unwrap(), Ids { uid: 0, gid: 5, groups: vec![5, 27] });
+        let err = ids_inside(&ids, "0 1000 1\n", map).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "cannot run as the target's user: 100000: not mapped in its user namespace: give -S and -G, or --preserve-credentials"
+        );
+    }
+
+    #[test]
+    fn credentials_are_the_targets_unless_told() {
+        let args = |list: &[&str]| -> Args {
+            let mut all = list.to_vec();
+            all.extend(["-U", "--pidfd=3", "id"]);
+            match parse(&all) {
+                Ok(Parsed::Run(a)) => a,
+                other => panic!("{list:?}: {other:?}"),
+            }
+        };
+        let target = || Some(Ids { uid: 5, gid: 6, groups: vec![6, 7] });
+        let account =
+            |uid, gid, groups: &[u32]| Some(Account { uid, gid, groups: groups.to_vec(), name: None, home: None });
+        let ours = (1000, 1000);
+        assert_eq!(credentials(&args(&[]), target(), true, ours), account(5, 6, &[6, 7]));
+        assert_eq!(credentials(&args(&["-S", "9"]), target(), true, ours), account(9, 6, &[6, 7]));
+        assert_eq!(credentials(&args(&["-G", "9"]), target(), true, ours), account(5, 9, &[]));
+        assert_eq!(credentials(&args(&["--preserve-credentials"]), target(), true, ours), None);
+        // No target (namespace files only): root in a joined user namespace, as nsenter does.
+        assert_eq!(credentials(&args(&[]), None, true, ours), account(0, 0, &[]));
+        assert_eq!(credentials(&args(&[]), None, false, ours), None);
+        assert_eq!(credentials(&args(&["-G", "3"]), None, false, ours), account(1000, 3, &[]));
+    }
+
+    #[test]
     fn fuzz_command_lines() {
-        let words =
-            ["-mupin", "-t", "1", "--net=/x", "-a", "-r", "--wd=/", "-F", "-e", "-g", "--keep-caps", "--", "sh", "-c"];
+        let words = [
+            "-mupin",
+            "-t",
+            "1",
+            "--net=/x",
+            "-a",
+            "-r",
+            "--wd=/",
+            "-F",
+            "-e",
+            "-g",
+            "--keep-caps",
+            "-S",
+            "-G",
+            "0",
+            "--pidfd=3",
+            "--preserve-credentials",
+            "--",
+            "sh",
+            "-c",
+        ];
         let mut rng = common::fuzz::Rng::new(31);
         for _ in 0..20_000 {
             let argv = rng.argv(&words, common::fuzz::NASTY, 8);
