@@ -983,3 +983,31 @@ fn a_hostile_passwd_cannot_hang_the_user_lookup() {
     );
     guard.check();
 }
+
+#[test]
+fn a_terminal_stays_a_terminal_by_name() {
+    require!(can_run(), "needs root and namespaces");
+    let work = TempDir::new("mkroot-tty");
+    let root = work.path().join("r");
+    let guard = Guard::new(&[&root]);
+    // ttyname() finds the caller's terminal at /dev/console: the same device, and writable.
+    let script = "t=$(tty) && [ \"$t\" = /dev/console ] && [ -c \"$t\" ] && echo \"name:[$t]\" > \"$t\"";
+    let mut cmd = guard.command("nsclone");
+    cmd.arg("-mupin").arg(bin("mkroot")).arg(&root).args(["sh", "-c", script]);
+    let mut pty = nstools::pty::Pty::spawn(cmd);
+    pty.expect("name:[/dev/console]", 10);
+    assert_eq!(pty.wait(10).code(), Some(0));
+    // Without a terminal there is no /dev/console.
+    let out = guard
+        .command("nsclone")
+        .arg("-mupin")
+        .arg(bin("mkroot"))
+        .arg(&root)
+        .args(["sh", "-c", "tty; [ -e /dev/console ]"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!((code(&out), stdout(&out).as_str()), (1, "not a tty\n"), "{}", stderr(&out));
+    only_dir_left(&root);
+    guard.check();
+}

@@ -422,12 +422,12 @@ fn the_command_runs_as_the_targets_user_unless_told_otherwise() {
         .spawn()
         .unwrap();
     let pid = wait_pid(&pidfile);
-    // Until mkroot has become the user and executed sleep.
+    // Until mkroot has become the user and executed sleep (busybox, in the VM lane).
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
         if status.contains("Uid:\t1000\t")
-            && std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|e| e.ends_with("sleep"))
+            && std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|e| !e.ends_with("mkroot"))
         {
             break status;
         }

@@ -194,6 +194,34 @@ fn device_nodes(root: &Root) -> Result<(), Error> {
     Ok(())
 }
 
+/// The caller's terminal, reachable by name inside: bound at /dev/console,
+/// as bubblewrap does. Its own name (/dev/pts/N of the host's devpts) does
+/// not exist in the new devpts, so without it ttyname() fails and `tty`,
+/// ssh, sudo or script break. The command holds the terminal already as a
+/// descriptor, so the name gives it nothing more.
+fn console(root: &Root) -> Result<(), Error> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: isatty only looks at the descriptor.
+    let Some(fd) = [0, 1, 2].into_iter().find(|&fd| unsafe { libc::isatty(fd) } == 1) else {
+        return Ok(());
+    };
+    // By its name in our mount namespace: the descriptor's own mount is the
+    // caller's namespace's, which mount(2) refuses to bind from. The name
+    // must lead to the very same terminal.
+    let held = std::fs::metadata(format!("/proc/self/fd/{fd}"));
+    let name = std::fs::read_link(format!("/proc/self/fd/{fd}"));
+    let (Ok(held), Ok(name)) = (held, name) else { return Ok(()) };
+    match std::fs::metadata(&name) {
+        Ok(named) if named.dev() == held.dev() && named.ino() == held.ino() && named.rdev() == held.rdev() => {
+            root.bind(&name, Path::new("/dev/console"), false)
+        }
+        _ => {
+            trace::step(|| format!("# the terminal of descriptor {fd} has no name here: no /dev/console"));
+            Ok(())
+        }
+    }
+}
+
 pub fn mount_dev(root: &Root) -> Result<(), Error> {
     real_dir(root, Path::new("/dev"))?;
     root.mount_fs(
@@ -212,6 +240,7 @@ pub fn mount_dev(root: &Root) -> Result<(), Error> {
     ] {
         root.symlink(Path::new(target), &Path::new("/dev").join(link))?;
     }
+    console(root)?;
     let pts_options =
         if root.userns { "newinstance,ptmxmode=0666,mode=0620" } else { "newinstance,ptmxmode=0666,mode=0620,gid=5" };
     root.mount_fs("devpts", Path::new("/dev/pts"), MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, Some(pts_options))?;
