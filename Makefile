@@ -1,11 +1,13 @@
 # nstools: build, test, install.
 #   make                 release build of every tool
-#   make test            lint, build, every test on both kernels (the command CI runs)
+#   make run             build, then a container: the design card's chain, with a shell at a
+#                        terminal, else a short tour inside (make run ARGS='...' runs ARGS)
+#   make test            installs what the tests need (tests/deps), then lint, build, every
+#                        test on both kernels (the command CI runs)
 #   make test-host       the tests on this machine's kernel only
 #   make test-vm         the integration tests in a qemu VM on Debian's stable kernel (pure cgroup v2)
 #   make install         PREFIX=/usr/local DESTDIR= (binaries and man pages)
 #   make uninstall
-#   make run ARGS='nstype -p 1'   run a chain with the freshly built tools first on PATH
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -14,16 +16,20 @@ MANDIR  ?= $(PREFIX)/share/man
 CARGO   ?= cargo
 TOOLS   := $(notdir $(wildcard tools/*))
 
-.PHONY: all build test test-host lint images test-unit test-install test-vm install uninstall run clean
+.PHONY: all build deps test test-host lint images test-unit test-install test-vm install uninstall run clean
 
 all: build
 
 build:
 	$(CARGO) build --release --workspace --bins
 
-test: test-host test-vm
+test: deps test-host test-vm
 
-test-host: lint images test-unit test-install
+# The packages of tests/packages, installed as root, or the command that would.
+deps:
+	tests/deps
+
+test-host: deps lint images test-unit test-install
 
 lint:
 	$(CARGO) fmt --all --check
@@ -34,9 +40,10 @@ test-unit:
 	$(CARGO) build --workspace --bins --examples
 	$(CARGO) test --workspace
 
-# A real image for mkroot's tests: a minbase debootstrap of Debian stable, built once.
-IMAGE_SUITE  ?= bookworm
-IMAGE_MIRROR ?= http://deb.debian.org/debian
+# A real image for mkroot's tests: a minbase debootstrap of this machine's release, from
+# this machine's own apt sources, built once.
+IMAGE_SUITE  ?= $(shell tests/apt-source suite)
+IMAGE_MIRROR ?= $(shell tests/apt-source mirror)
 images: target/images/debian/etc/debian_version
 
 target/images/debian/etc/debian_version:
@@ -46,7 +53,7 @@ target/images/debian/etc/debian_version:
 	rm -rf target/images/debian && mv target/images/debian.tmp target/images/debian
 
 # The same integration tests, static, in a VM: see tests/vm/run.
-test-vm:
+test-vm: deps
 	tests/vm/run
 
 # Install into a scratch DESTDIR, check every file landed, uninstall, check nothing is left.
@@ -74,8 +81,13 @@ uninstall:
 	for t in $(TOOLS); do rm -f "$(DESTDIR)$(BINDIR)/$$t" "$(DESTDIR)$(MANDIR)/man1/$$t.1"; done
 	rm -f "$(DESTDIR)$(MANDIR)/man7/nstools.7"
 
+# With ARGS, ARGS with the freshly built tools first on PATH; without, examples/run.sh.
 run: build
+ifeq ($(strip $(ARGS)),)
+	examples/run.sh
+else
 	PATH="$(CURDIR)/target/release:$$PATH" $(ARGS)
+endif
 
 clean:
 	$(CARGO) clean
