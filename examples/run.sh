@@ -11,8 +11,8 @@
 #   sh                                 the command
 set -eu
 cd "$(dirname "$0")/.."
-bin=$PWD/target/release
-work=$PWD/target/run
+bin=${NSTOOLS_BIN_DIR:-$PWD/target/release}
+work=${NSTOOLS_RUN_DIR:-$PWD/target/run}
 if [ "$(id -u)" -ne 0 ]; then
 	echo "make run: the chain needs root (cgroups, namespaces); as a user, try:" >&2
 	echo "  make run ARGS='nsclone -r -mupinC --hostname=box mkroot $work/root sh'" >&2

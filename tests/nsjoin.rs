@@ -136,7 +136,12 @@ fn a_mkroot_container_as_it_runs() {
         .spawn()
         .unwrap();
     let pid = wait_pid(&pidfile);
-    std::thread::sleep(Duration::from_millis(100));
+    // Until the command has made its file (and so mkroot has restricted it).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !Path::new(&format!("/proc/{pid}/root/inside")).exists() {
+        assert!(Instant::now() < deadline, "the container never made /inside");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let pf = format!("--pidfile={}", pidfile.display());
     let script =
         "ls /inside; hostname; echo $$; grep -E '^(CapBnd|CapEff|NoNewPrivs|Seccomp)' /proc/self/status | tr -d '\\t'";

@@ -79,8 +79,16 @@ impl Made {
     /// kernel refuses that while `parent` holds processes ("no internal
     /// processes"); when the only one is this process (a delegated scope
     /// that runs cglimit), we move ourselves, and nobody else, into a leaf
-    /// `NAME.supervisor` beside the new cgroup, and back when it ends.
-    pub fn create(parent: &Path, name: &str, v2: bool, controllers: &[&str]) -> Result<Self, Error> {
+    /// `NAME.supervisor` beside the new cgroup, and back when it ends. Our
+    /// `helpers` (processes of ours, such as cglimit's sweeper) may be there
+    /// too, and move with us.
+    pub fn create(
+        parent: &Path,
+        name: &str,
+        v2: bool,
+        controllers: &[&str],
+        helpers: &[libc::pid_t],
+    ) -> Result<Self, Error> {
         let mut moved = None;
         if v2 && !controllers.is_empty() {
             let enable: Vec<String> = controllers.iter().map(|c| format!("+{c}")).collect();
@@ -89,8 +97,8 @@ impl Made {
             trace::step(|| format!("echo '{enable}' > {}", file.display()));
             match procfs::write_once(&file, &enable) {
                 Ok(()) => {}
-                Err(Errno::EBUSY) if only_we_are_in(parent) => {
-                    moved = Some(move_aside(parent, name, &enable)?);
+                Err(Errno::EBUSY) if only_we_are_in(parent, helpers) => {
+                    moved = Some(move_aside(parent, name, &enable, helpers)?);
                 }
                 Err(e) => return Err(subtree_failure(&file, e)),
             }
@@ -208,21 +216,27 @@ fn remove_tree(dir: &Path, killed_at_once: bool) {
     }
 }
 
-/// Whether this process is the only one in the v2 cgroup `dir`.
-fn only_we_are_in(dir: &Path) -> bool {
-    let me = std::process::id().to_string();
-    std::fs::read_to_string(dir.join("cgroup.procs")).is_ok_and(|procs| procs.split_whitespace().eq([me.as_str()]))
+/// Whether this process and its `helpers` are the only ones in the v2 cgroup `dir`.
+fn only_we_are_in(dir: &Path, helpers: &[libc::pid_t]) -> bool {
+    let me = std::process::id() as libc::pid_t;
+    std::fs::read_to_string(dir.join("cgroup.procs")).is_ok_and(|procs| {
+        let pids: Vec<libc::pid_t> = procs.split_whitespace().filter_map(|p| p.parse().ok()).collect();
+        pids.contains(&me) && pids.iter().all(|p| *p == me || helpers.contains(p))
+    })
 }
 
-/// Move ourselves into a new leaf below `parent`, then enable the controllers.
-fn move_aside(parent: &Path, name: &str, enable: &str) -> Result<Moved, Error> {
+/// Move ourselves (and our helpers) into a new leaf below `parent`, then
+/// enable the controllers.
+fn move_aside(parent: &Path, name: &str, enable: &str, helpers: &[libc::pid_t]) -> Result<Moved, Error> {
     let leaf = parent.join(format!("{name}.supervisor"));
     trace::step(|| format!("mkdir {0}; echo 0 > {0}/cgroup.procs (no internal processes)", leaf.display()));
     std::fs::create_dir(&leaf).map_err(|e| Error::new("cannot create cgroup", leaf.display(), crate::io_reason(&e)))?;
     let moved = Moved { parent: parent.to_path_buf(), leaf, enabled: String::new() };
-    if let Err(e) = procfs::write_once(&moved.leaf.join("cgroup.procs"), "0") {
-        moved.undo();
-        return Err(Error::sys("cannot move into", parent.display(), e));
+    for pid in std::iter::once(0).chain(helpers.iter().copied()) {
+        if let Err(e) = procfs::write_once(&moved.leaf.join("cgroup.procs"), &pid.to_string()) {
+            moved.undo();
+            return Err(Error::sys("cannot move into", parent.display(), e));
+        }
     }
     let file = parent.join("cgroup.subtree_control");
     match procfs::write_once(&file, enable) {
@@ -231,6 +245,21 @@ fn move_aside(parent: &Path, name: &str, enable: &str) -> Result<Moved, Error> {
             moved.undo();
             Err(subtree_failure(&file, e))
         }
+    }
+}
+
+impl Made {
+    /// What a cglimit that was killed meanwhile may have left of `name`
+    /// below `parent`: the cgroup and its `NAME.supervisor` leaf (with the
+    /// controllers it enabled), to end as the cglimit would have.
+    pub fn left_behind(parent: &Path, name: &str, v2: bool, controllers: &[&str]) -> Option<Self> {
+        let dir = parent.join(name);
+        let leaf = parent.join(format!("{name}.supervisor"));
+        let moved = leaf.is_dir().then(|| {
+            let enabled: Vec<String> = controllers.iter().map(|c| format!("+{c}")).collect();
+            Moved { parent: parent.to_path_buf(), leaf, enabled: enabled.join(" ") }
+        });
+        (dir.is_dir() || moved.is_some()).then_some(Self { dir, v2, moved })
     }
 }
 

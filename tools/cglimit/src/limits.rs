@@ -254,6 +254,18 @@ pub fn sweep_stale(plan: &super::Plan) {
     }
 }
 
+/// End what a cglimit named `name`, killed before it could, left below the
+/// parents of `plan`.
+pub fn sweep_left(plan: &super::Plan, name: &str) {
+    for (h, parent, writes) in &plan.parents {
+        let controllers: std::collections::BTreeSet<&str> = writes.iter().map(|w| w.controller).collect();
+        let controllers: Vec<&str> = controllers.into_iter().collect();
+        if let Some(made) = Made::left_behind(parent, name, h.is_v2(), &controllers) {
+            made.end();
+        }
+    }
+}
+
 /// What the kernel did to the command, said once after it ends.
 pub fn what_happened(plan: &super::Plan, made: &[Made]) -> Vec<String> {
     let mut out = Vec::new();

@@ -304,15 +304,24 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
     let plan = plan(&args)?;
     limits::sweep_stale(&plan);
     let name = args.name.clone().unwrap_or_else(|| format!("cglimit.{}", std::process::id()));
-    let made = make(&plan, &name)?;
     if args.exec {
-        for m in &made {
+        for m in &make(&plan, &name, &[])? {
             m.join()?;
             trace::step(|| format!("cgroup {}", m.dir.display()));
         }
         return Err(exec::exec_into(&args.command));
     }
     process::block_for_waiting();
+    // Before the first cgroup exists, so that there is no moment at which a
+    // SIGKILL of ours would leave one behind.
+    let sweeper = start_sweeper(&plan, &name);
+    let made = match make(&plan, &name, sweeper.as_slice()) {
+        Ok(made) => made,
+        Err(err) => {
+            end_sweeper(sweeper);
+            return Err(err);
+        }
+    };
     let v2 = made.iter().find(|m| m.v2).and_then(Made::open);
     let started = start(&args.command, &made, v2.as_ref());
     let status = match started {
@@ -320,6 +329,8 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
         Err(err) => Err(err),
     };
     let report = limits::what_happened(&plan, &made);
+    // The sweeper first: in a v2 supervisor leaf, it must have left it before we remove it.
+    end_sweeper(sweeper);
     for m in made {
         m.end();
     }
@@ -408,12 +419,49 @@ fn missing_controller(controller: &str, hierarchies: &[Membership], v2_only: boo
 
 /// Make the cgroup in every hierarchy of the plan and write its limits;
 /// on any failure, remove what was made.
-fn make(plan: &Plan, name: &str) -> Result<Vec<Made>, Error> {
+/// A helper that ends and removes our cgroups should we be killed with
+/// SIGKILL, which leaves us no moment to do it ourselves: it waits on a pidfd
+/// of ours, and we end it once we have cleaned up. Not there (None) when it
+/// cannot be started; the next cglimit then sweeps what we leave.
+fn start_sweeper(plan: &Plan, name: &str) -> Option<libc::pid_t> {
+    let me = process::pidfd_open(std::process::id() as libc::pid_t).ok()?;
+    match process::fork_quiet() {
+        Ok(Forked::Parent(pid)) => Some(pid),
+        Ok(Forked::Child) => {
+            process::detach_stdio(&[me.as_fd()]);
+            let mut fds = [libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(&me), events: libc::POLLIN, revents: 0 }];
+            loop {
+                // SAFETY: one valid pollfd; waits until the process it names exits (or we are killed).
+                match unsafe { libc::poll(fds.as_mut_ptr(), 1, -1) } {
+                    -1 if nix::errno::Errno::last() == nix::errno::Errno::EINTR => continue,
+                    1 if fds[0].revents & libc::POLLIN != 0 => break,
+                    // Cannot watch: never sweep a cglimit that may still run.
+                    _ => process::child_exit(0),
+                }
+            }
+            limits::sweep_left(plan, name);
+            process::child_exit(0)
+        }
+        Err(_) => None,
+    }
+}
+
+fn end_sweeper(sweeper: Option<libc::pid_t>) {
+    if let Some(pid) = sweeper {
+        // SAFETY: our own unreaped child (fork_quiet: waited for with __WALL), so its PID is still its.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, std::ptr::null_mut(), libc::__WALL);
+        }
+    }
+}
+
+fn make(plan: &Plan, name: &str, helpers: &[libc::pid_t]) -> Result<Vec<Made>, Error> {
     let mut made: Vec<Made> = Vec::new();
     for (h, parent, writes) in &plan.parents {
         let controllers: std::collections::BTreeSet<&str> = writes.iter().map(|w| w.controller).collect();
         let controllers: Vec<&str> = controllers.into_iter().collect();
-        let result = Made::create(parent, name, h.is_v2(), &controllers).and_then(|m| {
+        let result = Made::create(parent, name, h.is_v2(), &controllers, helpers).and_then(|m| {
             let m = limits::prepare(m)?;
             for w in writes {
                 if let Err(err) = m.set(w.file, &w.value) {
