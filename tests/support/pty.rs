@@ -74,7 +74,12 @@ impl Pty {
     }
 
     /// Wait for the command, draining the terminal meanwhile.
-    pub fn wait(mut self, secs: u64) -> std::process::ExitStatus {
+    pub fn wait(self, secs: u64) -> std::process::ExitStatus {
+        self.wait_output(secs).0
+    }
+
+    /// [`Pty::wait`], and what it printed after the last match.
+    pub fn wait_output(mut self, secs: u64) -> (std::process::ExitStatus, String) {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             let mut buf = [0u8; 4096];
@@ -85,7 +90,7 @@ impl Pty {
                 self.seen.push_str(&String::from_utf8_lossy(&buf[..n]));
             }
             if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
+                return (status, std::mem::take(&mut self.seen));
             }
             if Instant::now() > deadline {
                 let _ = self.child.kill();
