@@ -23,9 +23,13 @@ echo "written on the host" >"$work/shared/from-host"
 rm -f "$work/shared/from-container"
 export PATH="$bin:$PATH"
 set -- cglimit 50M nsclone -mupinC --hostname=box mkroot -v "$work/shared:/shared" "$work/root"
-echo "+ $* sh" >&2
+echo "+ $*" >&2
 if [ -t 0 ] && [ -t 1 ]; then
-	exec "$@" sh
+	# bash where the host has it: an interactive dash in any PID namespace (util-linux's
+	# unshare -fp too) fails to give the terminal back at exit ("Cannot set tty process group").
+	shell=sh
+	[ -x /bin/bash ] && shell=bash
+	exec "$@" "$shell"
 fi
 tour='
 echo "hostname:      $(hostname) (the host: $1)"

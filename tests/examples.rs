@@ -93,3 +93,47 @@ fn the_simple_container() {
     nothing_left(work.path());
     guard.check();
 }
+
+/// examples/run.sh (what `make run` runs), with the tools and its files here.
+fn make_run(guard: &Guard, work: &Path) -> Command {
+    let mut cmd = guard.watch(Command::new("sh"));
+    cmd.arg(work.join("example.sh")).env("NSTOOLS_BIN_DIR", bin_dir()).env("NSTOOLS_RUN_DIR", work.join("run"));
+    cmd
+}
+
+#[test]
+fn make_run_without_a_terminal_tours_the_container() {
+    require!(can_run(), "needs root and namespaces");
+    let work = TempDir::new("make-run");
+    write_example(work.path(), include_str!("../examples/run.sh"));
+    std::fs::create_dir_all(work.path().join("run/shared")).unwrap();
+    std::fs::create_dir_all(work.path().join("run/root")).unwrap();
+    let guard = Guard::new(&[&work.path().join("run/root")]);
+    let out = make_run(&guard, work.path()).stdin(Stdio::null()).output().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 7, "{text}");
+    assert!(lines[0].starts_with("hostname:      box (the host: "), "{text}");
+    assert!(lines[1].starts_with("PID of sh:     2, of "), "{text}");
+    assert_eq!(lines[2], "network:       lo ");
+    assert_eq!(lines[3], "memory limit:  52428800 bytes");
+    assert!(lines[4].starts_with("root:          tmpfs "), "{text}");
+    assert_eq!(&lines[5..], ["/shared:       written on the host", "on the host:   written in the container"]);
+    guard.check();
+}
+
+#[test]
+fn make_run_at_a_terminal_is_a_shell_inside() {
+    require!(can_run(), "needs root and namespaces");
+    let work = TempDir::new("make-run-tty");
+    write_example(work.path(), include_str!("../examples/run.sh"));
+    std::fs::create_dir_all(work.path().join("run/shared")).unwrap();
+    std::fs::create_dir_all(work.path().join("run/root")).unwrap();
+    let guard = Guard::new(&[&work.path().join("run/root")]);
+    let mut pty = nstools::pty::Pty::spawn(make_run(&guard, work.path()));
+    pty.send(b"echo \"in-$(hostname)-$(cat /shared/from-host | wc -w)\"; exit 7\n");
+    pty.expect("in-box-4", 20);
+    assert_eq!(pty.wait(10).code(), Some(7));
+    guard.check();
+}
