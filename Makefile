@@ -6,6 +6,7 @@
 #                        test on both kernels (the command CI runs)
 #   make test-host       the tests on this machine's kernel only
 #   make test-vm         the integration tests in a qemu VM on Debian's stable kernel (pure cgroup v2)
+#   make bench           every benchmark against every peer, in one run: bench/REPORT.md
 #   make install         PREFIX=/usr/local DESTDIR= (binaries and man pages)
 #   make uninstall
 
@@ -16,7 +17,7 @@ MANDIR  ?= $(PREFIX)/share/man
 CARGO   ?= cargo
 TOOLS   := $(notdir $(wildcard tools/*))
 
-.PHONY: all build deps test test-host lint images test-unit test-install test-vm install uninstall run clean
+.PHONY: all build bench deps test test-host lint images test-unit test-install test-vm install uninstall run clean
 
 all: build
 
@@ -24,6 +25,10 @@ build:
 	$(CARGO) build --release --workspace --bins
 
 test: deps test-host test-vm
+
+# Installs the peers it compares against; never asserts on time.
+bench: build
+	bench/run
 
 # The packages of tests/packages, installed as root, or the command that would.
 deps:

@@ -7,6 +7,7 @@
  * PAIRS_PAUSE_MS=N sleeps N ms before each run (a cold start each time).
  */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,10 @@ int main(int argc, char **argv) {
     double *t = calloc((size_t)n * rounds, sizeof *t);
     const char *pause_env = getenv("PAIRS_PAUSE_MS");
     long pause_ms = pause_env ? atol(pause_env) : 0;
+    /* The commands' output goes to /dev/null: the report shows only the timings. */
+    posix_spawn_file_actions_t quiet;
+    posix_spawn_file_actions_init(&quiet);
+    posix_spawn_file_actions_addopen(&quiet, 1, "/dev/null", O_WRONLY, 0);
     for (int r = -rounds / 10 - 1; r < rounds; r++) {      /* the first rounds warm up */
         for (int c = 0; c < n; c++) {
             struct timespec a, b;
@@ -45,7 +50,7 @@ int main(int argc, char **argv) {
                 nanosleep(&p, NULL);
             }
             clock_gettime(CLOCK_MONOTONIC, &a);
-            if (posix_spawnp(&pid, cmds[c][0], NULL, NULL, cmds[c], environ) != 0) { perror(cmds[c][0]); return 1; }
+            if (posix_spawnp(&pid, cmds[c][0], &quiet, NULL, cmds[c], environ) != 0) { perror(cmds[c][0]); return 1; }
             waitpid(pid, &st, 0);
             clock_gettime(CLOCK_MONOTONIC, &b);
             if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) { fprintf(stderr, "pairs: %s failed\n", cmds[c][0]); return 1; }
