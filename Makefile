@@ -7,22 +7,30 @@
 #   make test-host       the tests on this machine's kernel only
 #   make test-vm         the integration tests in a qemu VM on Debian's stable kernel (pure cgroup v2)
 #   make bench           every benchmark against every peer, in one run: bench/REPORT.md
-#   make install         PREFIX=/usr/local DESTDIR= (binaries and man pages)
+#   make install         PREFIX=/usr/local DESTDIR= (binaries, man pages, completions; only
+#                        copies what make built)
 #   make uninstall
+#   make deb             a Debian binary package of what make install puts in place
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
 BINDIR  ?= $(PREFIX)/bin
-MANDIR  ?= $(PREFIX)/share/man
+DATADIR ?= $(PREFIX)/share
+MANDIR  ?= $(DATADIR)/man
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+ZSHCOMPDIR  ?= $(DATADIR)/zsh/vendor-completions
+FISHCOMPDIR ?= $(DATADIR)/fish/vendor_completions.d
 CARGO   ?= cargo
 TOOLS   := $(notdir $(wildcard tools/*))
 
-.PHONY: all build bench deps test test-host lint images test-unit test-install test-vm install uninstall run clean
+.PHONY: all build bench deb deps test test-host lint images test-unit test-install test-package test-deb test-vm install uninstall run clean
 
 all: build
 
+# The completions are generated from the built tools' --help, so they never drift.
 build:
 	$(CARGO) build --release --workspace --bins
+	completions/generate target/release target/completions
 
 test: deps test-host test-vm
 
@@ -34,7 +42,7 @@ bench: build
 deps:
 	tests/deps
 
-test-host: deps lint images test-unit test-install
+test-host: deps lint images test-unit test-install test-package test-deb
 
 lint:
 	$(CARGO) fmt --all --check
@@ -66,7 +74,9 @@ test-install: build
 	@set -e; d=$$(mktemp -d); trap 'rm -rf "$$d"' EXIT; \
 	$(MAKE) -s install DESTDIR="$$d" PREFIX=/usr; \
 	for t in $(TOOLS); do \
-		test -x "$$d/usr/bin/$$t" && test -f "$$d/usr/share/man/man1/$$t.1" || { echo "install: $$t missing"; exit 1; }; \
+		for f in bin/$$t share/man/man1/$$t.1 share/bash-completion/completions/$$t \
+			share/zsh/vendor-completions/_$$t share/fish/vendor_completions.d/$$t.fish; do \
+			test -e "$$d/usr/$$f" || { echo "install: /usr/$$f missing"; exit 1; }; done; \
 		"$$d/usr/bin/$$t" --version >/dev/null; \
 	done; \
 	test -f "$$d/usr/share/man/man7/nstools.7"; \
@@ -74,16 +84,54 @@ test-install: build
 	left=$$(find "$$d" -type f); test -z "$$left" || { echo "uninstall left: $$left"; exit 1; }; \
 	echo "install/uninstall: ok ($(TOOLS))"
 
-install: build
-	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(MANDIR)/man1" "$(DESTDIR)$(MANDIR)/man7"
+deb: build
+	packaging/make-deb target/deb
+
+# The package: lintian without errors, installed into a scratch dpkg root (every tool runs, every
+# man page is found, exactly what make install puts in place plus the docs), purged to nothing.
+test-deb: build
+	@set -e; d=$$(mktemp -d); trap 'rm -rf "$$d"' EXIT; \
+	deb=$$(packaging/make-deb "$$d/out"); \
+	lintian --fail-on error "$$deb" 2>&1 | grep -v 'root privileges' || :; \
+	lintian --fail-on error "$$deb" >/dev/null 2>&1; \
+	$(MAKE) -s install DESTDIR="$$d/installed" PREFIX=/usr >/dev/null; \
+	r=$$d/root; mkdir -p "$$r/var/lib/dpkg/info" "$$r/var/lib/dpkg/updates"; touch "$$r/var/lib/dpkg/status"; \
+	dpkg --root="$$r" --force-script-chrootless -i "$$deb" >/dev/null; \
+	for t in $(TOOLS); do "$$r/usr/bin/$$t" --version >/dev/null; man -M "$$r/usr/share/man" -w "$$t" >/dev/null; done; \
+	man -M "$$r/usr/share/man" -w 7 nstools >/dev/null; \
+	(cd "$$d/installed" && find . -type f | sed 's/\.[1-8]$$/&.gz/' | sort) >"$$d/want"; \
+	(cd "$$r" && find ./usr -type f | grep -v -e '^./usr/share/doc/' -e '^./usr/share/lintian/' | sort) >"$$d/got"; \
+	diff -u "$$d/want" "$$d/got"; \
+	dpkg --root="$$r" -P nstools >/dev/null; \
+	left=$$(find "$$r" -mindepth 1 -not -path "$$r/var*"); test -z "$$left" || { echo "purge left: $$left"; exit 1; }; \
+	echo "make deb: lintian clean, installs, works, purges to nothing ($$(basename "$$deb"))"
+
+# Every crate packages (cargo package builds each from its .crate), and cargo install works.
+test-package:
+	$(CARGO) package --quiet --workspace --exclude nstools --allow-dirty
+	@set -e; d=$$(mktemp -d); trap 'rm -rf "$$d"' EXIT; \
+	$(CARGO) install --quiet --path tools/nstype --root "$$d" --target-dir target/install; \
+	"$$d/bin/nstype" --version | grep -q ', static$$'; \
+	echo "cargo package and install: ok"
+
+# Only copies: building is `make`, so that `sudo make install` never builds as root.
+install:
+	@for t in $(TOOLS); do test -x "target/release/$$t" -a -f "target/completions/bash/$$t" || \
+		{ echo "make install: target/release/$$t is not built: run make first" >&2; exit 1; }; done
+	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(MANDIR)/man1" "$(DESTDIR)$(MANDIR)/man7" \
+		"$(DESTDIR)$(BASHCOMPDIR)" "$(DESTDIR)$(ZSHCOMPDIR)" "$(DESTDIR)$(FISHCOMPDIR)"
 	for t in $(TOOLS); do \
 		install -m 0755 "target/release/$$t" "$(DESTDIR)$(BINDIR)/$$t" && \
-		install -m 0644 "man/$$t.1" "$(DESTDIR)$(MANDIR)/man1/$$t.1" || exit 1; \
+		install -m 0644 "man/$$t.1" "$(DESTDIR)$(MANDIR)/man1/$$t.1" && \
+		install -m 0644 "target/completions/bash/$$t" "$(DESTDIR)$(BASHCOMPDIR)/$$t" && \
+		install -m 0644 "target/completions/zsh/_$$t" "$(DESTDIR)$(ZSHCOMPDIR)/_$$t" && \
+		install -m 0644 "target/completions/fish/$$t.fish" "$(DESTDIR)$(FISHCOMPDIR)/$$t.fish" || exit 1; \
 	done
 	install -m 0644 man/nstools.7 "$(DESTDIR)$(MANDIR)/man7/nstools.7"
 
 uninstall:
-	for t in $(TOOLS); do rm -f "$(DESTDIR)$(BINDIR)/$$t" "$(DESTDIR)$(MANDIR)/man1/$$t.1"; done
+	for t in $(TOOLS); do rm -f "$(DESTDIR)$(BINDIR)/$$t" "$(DESTDIR)$(MANDIR)/man1/$$t.1" \
+		"$(DESTDIR)$(BASHCOMPDIR)/$$t" "$(DESTDIR)$(ZSHCOMPDIR)/_$$t" "$(DESTDIR)$(FISHCOMPDIR)/$$t.fish"; done
 	rm -f "$(DESTDIR)$(MANDIR)/man7/nstools.7"
 
 # With ARGS, ARGS with the freshly built tools first on PATH; without, examples/run.sh.

@@ -38,7 +38,8 @@ fn version_goes_to_stdout_and_exits_0() {
         for flag in ["--version", "-V"] {
             let out = run(&tool, &[flag]);
             assert_eq!(code(&out), 0, "{tool} {flag}");
-            assert_eq!(stdout(&out), format!("{tool} (nstools) {}\n", env!("CARGO_PKG_VERSION")));
+            // The tools are built static (.cargo/config.toml), and say so.
+            assert_eq!(stdout(&out), format!("{tool} (nstools) {}, static\n", env!("CARGO_PKG_VERSION")));
             assert_eq!(stderr(&out), "");
         }
     }
@@ -171,5 +172,24 @@ fn man_pages_are_clean_for_groff() {
     for page in all_pages() {
         let out = Command::new("groff").args(["-man", "-ww", "-z"]).arg(&page).output().unwrap();
         assert!(out.status.success() && out.stderr.is_empty(), "{}:\n{}", page.display(), stderr(&out));
+    }
+}
+
+#[test]
+fn every_man_page_has_the_sections_a_reader_looks_for() {
+    let man = nstools::source_dir().join("man");
+    if !man.is_dir() {
+        return nstools::host_only("the man pages are in the sources");
+    }
+    let overview = std::fs::read_to_string(man.join("nstools.7")).unwrap();
+    for tool in tools() {
+        let page = std::fs::read_to_string(man.join(format!("{tool}.1"))).unwrap();
+        for section in ["SYNOPSIS", "OPTIONS", "EXIT STATUS", "EXAMPLES", "SEE ALSO"] {
+            assert!(
+                page.lines().any(|l| l.trim_start_matches(".SH ").trim_matches('"') == section),
+                "{tool}.1: no {section}"
+            );
+        }
+        assert!(overview.contains(&format!(".BR {tool} (1)")), "nstools(7) does not list {tool}(1)");
     }
 }

@@ -44,9 +44,10 @@ impl Cli {
         if err.kind == crate::error::Kind::Usage { self.usage_error(err.reason) } else { err }
     }
 
-    /// The version line.
+    /// The version line, and how the binary is linked (a packager's first question).
     pub fn version(&self) -> String {
-        format!("{} (nstools) {}\n", self.tool, env!("CARGO_PKG_VERSION"))
+        let linked = if cfg!(target_feature = "crt-static") { "static" } else { "dynamic" };
+        format!("{} (nstools) {}, {linked}\n", self.tool, env!("CARGO_PKG_VERSION"))
     }
 
     /// Print help or version when asked. `Ok(None)` means: done, exit 0.

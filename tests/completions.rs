@@ -1,0 +1,96 @@
+//! The shell completions (completions/generate, from each tool's --help),
+//! driven in bash through a COMP_WORDS/COMP_CWORD harness, loaded by zsh's
+//! compinit, and asked of fish with `complete -C`. Host only: the generator
+//! is in the sources, and the VM has no bash, zsh or fish.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use nstools::{TempDir, bin_dir, have_program, require_host, source_dir, stderr, stdout};
+
+fn generated(work: &TempDir) -> PathBuf {
+    let out = work.path().join("completions");
+    let status = Command::new(source_dir().join("completions/generate")).arg(bin_dir()).arg(&out).status().unwrap();
+    assert!(status.success());
+    out
+}
+
+const HARNESS: &str = r#"
+dir=$1; shift
+source /usr/share/bash-completion/bash_completion
+source "$dir/bash/$1"
+COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}
+_nstools_$1 "$1" "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+printf '%s\n' "${COMPREPLY[@]}" | sort -u
+"#;
+
+/// What bash offers for the last of `words`.
+fn bash(dir: &Path, words: &[&str]) -> Vec<String> {
+    let out = Command::new("bash").args(["-c", HARNESS, "harness"]).arg(dir).args(words).output().unwrap();
+    assert!(out.status.success(), "{words:?}: {}", stderr(&out));
+    stdout(&out).lines().filter(|l| !l.is_empty()).map(str::to_owned).collect()
+}
+
+#[test]
+fn bash_completes_options_values_and_the_command() {
+    require_host!(Path::new("/usr/share/bash-completion/bash_completion").exists(), "bash-completion is not installed");
+    let work = TempDir::new("completions-bash");
+    let dir = generated(&work);
+    let has = |words: &[&str], want: &str| {
+        let got = bash(&dir, words);
+        assert!(got.iter().any(|g| g == want), "{words:?}: {want} not in {got:?}");
+    };
+    // Every option --help lists, for every tool.
+    for tool in nstools::tools() {
+        let help = stdout(&Command::new(bin_dir().join(&tool)).arg("--help").output().unwrap());
+        let got = bash(&dir, &[&tool, "-"]);
+        for word in help.split_whitespace().filter(|w| w.starts_with("--") && w.len() > 2) {
+            let name = word.split(['=', '[', ',']).next().unwrap();
+            assert!(got.iter().any(|g| g.trim_end_matches('=') == name), "{tool}: {name} not offered: {got:?}");
+        }
+    }
+    has(&["nsclone", "--ne"], "--net");
+    has(&["nsjoin", "-t", "1"], "1");
+    has(&["mkroot", "--cap-add=SYS_A"], "SYS_ADMIN");
+    has(&["cglimit", "5"], "50M");
+    has(&["nsunshare", "--setgroups=a"], "allow");
+    has(&["nsjoin", "-t", "1", "-a", "ech"], "echo");
+    has(&["mkroot", "/tmp/r", "ech"], "echo");
+    has(&["cglimit", "50M", "ech"], "echo");
+    has(&["nstype", "/proc/self/ns/m"], "/proc/self/ns/mnt");
+    has(&["nsclone", "--net=/proc/self/ns/n"], "/proc/self/ns/net");
+    // After the command, its own completion: ls's options, not ours.
+    assert!(!bash(&dir, &["nsclone", "-mupin", "ls", "--ne"]).contains(&"--net".to_owned()));
+}
+
+#[test]
+fn zsh_loads_them_with_compinit() {
+    require_host!(have_program("zsh"), "zsh is not installed");
+    let work = TempDir::new("completions-zsh");
+    let dir = generated(&work);
+    let script = "fpath=($1 $fpath); autoload -U compinit && compinit -u -d $2/zcompdump || exit 1; \
+                  for t in cglimit mkroot nsclone nsjoin nstype nsunshare; do \
+                  [ \"$_comps[$t]\" = _$t ] || { echo \"no completion for $t: $_comps[$t]\"; exit 1; }; done";
+    let out = Command::new("zsh").args(["-fc", script, "zsh"]).arg(dir.join("zsh")).arg(work.path()).output().unwrap();
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(stderr(&out), "");
+}
+
+#[test]
+fn fish_completes_options_and_the_command() {
+    require_host!(have_program("fish"), "fish is not installed");
+    let work = TempDir::new("completions-fish");
+    let dir = generated(&work);
+    let ask = |tool: &str, line: &str| {
+        let script = format!("source {}; complete -C '{line}'", dir.join(format!("fish/{tool}.fish")).display());
+        let out = Command::new("fish").args(["--no-config", "-c", &script]).output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    assert!(ask("nsclone", "nsclone --ne").lines().any(|l| l.starts_with("--net\t")));
+    assert!(ask("nsjoin", "nsjoin -t ").lines().any(|l| l.starts_with("1\t")));
+    assert!(ask("mkroot", "mkroot --cap-add=").contains("SYS_ADMIN"));
+    assert!(ask("nsclone", "nsclone -mupin ech").lines().any(|l| l.starts_with("echo")));
+}
