@@ -66,8 +66,10 @@ pub fn bin(tool: &str) -> PathBuf {
         .unwrap_or_else(|_| panic!("{} is missing; {hint}", path.display()));
     if std::env::var_os("NSTOOLS_BIN_DIR").is_none() {
         let src = source_dir();
-        let crate_dir =
-            if src.join("tools").join(tool).is_dir() { src.join("tools").join(tool) } else { src.join("common") };
+        let crate_dir = [src.join("tools").join(tool), src.join(tool)]
+            .into_iter()
+            .find(|d| d.is_dir())
+            .unwrap_or_else(|| src.join("common"));
         for input in [crate_dir, src.join("common/src"), src.join("Cargo.toml"), src.join("Cargo.lock")] {
             assert!(newest_mtime(&input) <= built, "{} is older than {}; {hint}", path.display(), input.display());
         }

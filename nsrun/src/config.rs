@@ -1,0 +1,872 @@
+//! A bundle's config.json, read into our own types field by field and
+//! checked whole before anything is touched. Every error names the field at
+//! fault as a path (`process.args`, `linux.namespaces[2].type`). Fields no
+//! engine sends and nsrun does not act on are ignored, as runc does.
+
+use std::collections::BTreeMap;
+
+use common::caps::CAPABILITIES;
+use common::ns::{NAMESPACES, Namespace};
+use common::userns::IdMap;
+use serde_json::{Map, Value};
+
+/// A config.json problem: the field, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub field: String,
+    pub why: String,
+}
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.why)
+    }
+}
+
+type Read<T> = Result<T, Invalid>;
+
+fn invalid<T>(field: &str, why: impl Into<String>) -> Read<T> {
+    Err(Invalid { field: field.to_owned(), why: why.into() })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Config {
+    pub oci_version: String,
+    pub root: Option<Root>,
+    pub process: Option<Process>,
+    pub hostname: Option<String>,
+    pub domainname: Option<String>,
+    pub mounts: Vec<Mount>,
+    pub hooks: Hooks,
+    pub annotations: BTreeMap<String, String>,
+    pub linux: Linux,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Root {
+    pub path: String,
+    pub readonly: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Process {
+    pub terminal: bool,
+    pub user: User,
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub capabilities: Option<Capabilities>,
+    pub rlimits: Vec<Rlimit>,
+    pub no_new_privileges: bool,
+    pub oom_score_adj: Option<i32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct User {
+    pub uid: u32,
+    pub gid: u32,
+    pub umask: Option<u32>,
+    pub additional_gids: Vec<u32>,
+}
+
+/// Each set as a bit mask of `common::caps`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Capabilities {
+    pub bounding: u64,
+    pub effective: u64,
+    pub inheritable: u64,
+    pub permitted: u64,
+    pub ambient: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rlimit {
+    /// As the config names it: RLIMIT_NOFILE.
+    pub kind: String,
+    pub resource: i32,
+    pub hard: u64,
+    pub soft: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Mount {
+    pub destination: String,
+    pub kind: Option<String>,
+    pub source: Option<String>,
+    pub options: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Hook {
+    pub path: String,
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub timeout: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Hooks {
+    pub prestart: Vec<Hook>,
+    pub create_runtime: Vec<Hook>,
+    pub create_container: Vec<Hook>,
+    pub start_container: Vec<Hook>,
+    pub poststart: Vec<Hook>,
+    pub poststop: Vec<Hook>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceSpec {
+    pub ns: &'static Namespace,
+    /// Join this one instead of making a new one.
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Linux {
+    pub namespaces: Vec<NamespaceSpec>,
+    pub uid_mappings: Vec<IdMap>,
+    pub gid_mappings: Vec<IdMap>,
+    pub sysctl: BTreeMap<String, String>,
+    pub resources: Resources,
+    pub cgroups_path: Option<String>,
+    pub devices: Vec<Device>,
+    pub seccomp: Option<Seccomp>,
+    pub rootfs_propagation: Option<String>,
+    pub masked_paths: Vec<String>,
+    pub readonly_paths: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Resources {
+    pub memory_limit: Option<i64>,
+    pub memory_reservation: Option<i64>,
+    pub memory_swap: Option<i64>,
+    pub cpu_shares: Option<u64>,
+    pub cpu_quota: Option<i64>,
+    pub cpu_period: Option<u64>,
+    pub cpuset_cpus: Option<String>,
+    pub cpuset_mems: Option<String>,
+    pub pids_limit: Option<i64>,
+    pub devices: Vec<DeviceRule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRule {
+    pub allow: bool,
+    /// a (all), c or b.
+    pub kind: char,
+    pub major: Option<i64>,
+    pub minor: Option<i64>,
+    pub access: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub path: String,
+    pub kind: char,
+    pub major: i64,
+    pub minor: i64,
+    pub file_mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seccomp {
+    pub default_action: String,
+    pub default_errno_ret: Option<u32>,
+    pub architectures: Vec<String>,
+    pub flags: Vec<String>,
+    pub syscalls: Vec<SyscallRule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyscallRule {
+    pub names: Vec<String>,
+    pub action: String,
+    pub errno_ret: Option<u32>,
+    pub args: Vec<ArgRule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArgRule {
+    pub index: u32,
+    pub value: u64,
+    pub value_two: u64,
+    pub op: String,
+}
+
+/// The namespace types of the runtime spec, by their names there.
+const OCI_NAMESPACES: [(&str, &str); 8] = [
+    ("pid", "pid"),
+    ("network", "net"),
+    ("mount", "mnt"),
+    ("ipc", "ipc"),
+    ("uts", "uts"),
+    ("user", "user"),
+    ("cgroup", "cgroup"),
+    ("time", "time"),
+];
+
+pub const SECCOMP_ACTIONS: [&str; 9] = [
+    "SCMP_ACT_KILL",
+    "SCMP_ACT_KILL_PROCESS",
+    "SCMP_ACT_KILL_THREAD",
+    "SCMP_ACT_TRAP",
+    "SCMP_ACT_ERRNO",
+    "SCMP_ACT_TRACE",
+    "SCMP_ACT_ALLOW",
+    "SCMP_ACT_LOG",
+    "SCMP_ACT_NOTIFY",
+];
+
+pub const SECCOMP_OPERATORS: [&str; 7] =
+    ["SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ"];
+
+pub const SECCOMP_ARCHITECTURES: [&str; 8] = [
+    "SCMP_ARCH_X86_64",
+    "SCMP_ARCH_X86",
+    "SCMP_ARCH_X32",
+    "SCMP_ARCH_AARCH64",
+    "SCMP_ARCH_ARM",
+    "SCMP_ARCH_RISCV64",
+    "SCMP_ARCH_PPC64LE",
+    "SCMP_ARCH_S390X",
+];
+
+pub const RLIMITS: [(&str, i32); 16] = [
+    ("RLIMIT_CPU", 0),
+    ("RLIMIT_FSIZE", 1),
+    ("RLIMIT_DATA", 2),
+    ("RLIMIT_STACK", 3),
+    ("RLIMIT_CORE", 4),
+    ("RLIMIT_RSS", 5),
+    ("RLIMIT_NPROC", 6),
+    ("RLIMIT_NOFILE", 7),
+    ("RLIMIT_MEMLOCK", 8),
+    ("RLIMIT_AS", 9),
+    ("RLIMIT_LOCKS", 10),
+    ("RLIMIT_SIGPENDING", 11),
+    ("RLIMIT_MSGQUEUE", 12),
+    ("RLIMIT_NICE", 13),
+    ("RLIMIT_RTPRIO", 14),
+    ("RLIMIT_RTTIME", 15),
+];
+
+// ---- reading values, each error with its field ----
+
+fn object<'a>(v: &'a Value, field: &str) -> Read<&'a Map<String, Value>> {
+    v.as_object().map_or_else(|| invalid(field, "expected an object"), Ok)
+}
+
+/// `key` of `map`, absent and null alike as None.
+fn get<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    map.get(key).filter(|v| !v.is_null())
+}
+
+fn join(field: &str, key: &str) -> String {
+    if field.is_empty() { key.to_owned() } else { format!("{field}.{key}") }
+}
+
+fn string(map: &Map<String, Value>, field: &str, key: &str) -> Read<Option<String>> {
+    let f = join(field, key);
+    match get(map, key) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => invalid(&f, "expected a string"),
+    }
+}
+
+fn boolean(map: &Map<String, Value>, field: &str, key: &str) -> Read<bool> {
+    match get(map, key) {
+        None => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => invalid(&join(field, key), "expected true or false"),
+    }
+}
+
+fn integer(map: &Map<String, Value>, field: &str, key: &str, min: i64, max: i64) -> Read<Option<i64>> {
+    let f = join(field, key);
+    match get(map, key) {
+        None => Ok(None),
+        Some(Value::Number(n)) => match n.as_i64() {
+            Some(i) if (min..=max).contains(&i) => Ok(Some(i)),
+            Some(i) => invalid(&f, format!("{i} is out of range ({min} to {max})")),
+            None if n.as_u64().is_some() => invalid(&f, format!("{n} is out of range ({min} to {max})")),
+            None => invalid(&f, "expected a whole number"),
+        },
+        Some(_) => invalid(&f, "expected a number"),
+    }
+}
+
+fn unsigned(map: &Map<String, Value>, field: &str, key: &str) -> Read<Option<u64>> {
+    let f = join(field, key);
+    match get(map, key) {
+        None => Ok(None),
+        Some(Value::Number(n)) => {
+            n.as_u64().map_or_else(|| invalid(&f, "expected a whole number, 0 or more"), |u| Ok(Some(u)))
+        }
+        Some(_) => invalid(&f, "expected a number"),
+    }
+}
+
+fn id(map: &Map<String, Value>, field: &str, key: &str) -> Read<Option<u32>> {
+    Ok(integer(map, field, key, 0, i64::from(u32::MAX))?.map(|i| i as u32))
+}
+
+fn array<'a>(map: &'a Map<String, Value>, field: &str, key: &str) -> Read<&'a [Value]> {
+    match get(map, key) {
+        None => Ok(&[]),
+        Some(Value::Array(a)) => Ok(a),
+        Some(_) => invalid(&join(field, key), "expected an array"),
+    }
+}
+
+fn strings(map: &Map<String, Value>, field: &str, key: &str) -> Read<Vec<String>> {
+    let f = join(field, key);
+    array(map, field, key)?
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            v.as_str().map(str::to_owned).map_or_else(|| invalid(&format!("{f}[{i}]"), "expected a string"), Ok)
+        })
+        .collect()
+}
+
+fn absolute(field: &str, path: &str) -> Read<()> {
+    if path.starts_with('/') { Ok(()) } else { invalid(field, format!("'{path}' is not an absolute path")) }
+}
+
+// ---- the sections ----
+
+impl Config {
+    /// Parse and check a whole config.json.
+    pub fn parse(text: &str) -> Read<Self> {
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| Invalid { field: "config.json".to_owned(), why: format!("not JSON: {e}") })?;
+        let top = object(&value, "config.json")?;
+        let oci_version = string(top, "", "ociVersion")?.map_or_else(|| invalid("ociVersion", "missing"), Ok)?;
+        if !oci_version.starts_with("1.") {
+            return invalid("ociVersion", format!("'{oci_version}' is not a 1.x version, which is what nsrun reads"));
+        }
+        let root = match get(top, "root") {
+            None => None,
+            Some(v) => {
+                let r = object(v, "root")?;
+                let path = string(r, "root", "path")?.unwrap_or_default();
+                if path.is_empty() {
+                    return invalid("root.path", "missing or empty");
+                }
+                Some(Root { path, readonly: boolean(r, "root", "readonly")? })
+            }
+        };
+        let process = get(top, "process").map(process).transpose()?;
+        let mounts = array(top, "", "mounts")?
+            .iter()
+            .enumerate()
+            .map(|(i, v)| mount(v, &format!("mounts[{i}]")))
+            .collect::<Read<Vec<_>>>()?;
+        let hooks = match get(top, "hooks") {
+            None => Hooks::default(),
+            Some(v) => hooks(object(v, "hooks")?)?,
+        };
+        let mut annotations = BTreeMap::new();
+        if let Some(v) = get(top, "annotations") {
+            for (k, v) in object(v, "annotations")? {
+                let Some(s) = v.as_str() else { return invalid(&format!("annotations.{k}"), "expected a string") };
+                annotations.insert(k.clone(), s.to_owned());
+            }
+        }
+        let linux = match get(top, "linux") {
+            None => Linux::default(),
+            Some(v) => linux(object(v, "linux")?)?,
+        };
+        let config = Self {
+            oci_version,
+            root,
+            process,
+            hostname: string(top, "", "hostname")?,
+            domainname: string(top, "", "domainname")?,
+            mounts,
+            hooks,
+            annotations,
+            linux,
+        };
+        config.check()?;
+        Ok(config)
+    }
+
+    /// What `create` needs beyond a well-formed config, and the rules that
+    /// span sections.
+    fn check(&self) -> Read<()> {
+        let has = |name: &str| self.linux.namespaces.iter().any(|n| n.ns.name == name);
+        if (!self.linux.uid_mappings.is_empty() || !self.linux.gid_mappings.is_empty()) && !has("user") {
+            return invalid("linux.uidMappings", "id mappings need a user namespace in linux.namespaces");
+        }
+        if (self.hostname.is_some() || self.domainname.is_some()) && !has("uts") {
+            return invalid("hostname", "setting it needs a uts namespace in linux.namespaces");
+        }
+        for key in self.linux.sysctl.keys() {
+            let needs = if key.starts_with("net.") {
+                "net"
+            } else if key.starts_with("kernel.shm")
+                || key.starts_with("kernel.msg")
+                || key == "kernel.sem"
+                || key.starts_with("fs.mqueue.")
+            {
+                "ipc"
+            } else if key == "kernel.hostname" || key == "kernel.domainname" {
+                "uts"
+            } else {
+                return invalid(&format!("linux.sysctl.{key}"), "not a namespaced sysctl: it would change the host");
+            };
+            if !has(needs) {
+                return invalid(
+                    &format!("linux.sysctl.{key}"),
+                    format!("needs a {needs} namespace of the container's own"),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+fn process(v: &Value) -> Read<Process> {
+    let p = object(v, "process")?;
+    let user = match get(p, "user") {
+        None => User::default(),
+        Some(v) => {
+            let u = object(v, "process.user")?;
+            User {
+                uid: id(u, "process.user", "uid")?.unwrap_or(0),
+                gid: id(u, "process.user", "gid")?.unwrap_or(0),
+                umask: id(u, "process.user", "umask")?,
+                additional_gids: array(u, "process.user", "additionalGids")?
+                    .iter()
+                    .enumerate()
+                    .map(|(i, g)| {
+                        g.as_u64().filter(|&g| g <= u64::from(u32::MAX)).map(|g| g as u32).map_or_else(
+                            || invalid(&format!("process.user.additionalGids[{i}]"), "expected a group id"),
+                            Ok,
+                        )
+                    })
+                    .collect::<Read<Vec<_>>>()?,
+            }
+        }
+    };
+    let args = strings(p, "process", "args")?;
+    if args.is_empty() {
+        return invalid("process.args", "missing or empty: there is nothing to run");
+    }
+    let env = strings(p, "process", "env")?;
+    if let Some((i, bad)) = env.iter().enumerate().find(|(_, e)| !e.contains('=') || e.starts_with('=')) {
+        return invalid(&format!("process.env[{i}]"), format!("'{bad}' is not NAME=VALUE"));
+    }
+    let cwd = string(p, "process", "cwd")?.unwrap_or_else(|| "/".to_owned());
+    absolute("process.cwd", &cwd)?;
+    let capabilities = match get(p, "capabilities") {
+        None => None,
+        Some(v) => {
+            let c = object(v, "process.capabilities")?;
+            let set = |key: &str| -> Read<u64> {
+                let f = format!("process.capabilities.{key}");
+                let mut bits = 0u64;
+                for (i, name) in strings(c, "process.capabilities", key)?.iter().enumerate() {
+                    let bare = name.strip_prefix("CAP_").unwrap_or(name).to_ascii_lowercase();
+                    match CAPABILITIES.iter().position(|&known| known == bare) {
+                        Some(bit) => bits |= 1 << bit,
+                        None => {
+                            return invalid(
+                                &format!("{f}[{i}]"),
+                                format!("'{name}' is no capability this kernel table knows"),
+                            );
+                        }
+                    }
+                }
+                Ok(bits)
+            };
+            Some(Capabilities {
+                bounding: set("bounding")?,
+                effective: set("effective")?,
+                inheritable: set("inheritable")?,
+                permitted: set("permitted")?,
+                ambient: set("ambient")?,
+            })
+        }
+    };
+    let rlimits = array(p, "process", "rlimits")?
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let f = format!("process.rlimits[{i}]");
+            let r = object(v, &f)?;
+            let kind = string(r, &f, "type")?.unwrap_or_default();
+            let Some(&(_, resource)) = RLIMITS.iter().find(|(name, _)| *name == kind) else {
+                return invalid(&format!("{f}.type"), format!("'{kind}' is no RLIMIT_* this runtime knows"));
+            };
+            let hard = unsigned(r, &f, "hard")?.unwrap_or(0);
+            let soft = unsigned(r, &f, "soft")?.unwrap_or(0);
+            if soft > hard {
+                return invalid(&f, format!("soft {soft} is above hard {hard}"));
+            }
+            Ok(Rlimit { kind, resource, hard, soft })
+        })
+        .collect::<Read<Vec<_>>>()?;
+    Ok(Process {
+        terminal: boolean(p, "process", "terminal")?,
+        user,
+        args,
+        env,
+        cwd,
+        capabilities,
+        rlimits,
+        no_new_privileges: boolean(p, "process", "noNewPrivileges")?,
+        oom_score_adj: integer(p, "process", "oomScoreAdj", -1000, 1000)?.map(|i| i as i32),
+    })
+}
+
+fn mount(v: &Value, field: &str) -> Read<Mount> {
+    let m = object(v, field)?;
+    let destination = string(m, field, "destination")?.unwrap_or_default();
+    if destination.is_empty() {
+        return invalid(&format!("{field}.destination"), "missing or empty");
+    }
+    absolute(&format!("{field}.destination"), &destination)?;
+    Ok(Mount {
+        destination,
+        kind: string(m, field, "type")?,
+        source: string(m, field, "source")?,
+        options: strings(m, field, "options")?,
+    })
+}
+
+fn hooks(h: &Map<String, Value>) -> Read<Hooks> {
+    let list = |key: &str| -> Read<Vec<Hook>> {
+        array(h, "hooks", key)?
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let f = format!("hooks.{key}[{i}]");
+                let o = object(v, &f)?;
+                let path = string(o, &f, "path")?.unwrap_or_default();
+                absolute(&format!("{f}.path"), &path)?;
+                let timeout = integer(o, &f, "timeout", 1, i64::from(u32::MAX))?.map(|t| t as u32);
+                Ok(Hook { path, args: strings(o, &f, "args")?, env: strings(o, &f, "env")?, timeout })
+            })
+            .collect()
+    };
+    Ok(Hooks {
+        prestart: list("prestart")?,
+        create_runtime: list("createRuntime")?,
+        create_container: list("createContainer")?,
+        start_container: list("startContainer")?,
+        poststart: list("poststart")?,
+        poststop: list("poststop")?,
+    })
+}
+
+fn id_maps(l: &Map<String, Value>, key: &str) -> Read<Vec<IdMap>> {
+    array(l, "linux", key)?
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let f = format!("linux.{key}[{i}]");
+            let o = object(v, &f)?;
+            let need = |k: &str| id(o, &f, k)?.map_or_else(|| invalid(&format!("{f}.{k}"), "missing"), Ok);
+            let text = format!("{}:{}:{}", need("containerID")?, need("hostID")?, need("size")?);
+            IdMap::parse(&text).map_err(|e| Invalid { field: f, why: e.reason })
+        })
+        .collect()
+}
+
+fn linux(l: &Map<String, Value>) -> Read<Linux> {
+    let mut namespaces: Vec<NamespaceSpec> = Vec::new();
+    for (i, v) in array(l, "linux", "namespaces")?.iter().enumerate() {
+        let f = format!("linux.namespaces[{i}]");
+        let o = object(v, &f)?;
+        let kind = string(o, &f, "type")?.unwrap_or_default();
+        let Some(&(_, ours)) = OCI_NAMESPACES.iter().find(|(oci, _)| *oci == kind) else {
+            return invalid(&format!("{f}.type"), format!("'{kind}' is no namespace type"));
+        };
+        let Some(ns) = NAMESPACES.iter().find(|n| n.name == ours) else {
+            return invalid(&format!("{f}.type"), format!("'{kind}' is no namespace type this kernel table has"));
+        };
+        if namespaces.iter().any(|n| n.ns.flag == ns.flag) {
+            return invalid(&format!("{f}.type"), format!("'{kind}' is listed twice"));
+        }
+        let path = string(o, &f, "path")?;
+        if let Some(p) = &path {
+            absolute(&format!("{f}.path"), p)?;
+        }
+        namespaces.push(NamespaceSpec { ns, path });
+    }
+    let mut sysctl = BTreeMap::new();
+    if let Some(v) = get(l, "sysctl") {
+        for (k, v) in object(v, "linux.sysctl")? {
+            let Some(s) = v.as_str() else { return invalid(&format!("linux.sysctl.{k}"), "expected a string") };
+            sysctl.insert(k.clone(), s.to_owned());
+        }
+    }
+    let resources = match get(l, "resources") {
+        None => Resources::default(),
+        Some(v) => resources(object(v, "linux.resources")?)?,
+    };
+    let devices = array(l, "linux", "devices")?
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let f = format!("linux.devices[{i}]");
+            let o = object(v, &f)?;
+            let path = string(o, &f, "path")?.unwrap_or_default();
+            absolute(&format!("{f}.path"), &path)?;
+            let kind = device_kind(o, &f, &['c', 'b', 'u', 'p'])?;
+            let number = |k: &str| integer(o, &f, k, 0, i64::from(u32::MAX));
+            let (major, minor) = (number("major")?, number("minor")?);
+            let (major, minor) = match (kind, major, minor) {
+                ('p', m, n) => (m.unwrap_or(0), n.unwrap_or(0)),
+                (_, Some(m), Some(n)) => (m, n),
+                _ => return invalid(&f, "a character or block device needs major and minor"),
+            };
+            Ok(Device {
+                path,
+                kind,
+                major,
+                minor,
+                file_mode: id(o, &f, "fileMode")?,
+                uid: id(o, &f, "uid")?,
+                gid: id(o, &f, "gid")?,
+            })
+        })
+        .collect::<Read<Vec<_>>>()?;
+    let seccomp = get(l, "seccomp").map(|v| seccomp(object(v, "linux.seccomp")?)).transpose()?;
+    let rootfs_propagation = string(l, "linux", "rootfsPropagation")?;
+    if let Some(p) = &rootfs_propagation
+        && !["private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable", "runbindable"]
+            .contains(&p.as_str())
+    {
+        return invalid("linux.rootfsPropagation", format!("'{p}' is no propagation"));
+    }
+    Ok(Linux {
+        namespaces,
+        uid_mappings: id_maps(l, "uidMappings")?,
+        gid_mappings: id_maps(l, "gidMappings")?,
+        sysctl,
+        resources,
+        cgroups_path: string(l, "linux", "cgroupsPath")?,
+        devices,
+        seccomp,
+        rootfs_propagation,
+        masked_paths: strings(l, "linux", "maskedPaths")?,
+        readonly_paths: strings(l, "linux", "readonlyPaths")?,
+    })
+}
+
+fn device_kind(o: &Map<String, Value>, field: &str, allowed: &[char]) -> Read<char> {
+    let text = string(o, field, "type")?.unwrap_or_else(|| "a".to_owned());
+    let mut chars = text.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), None) if allowed.contains(&c) => Ok(c),
+        _ => {
+            invalid(&format!("{field}.type"), format!("'{text}' is not one of {}", allowed.iter().collect::<String>()))
+        }
+    }
+}
+
+fn resources(r: &Map<String, Value>) -> Read<Resources> {
+    let mut out = Resources::default();
+    if let Some(v) = get(r, "memory") {
+        let f = "linux.resources.memory";
+        let m = object(v, f)?;
+        out.memory_limit = integer(m, f, "limit", -1, i64::MAX)?;
+        out.memory_reservation = integer(m, f, "reservation", -1, i64::MAX)?;
+        out.memory_swap = integer(m, f, "swap", -1, i64::MAX)?;
+        if let (Some(limit), Some(swap)) = (out.memory_limit, out.memory_swap)
+            && limit > 0
+            && swap > 0
+            && swap < limit
+        {
+            return invalid(
+                "linux.resources.memory.swap",
+                format!("{swap} is below the limit {limit}: swap counts memory and swap together"),
+            );
+        }
+    }
+    if let Some(v) = get(r, "cpu") {
+        let f = "linux.resources.cpu";
+        let c = object(v, f)?;
+        out.cpu_shares = unsigned(c, f, "shares")?;
+        out.cpu_quota = integer(c, f, "quota", -1, i64::MAX)?;
+        out.cpu_period = unsigned(c, f, "period")?;
+        out.cpuset_cpus = string(c, f, "cpus")?;
+        out.cpuset_mems = string(c, f, "mems")?;
+    }
+    if let Some(v) = get(r, "pids") {
+        out.pids_limit = integer(object(v, "linux.resources.pids")?, "linux.resources.pids", "limit", -1, i64::MAX)?;
+    }
+    out.devices = array(r, "linux.resources", "devices")?
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let f = format!("linux.resources.devices[{i}]");
+            let o = object(v, &f)?;
+            let Some(allow) = get(o, "allow").and_then(Value::as_bool) else {
+                return invalid(&format!("{f}.allow"), "missing: true or false");
+            };
+            let access = string(o, &f, "access")?.unwrap_or_else(|| "rwm".to_owned());
+            if access.is_empty() || !access.chars().all(|c| "rwm".contains(c)) {
+                return invalid(&format!("{f}.access"), format!("'{access}' is not made of r, w and m"));
+            }
+            Ok(DeviceRule {
+                allow,
+                kind: device_kind(o, &f, &['a', 'c', 'b'])?,
+                major: integer(o, &f, "major", -1, i64::from(u32::MAX))?,
+                minor: integer(o, &f, "minor", -1, i64::from(u32::MAX))?,
+                access,
+            })
+        })
+        .collect::<Read<Vec<_>>>()?;
+    Ok(out)
+}
+
+fn seccomp(s: &Map<String, Value>) -> Read<Seccomp> {
+    let f = "linux.seccomp";
+    let action = |o: &Map<String, Value>, field: &str, key: &str| -> Read<String> {
+        let a = string(o, field, key)?.unwrap_or_default();
+        if SECCOMP_ACTIONS.contains(&a.as_str()) {
+            Ok(a)
+        } else {
+            invalid(&join(field, key), format!("'{a}' is no seccomp action"))
+        }
+    };
+    let default_action = action(s, f, "defaultAction")?;
+    let architectures = strings(s, f, "architectures")?;
+    if let Some((i, bad)) = architectures.iter().enumerate().find(|(_, a)| !SECCOMP_ARCHITECTURES.contains(&a.as_str()))
+    {
+        return invalid(&format!("{f}.architectures[{i}]"), format!("'{bad}' is no architecture"));
+    }
+    let syscalls = array(s, f, "syscalls")?
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let field = format!("{f}.syscalls[{i}]");
+            let o = object(v, &field)?;
+            let names = strings(o, &field, "names")?;
+            if names.is_empty() {
+                return invalid(&format!("{field}.names"), "missing or empty");
+            }
+            let args = array(o, &field, "args")?
+                .iter()
+                .enumerate()
+                .map(|(j, v)| {
+                    let af = format!("{field}.args[{j}]");
+                    let a = object(v, &af)?;
+                    let op = string(a, &af, "op")?.unwrap_or_default();
+                    if !SECCOMP_OPERATORS.contains(&op.as_str()) {
+                        return invalid(&format!("{af}.op"), format!("'{op}' is no comparison"));
+                    }
+                    let index = integer(a, &af, "index", 0, 5)?
+                        .map_or_else(|| invalid(&format!("{af}.index"), "missing"), Ok)?;
+                    Ok(ArgRule {
+                        index: index as u32,
+                        value: unsigned(a, &af, "value")?.unwrap_or(0),
+                        value_two: unsigned(a, &af, "valueTwo")?.unwrap_or(0),
+                        op,
+                    })
+                })
+                .collect::<Read<Vec<_>>>()?;
+            Ok(SyscallRule { names, action: action(o, &field, "action")?, errno_ret: id(o, &field, "errnoRet")?, args })
+        })
+        .collect::<Read<Vec<_>>>()?;
+    Ok(Seccomp {
+        default_action,
+        default_errno_ret: id(s, f, "defaultErrnoRet")?,
+        architectures,
+        flags: strings(s, f, "flags")?,
+        syscalls,
+    })
+}
+
+/// A stable, readable account of what was understood, for golden tests and `nsrun --debug`.
+pub fn summary(c: &Config) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(s, "ociVersion {}", c.oci_version);
+    if let Some(r) = &c.root {
+        let _ = writeln!(s, "root {}{}", r.path, if r.readonly { " (read-only)" } else { "" });
+    }
+    if let Some(p) = &c.process {
+        let _ = writeln!(s, "process {:?} cwd {} terminal {}", p.args, p.cwd, p.terminal);
+        let _ = writeln!(
+            s,
+            "  user {}:{} umask {:?} groups {:?}",
+            p.user.uid, p.user.gid, p.user.umask, p.user.additional_gids
+        );
+        let _ = writeln!(s, "  env {}", p.env.len());
+        if let Some(caps) = &p.capabilities {
+            let _ = writeln!(
+                s,
+                "  caps bounding {} effective {} permitted {} inheritable {} ambient {}",
+                common::caps::names(caps.bounding),
+                common::caps::names(caps.effective),
+                common::caps::names(caps.permitted),
+                common::caps::names(caps.inheritable),
+                common::caps::names(caps.ambient)
+            );
+        }
+        for r in &p.rlimits {
+            let _ = writeln!(s, "  rlimit {} {}:{}", r.kind, r.soft, r.hard);
+        }
+        let _ = writeln!(s, "  noNewPrivileges {} oomScoreAdj {:?}", p.no_new_privileges, p.oom_score_adj);
+    }
+    if let Some(h) = &c.hostname {
+        let _ = writeln!(s, "hostname {h}");
+    }
+    for m in &c.mounts {
+        let _ = writeln!(
+            s,
+            "mount {} {} {} {}",
+            m.destination,
+            m.kind.as_deref().unwrap_or("-"),
+            m.source.as_deref().unwrap_or("-"),
+            m.options.join(",")
+        );
+    }
+    let l = &c.linux;
+    let ns: Vec<String> = l
+        .namespaces
+        .iter()
+        .map(|n| n.path.as_ref().map_or_else(|| n.ns.name.to_owned(), |p| format!("{}={p}", n.ns.name)))
+        .collect();
+    let _ = writeln!(s, "namespaces {}", ns.join(" "));
+    for (k, v) in &l.sysctl {
+        let _ = writeln!(s, "sysctl {k}={v}");
+    }
+    let r = &l.resources;
+    let _ = writeln!(
+        s,
+        "resources memory {:?} swap {:?} cpu shares {:?} quota {:?}/{:?} cpuset {:?} pids {:?} device rules {}",
+        r.memory_limit,
+        r.memory_swap,
+        r.cpu_shares,
+        r.cpu_quota,
+        r.cpu_period,
+        r.cpuset_cpus,
+        r.pids_limit,
+        r.devices.len()
+    );
+    if let Some(p) = &l.cgroups_path {
+        let _ = writeln!(s, "cgroupsPath {p}");
+    }
+    if let Some(sc) = &l.seccomp {
+        let _ = writeln!(
+            s,
+            "seccomp default {} arches {} rules {}",
+            sc.default_action,
+            sc.architectures.join(","),
+            sc.syscalls.len()
+        );
+    }
+    let _ = writeln!(s, "masked {} read-only {}", l.masked_paths.len(), l.readonly_paths.len());
+    let _ = writeln!(s, "annotations {}", c.annotations.len());
+    s
+}

@@ -1,0 +1,380 @@
+//! nsrun: an OCI runtime, the runc command line, on the nstools core.
+//!
+//! This first part reads the command line engines pass (global options
+//! first, then the command and its options, then the container id), and a
+//! bundle's config.json, checked whole before anything is touched. The
+//! lifecycle (create, start, state, kill, delete) is not built yet: those
+//! commands check what they are given, then say so and fail, so that an
+//! engine pointed at nsrun stops at once with the reason.
+
+#![cfg_attr(not(test), no_main)]
+
+mod config;
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+
+use common::Error;
+use common::cli::{self, Cli, Opt, Parsed};
+use common::error::quoted;
+
+common::tool_main!("nsrun", run);
+
+const CLI: Cli = Cli {
+    tool: "nsrun",
+    synopsis: "nsrun [global options] COMMAND [options] ID",
+    help: "\
+Usage:
+  nsrun [global options] COMMAND [options] ID
+
+An OCI runtime (the command line of runc and crun) on the nstools core, for
+podman, containerd and Kubernetes. This version reads and checks a bundle's
+config.json; the container lifecycle is not built yet.
+
+Global options:
+      --root=DIR           where containers' state lives (default /run/nsrun)
+      --log=FILE           append errors to FILE too
+      --log-format=FORMAT  text or json (one {\"level\",\"msg\",\"time\"} line)
+      --debug              trace each step on stderr
+      --systemd-cgroup     refused: nsrun manages cgroupfs paths itself
+  -h, --help               show this help and exit
+  -V, --version            show the version and exit
+
+Commands:
+  create --bundle=DIR [--pid-file=FILE] [--console-socket=SOCKET] ID
+                           check DIR/config.json (the rest: not built yet)
+  start, state, kill, delete, exec, ps, pause, resume, features ID
+                           not built yet
+
+Exit status: 0, or 1 with one line on stderr (as engines expect of a runtime).
+",
+};
+
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Global {
+    root: Option<PathBuf>,
+    log: Option<PathBuf>,
+    json: bool,
+    debug: bool,
+    systemd_cgroup: bool,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct Invocation {
+    global: Global,
+    command: String,
+    /// The command's own words.
+    rest: Vec<OsString>,
+}
+
+fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Invocation>, Error> {
+    let mut global = Global::default();
+    let words = match cli::parse_options(&CLI, args, |o, parser| take_global(&mut global, o, parser))? {
+        Parsed::Run(words) => words,
+        Parsed::Help => return Ok(Parsed::Help),
+        Parsed::Version => return Ok(Parsed::Version),
+    };
+    let Some((command, rest)) = words.split_first() else {
+        return Err(CLI.usage_error("no command given"));
+    };
+    let command = command
+        .to_str()
+        .map(str::to_owned)
+        .ok_or_else(|| CLI.usage_error(format!("unknown command {}", quoted(command))))?;
+    Ok(Parsed::Run(Invocation { global, command, rest: rest.to_vec() }))
+}
+
+fn take_global(g: &mut Global, opt: &Opt, parser: &mut lexopt::Parser) -> Result<(), Error> {
+    let mut value = || cli::string_value(parser).map_err(|e| CLI.usage_error(e));
+    match opt {
+        o if o.is(None, "root") => g.root = Some(PathBuf::from(value()?)),
+        o if o.is(None, "log") => g.log = Some(PathBuf::from(value()?)),
+        o if o.is(None, "log-format") => {
+            g.json = match value()?.as_str() {
+                "text" => false,
+                "json" => true,
+                other => return Err(Error::new("invalid log format", quoted(other), "expected text or json")),
+            }
+        }
+        o if o.is(None, "debug") => g.debug = true,
+        o if o.is(None, "systemd-cgroup") => g.systemd_cgroup = true,
+        other => return Err(CLI.usage_error(other.unexpected())),
+    }
+    Ok(())
+}
+
+/// `create`'s options and id.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Create {
+    bundle: Option<PathBuf>,
+    pid_file: Option<PathBuf>,
+    console_socket: Option<PathBuf>,
+    id: String,
+}
+
+fn parse_create(words: &[OsString]) -> Result<Create, Error> {
+    let mut c = Create::default();
+    let mut parser = lexopt::Parser::from_args(words.iter().cloned());
+    let mut ids = Vec::new();
+    while let Some(arg) = parser.next().map_err(|e| CLI.usage_error(e))? {
+        let opt = Opt::from_arg(arg.clone());
+        let value = |parser: &mut lexopt::Parser| cli::string_value(parser).map_err(|e| CLI.usage_error(e));
+        match &opt {
+            o if o.is(Some('b'), "bundle") => c.bundle = Some(PathBuf::from(value(&mut parser)?)),
+            o if o.is(None, "pid-file") => c.pid_file = Some(PathBuf::from(value(&mut parser)?)),
+            o if o.is(None, "console-socket") => c.console_socket = Some(PathBuf::from(value(&mut parser)?)),
+            o if o.is(None, "no-pivot") || o.is(None, "no-new-keyring") => {}
+            Opt::Value(v) => ids.push(v.clone()),
+            other => return Err(CLI.usage_error(format!("create: {}", other.unexpected()))),
+        }
+    }
+    let [id] = ids.as_slice() else {
+        return Err(CLI.usage_error("create takes one container id"));
+    };
+    c.id = id.to_str().map(str::to_owned).unwrap_or_default();
+    check_id(&c.id)?;
+    Ok(c)
+}
+
+/// An id names a directory under --root: no way out of it, nothing odd.
+fn check_id(id: &str) -> Result<(), Error> {
+    let fine = !id.is_empty()
+        && id.len() <= 1024
+        && id != "."
+        && id != ".."
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b));
+    if fine { Ok(()) } else { Err(Error::new("invalid container id", quoted(id), "use letters, digits and . _ + -")) }
+}
+
+fn run(argv: Vec<OsString>) -> Result<i32, Error> {
+    let Some(inv) = CLI.finish(parse_args(argv))? else {
+        return Ok(0);
+    };
+    common::trace::enable(inv.global.debug);
+    let result = dispatch(&inv);
+    if let Err(err) = &result {
+        log_error(&inv.global, err);
+    }
+    // A runtime fails with 1, whatever failed (engines read the message, not the code).
+    result.map_err(|e| e.with_code(1))
+}
+
+fn dispatch(inv: &Invocation) -> Result<i32, Error> {
+    if inv.global.systemd_cgroup {
+        return Err(Error::new(
+            "",
+            "--systemd-cgroup",
+            "not supported: nsrun manages cgroupfs paths itself (use cgroup_manager=\"cgroupfs\")",
+        ));
+    }
+    match inv.command.as_str() {
+        "create" => {
+            let c = parse_create(&inv.rest)?;
+            let bundle = c.bundle.clone().unwrap_or_else(|| PathBuf::from("."));
+            let path = bundle.join("config.json");
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| Error::new("cannot read", path.display(), common::io_reason(&e)))?;
+            let config = config::Config::parse(&text)
+                .map_err(|e| Error::new("invalid config", path.display(), e.to_string()))?;
+            if config.root.is_none() {
+                return Err(Error::new("invalid config", path.display(), "root: missing"));
+            }
+            if config.process.is_none() {
+                return Err(Error::new("invalid config", path.display(), "process: missing"));
+            }
+            common::trace::step(|| config::summary(&config));
+            Err(Error::new(
+                "cannot create",
+                quoted(&c.id),
+                "the container lifecycle is not built yet (config.json is valid)",
+            ))
+        }
+        "start" | "state" | "kill" | "delete" | "exec" | "ps" | "pause" | "resume" | "features" | "run" | "update"
+        | "events" | "checkpoint" | "restore" | "list" | "spec" => {
+            Err(Error::new(format!("cannot {}", inv.command), "", "not built yet in this version of nsrun"))
+        }
+        other => Err(CLI.usage_error(format!("unknown command {}", quoted(other)))),
+    }
+}
+
+/// The error again, in the log engines read: one line, or one JSON object.
+fn log_error(global: &Global, err: &Error) {
+    let Some(path) = &global.log else { return };
+    let line = if global.json {
+        let time = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let object = serde_json::json!({ "level": "error", "msg": err.to_string(), "time": rfc3339(time) });
+        format!("{object}\n")
+    } else {
+        format!("nsrun: {err}\n")
+    };
+    if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        let _ = file.write_all(line.as_bytes());
+    }
+}
+
+/// Seconds since the epoch as RFC 3339 in UTC, as runc's json log prints its time.
+fn rfc3339(secs: u64) -> String {
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil from days (Howard Hinnant's algorithm), for 1970 onwards.
+    let z = days as i64 + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Parsed<Invocation>, Error> {
+        parse_args(args.iter().map(OsString::from))
+    }
+
+    #[test]
+    fn global_options_come_before_the_command() {
+        let Ok(Parsed::Run(inv)) =
+            parse(&["--root", "/run/x", "--log=/tmp/l", "--log-format=json", "create", "--bundle", "/b", "c1"])
+        else {
+            panic!()
+        };
+        assert_eq!(
+            inv.global,
+            Global {
+                root: Some("/run/x".into()),
+                log: Some("/tmp/l".into()),
+                json: true,
+                debug: false,
+                systemd_cgroup: false
+            }
+        );
+        assert_eq!(inv.command, "create");
+        let c = parse_create(&inv.rest).unwrap();
+        assert_eq!((c.bundle, c.id), (Some(PathBuf::from("/b")), "c1".to_owned()));
+        assert!(
+            parse(&["--log-format=yaml", "state", "x"])
+                .unwrap_err()
+                .to_string()
+                .starts_with("invalid log format: 'yaml'")
+        );
+        assert!(parse(&[]).unwrap_err().to_string().starts_with("no command given"));
+    }
+
+    #[test]
+    fn ids_cannot_leave_the_state_directory() {
+        for bad in ["", ".", "..", "../x", "a/b", "a b", "x\n"] {
+            assert!(check_id(bad).is_err(), "{bad:?}");
+        }
+        for good in ["c1", "libpod-f3c56f71455fb310", "a.b_c+d-e"] {
+            assert!(check_id(good).is_ok(), "{good}");
+        }
+        let words: Vec<OsString> = ["--bundle", "/b", "one", "two"].iter().map(OsString::from).collect();
+        assert!(parse_create(&words).unwrap_err().to_string().starts_with("create takes one container id"));
+    }
+
+    #[test]
+    fn times_are_rfc3339() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_796_169_600), "2026-12-02T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    /// The configs real engines passed (../shared/oci/configs), parsed: what was understood.
+    #[test]
+    fn golden_parses_of_engine_configs() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+        for name in ["ctr-run", "podman-run", "podman-run-options"] {
+            let text = std::fs::read_to_string(dir.join(format!("configs/{name}.json"))).unwrap();
+            let config = config::Config::parse(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let golden = std::fs::read_to_string(dir.join(format!("golden/{name}.txt"))).unwrap_or_default();
+            let got = config::summary(&config);
+            if std::env::var_os("NSRUN_BLESS").is_some() {
+                std::fs::write(dir.join(format!("golden/{name}.txt")), &got).unwrap();
+                continue;
+            }
+            assert_eq!(got, golden, "{name}: run with NSRUN_BLESS=1 to see the difference as a diff");
+        }
+    }
+
+    /// Broken variants of a real config, each refused with the field at fault.
+    #[test]
+    fn broken_configs_name_the_field() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+        let text = std::fs::read_to_string(dir.join("configs/ctr-run.json")).unwrap();
+        let base: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let with = |pointer: &str, value: serde_json::Value| {
+            let mut v = base.clone();
+            *v.pointer_mut(pointer).unwrap_or_else(|| panic!("{pointer}")) = value;
+            config::Config::parse(&v.to_string()).unwrap_err().to_string()
+        };
+        use serde_json::json;
+        for (pointer, value, want) in [
+            ("/ociVersion", json!("2.0.0"), "ociVersion: '2.0.0' is not a 1.x version"),
+            ("/process/args", json!([]), "process.args: missing or empty"),
+            ("/process/args", json!("sh"), "process.args: expected an array"),
+            ("/process/args/0", json!(7), "process.args[0]: expected a string"),
+            ("/process/cwd", json!("tmp"), "process.cwd: 'tmp' is not an absolute path"),
+            ("/process/env/0", json!("PATH"), "process.env[0]: 'PATH' is not NAME=VALUE"),
+            ("/process/user/uid", json!(-1), "process.user.uid: -1 is out of range"),
+            (
+                "/process/capabilities/bounding/0",
+                json!("CAP_FLY"),
+                "process.capabilities.bounding[0]: 'CAP_FLY' is no capability",
+            ),
+            ("/process/rlimits/0/type", json!("RLIMIT_FOO"), "process.rlimits[0].type: 'RLIMIT_FOO' is no RLIMIT_*"),
+            ("/process/rlimits/0/soft", json!(4096), "process.rlimits[0]: soft 4096 is above hard 1024"),
+            ("/root/path", json!(""), "root.path: missing or empty"),
+            ("/mounts/0/destination", json!("proc"), "mounts[0].destination: 'proc' is not an absolute path"),
+            ("/linux/namespaces/0/type", json!("pidx"), "linux.namespaces[0].type: 'pidx' is no namespace type"),
+            ("/linux/namespaces/1/type", json!("pid"), "linux.namespaces[1].type: 'pid' is listed twice"),
+            (
+                "/linux/resources/devices/1/access",
+                json!("rwx"),
+                "linux.resources.devices[1].access: 'rwx' is not made of r, w and m",
+            ),
+            ("/linux/resources/devices/1/type", json!("x"), "linux.resources.devices[1].type: 'x' is not one of acb"),
+            ("/linux/resources/cpu/shares", json!("lots"), "linux.resources.cpu.shares: expected a number"),
+            ("/linux/maskedPaths", json!({}), "linux.maskedPaths: expected an array"),
+        ] {
+            let got = with(pointer, value);
+            assert!(got.starts_with(want), "{pointer}: {got}");
+        }
+        // Rules across sections.
+        let mut v = base.clone();
+        v["linux"]["uidMappings"] = json!([{ "containerID": 0, "hostID": 1000, "size": 1 }]);
+        assert!(
+            config::Config::parse(&v.to_string())
+                .unwrap_err()
+                .to_string()
+                .starts_with("linux.uidMappings: id mappings need a user namespace")
+        );
+        let mut v = base.clone();
+        v["linux"]["sysctl"] = json!({ "kernel.panic": "1" });
+        assert!(config::Config::parse(&v.to_string()).unwrap_err().to_string().contains("not a namespaced sysctl"));
+        assert!(config::Config::parse("{").unwrap_err().to_string().starts_with("config.json: not JSON"));
+        assert!(config::Config::parse("[]").unwrap_err().to_string().starts_with("config.json: expected an object"));
+    }
+
+    #[test]
+    fn fuzz_configs_never_panic() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+        let text = std::fs::read_to_string(dir.join("configs/podman-run-options.json")).unwrap();
+        let mut rng = common::fuzz::Rng::new(0x0c1);
+        let bytes = text.as_bytes();
+        for _ in 0..3000 {
+            let mut mutated = bytes.to_vec();
+            for _ in 0..1 + rng.below(4) {
+                let at = rng.below(mutated.len());
+                let junk = b"{}[]\",:0-9ae \x00";
+                mutated[at] = junk[rng.below(junk.len())];
+            }
+            let _ = config::Config::parse(&String::from_utf8_lossy(&mutated));
+        }
+    }
+}

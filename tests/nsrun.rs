@@ -1,0 +1,64 @@
+//! nsrun, run for real: what it does with an engine's command line and a
+//! bundle before the container lifecycle exists: every config problem is
+//! one line naming the field, exit 1, in the JSON log engines read too, and
+//! nothing is created.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+
+use std::process::{Command, Output};
+
+use nstools::{TempDir, bin, stderr};
+
+fn nsrun(args: &[&str]) -> Output {
+    Command::new(bin("nsrun")).args(args).output().unwrap()
+}
+
+const VALID: &str = include_str!("../nsrun/tests/configs/ctr-run.json");
+
+#[test]
+fn a_broken_config_is_one_line_naming_the_field_and_nothing_is_made() {
+    let work = TempDir::new("nsrun-config");
+    let bundle = work.path().join("bundle");
+    std::fs::create_dir(&bundle).unwrap();
+    let state = work.path().join("state");
+    let log = work.path().join("log.json");
+    let broken = VALID.replace("\"cwd\":\"/\"", "\"cwd\":\"relative\"");
+    std::fs::write(bundle.join("config.json"), broken).unwrap();
+    let (b, s, l) = (bundle.display().to_string(), state.display().to_string(), log.display().to_string());
+    let out = nsrun(&["--root", &s, "--log", &l, "--log-format", "json", "create", "--bundle", &b, "c1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let want = format!("nsrun: invalid config: {b}/config.json: process.cwd: 'relative' is not an absolute path\n");
+    assert_eq!(stderr(&out), want);
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.starts_with("{\"level\":\"error\",\"msg\":\"invalid config: ") && logged.contains("\"time\":\"20"),
+        "{logged}"
+    );
+    assert_eq!(logged.lines().count(), 1);
+    assert!(!state.exists(), "a failed create made its state directory");
+    // A valid config passes the check, and nsrun says plainly what it cannot do yet.
+    std::fs::write(bundle.join("config.json"), VALID).unwrap();
+    let out = nsrun(&["--root", &s, "create", "--bundle", &b, "c1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "nsrun: cannot create: 'c1': the container lifecycle is not built yet (config.json is valid)\n"
+    );
+    assert!(!state.exists());
+}
+
+#[test]
+fn engine_flags_and_ids_are_checked() {
+    let out = nsrun(&["--systemd-cgroup", "create", "--bundle", "/nonexistent", "c1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).starts_with("nsrun: --systemd-cgroup: not supported"), "{}", stderr(&out));
+    let out = nsrun(&["create", "--bundle", "/nonexistent", "../escape"]);
+    assert_eq!(stderr(&out), "nsrun: invalid container id: '../escape': use letters, digits and . _ + -\n");
+    let out = nsrun(&["create", "--bundle", "/nonexistent", "c1"]);
+    assert_eq!(stderr(&out), "nsrun: cannot read: /nonexistent/config.json: No such file or directory\n");
+    let out = nsrun(&["state", "c1"]);
+    assert_eq!(
+        (out.status.code(), stderr(&out).as_str()),
+        (Some(1), "nsrun: cannot state: not built yet in this version of nsrun\n")
+    );
+}
