@@ -21,6 +21,7 @@ pub mod rootfs;
 pub mod seccomp;
 pub mod signals;
 pub mod sync;
+pub mod syscalls;
 pub mod timens;
 pub mod trace;
 pub mod userns;

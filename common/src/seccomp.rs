@@ -257,6 +257,267 @@ pub fn install(program: &[libc::sock_filter]) -> Result<(), Error> {
     Ok(())
 }
 
+// ---- profiles: filters described by rules (an OCI linux.seccomp), compiled ----
+
+const JGT_K: u16 = 0x25;
+const JA: u16 = 0x05;
+const ALU_AND_K: u16 = 0x54;
+/// BPF_MAXINSNS: the kernel refuses a longer program.
+const MAX_INSTRUCTIONS: usize = 4096;
+
+/// What a rule (or the default) does to a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    KillProcess,
+    KillThread,
+    Trap,
+    Errno(u16),
+    Trace(u16),
+    Log,
+    Allow,
+}
+
+impl Action {
+    fn ret(self) -> u32 {
+        match self {
+            Self::KillProcess => 0x8000_0000,
+            Self::KillThread => 0,
+            Self::Trap => 0x0003_0000,
+            Self::Errno(e) => 0x0005_0000 | u32::from(e),
+            Self::Trace(e) => 0x7ff0_0000 | u32::from(e),
+            Self::Log => 0x7ffc_0000,
+            Self::Allow => RET_ALLOW,
+        }
+    }
+}
+
+/// How a 64-bit argument compares with a rule's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Ne,
+    Lt,
+    Le,
+    Eq,
+    Ge,
+    Gt,
+    /// `(arg & value) == value_two`.
+    MaskedEq,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Condition {
+    pub index: u8,
+    pub op: Op,
+    pub value: u64,
+    pub value_two: u64,
+}
+
+/// The calls named, when every condition holds, get `action`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub names: Vec<String>,
+    pub action: Action,
+    pub conditions: Vec<Condition>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    pub default: Action,
+    pub rules: Vec<Rule>,
+}
+
+/// The number of call `name` on `arch`, by the kernel's tables.
+pub fn number_of(arch: Arch, name: &str) -> Option<u32> {
+    let table = match arch {
+        Arch::X86_64 => crate::syscalls::X86_64,
+        Arch::Aarch64 => crate::syscalls::AARCH64,
+    };
+    table.binary_search_by(|(n, _)| (*n).cmp(name)).ok().map(|i| table[i].1)
+}
+
+/// A jump of a block: so many instructions on, or to the block's end.
+#[derive(Clone, Copy)]
+enum To {
+    On(u8),
+    End,
+}
+
+struct Pending {
+    code: u16,
+    k: u32,
+    jt: To,
+    jf: To,
+}
+
+fn op(code: u16, k: u32) -> Pending {
+    Pending { code, k, jt: To::On(0), jf: To::On(0) }
+}
+
+fn branch(code: u16, k: u32, jt: To, jf: To) -> Pending {
+    Pending { code, k, jt, jf }
+}
+
+/// Resolve a block's jumps to its end (the instruction after it).
+fn resolve(block: Vec<Pending>) -> Result<Vec<libc::sock_filter>, String> {
+    let len = block.len();
+    let offset = |at: usize, to: To| -> Result<u8, String> {
+        match to {
+            To::On(n) => Ok(n),
+            To::End => {
+                u8::try_from(len - at - 1).map_err(|_| "a rule compiles to a block too long to jump over".to_owned())
+            }
+        }
+    };
+    block.iter().enumerate().map(|(at, p)| Ok(jump(p.code, p.k, offset(at, p.jt)?, offset(at, p.jf)?))).collect()
+}
+
+/// The code that falls through when `c` holds and jumps to the block's end when not.
+fn condition(c: &Condition) -> Vec<Pending> {
+    let (low, high) = (arg_low(u32::from(c.index)), arg_low(u32::from(c.index)) + 4);
+    let (vh, vl) = ((c.value >> 32) as u32, c.value as u32);
+    let end = To::End;
+    let next = To::On(0);
+    match c.op {
+        Op::Eq => {
+            vec![op(LD_W_ABS, high), branch(JEQ_K, vh, next, end), op(LD_W_ABS, low), branch(JEQ_K, vl, next, end)]
+        }
+        Op::Ne => vec![
+            op(LD_W_ABS, high),
+            branch(JEQ_K, vh, next, To::On(2)),
+            op(LD_W_ABS, low),
+            branch(JEQ_K, vl, end, next),
+        ],
+        Op::Gt => vec![
+            op(LD_W_ABS, high),
+            branch(JGT_K, vh, To::On(3), next),
+            branch(JEQ_K, vh, next, end),
+            op(LD_W_ABS, low),
+            branch(JGT_K, vl, next, end),
+        ],
+        Op::Ge => vec![
+            op(LD_W_ABS, high),
+            branch(JGT_K, vh, To::On(3), next),
+            branch(JEQ_K, vh, next, end),
+            op(LD_W_ABS, low),
+            branch(JGE_K, vl, next, end),
+        ],
+        Op::Lt => vec![
+            op(LD_W_ABS, high),
+            branch(JGE_K, vh, next, To::On(3)),
+            branch(JEQ_K, vh, next, end),
+            op(LD_W_ABS, low),
+            branch(JGE_K, vl, end, next),
+        ],
+        Op::Le => vec![
+            op(LD_W_ABS, high),
+            branch(JGE_K, vh, next, To::On(3)),
+            branch(JEQ_K, vh, next, end),
+            op(LD_W_ABS, low),
+            branch(JGT_K, vl, end, next),
+        ],
+        Op::MaskedEq => {
+            let (mh, ml) = ((c.value >> 32) as u32, c.value as u32);
+            let (th, tl) = ((c.value_two >> 32) as u32, c.value_two as u32);
+            vec![
+                op(LD_W_ABS, high),
+                op(ALU_AND_K, mh),
+                branch(JEQ_K, th, next, end),
+                op(LD_W_ABS, low),
+                op(ALU_AND_K, ml),
+                branch(JEQ_K, tl, next, end),
+            ]
+        }
+    }
+}
+
+/// Compile `profile` for `arch`: the first rule that matches a call decides
+/// (rules with conditions, in their order, then the unconditional ones);
+/// otherwise the default. Calls of another architecture or ABI (x32), whose
+/// numbers these tables do not hold, get the default, or EPERM where the
+/// default would allow them: a rule meant to deny is never skipped. Names
+/// this kernel table does not know are left out (as runc does, for calls
+/// newer than the table).
+pub fn compile(profile: &Profile, arch: Arch) -> Result<Vec<libc::sock_filter>, String> {
+    let foreign = match profile.default {
+        Action::Allow | Action::Log => Action::Errno(libc::EPERM as u16),
+        other => other,
+    };
+    let mut p =
+        vec![stmt(LD_W_ABS, ARCH), jump(JEQ_K, arch.audit(), 1, 0), stmt(RET_K, foreign.ret()), stmt(LD_W_ABS, NR)];
+    if arch == Arch::X86_64 {
+        p.extend([jump(JGE_K, 0x4000_0000, 0, 1), stmt(RET_K, foreign.ret())]);
+    }
+    let numbers = |rule: &Rule| -> Vec<u32> { rule.names.iter().filter_map(|n| number_of(arch, n)).collect() };
+    for rule in profile.rules.iter().filter(|r| !r.conditions.is_empty()) {
+        for nr in numbers(rule) {
+            let mut block = vec![op(LD_W_ABS, NR), branch(JEQ_K, nr, To::On(0), To::End)];
+            for c in &rule.conditions {
+                if c.index > 5 {
+                    return Err(format!("argument index {} (a call has 6: 0 to 5)", c.index));
+                }
+                block.extend(condition(c));
+            }
+            block.push(op(RET_K, rule.action.ret()));
+            p.extend(resolve(block)?);
+        }
+    }
+    p.push(stmt(LD_W_ABS, NR));
+    for rule in profile.rules.iter().filter(|r| r.conditions.is_empty()) {
+        // A run of names shares one return: JEQ n1 .. nK jump to it.
+        for chunk in numbers(rule).chunks(200) {
+            let k = chunk.len();
+            for (i, nr) in chunk.iter().enumerate() {
+                p.push(jump(JEQ_K, *nr, (k - i) as u8, 0));
+            }
+            p.extend([stmt(JA, 1), stmt(RET_K, rule.action.ret())]);
+        }
+    }
+    p.push(stmt(RET_K, profile.default.ret()));
+    if p.len() > MAX_INSTRUCTIONS {
+        return Err(format!("the filter needs {} instructions, more than the kernel's {MAX_INSTRUCTIONS}", p.len()));
+    }
+    Ok(p)
+}
+
+/// Run a filter of ours over one call, as the kernel would: what it returns
+/// for call `nr` of audit architecture `arch` with `args`. None for a program
+/// that uses an instruction our filters never contain, or runs off its end.
+/// For tests, and for saying why a call was refused.
+pub fn evaluate(program: &[libc::sock_filter], arch: u32, nr: u32, args: [u64; 6]) -> Option<u32> {
+    let mut data = [0u8; 64];
+    data[0..4].copy_from_slice(&nr.to_ne_bytes());
+    data[4..8].copy_from_slice(&arch.to_ne_bytes());
+    for (i, a) in args.iter().enumerate() {
+        data[16 + 8 * i..24 + 8 * i].copy_from_slice(&a.to_ne_bytes());
+    }
+    let (mut pc, mut acc) = (0usize, 0u32);
+    loop {
+        let ins = *program.get(pc)?;
+        pc += 1;
+        let k = ins.k;
+        let branch = |taken: bool| if taken { ins.jt as usize } else { ins.jf as usize };
+        match ins.code {
+            LD_W_ABS => {
+                let at = k as usize;
+                acc = u32::from_ne_bytes(data.get(at..at + 4)?.try_into().ok()?);
+            }
+            JEQ_K => pc += branch(acc == k),
+            JGE_K => pc += branch(acc >= k),
+            JGT_K => pc += branch(acc > k),
+            JSET_K => pc += branch(acc & k != 0),
+            JA => pc += k as usize,
+            ALU_AND_K => acc &= k,
+            RET_K => return Some(k),
+            _ => return None,
+        }
+    }
+}
+
+/// The audit architecture number of `arch` (seccomp_data.arch).
+pub fn audit_arch(arch: Arch) -> u32 {
+    arch.audit()
+}
+
 /// ptrace requests of <linux/ptrace.h> that libc does not name.
 const PTRACE_SECCOMP_GET_FILTER: libc::c_uint = 0x420c;
 
@@ -380,32 +641,8 @@ fn explain(e: Errno) -> String {
 mod tests {
     use super::*;
 
-    /// Run a classic BPF program over one seccomp_data, as the kernel would.
     fn run(program: &[libc::sock_filter], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
-        let mut data = [0u8; 64];
-        data[0..4].copy_from_slice(&nr.to_ne_bytes());
-        data[4..8].copy_from_slice(&arch.to_ne_bytes());
-        for (i, a) in args.iter().enumerate() {
-            data[16 + 8 * i..24 + 8 * i].copy_from_slice(&a.to_ne_bytes());
-        }
-        let (mut pc, mut acc) = (0usize, 0u32);
-        loop {
-            let ins = program[pc];
-            pc += 1;
-            let k = ins.k;
-            let branch = |taken: bool| if taken { ins.jt as usize } else { ins.jf as usize };
-            match ins.code {
-                LD_W_ABS => {
-                    let at = k as usize;
-                    acc = u32::from_ne_bytes(data[at..at + 4].try_into().unwrap());
-                }
-                JEQ_K => pc += branch(acc == k),
-                JGE_K => pc += branch(acc >= k),
-                JSET_K => pc += branch(acc & k != 0),
-                RET_K => return k,
-                other => panic!("unexpected opcode {other:#x}"),
-            }
-        }
+        evaluate(program, arch, nr, args).unwrap()
     }
 
     fn verdict(policy: Policy, arch: Arch, name: &str, args: [u64; 6]) -> u32 {
@@ -540,5 +777,98 @@ mod tests {
         ] {
             assert_eq!(i64::from(native.number(pair)), theirs, "{name}");
         }
+    }
+
+    fn sample_profile() -> Profile {
+        let rule = |names: &[&str], action, conditions: Vec<Condition>| Rule {
+            names: names.iter().map(|n| (*n).to_owned()).collect(),
+            action,
+            conditions,
+        };
+        let cond = |index, op, value, value_two| Condition { index, op, value, value_two };
+        Profile {
+            default: Action::Errno(libc::ENOSYS as u16),
+            rules: vec![
+                rule(&["read", "write", "no_such_call_here"], Action::Allow, vec![]),
+                rule(&["personality"], Action::Allow, vec![cond(0, Op::Eq, 0xffff_ffff, 0)]),
+                rule(&["clone"], Action::Allow, vec![cond(0, Op::MaskedEq, 0x7e02_0080, 0)]),
+                rule(&["kill"], Action::Errno(libc::EPERM as u16), vec![cond(1, Op::Gt, 0x1_0000_0000, 0)]),
+                rule(&["kill"], Action::Allow, vec![cond(1, Op::Le, 0x1_0000_0000, 0)]),
+                rule(&["mkdir"], Action::KillProcess, vec![cond(1, Op::Ne, 0o755, 0), cond(1, Op::Lt, 0o1000, 0)]),
+                rule(&["mkdir"], Action::Allow, vec![cond(1, Op::Ge, 0, 0)]),
+            ],
+        }
+    }
+
+    #[test]
+    fn profiles_compile_to_what_they_say() {
+        let arch = Arch::X86_64;
+        let p = compile(&sample_profile(), arch).unwrap();
+        let native = arch.audit();
+        let nr = |name| number_of(arch, name).unwrap();
+        let at = |name, args: [u64; 6]| run(&p, native, nr(name), args);
+        let errno = |e: i32| 0x0005_0000 | e as u32;
+        assert_eq!(at("read", [0; 6]), RET_ALLOW);
+        assert_eq!(at("write", [0; 6]), RET_ALLOW);
+        assert_eq!(at("openat", [0; 6]), errno(libc::ENOSYS), "the default");
+        assert_eq!(at("personality", [0xffff_ffff, 0, 0, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(at("personality", [0x8, 0, 0, 0, 0, 0]), errno(libc::ENOSYS));
+        assert_eq!(at("personality", [0x1_ffff_ffff, 0, 0, 0, 0, 0]), errno(libc::ENOSYS), "the high word counts");
+        assert_eq!(at("clone", [libc::SIGCHLD as u64, 0, 0, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(at("clone", [libc::CLONE_NEWNS as u64, 0, 0, 0, 0, 0]), errno(libc::ENOSYS));
+        assert_eq!(at("kill", [1, 0x1_0000_0001, 0, 0, 0, 0]), errno(libc::EPERM), "Gt across the high word");
+        assert_eq!(at("kill", [1, 0x1_0000_0000, 0, 0, 0, 0]), RET_ALLOW, "Le at equality");
+        assert_eq!(at("kill", [1, 9, 0, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(at("mkdir", [0, 0o700, 0, 0, 0, 0]), 0x8000_0000, "Ne and Lt together");
+        assert_eq!(at("mkdir", [0, 0o755, 0, 0, 0, 0]), RET_ALLOW, "Ne fails: the next rule");
+        assert_eq!(at("mkdir", [0, 0o1777, 0, 0, 0, 0]), RET_ALLOW, "Lt fails: the next rule");
+        // Another architecture or the x32 ABI: the default, which denies here.
+        assert_eq!(run(&p, Arch::Aarch64.audit(), 0, [0; 6]), errno(libc::ENOSYS));
+        assert_eq!(run(&p, native, 0x4000_0000, [0; 6]), errno(libc::ENOSYS));
+        // With an allowing default, a foreign call is still refused.
+        let open = Profile { default: Action::Allow, rules: vec![] };
+        assert_eq!(run(&compile(&open, arch).unwrap(), 0x4000_0003, 0, [0; 6]), RET_EPERM);
+    }
+
+    #[test]
+    fn every_comparison_agrees_with_plain_arithmetic() {
+        let arch = Arch::X86_64;
+        let values = [0u64, 1, 0x7fff_ffff, 0xffff_ffff, 0x1_0000_0000, 0x1_0000_0001, u64::MAX - 1, u64::MAX];
+        for op in [Op::Ne, Op::Lt, Op::Le, Op::Eq, Op::Ge, Op::Gt, Op::MaskedEq] {
+            for &value in &values {
+                let rule = Rule {
+                    names: vec!["read".into()],
+                    action: Action::Allow,
+                    conditions: vec![Condition { index: 2, op, value, value_two: value & 0xf0f0_f0f0_f0f0_f0f0 }],
+                };
+                let p = compile(&Profile { default: Action::KillThread, rules: vec![rule] }, arch).unwrap();
+                for &arg in &values {
+                    let want = match op {
+                        Op::Ne => arg != value,
+                        Op::Lt => arg < value,
+                        Op::Le => arg <= value,
+                        Op::Eq => arg == value,
+                        Op::Ge => arg >= value,
+                        Op::Gt => arg > value,
+                        Op::MaskedEq => arg & value == value & 0xf0f0_f0f0_f0f0_f0f0,
+                    };
+                    let got =
+                        run(&p, arch.audit(), number_of(arch, "read").unwrap(), [0, 0, arg, 0, 0, 0]) == RET_ALLOW;
+                    assert_eq!(got, want, "{op:?} {arg:#x} against {value:#x}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_tables_are_sorted_and_agree_with_libc() {
+        for table in [crate::syscalls::X86_64, crate::syscalls::AARCH64] {
+            assert!(table.windows(2).all(|w| w[0].0 < w[1].0), "sorted, no duplicates");
+        }
+        let native = Arch::native().unwrap();
+        assert_eq!(number_of(native, "read"), Some(libc::SYS_read as u32));
+        assert_eq!(number_of(native, "clone3"), Some(libc::SYS_clone3 as u32));
+        assert_eq!(number_of(native, "mount_setattr"), Some(libc::SYS_mount_setattr as u32));
+        assert_eq!(number_of(native, "no_such_call"), None);
     }
 }

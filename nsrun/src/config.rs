@@ -399,6 +399,9 @@ impl Config {
     /// What `create` needs beyond a well-formed config, and the rules that
     /// span sections.
     fn check(&self) -> Read<()> {
+        if let Some(seccomp) = &self.linux.seccomp {
+            seccomp.profile()?;
+        }
         let has = |name: &str| self.linux.namespaces.iter().any(|n| n.ns.name == name);
         if (!self.linux.uid_mappings.is_empty() || !self.linux.gid_mappings.is_empty()) && !has("user") {
             return invalid("linux.uidMappings", "id mappings need a user namespace in linux.namespaces");
@@ -784,6 +787,66 @@ fn seccomp(s: &Map<String, Value>) -> Read<Seccomp> {
         flags: strings(s, f, "flags")?,
         syscalls,
     })
+}
+
+impl Seccomp {
+    /// The profile as common's compiler takes it. SCMP_ACT_NOTIFY needs a
+    /// seccomp agent (listenerPath), which nsrun does not run: refused.
+    pub fn profile(&self) -> Read<common::seccomp::Profile> {
+        use common::seccomp::{Action, Condition, Op, Profile, Rule};
+        let errno = |e: Option<u32>| e.map_or(libc::EPERM as u16, |e| e.min(4095) as u16);
+        let action = |name: &str, ret: Option<u32>, field: &str| -> Read<Action> {
+            Ok(match name {
+                "SCMP_ACT_KILL" | "SCMP_ACT_KILL_THREAD" => Action::KillThread,
+                "SCMP_ACT_KILL_PROCESS" => Action::KillProcess,
+                "SCMP_ACT_TRAP" => Action::Trap,
+                "SCMP_ACT_ERRNO" => Action::Errno(errno(ret)),
+                "SCMP_ACT_TRACE" => Action::Trace(errno(ret)),
+                "SCMP_ACT_LOG" => Action::Log,
+                "SCMP_ACT_ALLOW" => Action::Allow,
+                other => {
+                    return invalid(
+                        field,
+                        format!("'{other}' needs a seccomp agent (listenerPath), which nsrun does not run"),
+                    );
+                }
+            })
+        };
+        let default = action(&self.default_action, self.default_errno_ret, "linux.seccomp.defaultAction")?;
+        let mut rules = Vec::new();
+        for (i, r) in self.syscalls.iter().enumerate() {
+            let field = format!("linux.seccomp.syscalls[{i}]");
+            let conditions = r
+                .args
+                .iter()
+                .map(|a| Condition {
+                    index: a.index as u8,
+                    op: match a.op.as_str() {
+                        "SCMP_CMP_NE" => Op::Ne,
+                        "SCMP_CMP_LT" => Op::Lt,
+                        "SCMP_CMP_LE" => Op::Le,
+                        "SCMP_CMP_EQ" => Op::Eq,
+                        "SCMP_CMP_GE" => Op::Ge,
+                        "SCMP_CMP_GT" => Op::Gt,
+                        _ => Op::MaskedEq,
+                    },
+                    value: a.value,
+                    value_two: a.value_two,
+                })
+                .collect();
+            rules.push(Rule {
+                names: r.names.clone(),
+                action: action(&r.action, r.errno_ret, &format!("{field}.action"))?,
+                conditions,
+            });
+        }
+        let profile = Profile { default, rules };
+        if let Some(arch) = common::seccomp::Arch::native() {
+            common::seccomp::compile(&profile, arch)
+                .map_err(|why| Invalid { field: "linux.seccomp".to_owned(), why })?;
+        }
+        Ok(profile)
+    }
 }
 
 /// A stable, readable account of what was understood, for golden tests and `nsrun --debug`.

@@ -361,6 +361,42 @@ mod tests {
         assert!(config::Config::parse("[]").unwrap_err().to_string().starts_with("config.json: expected an object"));
     }
 
+    /// podman's own profile, compiled by common's compiler, decides as podman means it.
+    #[test]
+    fn podmans_seccomp_profile_compiles_and_decides() {
+        use common::seccomp::{Arch, audit_arch, compile, evaluate, number_of};
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+        let text = std::fs::read_to_string(dir.join("configs/podman-run.json")).unwrap();
+        let config = config::Config::parse(&text).unwrap();
+        let profile = config.linux.seccomp.as_ref().unwrap().profile().unwrap();
+        let arch = Arch::native().unwrap();
+        let program = compile(&profile, arch).unwrap();
+        assert!(program.len() < 4096, "{} instructions", program.len());
+        let at = |name: &str, args: [u64; 6]| {
+            evaluate(&program, audit_arch(arch), number_of(arch, name).unwrap(), args).unwrap()
+        };
+        let allow = 0x7fff_0000;
+        assert_eq!(at("read", [0; 6]), allow);
+        assert_eq!(at("execve", [0; 6]), allow);
+        // Named with errnoRet 1: EPERM.
+        assert_eq!(at("kexec_load", [0; 6]), 0x0005_0000 | 1);
+        // Named nowhere: the default, ENOSYS (defaultErrnoRet 38).
+        let listed: Vec<&str> = profile.rules.iter().flat_map(|r| r.names.iter().map(String::as_str)).collect();
+        let unlisted = ["read", "write"]
+            .iter()
+            .chain(["uselib", "nfsservctl", "vserver", "afs_syscall", "tuxcall"].iter())
+            .find(|n| !listed.contains(n) && number_of(arch, n).is_some())
+            .expect("a call podman does not name");
+        assert_eq!(at(unlisted, [0; 6]), 0x0005_0000 | 38, "{unlisted}");
+        // Argument rules: personality only with the listed values; an audit
+        // netlink socket (AF_NETLINK 16, NETLINK_AUDIT 9) gets EINVAL, other sockets go through.
+        assert_eq!(at("personality", [0x8, 0, 0, 0, 0, 0]), allow);
+        assert_eq!(at("personality", [0x40_0000, 0, 0, 0, 0, 0]), 0x0005_0000 | 38);
+        assert_eq!(at("socket", [16, 3, 9, 0, 0, 0]), 0x0005_0000 | 22);
+        assert_eq!(at("socket", [16, 3, 0, 0, 0, 0]), allow);
+        assert_eq!(at("socket", [2, 1, 6, 0, 0, 0]), allow);
+    }
+
     #[test]
     fn fuzz_configs_never_panic() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
