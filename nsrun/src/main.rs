@@ -10,6 +10,7 @@
 #![cfg_attr(not(test), no_main)]
 
 mod config;
+mod mounts;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -184,6 +185,10 @@ fn dispatch(inv: &Invocation) -> Result<i32, Error> {
                 return Err(Error::new("invalid config", path.display(), "process: missing"));
             }
             common::trace::step(|| config::summary(&config));
+            for m in &config.mounts {
+                let plan = mounts::plan(&m.options);
+                common::trace::step(|| format!("# mount {}: {plan:?}", m.destination));
+            }
             Err(Error::new(
                 "cannot create",
                 quoted(&c.id),
