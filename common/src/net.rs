@@ -17,13 +17,11 @@ pub fn loopback_up() -> Result<(), Error> {
     for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
         *dst = *src as libc::c_char;
     }
-    // SAFETY: `req` is a valid ifreq naming "lo"; the ioctls read and write it.
-    let result = unsafe {
-        Errno::result(libc::ioctl(sock, libc::SIOCGIFFLAGS, &mut req)).and_then(|_| {
-            req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
-            Errno::result(libc::ioctl(sock, libc::SIOCSIFFLAGS, &req))
-        })
-    };
+    // In a new network namespace lo's flags are IFF_LOOPBACK and nothing
+    // else, so they are set at once, without reading them first.
+    req.ifr_ifru.ifru_flags = (libc::IFF_UP | libc::IFF_LOOPBACK | libc::IFF_RUNNING) as libc::c_short;
+    // SAFETY: `req` is a valid ifreq naming "lo" with its flags; the ioctl reads it.
+    let result = unsafe { Errno::result(libc::ioctl(sock, libc::SIOCSIFFLAGS, &req)) };
     // SAFETY: `sock` is ours and closed once.
     unsafe { libc::close(sock) };
     result.map(drop).map_err(fail)
