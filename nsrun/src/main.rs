@@ -1,15 +1,15 @@
 //! nsrun: an OCI runtime, the runc command line, on the nstools core.
 //!
-//! This first part reads the command line engines pass (global options
-//! first, then the command and its options, then the container id), and a
-//! bundle's config.json, checked whole before anything is touched. The
-//! lifecycle (create, start, state, kill, delete) is not built yet: those
-//! commands check what they are given, then say so and fail, so that an
-//! engine pointed at nsrun stops at once with the reason.
+//! It reads the command line engines pass (global options first, then the
+//! command and its options, then the container id) and a bundle's
+//! config.json, checked whole before anything is touched. `create`, `start`,
+//! `state`, `kill` and `delete` work for what nsrun can honour; the rest of a
+//! config (cgroups, user namespaces, hooks, a terminal) is refused by name.
 
 #![cfg_attr(not(test), no_main)]
 
 mod config;
+mod container;
 mod mounts;
 
 use std::ffi::OsString;
@@ -30,8 +30,9 @@ Usage:
   nsrun [global options] COMMAND [options] ID
 
 An OCI runtime (the command line of runc and crun) on the nstools core, for
-podman, containerd and Kubernetes. This version reads and checks a bundle's
-config.json; the container lifecycle is not built yet.
+podman, containerd and Kubernetes. This version runs containers without
+cgroup limits, user namespaces, hooks or a terminal, and refuses a config
+that asks for them.
 
 Global options:
       --root=DIR           where containers' state lives (default /run/nsrun)
@@ -43,9 +44,13 @@ Global options:
   -V, --version            show the version and exit
 
 Commands:
-  create --bundle=DIR [--pid-file=FILE] [--console-socket=SOCKET] ID
-                           check DIR/config.json (the rest: not built yet)
-  start, state, kill, delete, exec, ps, pause, resume, features ID
+  create --bundle=DIR [--pid-file=FILE] ID
+                           build the container, its process held until start
+  start ID                 let it run
+  state ID                 the OCI state document
+  kill ID [SIGNAL]         a signal (default TERM), by name or number
+  delete [--force] ID      remove a stopped one (--force: end it first)
+  exec, ps, pause, resume, features
                            not built yet
 
 Exit status: 0, or 1 with one line on stderr (as engines expect of a runtime).
@@ -189,18 +194,58 @@ fn dispatch(inv: &Invocation) -> Result<i32, Error> {
                 let plan = mounts::plan(&m.options);
                 common::trace::step(|| format!("# mount {}: {plan:?}", m.destination));
             }
-            Err(Error::new(
-                "cannot create",
-                quoted(&c.id),
-                "the container lifecycle is not built yet (config.json is valid)",
-            ))
+            container::create(&state_root(&inv.global), &c.id, &bundle, c.pid_file.as_deref(), &config).map(|()| 0)
         }
-        "start" | "state" | "kill" | "delete" | "exec" | "ps" | "pause" | "resume" | "features" | "run" | "update"
-        | "events" | "checkpoint" | "restore" | "list" | "spec" => {
+        "start" => {
+            let id = one_id(&inv.command, &inv.rest)?;
+            container::start(&container::dir_of(&state_root(&inv.global), &id), &id).map(|()| 0)
+        }
+        "state" => {
+            let id = one_id(&inv.command, &inv.rest)?;
+            let dir = container::dir_of(&state_root(&inv.global), &id);
+            let state = container::State::read(&dir, &id)?;
+            let text = serde_json::to_string_pretty(&state.document(&dir)).unwrap_or_default();
+            common::print(&format!("{text}\n")).map(|()| 0)
+        }
+        "kill" => {
+            let words: Vec<&OsString> = inv.rest.iter().filter(|w| *w != "--all" && *w != "-a").collect();
+            let (id, signal) = match words.as_slice() {
+                [id] => (id.to_string_lossy().into_owned(), libc::SIGTERM),
+                [id, sig] => (id.to_string_lossy().into_owned(), container::parse_signal(&sig.to_string_lossy())?),
+                _ => return Err(CLI.usage_error("kill takes an id and a signal")),
+            };
+            check_id(&id)?;
+            container::kill(&container::dir_of(&state_root(&inv.global), &id), &id, signal).map(|()| 0)
+        }
+        "delete" => {
+            let force = inv.rest.iter().any(|w| w == "--force" || w == "-f");
+            let words: Vec<OsString> = inv.rest.iter().filter(|w| *w != "--force" && *w != "-f").cloned().collect();
+            let id = one_id(&inv.command, &words)?;
+            container::delete(&container::dir_of(&state_root(&inv.global), &id), &id, force).map(|()| 0)
+        }
+        "exec" | "ps" | "pause" | "resume" | "features" | "run" | "update" | "events" | "checkpoint" | "restore"
+        | "list" | "spec" => {
             Err(Error::new(format!("cannot {}", inv.command), "", "not built yet in this version of nsrun"))
         }
         other => Err(CLI.usage_error(format!("unknown command {}", quoted(other)))),
     }
+}
+
+fn state_root(global: &Global) -> PathBuf {
+    global.root.clone().unwrap_or_else(|| PathBuf::from("/run/nsrun"))
+}
+
+/// A command's one word: the container id.
+fn one_id(command: &str, words: &[OsString]) -> Result<String, Error> {
+    let [id] = words else { return Err(CLI.usage_error(format!("{command} takes one container id"))) };
+    let id = id.to_string_lossy().into_owned();
+    check_id(&id)?;
+    Ok(id)
+}
+
+/// Now, as RFC 3339.
+pub fn rfc3339_now() -> String {
+    rfc3339(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0))
 }
 
 /// The error again, in the log engines read: one line, or one JSON object.

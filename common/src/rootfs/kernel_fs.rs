@@ -59,18 +59,27 @@ pub fn mount_proc(root: &Root) -> Result<(), Error> {
         mask(root, Path::new(path))?;
     }
     for path in READ_ONLY {
-        let inside = Path::new(path);
-        let Ok(fd) = root.resolve(inside, OFlag::O_PATH) else { continue };
-        trace::step(|| format!("mount --bind -o ro {path} {path}"));
-        let at = fd_path(fd.as_fd());
-        mount(Some(at.as_str()), at.as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-            .map_err(|e| Error::sys("cannot bind", path, e))?;
-        root.read_only(inside, true)?;
+        read_only_path(root, Path::new(path))?;
     }
     Ok(())
 }
 
-fn mask(root: &Root, inside: &Path) -> Result<(), Error> {
+/// Make `inside` read-only where it is (a bind of itself, recursively
+/// read-only); nothing when it does not exist.
+pub fn read_only_path(root: &Root, inside: &Path) -> Result<(), Error> {
+    let path = inside.display();
+    let Ok(fd) = root.resolve(inside, OFlag::O_PATH) else { return Ok(()) };
+    trace::step(|| format!("mount --bind -o ro {path} {path}"));
+    let at = fd_path(fd.as_fd());
+    mount(Some(at.as_str()), at.as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+        .map_err(|e| Error::sys("cannot bind", path, e))?;
+    root.read_only(inside, true)?;
+    Ok(())
+}
+
+/// Hide `inside`: an empty read-only tmpfs over a directory, /dev/null over
+/// anything else; nothing when it does not exist.
+pub fn mask(root: &Root, inside: &Path) -> Result<(), Error> {
     let Ok(fd) = root.resolve(inside, OFlag::O_PATH) else { return Ok(()) };
     let st = nix::sys::stat::fstat(fd.as_fd()).map_err(|e| Error::sys("cannot examine", inside.display(), e))?;
     let at = fd_path(fd.as_fd());
@@ -222,14 +231,10 @@ fn console(root: &Root) -> Result<(), Error> {
     }
 }
 
-pub fn mount_dev(root: &Root) -> Result<(), Error> {
-    real_dir(root, Path::new("/dev"))?;
-    root.mount_fs(
-        "tmpfs",
-        Path::new("/dev"),
-        MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
-        Some("mode=0755,size=65536k"),
-    )?;
+/// The nodes and links every container's /dev has (an OCI runtime's default
+/// devices): null, zero, full, random, urandom, tty; fd, stdin, stdout,
+/// stderr and ptmx as links.
+pub fn default_devices(root: &Root) -> Result<(), Error> {
     device_nodes(root)?;
     for (link, target) in [
         ("fd", "/proc/self/fd"),
@@ -240,6 +245,18 @@ pub fn mount_dev(root: &Root) -> Result<(), Error> {
     ] {
         root.symlink(Path::new(target), &Path::new("/dev").join(link))?;
     }
+    Ok(())
+}
+
+pub fn mount_dev(root: &Root) -> Result<(), Error> {
+    real_dir(root, Path::new("/dev"))?;
+    root.mount_fs(
+        "tmpfs",
+        Path::new("/dev"),
+        MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
+        Some("mode=0755,size=65536k"),
+    )?;
+    default_devices(root)?;
     console(root)?;
     let pts_options =
         if root.userns { "newinstance,ptmxmode=0666,mode=0620" } else { "newinstance,ptmxmode=0666,mode=0620,gid=5" };

@@ -1,0 +1,599 @@
+//! The container lifecycle: `create` builds the container and holds its
+//! process on a FIFO until `start`; `state`, `kill` and `delete` act on
+//! what `create` wrote in ROOT/ID/state.json. What nsrun cannot honour yet
+//! (cgroups and device rules, user namespaces, hooks, a terminal) is refused
+//! at `create`, before anything is made: never silently left out.
+
+use std::ffi::OsString;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use common::error::quoted;
+use common::process::{self, Forked};
+use common::rootfs::{self, Root};
+use common::{Error, caps, trace};
+use nix::errno::Errno;
+use nix::mount::{MsFlags, mount};
+use serde_json::json;
+
+use crate::config::{Config, Process};
+use crate::mounts::{self, Recursive};
+
+const FIFO: &str = "exec.fifo";
+const STATE: &str = "state.json";
+
+/// What `create` records of a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct State {
+    pub id: String,
+    pub pid: libc::pid_t,
+    /// Its start time in clock ticks (/proc/PID/stat), so that a reused PID is not taken for it.
+    pub start_time: u64,
+    pub bundle: String,
+    pub created: String,
+    pub annotations: serde_json::Map<String, serde_json::Value>,
+}
+
+pub fn dir_of(root: &Path, id: &str) -> PathBuf {
+    root.join(id)
+}
+
+impl State {
+    pub fn read(dir: &Path, id: &str) -> Result<Self, Error> {
+        let path = dir.join(STATE);
+        let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::new("", quoted(id), "no such container"),
+            _ => Error::new("cannot read", path.display(), common::io_reason(&e)),
+        })?;
+        let bad = || Error::new("cannot read", path.display(), "not a state file of nsrun");
+        let v: serde_json::Value = serde_json::from_str(&text).map_err(|_| bad())?;
+        Ok(Self {
+            id: v["id"].as_str().ok_or_else(bad)?.to_owned(),
+            pid: v["pid"].as_i64().and_then(|p| i32::try_from(p).ok()).ok_or_else(bad)?,
+            start_time: v["nsrunStartTime"].as_u64().ok_or_else(bad)?,
+            bundle: v["bundle"].as_str().unwrap_or_default().to_owned(),
+            created: v["created"].as_str().unwrap_or_default().to_owned(),
+            annotations: v["annotations"].as_object().cloned().unwrap_or_default(),
+        })
+    }
+
+    fn write(&self, dir: &Path) -> Result<(), Error> {
+        let v = json!({
+            "id": self.id, "pid": self.pid, "nsrunStartTime": self.start_time,
+            "bundle": self.bundle, "created": self.created, "annotations": self.annotations,
+        });
+        let tmp = dir.join(".state.json.tmp");
+        std::fs::write(&tmp, v.to_string())
+            .map_err(|e| Error::new("cannot write", tmp.display(), common::io_reason(&e)))?;
+        std::fs::rename(&tmp, dir.join(STATE))
+            .map_err(|e| Error::new("cannot write", dir.join(STATE).display(), common::io_reason(&e)))
+    }
+
+    /// created (held on the FIFO), running, or stopped (gone, or its PID now another's).
+    pub fn status(&self, dir: &Path) -> &'static str {
+        if start_time(self.pid) != Some(self.start_time) {
+            "stopped"
+        } else if dir.join(FIFO).exists() {
+            "created"
+        } else {
+            "running"
+        }
+    }
+
+    /// The OCI state document.
+    pub fn document(&self, dir: &Path) -> serde_json::Value {
+        let status = self.status(dir);
+        let mut v = json!({
+            "ociVersion": "1.0.2", "id": self.id, "status": status, "bundle": self.bundle,
+            "created": self.created, "annotations": self.annotations,
+        });
+        if status != "stopped" {
+            v["pid"] = json!(self.pid);
+        }
+        v
+    }
+}
+
+/// Field 22 of /proc/PID/stat: when the process started, in clock ticks.
+pub fn start_time(pid: libc::pid_t) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.rsplit_once(") ")?.1;
+    // A zombie is gone already, as far as a container's status goes.
+    if after.starts_with('Z') || after.starts_with('X') {
+        return None;
+    }
+    after.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// What nsrun cannot honour yet, refused before anything is made.
+fn refuse_unsupported(c: &Config) -> Result<(), Error> {
+    let not_yet =
+        |field: &str, what: &str| Err(Error::new("cannot create", field, format!("{what} is not built yet in nsrun")));
+    let r = &c.linux.resources;
+    if r.memory_limit.is_some()
+        || r.memory_swap.is_some()
+        || r.cpu_shares.is_some()
+        || r.cpu_quota.is_some()
+        || r.cpuset_cpus.is_some()
+        || r.pids_limit.is_some()
+        || !r.devices.is_empty()
+    {
+        return not_yet("linux.resources", "cgroup control");
+    }
+    if !c.linux.uid_mappings.is_empty() || c.linux.namespaces.iter().any(|n| n.ns.flag == libc::CLONE_NEWUSER) {
+        return not_yet("linux.namespaces", "a user namespace");
+    }
+    let h = &c.hooks;
+    if [&h.prestart, &h.create_runtime, &h.create_container, &h.start_container, &h.poststart, &h.poststop]
+        .iter()
+        .any(|l| !l.is_empty())
+    {
+        return not_yet("hooks", "running hooks");
+    }
+    if c.process.as_ref().is_some_and(|p| p.terminal) {
+        return not_yet("process.terminal", "a terminal through --console-socket");
+    }
+    if !c.linux.devices.is_empty() {
+        return not_yet("linux.devices", "creating devices beyond the default ones");
+    }
+    if !c.linux.namespaces.iter().any(|n| n.ns.flag == libc::CLONE_NEWNS && n.path.is_none()) {
+        return Err(Error::new("cannot create", "linux.namespaces", "a container needs a mount namespace of its own"));
+    }
+    for m in &c.mounts {
+        let plan = mounts::plan(&m.options);
+        if plan.copy_up || plan.recursive_clear != 0 || plan.recursive_set & !0x1 != 0 {
+            return not_yet(&m.destination, "tmpcopyup and recursive mount attributes other than rro");
+        }
+    }
+    Ok(())
+}
+
+pub fn create(root: &Path, id: &str, bundle: &Path, pid_file: Option<&Path>, config: &Config) -> Result<(), Error> {
+    refuse_unsupported(config)?;
+    let (Some(process), Some(rootfs_spec)) = (&config.process, &config.root) else {
+        return Err(Error::new("invalid config", bundle.display(), "root and process are needed"));
+    };
+    let bundle = std::fs::canonicalize(bundle)
+        .map_err(|e| Error::new("cannot open", bundle.display(), common::io_reason(&e)))?;
+    let rootfs = bundle.join(&rootfs_spec.path);
+    let rootfs = std::fs::canonicalize(&rootfs)
+        .map_err(|e| Error::new("cannot open", rootfs.display(), common::io_reason(&e)))?;
+    // Namespaces to join, opened and checked before anything is made.
+    let mut flags = 0;
+    let mut joins: Vec<OwnedFd> = Vec::new();
+    for spec in &config.linux.namespaces {
+        match &spec.path {
+            None => flags |= spec.ns.flag,
+            Some(path) => {
+                let (fd, kind) = common::ns::open(std::ffi::OsStr::new(path))?;
+                if kind.flag != spec.ns.flag {
+                    return Err(Error::new(
+                        "",
+                        path,
+                        format!("is a {} namespace, not a {} namespace", kind.name, spec.ns.name),
+                    ));
+                }
+                joins.push(fd);
+            }
+        }
+    }
+    std::fs::create_dir_all(root).map_err(|e| Error::new("cannot create", root.display(), common::io_reason(&e)))?;
+    let dir = dir_of(root, id);
+    std::fs::create_dir(&dir).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => Error::new("cannot create", quoted(id), "a container of that id exists"),
+        _ => Error::new("cannot create", dir.display(), common::io_reason(&e)),
+    })?;
+    let result = build(&dir, id, &bundle, &rootfs, process, config, flags, joins, pid_file);
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build(
+    dir: &Path,
+    id: &str,
+    bundle: &Path,
+    rootfs: &Path,
+    process: &Process,
+    config: &Config,
+    flags: libc::c_int,
+    joins: Vec<OwnedFd>,
+    pid_file: Option<&Path>,
+) -> Result<(), Error> {
+    let fifo = dir.join(FIFO);
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
+        .map_err(|e| Error::sys("cannot create", fifo.display(), e))?;
+    let fifo_fd = nix::fcntl::open(
+        &fifo,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| Error::sys("cannot open", fifo.display(), e))?;
+    let (from_child, to_parent) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::sys("cannot make", "a pipe", e))?;
+    match process::clone_child(flags).map_err(|e| common::ns::namespace_failure("cannot clone", flags, e))? {
+        Forked::Child => {
+            drop(from_child);
+            init(bundle, rootfs, process, config, &joins, &fifo_fd, to_parent)
+        }
+        Forked::Parent(pid) => {
+            drop(to_parent);
+            let mut said = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut std::fs::File::from(from_child), &mut said);
+            let said = String::from_utf8_lossy(&said).into_owned();
+            if said != "ok" {
+                // SAFETY: our own child, which has ended or is ending.
+                unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+                let why =
+                    if said.is_empty() { "the container's process died while it was set up".to_owned() } else { said };
+                return Err(Error::new("cannot create", quoted(id), why));
+            }
+            let state = State {
+                id: id.to_owned(),
+                pid,
+                start_time: start_time(pid).unwrap_or(0),
+                bundle: bundle.display().to_string(),
+                created: crate::rfc3339_now(),
+                annotations: config.annotations.iter().map(|(k, v)| (k.clone(), json!(v))).collect(),
+            };
+            state.write(dir)?;
+            if let Some(file) = pid_file {
+                std::fs::write(file, pid.to_string())
+                    .map_err(|e| Error::new("cannot write", file.display(), common::io_reason(&e)))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn report(to_parent: &OwnedFd, text: &str) {
+    let _ = nix::unistd::write(to_parent, text.as_bytes());
+}
+
+/// The container's process: set up, report to `create` (which waits for the
+/// pipe to close), wait for `start`, become the process the config
+/// describes, exec. A failure before the report goes to `create`; after it,
+/// to stderr, which the engine reads.
+fn init(
+    bundle: &Path,
+    rootfs: &Path,
+    process: &Process,
+    config: &Config,
+    joins: &[OwnedFd],
+    fifo: &OwnedFd,
+    to_parent: OwnedFd,
+) -> ! {
+    if let Err(e) = set_up(bundle, rootfs, config, joins) {
+        report(&to_parent, &e.to_string());
+        process::child_exit(1);
+    }
+    report(&to_parent, "ok");
+    drop(to_parent);
+    // Held here until `start` opens the FIFO to read.
+    let held = match nix::fcntl::open(
+        format!("/proc/self/fd/{}", fifo.as_raw_fd()).as_str(),
+        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(e) => {
+            common::report(&Error::sys("cannot wait for start on", FIFO, e));
+            process::child_exit(1);
+        }
+    };
+    let _ = nix::unistd::write(&held, b"0");
+    drop(held);
+    match become_process(process, config.linux.seccomp.as_ref()) {
+        Ok(()) => {}
+        Err(e) => {
+            common::report(&e);
+            process::child_exit(e.code);
+        }
+    }
+    let argv: Vec<OsString> = process.args.iter().map(OsString::from).collect();
+    let err = common::exec::exec_into(&argv);
+    common::report(&err);
+    process::child_exit(err.code)
+}
+
+fn propagation(name: Option<&str>) -> MsFlags {
+    match name {
+        Some("private") => MsFlags::MS_PRIVATE,
+        Some("rprivate") => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+        Some("shared") => MsFlags::MS_SHARED,
+        Some("rshared") => MsFlags::MS_SHARED | MsFlags::MS_REC,
+        Some("slave") => MsFlags::MS_SLAVE,
+        Some("unbindable") => MsFlags::MS_UNBINDABLE,
+        Some("runbindable") => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
+        _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+    }
+}
+
+fn set_up(bundle: &Path, rootfs: &Path, config: &Config, joins: &[OwnedFd]) -> Result<(), Error> {
+    for fd in joins {
+        nix::sched::setns(fd, nix::sched::CloneFlags::empty())
+            .map_err(|e| Error::sys("cannot join", "a namespace of linux.namespaces", e))?;
+    }
+    // Nothing we mount reaches the host (slave by default, as runc does).
+    mount(None::<&str>, "/", None::<&str>, propagation(config.linux.rootfs_propagation.as_deref()), None::<&str>)
+        .map_err(|e| Error::sys("cannot set the propagation of", "/", e))?;
+    mount(Some(rootfs), rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+        .map_err(|e| Error::sys("cannot bind", rootfs.display(), e))?;
+    let root = Root::open(rootfs, false, None)?;
+    let mut has_dev = false;
+    for m in &config.mounts {
+        let dest = Path::new(&m.destination);
+        let plan = mounts::plan(&m.options);
+        let kind = m.kind.as_deref().unwrap_or("");
+        if plan.bind.is_some() || kind == "bind" {
+            let source = Path::new(m.source.as_deref().unwrap_or(""));
+            let source = if source.is_absolute() { source.to_path_buf() } else { bundle.join(source) };
+            let ro = plan.flags.contains(MsFlags::MS_RDONLY) || plan.recursive_set & 0x1 != 0;
+            root.bind(&source, dest, ro)?;
+            let extra = plan.flags & (MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
+            if !extra.is_empty() {
+                let fd = root
+                    .resolve(dest, nix::fcntl::OFlag::O_PATH)
+                    .map_err(|e| Error::sys("cannot open", dest.display(), e))?;
+                let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | extra | (plan.flags & MsFlags::MS_RDONLY);
+                mount(None::<&str>, rootfs::fd_path(fd.as_fd()).as_str(), None::<&str>, flags, None::<&str>)
+                    .map_err(|e| Error::sys("cannot remount", dest.display(), e))?;
+            }
+        } else if kind == "cgroup" {
+            rootfs::mount_cgroups(&root)?;
+        } else {
+            let data = plan.data.join(",");
+            root.mount_fs(kind, dest, plan.flags, (!data.is_empty()).then_some(data.as_str()))?;
+            if m.destination == "/dev" {
+                has_dev = true;
+            }
+        }
+        if let Some((p, recursive)) = plan.propagation {
+            let fd = root
+                .resolve(dest, nix::fcntl::OFlag::O_PATH)
+                .map_err(|e| Error::sys("cannot open", dest.display(), e))?;
+            let flags = if recursive == Recursive::Yes { p | MsFlags::MS_REC } else { p };
+            mount(None::<&str>, rootfs::fd_path(fd.as_fd()).as_str(), None::<&str>, flags, None::<&str>)
+                .map_err(|e| Error::sys("cannot set the propagation of", dest.display(), e))?;
+        }
+    }
+    if has_dev {
+        rootfs::default_devices(&root)?;
+    }
+    for path in &config.linux.masked_paths {
+        rootfs::mask(&root, Path::new(path))?;
+    }
+    for path in &config.linux.readonly_paths {
+        rootfs::read_only_path(&root, Path::new(path))?;
+    }
+    rootfs::pivot(&root)?;
+    if config.root.as_ref().is_some_and(|r| r.readonly) {
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .map_err(|e| Error::sys("cannot make read-only", "/", e))?;
+    }
+    if let Some(name) = &config.hostname {
+        common::uts::set_hostname(std::ffi::OsStr::new(name))?;
+    }
+    if let Some(name) = &config.domainname {
+        common::uts::set_domainname(std::ffi::OsStr::new(name))?;
+    }
+    for (key, value) in &config.linux.sysctl {
+        let path = format!("/proc/sys/{}", key.replace('.', "/"));
+        common::procfs::write_once(Path::new(&path), value).map_err(|e| Error::sys("cannot set sysctl", key, e))?;
+    }
+    if let Some(p) = &config.process {
+        for r in &p.rlimits {
+            let limit = libc::rlimit { rlim_cur: r.soft, rlim_max: r.hard };
+            // SAFETY: a valid rlimit for a resource number from the table.
+            if unsafe { libc::setrlimit(r.resource as _, &limit) } != 0 {
+                return Err(Error::sys("cannot set", &r.kind, Errno::last()));
+            }
+        }
+        if let Some(adj) = p.oom_score_adj {
+            common::procfs::write_once(Path::new("/proc/self/oom_score_adj"), &adj.to_string())
+                .map_err(|e| Error::sys("cannot set", "oomScoreAdj", e))?;
+        }
+    }
+    trace::step(|| "set up; held until start".to_owned());
+    Ok(())
+}
+
+/// The user, capabilities, no_new_privs, seccomp filter, umask, working
+/// directory and environment of `process`, in the order that keeps each
+/// step possible (as nsjoin takes on a target's).
+fn become_process(p: &Process, seccomp: Option<&crate::config::Seccomp>) -> Result<(), Error> {
+    let c = p.capabilities.unwrap_or_default();
+    let profile = seccomp
+        .map(|s| s.profile())
+        .transpose()
+        .map_err(|e| Error::new("invalid config", "linux.seccomp", e.to_string()))?;
+    let filter = match &profile {
+        Some(profile) => {
+            let arch = common::seccomp::Arch::native()
+                .ok_or_else(|| Error::new("cannot filter", "", "an architecture nsrun has no tables for"))?;
+            Some(
+                common::seccomp::compile(profile, arch)
+                    .map_err(|why| Error::new("cannot compile", "linux.seccomp", why))?,
+            )
+        }
+        None => None,
+    };
+    if let Some(filter) = filter.as_ref().filter(|_| !p.no_new_privileges) {
+        common::seccomp::install(filter)?;
+    }
+    caps::limit_bounding(c.bounding)?;
+    if p.user.uid != 0 {
+        nix::sys::prctl::set_keepcaps(true).map_err(|e| Error::sys("cannot set", "PR_SET_KEEPCAPS", e))?;
+    }
+    let account = common::account::Account {
+        uid: p.user.uid,
+        gid: p.user.gid,
+        groups: p.user.additional_gids.clone(),
+        name: None,
+        home: None,
+    };
+    common::account::switch_to(&account)?;
+    caps::limit_sets(c.permitted)?;
+    caps::Sets {
+        effective: c.effective & c.permitted,
+        permitted: c.permitted,
+        inheritable: c.inheritable & c.permitted,
+    }
+    .write()?;
+    caps::raise_ambient(c.ambient & c.permitted & c.inheritable)?;
+    if p.no_new_privileges {
+        nix::sys::prctl::set_no_new_privs().map_err(|e| Error::sys("cannot set", "no_new_privs", e))?;
+        if let Some(filter) = &filter {
+            common::seccomp::install(filter)?;
+        }
+    }
+    if let Some(mask) = p.user.umask {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask as _));
+    }
+    nix::unistd::chdir(p.cwd.as_str()).map_err(|e| Error::sys("cannot chdir to", &p.cwd, e))?;
+    // SAFETY: single-threaded; clearenv, then the config's entries (checked to be NAME=VALUE).
+    unsafe {
+        libc::clearenv();
+        for entry in &p.env {
+            if let Some((name, value)) = entry.split_once('=') {
+                std::env::set_var(name, value);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `start`: release the process `create` holds.
+pub fn start(dir: &Path, id: &str) -> Result<(), Error> {
+    let state = State::read(dir, id)?;
+    match state.status(dir) {
+        "created" => {}
+        other => return Err(Error::new("cannot start", quoted(id), format!("it is {other}, not created"))),
+    }
+    let fifo = dir.join(FIFO);
+    let fd = nix::fcntl::open(
+        &fifo,
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| Error::sys("cannot open", fifo.display(), e))?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let mut byte = [0u8; 1];
+        match nix::unistd::read(&fd, &mut byte) {
+            Ok(1) => break,
+            Ok(_) | Err(Errno::EAGAIN) => {
+                if state.status(dir) == "stopped" || std::time::Instant::now() > deadline {
+                    return Err(Error::new("cannot start", quoted(id), "its process is gone"));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            Err(e) => return Err(Error::sys("cannot read", fifo.display(), e)),
+        }
+    }
+    std::fs::remove_file(&fifo).map_err(|e| Error::new("cannot remove", fifo.display(), common::io_reason(&e)))
+}
+
+/// A signal by number, or by name with or without SIG (TERM, SIGKILL, rtmin+3 style not taken).
+pub fn parse_signal(text: &str) -> Result<libc::c_int, Error> {
+    if let Ok(n) = text.parse::<libc::c_int>()
+        && (1..=64).contains(&n)
+    {
+        return Ok(n);
+    }
+    let name = text.to_ascii_uppercase();
+    let name = name.strip_prefix("SIG").unwrap_or(&name);
+    let known = [
+        ("HUP", libc::SIGHUP),
+        ("INT", libc::SIGINT),
+        ("QUIT", libc::SIGQUIT),
+        ("ILL", libc::SIGILL),
+        ("TRAP", libc::SIGTRAP),
+        ("ABRT", libc::SIGABRT),
+        ("BUS", libc::SIGBUS),
+        ("FPE", libc::SIGFPE),
+        ("KILL", libc::SIGKILL),
+        ("USR1", libc::SIGUSR1),
+        ("SEGV", libc::SIGSEGV),
+        ("USR2", libc::SIGUSR2),
+        ("PIPE", libc::SIGPIPE),
+        ("ALRM", libc::SIGALRM),
+        ("TERM", libc::SIGTERM),
+        ("CHLD", libc::SIGCHLD),
+        ("CONT", libc::SIGCONT),
+        ("STOP", libc::SIGSTOP),
+        ("TSTP", libc::SIGTSTP),
+        ("TTIN", libc::SIGTTIN),
+        ("TTOU", libc::SIGTTOU),
+        ("URG", libc::SIGURG),
+        ("XCPU", libc::SIGXCPU),
+        ("XFSZ", libc::SIGXFSZ),
+        ("VTALRM", libc::SIGVTALRM),
+        ("PROF", libc::SIGPROF),
+        ("WINCH", libc::SIGWINCH),
+        ("IO", libc::SIGIO),
+        ("PWR", libc::SIGPWR),
+        ("SYS", libc::SIGSYS),
+    ];
+    known
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, s)| *s)
+        .ok_or_else(|| Error::new("invalid signal", quoted(text), "a number from 1 to 64, or a name such as TERM"))
+}
+
+pub fn kill(dir: &Path, id: &str, signal: libc::c_int) -> Result<(), Error> {
+    let state = State::read(dir, id)?;
+    if state.status(dir) == "stopped" {
+        return Err(Error::new("cannot kill", quoted(id), "it is not running"));
+    }
+    // SAFETY: plain kill(2); the PID is the container's, checked by its start time just now.
+    if unsafe { libc::kill(state.pid, signal) } != 0 {
+        return Err(Error::sys("cannot kill", quoted(id), Errno::last()));
+    }
+    Ok(())
+}
+
+pub fn delete(dir: &Path, id: &str, force: bool) -> Result<(), Error> {
+    let state = State::read(dir, id)?;
+    if state.status(dir) != "stopped" {
+        if !force {
+            return Err(Error::new(
+                "cannot delete",
+                quoted(id),
+                format!("it is {}: stop it first, or give --force", state.status(dir)),
+            ));
+        }
+        let pidfd = process::pidfd_open(state.pid).ok();
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(state.pid), nix::sys::signal::Signal::SIGKILL);
+        if let Some(fd) = pidfd {
+            let mut fds = [libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+            // SAFETY: one valid pollfd; waits up to 2 s for the process to end.
+            unsafe { libc::poll(fds.as_mut_ptr(), 1, 2000) };
+        }
+    }
+    std::fs::remove_dir_all(dir).map_err(|e| Error::new("cannot remove", dir.display(), common::io_reason(&e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_by_number_and_name() {
+        assert_eq!(parse_signal("15").unwrap(), libc::SIGTERM);
+        assert_eq!(parse_signal("KILL").unwrap(), libc::SIGKILL);
+        assert_eq!(parse_signal("sigusr1").unwrap(), libc::SIGUSR1);
+        for bad in ["0", "65", "-1", "TERMINATE", ""] {
+            assert!(parse_signal(bad).is_err(), "{bad}");
+        }
+    }
+}
