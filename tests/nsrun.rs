@@ -206,6 +206,9 @@ fn a_container_lives_through_create_start_state_kill_and_delete() {
     // create holds the process; start lets it run; it ends; delete takes it all away.
     run(&["create", "--bundle", &one.display().to_string(), "--pid-file", &pid_file.display().to_string(), "c1"]);
     assert_eq!(state_of(&root, "c1"), "created");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(std::path::Path::new(&root).join("c1")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700, "the state directory is root's alone");
     let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
     assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
     assert!(!shared.join("out").exists(), "the process ran before start");

@@ -179,7 +179,10 @@ pub fn create(root: &Path, id: &str, bundle: &Path, pid_file: Option<&Path>, con
     }
     std::fs::create_dir_all(root).map_err(|e| Error::new("cannot create", root.display(), common::io_reason(&e)))?;
     let dir = dir_of(root, id);
-    std::fs::create_dir(&dir).map_err(|e| match e.kind() {
+    // Only root may reach the FIFO (whoever opens it starts the container) and the state.
+    std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700).create(&dir).map_err(|e| match e
+        .kind()
+    {
         std::io::ErrorKind::AlreadyExists => Error::new("cannot create", quoted(id), "a container of that id exists"),
         _ => Error::new("cannot create", dir.display(), common::io_reason(&e)),
     })?;
