@@ -50,8 +50,8 @@ Commands:
   state ID                 the OCI state document
   kill ID [SIGNAL]         a signal (default TERM), by name or number
   delete [--force] ID      remove a stopped one (--force: end it first)
-  exec, ps, pause, resume, features
-                           not built yet
+  features                 what this nsrun does (the runtime-spec document)
+  exec, ps, pause, resume  not built yet
 
 Exit status: 0, or 1 with one line on stderr (as engines expect of a runtime).
 ",
@@ -223,12 +223,43 @@ fn dispatch(inv: &Invocation) -> Result<i32, Error> {
             let id = one_id(&inv.command, &words)?;
             container::delete(&container::dir_of(&state_root(&inv.global), &id), &id, force).map(|()| 0)
         }
-        "exec" | "ps" | "pause" | "resume" | "features" | "run" | "update" | "events" | "checkpoint" | "restore"
-        | "list" | "spec" => {
-            Err(Error::new(format!("cannot {}", inv.command), "", "not built yet in this version of nsrun"))
+        "features" => {
+            let text = serde_json::to_string_pretty(&features()).unwrap_or_default();
+            common::print(&format!("{text}\n")).map(|()| 0)
         }
+        "exec" | "ps" | "pause" | "resume" | "run" | "update" | "events" | "checkpoint" | "restore" | "list"
+        | "spec" => Err(Error::new(format!("cannot {}", inv.command), "", "not built yet in this version of nsrun")),
         other => Err(CLI.usage_error(format!("unknown command {}", quoted(other)))),
     }
+}
+
+/// The runtime-spec features document: what this nsrun does, and only that
+/// (no hooks, no cgroup control, no user namespace yet).
+fn features() -> serde_json::Value {
+    let namespaces = ["pid", "network", "mount", "ipc", "uts", "cgroup", "time"];
+    let caps: Vec<String> =
+        common::caps::CAPABILITIES.iter().map(|c| format!("CAP_{}", c.to_ascii_uppercase())).collect();
+    let arch = match common::seccomp::Arch::native() {
+        Some(common::seccomp::Arch::X86_64) => vec!["SCMP_ARCH_X86_64"],
+        Some(common::seccomp::Arch::Aarch64) => vec!["SCMP_ARCH_AARCH64"],
+        None => vec![],
+    };
+    let actions: Vec<&str> = config::SECCOMP_ACTIONS.iter().copied().filter(|a| *a != "SCMP_ACT_NOTIFY").collect();
+    serde_json::json!({
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": "1.1.0",
+        "hooks": [],
+        "mountOptions": mounts::OPTIONS.to_vec(),
+        "linux": {
+            "namespaces": namespaces,
+            "capabilities": caps,
+            "cgroup": { "v1": false, "v2": false, "systemd": false, "systemdUser": false, "rdma": false },
+            "seccomp": { "enabled": true, "actions": actions, "operators": config::SECCOMP_OPERATORS.to_vec(), "archs": arch },
+            "apparmor": { "enabled": false },
+            "selinux": { "enabled": false },
+        },
+        "annotations": { "nsrun.version": env!("CARGO_PKG_VERSION") },
+    })
 }
 
 fn state_root(global: &Global) -> PathBuf {

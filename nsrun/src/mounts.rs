@@ -58,6 +58,60 @@ impl Default for Plan {
     }
 }
 
+/// Every option [`plan`] knows by name (the rest is data for the file system).
+pub const OPTIONS: [&str; 50] = [
+    "defaults",
+    "async",
+    "ro",
+    "rw",
+    "nosuid",
+    "suid",
+    "nodev",
+    "dev",
+    "noexec",
+    "exec",
+    "sync",
+    "dirsync",
+    "remount",
+    "mand",
+    "nomand",
+    "atime",
+    "noatime",
+    "diratime",
+    "nodiratime",
+    "relatime",
+    "norelatime",
+    "strictatime",
+    "nostrictatime",
+    "bind",
+    "rbind",
+    "shared",
+    "rshared",
+    "slave",
+    "rslave",
+    "private",
+    "rprivate",
+    "unbindable",
+    "runbindable",
+    "tmpcopyup",
+    "rro",
+    "rrw",
+    "rnosuid",
+    "rsuid",
+    "rnodev",
+    "rdev",
+    "rnoexec",
+    "rexec",
+    "rnoatime",
+    "ratime",
+    "rstrictatime",
+    "rrelatime",
+    "rnodiratime",
+    "rdiratime",
+    "rnosymfollow",
+    "rsymfollow",
+];
+
 /// Read `options` in order (a later one overrides an earlier one).
 pub fn plan(options: &[String]) -> Plan {
     let mut p = Plan::default();
@@ -166,6 +220,15 @@ mod tests {
         assert_eq!((p.flags, p.cleared), (MsFlags::empty(), MsFlags::MS_RDONLY));
         assert_eq!((p.recursive_set, p.recursive_clear), (0, MOUNT_ATTR_NOSUID));
         assert!(plan(&words(&["tmpcopyup"])).copy_up);
+    }
+
+    /// What the features document lists is what plan knows, and nothing falls to data.
+    #[test]
+    fn the_listed_options_are_the_known_ones() {
+        for option in OPTIONS {
+            assert!(plan(&[option.to_owned()]).data.is_empty(), "{option}");
+        }
+        assert_eq!(plan(&words(&["idmap"])).data, ["idmap"], "an option not in the list is data");
     }
 
     /// Every mount of the engines' configs plans without a surprise in its data.
