@@ -204,6 +204,16 @@ fn a_container_lives_through_create_start_state_kill_and_delete() {
     let root = work.path().join("state").display().to_string();
     let pid_file = work.path().join("pid");
     let guard = Guard::new(&[]);
+    // Should an assertion fail midway, no held or running container outlives the test.
+    struct EndAll(String);
+    impl Drop for EndAll {
+        fn drop(&mut self) {
+            for id in ["c1", "c2", "c3"] {
+                let _ = nsrun(&["--root", &self.0, "delete", "--force", id]);
+            }
+        }
+    }
+    let _end_all = EndAll(root.clone());
     // The container keeps the stdio create was given, as an engine means it to: a
     // file here, so that waiting for create does not wait for the container.
     let errors = work.path().join("stderr");
