@@ -246,6 +246,12 @@ fn a_container_lives_through_create_start_state_kill_and_delete() {
     run(&["create", "--bundle", &two.display().to_string(), "c2"]);
     run(&["start", "c2"]);
     assert_eq!(state_of(&root, "c2"), "running");
+    // ps: its one process, as our PID namespace numbers it.
+    let out = nsrun(&["--root", &root, "ps", "--format", "json", "c2"]);
+    let pids = stdout(&out);
+    let pid = pids.trim().trim_matches(&['[', ']'][..]).to_owned();
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe"));
+    assert!(exe.is_ok_and(|e| e.ends_with("busybox")), "{pids}{}", stderr(&out));
     let out = nsrun(&["--root", &root, "delete", "c2"]);
     assert_eq!(stderr(&out), "nsrun: cannot delete: 'c2': it is running: stop it first, or give --force\n");
     run(&["kill", "c2", "KILL"]);

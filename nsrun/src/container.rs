@@ -565,6 +565,25 @@ pub fn kill(dir: &Path, id: &str, signal: libc::c_int) -> Result<(), Error> {
     Ok(())
 }
 
+/// The processes of the container, as our PID namespace numbers them: those
+/// in its PID namespace (there is no cgroup to read yet).
+pub fn processes(dir: &Path, id: &str) -> Result<Vec<libc::pid_t>, Error> {
+    let state = State::read(dir, id)?;
+    if state.status(dir) == "stopped" {
+        return Err(Error::new("cannot list", quoted(id), "it is not running"));
+    }
+    let theirs = std::fs::read_link(format!("/proc/{}/ns/pid", state.pid))
+        .map_err(|e| Error::new("cannot read", format!("/proc/{}/ns/pid", state.pid), common::io_reason(&e)))?;
+    let mut pids: Vec<libc::pid_t> = std::fs::read_dir("/proc")
+        .map_err(|e| Error::new("cannot read", "/proc", common::io_reason(&e)))?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|pid: &libc::pid_t| std::fs::read_link(format!("/proc/{pid}/ns/pid")).is_ok_and(|ns| ns == theirs))
+        .collect();
+    pids.sort_unstable();
+    Ok(pids)
+}
+
 pub fn delete(dir: &Path, id: &str, force: bool) -> Result<(), Error> {
     let state = State::read(dir, id)?;
     if state.status(dir) != "stopped" {

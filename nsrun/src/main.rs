@@ -51,7 +51,8 @@ Commands:
   kill ID [SIGNAL]         a signal (default TERM), by name or number
   delete [--force] ID      remove a stopped one (--force: end it first)
   features                 what this nsrun does (the runtime-spec document)
-  exec, ps, pause, resume  not built yet
+  ps [--format=json] ID    the container's processes (PIDs as ours number them)
+  exec, pause, resume      not built yet
 
 Exit status: 0, or 1 with one line on stderr (as engines expect of a runtime).
 ",
@@ -227,8 +228,27 @@ fn dispatch(inv: &Invocation) -> Result<i32, Error> {
             let text = serde_json::to_string_pretty(&features()).unwrap_or_default();
             common::print(&format!("{text}\n")).map(|()| 0)
         }
-        "exec" | "ps" | "pause" | "resume" | "run" | "update" | "events" | "checkpoint" | "restore" | "list"
-        | "spec" => Err(Error::new(format!("cannot {}", inv.command), "", "not built yet in this version of nsrun")),
+        "ps" => {
+            let json = inv.rest.windows(2).any(|w| w[0] == "--format" && w[1] == "json")
+                || inv.rest.iter().any(|w| w == "--format=json" || w == "-f=json");
+            let words: Vec<OsString> = inv
+                .rest
+                .iter()
+                .filter(|w| !w.to_string_lossy().starts_with('-') && *w != "json" && *w != "table")
+                .cloned()
+                .collect();
+            let id = one_id(&inv.command, &words)?;
+            let pids = container::processes(&container::dir_of(&state_root(&inv.global), &id), &id)?;
+            let text = if json {
+                format!("{}\n", serde_json::json!(pids))
+            } else {
+                std::iter::once("PID".to_owned()).chain(pids.iter().map(i32::to_string)).map(|l| l + "\n").collect()
+            };
+            common::print(&text).map(|()| 0)
+        }
+        "exec" | "pause" | "resume" | "run" | "update" | "events" | "checkpoint" | "restore" | "list" | "spec" => {
+            Err(Error::new(format!("cannot {}", inv.command), "", "not built yet in this version of nsrun"))
+        }
         other => Err(CLI.usage_error(format!("unknown command {}", quoted(other)))),
     }
 }
