@@ -272,18 +272,7 @@ fn a_user_with_a_delegated_cgroup_needs_no_root() {
     work.open_to_all(0o755);
     let cglimit = work.tool_copy("cglimit");
     let guard = Guard::new(&[]);
-    let memory = common::cgroup::holding(&common::cgroup::own(), "memory").unwrap().clone();
-    if memory.is_v2() {
-        std::fs::write(memory.dir.join("cgroup.subtree_control"), "+memory").unwrap();
-    }
-    // Delegate a cgroup to uid 65534, as a manager does: the directory and the files to move and enable.
-    let scope = memory.dir.join("nstools-user");
-    std::fs::create_dir(&scope).unwrap();
-    let files = ["", "cgroup.procs", "tasks", "cgroup.subtree_control", "cgroup.threads"];
-    for file in files.iter().map(|f| scope.join(f)).filter(|p| p.exists()) {
-        std::os::unix::fs::chown(&file, Some(65534), Some(65534)).unwrap();
-    }
-    let procs = if memory.is_v2() { "cgroup.procs" } else { "tasks" };
+    let (scope, procs) = nstools::delegated_memory_cgroup("nstools-user", 65534);
     let script = format!(
         "echo $$ > {}/{procs} && exec setpriv --reuid=65534 --regid=65534 --clear-groups {} --swap=0 50M \
          sh -c 'id -u; exec dd if=/dev/zero of=/dev/null bs=200M count=1 2>/dev/null'",

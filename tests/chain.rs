@@ -252,20 +252,7 @@ fn the_chain_runs_rootless_with_a_delegated_cgroup() {
     let (cglimit, nsclone, mkroot) = (work.tool_copy("cglimit"), work.tool_copy("nsclone"), work.tool_copy("mkroot"));
     let root = work.path().join("r");
     let guard = Guard::new(&[&root]);
-    let memory = common::cgroup::holding(&common::cgroup::own(), "memory").unwrap().clone();
-    if memory.is_v2() {
-        std::fs::write(memory.dir.join("cgroup.subtree_control"), "+memory").unwrap();
-    }
-    // A cgroup delegated to uid 65534, as a manager makes one.
-    let scope = memory.dir.join("nstools-chain-user");
-    std::fs::create_dir(&scope).unwrap();
-    for file in ["", "cgroup.procs", "tasks", "cgroup.subtree_control", "cgroup.threads"] {
-        let path = scope.join(file);
-        if path.exists() {
-            std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
-        }
-    }
-    let procs = if memory.is_v2() { "cgroup.procs" } else { "tasks" };
+    let (scope, procs) = nstools::delegated_memory_cgroup("nstools-chain-user", 65534);
     let inside = "id -u; hostname; cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null | head -n1";
     let script = format!(
         "echo $$ > {}/{procs} && exec setpriv --reuid=65534 --regid=65534 --clear-groups {} --swap=0 50M \
@@ -283,17 +270,10 @@ fn the_chain_runs_rootless_with_a_delegated_cgroup() {
     guard.check();
 }
 
-/// The debootstrap tree `make images` builds.
-fn debian_image() -> PathBuf {
-    std::env::var_os("NSTOOLS_DEBIAN_IMAGE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| nstools::source_dir().join("target/images/debian"))
-}
-
 #[test]
 fn a_debian_image_under_an_overlay_runs_apt_and_dpkg_and_stays_as_it_was() {
     require!(can_run(), "needs root, namespaces and the memory controller");
-    let image = debian_image();
+    let image = nstools::debian_image();
     require_host!(
         image.join("etc/debian_version").is_file(),
         format!("no debootstrap tree at {} (make images)", image.display())

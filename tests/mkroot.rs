@@ -358,17 +358,10 @@ fn command_errors_inside_the_root() {
     guard.check();
 }
 
-/// The debootstrap tree `make images` builds (minbase Debian stable).
-fn debian_image() -> PathBuf {
-    std::env::var_os("NSTOOLS_DEBIAN_IMAGE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| nstools::source_dir().join("target/images/debian"))
-}
-
 #[test]
 fn a_debootstrap_image_under_an_overlay_stays_pristine() {
     require!(can_run(), "needs root and namespaces");
-    let image = debian_image();
+    let image = nstools::debian_image();
     require_host!(
         image.join("etc/debian_version").is_file(),
         format!("no debootstrap tree at {} (make images)", image.display())
@@ -942,7 +935,7 @@ fn contradictions_and_unknown_names_are_refused_before_anything_happens() {
 #[test]
 fn a_debian_image_works_with_the_default_set() {
     require!(can_run(), "needs root and namespaces");
-    let image = debian_image();
+    let image = nstools::debian_image();
     require_host!(
         image.join("etc/debian_version").is_file(),
         format!("no debootstrap tree at {} (make images)", image.display())

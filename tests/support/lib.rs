@@ -267,3 +267,27 @@ pub fn probe_program(work: &TempDir) -> Option<PathBuf> {
         Command::new("gcc").args(["-static", "-O2", "-o"]).arg(dir.join("probe")).arg(dir.join("probe.c")).status();
     built.is_ok_and(|s| s.success()).then_some(dir)
 }
+
+/// The debootstrap tree `make images` builds (or `$NSTOOLS_DEBIAN_IMAGE`).
+pub fn debian_image() -> PathBuf {
+    std::env::var_os("NSTOOLS_DEBIAN_IMAGE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| source_dir().join("target/images/debian"))
+}
+
+/// A memory cgroup `name` below ours delegated to `uid`, as a manager makes one: the directory
+/// and the files to move into and to enable controllers with are the user's. Returns it and
+/// the file a process joins it through (`cgroup.procs` on v2, `tasks` on v1). The caller removes it.
+pub fn delegated_memory_cgroup(name: &str, uid: u32) -> (PathBuf, &'static str) {
+    let memory = common::cgroup::holding(&common::cgroup::own(), "memory").expect("a memory controller").clone();
+    if memory.is_v2() {
+        std::fs::write(memory.dir.join("cgroup.subtree_control"), "+memory").expect("enable memory");
+    }
+    let scope = memory.dir.join(name);
+    std::fs::create_dir(&scope).expect("create the delegated cgroup");
+    let files = ["", "cgroup.procs", "tasks", "cgroup.subtree_control", "cgroup.threads"];
+    for file in files.iter().map(|f| scope.join(f)).filter(|p| p.exists()) {
+        std::os::unix::fs::chown(&file, Some(uid), Some(uid)).expect("delegate");
+    }
+    (scope, if memory.is_v2() { "cgroup.procs" } else { "tasks" })
+}
