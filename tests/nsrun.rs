@@ -208,7 +208,7 @@ fn a_container_lives_through_create_start_state_kill_and_delete() {
     struct EndAll(String);
     impl Drop for EndAll {
         fn drop(&mut self) {
-            for id in ["c1", "c2", "c3"] {
+            for id in ["c1", "c2", "c3", "c4"] {
                 let _ = nsrun(&["--root", &self.0, "delete", "--force", id]);
             }
         }
@@ -257,6 +257,29 @@ fn a_container_lives_through_create_start_state_kill_and_delete() {
     run(&["kill", "c2", "KILL"]);
     wait_status(&root, "c2", "stopped");
     run(&["delete", "c2"]);
+    // With no /proc of the config's, and a hostile image that plants a file where the
+    // process would reopen its FIFO, the process still waits for start.
+    let three = work.path().join("three");
+    bundle(&three, &shared, &["/bin/sh", "-c", "echo ran > /shared/early"]);
+    let config = std::fs::read_to_string(three.join("config.json")).unwrap();
+    let config = config.replace(r#"{"destination":"/proc","type":"proc","source":"proc"},"#, "");
+    std::fs::write(
+        three.join("config.json"),
+        config.replace(r#""maskedPaths":["/proc/kcore"],"readonlyPaths":["/proc/sys"],"#, ""),
+    )
+    .unwrap();
+    std::fs::create_dir_all(three.join("rootfs/proc/self/fd")).unwrap();
+    for n in 0..64 {
+        std::fs::write(three.join(format!("rootfs/proc/self/fd/{n}")), "").unwrap();
+    }
+    run(&["create", "--bundle", &three.display().to_string(), "c4"]);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(!shared.join("early").exists(), "the process ran before start");
+    assert_eq!(state_of(&root, "c4"), "created");
+    run(&["start", "c4"]);
+    wait_status(&root, "c4", "stopped");
+    assert_eq!(std::fs::read_to_string(shared.join("early")).unwrap(), "ran\n");
+    run(&["delete", "c4"]);
     // Created and never started: delete --force ends it.
     run(&["create", "--bundle", &two.display().to_string(), "c3"]);
     let out = nsrun(&["--root", &root, "create", "--bundle", &two.display().to_string(), "c3"]);

@@ -268,6 +268,20 @@ fn init(
     fifo: &OwnedFd,
     to_parent: OwnedFd,
 ) -> ! {
+    // Our descriptor directory in the host's /proc, opened before the pivot: after it,
+    // /proc is whatever the image and the config put there, and a file the image
+    // planted at /proc/self/fd/N would let the process run before start.
+    let fds = match nix::fcntl::open(
+        "/proc/self/fd",
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(e) => {
+            report(&to_parent, &Error::sys("cannot open", "/proc/self/fd", e).to_string());
+            process::child_exit(1);
+        }
+    };
     if let Err(e) = set_up(bundle, rootfs, config, joins) {
         report(&to_parent, &e.to_string());
         process::child_exit(1);
@@ -275,17 +289,16 @@ fn init(
     report(&to_parent, "ok");
     drop(to_parent);
     // Held here until `start` opens the FIFO to read.
-    let held = match nix::fcntl::open(
-        format!("/proc/self/fd/{}", fifo.as_raw_fd()).as_str(),
-        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    ) {
-        Ok(fd) => fd,
-        Err(e) => {
-            common::report(&Error::sys("cannot wait for start on", FIFO, e));
-            process::child_exit(1);
-        }
-    };
+    let name = std::ffi::CString::new(fifo.as_raw_fd().to_string()).unwrap_or_default();
+    // SAFETY: a valid directory descriptor and a NUL-terminated name; the result is checked.
+    let raw = unsafe { libc::openat(fds.as_raw_fd(), name.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+    if raw < 0 {
+        common::report(&Error::sys("cannot wait for start on", FIFO, Errno::last()));
+        process::child_exit(1);
+    }
+    // SAFETY: a fresh descriptor from openat, ours alone.
+    let held = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
+    drop(fds);
     let _ = nix::unistd::write(&held, b"0");
     drop(held);
     match become_process(process, config.linux.seccomp.as_ref()) {
