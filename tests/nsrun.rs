@@ -36,12 +36,13 @@ fn a_broken_config_is_one_line_naming_the_field_and_nothing_is_made() {
     );
     assert_eq!(logged.lines().count(), 1);
     assert!(!state.exists(), "a failed create made its state directory");
-    // A valid config that asks for what nsrun cannot honour yet (containerd's device
-    // rules) is refused by name, before anything is made.
-    std::fs::write(bundle.join("config.json"), VALID).unwrap();
+    // What nsrun cannot honour is refused by name, before anything is made.
+    let rdma = VALID.replace(r#""resources":{"#, r#""resources":{"rdma":{"mlx5_1":{"hcaHandles":3}},"#);
+    std::fs::write(bundle.join("config.json"), rdma).unwrap();
     let out = nsrun(&["--root", &s, "create", "--bundle", &b, "c1"]);
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(stderr(&out), "nsrun: cannot create: linux.resources: cgroup control is not built yet in nsrun\n");
+    let want = format!("nsrun: invalid config: {b}/config.json: linux.resources.rdma: is not built yet in nsrun\n");
+    assert_eq!(stderr(&out), want);
     assert!(!state.exists());
 }
 
@@ -56,12 +57,12 @@ fn engine_flags_and_ids_are_checked() {
     assert_eq!(stderr(&out), "nsrun: cannot read: /nonexistent/config.json: No such file or directory\n");
     let out = nsrun(&["--root", "/nonexistent-nstools", "state", "c1"]);
     assert_eq!((out.status.code(), stderr(&out).as_str()), (Some(1), "nsrun: 'c1': no such container\n"));
-    // features says what nsrun does, and only that: no hooks, no cgroup control yet.
+    // features says what nsrun does, and only that: no hooks yet; cgroupfs, not systemd.
     let out = nsrun(&["features"]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0));
     assert!(
-        text.contains("\"hooks\": []") && text.contains("\"v1\": false") && text.contains("\"v2\": false"),
+        text.contains("\"hooks\": []") && text.contains("\"v1\": true") && text.contains("\"systemd\": false"),
         "{text}"
     );
     assert!(
@@ -143,11 +144,16 @@ fn compiled_profiles_are_accepted_and_enforced_by_the_kernel() {
 /// hardening an engine asks for: CAP_CHOWN only, no_new_privs, a filter
 /// that refuses mkdir with EACCES, /proc/kcore masked, /proc/sys read-only.
 fn bundle(dir: &std::path::Path, shared: &std::path::Path, args: &[&str]) {
+    bundle_with(dir, shared, args, "");
+}
+
+/// [`bundle`], with more of `linux` (`"key":value,` text).
+fn bundle_with(dir: &std::path::Path, shared: &std::path::Path, args: &[&str], linux: &str) {
     let busybox = ["/bin/busybox", "/usr/bin/busybox"].iter().map(std::path::Path::new).find(|p| p.exists()).unwrap();
     let bin = dir.join("rootfs/bin");
     std::fs::create_dir_all(&bin).unwrap();
     std::fs::copy(busybox, bin.join("busybox")).unwrap();
-    for applet in ["sh", "echo", "cat", "hostname", "mkdir", "sleep", "grep", "tr", "wc"] {
+    for applet in ["sh", "echo", "cat", "hostname", "mkdir", "sleep", "grep", "tr", "wc", "head"] {
         std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
     }
     let args: Vec<String> = args.iter().map(|a| format!("{a:?}")).collect();
@@ -160,7 +166,7 @@ fn bundle(dir: &std::path::Path, shared: &std::path::Path, args: &[&str]) {
    {{"destination":"/dev","type":"tmpfs","source":"tmpfs","options":["nosuid","mode=755"]}},
    {{"destination":"/tmp","type":"tmpfs","source":"tmpfs"}},
    {{"destination":"/shared","type":"bind","source":{:?},"options":["rbind","rw"]}}],
- "linux":{{"namespaces":[{{"type":"pid"}},{{"type":"mount"}},{{"type":"uts"}},{{"type":"ipc"}},{{"type":"network"}}],
+ "linux":{{{linux}"namespaces":[{{"type":"pid"}},{{"type":"mount"}},{{"type":"uts"}},{{"type":"ipc"}},{{"type":"network"}}],
    "maskedPaths":["/proc/kcore"],"readonlyPaths":["/proc/sys"],
    "seccomp":{{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":13}}]}}}}}}"#,
         args.join(","),
@@ -286,5 +292,109 @@ fn a_container_lives_through_create_start_state_kill_and_delete() {
     assert_eq!(stderr(&out), "nsrun: cannot create: 'c3': a container of that id exists\n");
     run(&["delete", "--force", "c3"]);
     assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0, "state left behind");
+    guard.check();
+}
+
+/// The cgroup files of the container's cgroup `path` (below our own) for
+/// `controller`, on v1 or v2, and its `cgroup.procs`.
+fn cgroup_dir(controller: &str, path: &str) -> std::path::PathBuf {
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let v1 = own.lines().find_map(|l| {
+        let mut parts = l.splitn(3, ':');
+        let (_, list, at) = (parts.next()?, parts.next()?, parts.next()?);
+        list.split(',').any(|c| c == controller).then(|| at.to_owned())
+    });
+    let (fstype, at) = match v1 {
+        Some(at) => ("cgroup", at),
+        None => ("cgroup2", own.lines().find_map(|l| l.strip_prefix("0::")).unwrap().to_owned()),
+    };
+    let point = mountinfo
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            let sep = f.iter().position(|x| *x == "-")?;
+            let ok = f[sep + 1] == fstype && (fstype == "cgroup2" || f[sep + 3].split(',').any(|o| o == controller));
+            ok.then(|| f[4].to_owned())
+        })
+        .unwrap();
+    std::path::Path::new(&point).join(at.trim_start_matches('/')).join(path)
+}
+
+#[test]
+fn cgroup_limits_device_rules_and_the_freezer_are_the_containers_and_go_with_it() {
+    require!(
+        is_root() && ["pid", "mnt", "uts", "ipc", "net"].iter().all(|n| has_namespace(n)),
+        "needs root and namespaces"
+    );
+    let work = TempDir::new("nsrun-cgroup");
+    let shared = work.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    let one = work.path().join("one");
+    let script = "echo zero=$(head -c 3 /dev/zero | wc -c) > /shared/out; (: < /kmsg) 2>/dev/null || echo kmsg-refused >> /shared/out; \
+                  exec sleep 30";
+    let path = format!("nsrun-test.{}/c5", std::process::id());
+    let linux = format!(
+        r#""cgroupsPath":{path:?},"resources":{{"memory":{{"limit":67108864}},"pids":{{"limit":32}},"cpu":{{"shares":512}},
+        "devices":[{{"allow":false,"access":"rwm"}}]}},"#
+    );
+    bundle_with(&one, &shared, &["/bin/sh", "-c", script], &linux);
+    // A device the rules do not allow, where /dev does not hide it.
+    let kmsg = std::ffi::CString::new(one.join("rootfs/kmsg").display().to_string()).unwrap();
+    // SAFETY: mknod(2) of a character device node in our own temporary directory.
+    assert_eq!(unsafe { libc::mknod(kmsg.as_ptr(), libc::S_IFCHR | 0o600, libc::makedev(1, 11)) }, 0);
+    let root = work.path().join("state").display().to_string();
+    let guard = Guard::new(&[]);
+    struct End(String);
+    impl Drop for End {
+        fn drop(&mut self) {
+            let _ = nsrun(&["--root", &self.0, "delete", "--force", "c5"]);
+        }
+    }
+    let _end = End(root.clone());
+    let errors = work.path().join("stderr");
+    let run = |args: &[&str]| {
+        let mut all = vec!["--root", root.as_str()];
+        all.extend(args);
+        let err = std::fs::File::create(&errors).unwrap();
+        let status =
+            guard.command("nsrun").args(&all).stdin(Stdio::null()).stdout(Stdio::null()).stderr(err).status().unwrap();
+        assert_eq!(status.code(), Some(0), "{args:?}: {}", std::fs::read_to_string(&errors).unwrap_or_default());
+    };
+    run(&["create", "--bundle", &one.display().to_string(), "c5"]);
+    // The limits are written before the process is let in, and it is in.
+    let memory = cgroup_dir("memory", &path);
+    let (limit, pids) = if memory.join("memory.max").exists() {
+        (std::fs::read_to_string(memory.join("memory.max")).unwrap(), cgroup_dir("pids", &path).join("pids.max"))
+    } else {
+        (std::fs::read_to_string(memory.join("memory.limit_in_bytes")).unwrap(), cgroup_dir("pids", &path).join("pids.max"))
+    };
+    assert_eq!(limit.trim(), "67108864");
+    assert_eq!(std::fs::read_to_string(pids).unwrap().trim(), "32");
+    let procs = std::fs::read_to_string(memory.join("cgroup.procs")).unwrap();
+    assert_eq!(procs.lines().count(), 1, "the held process alone: {procs}");
+    run(&["start", "c5"]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(state_of(&root, "c5"), "running", "{}", std::fs::read_to_string(&errors).unwrap_or_default());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !std::fs::read_to_string(shared.join("out")).is_ok_and(|o| o.lines().count() == 2) {
+        assert!(std::time::Instant::now() < deadline, "the container never wrote its findings");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(std::fs::read_to_string(shared.join("out")).unwrap(), "zero=3\nkmsg-refused\n");
+    // pause freezes every process of it; resume thaws them.
+    run(&["pause", "c5"]);
+    assert_eq!(state_of(&root, "c5"), "paused");
+    let out = nsrun(&["--root", &root, "ps", "--format", "json", "c5"]);
+    let pid = stdout(&out).trim().trim_matches(&['[', ']'][..]).to_owned();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    assert!(stat.contains(") D ") || stat.contains(") S "), "{stat}");
+    run(&["resume", "c5"]);
+    assert_eq!(state_of(&root, "c5"), "running");
+    run(&["kill", "--all", "c5", "KILL"]);
+    wait_status(&root, "c5", "stopped");
+    run(&["delete", "c5"]);
+    assert!(!memory.exists(), "{} left behind", memory.display());
+    assert!(!memory.parent().unwrap().exists(), "the parent nsrun made is left behind");
     guard.check();
 }

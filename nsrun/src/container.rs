@@ -1,7 +1,7 @@
 //! The container lifecycle: `create` builds the container and holds its
 //! process on a FIFO until `start`; `state`, `kill` and `delete` act on
 //! what `create` wrote in ROOT/ID/state.json. What nsrun cannot honour yet
-//! (cgroups and device rules, user namespaces, hooks, a terminal) is refused
+//! (user namespaces, hooks, a terminal, linux.devices) is refused
 //! at `create`, before anything is made: never silently left out.
 
 use std::ffi::OsString;
@@ -16,6 +16,7 @@ use nix::errno::Errno;
 use nix::mount::{MsFlags, mount};
 use serde_json::json;
 
+use crate::cgroups;
 use crate::config::{Config, Process};
 use crate::mounts::{self, Recursive};
 
@@ -32,6 +33,7 @@ pub struct State {
     pub bundle: String,
     pub created: String,
     pub annotations: serde_json::Map<String, serde_json::Value>,
+    pub cgroups: Vec<cgroups::Placed>,
 }
 
 pub fn dir_of(root: &Path, id: &str) -> PathBuf {
@@ -54,6 +56,7 @@ impl State {
             bundle: v["bundle"].as_str().unwrap_or_default().to_owned(),
             created: v["created"].as_str().unwrap_or_default().to_owned(),
             annotations: v["annotations"].as_object().cloned().unwrap_or_default(),
+            cgroups: cgroups::from_json(&v["nsrunCgroups"]),
         })
     }
 
@@ -61,6 +64,7 @@ impl State {
         let v = json!({
             "id": self.id, "pid": self.pid, "nsrunStartTime": self.start_time,
             "bundle": self.bundle, "created": self.created, "annotations": self.annotations,
+            "nsrunCgroups": cgroups::to_json(&self.cgroups),
         });
         let tmp = dir.join(".state.json.tmp");
         std::fs::write(&tmp, v.to_string())
@@ -75,6 +79,8 @@ impl State {
             "stopped"
         } else if dir.join(FIFO).exists() {
             "created"
+        } else if cgroups::frozen(&self.cgroups) {
+            "paused"
         } else {
             "running"
         }
@@ -109,17 +115,6 @@ pub fn start_time(pid: libc::pid_t) -> Option<u64> {
 fn refuse_unsupported(c: &Config) -> Result<(), Error> {
     let not_yet =
         |field: &str, what: &str| Err(Error::new("cannot create", field, format!("{what} is not built yet in nsrun")));
-    let r = &c.linux.resources;
-    if r.memory_limit.is_some()
-        || r.memory_swap.is_some()
-        || r.cpu_shares.is_some()
-        || r.cpu_quota.is_some()
-        || r.cpuset_cpus.is_some()
-        || r.pids_limit.is_some()
-        || !r.devices.is_empty()
-    {
-        return not_yet("linux.resources", "cgroup control");
-    }
     if !c.linux.uid_mappings.is_empty() || c.linux.namespaces.iter().any(|n| n.ns.flag == libc::CLONE_NEWUSER) {
         return not_yet("linux.namespaces", "a user namespace");
     }
@@ -177,6 +172,7 @@ pub fn create(root: &Path, id: &str, bundle: &Path, pid_file: Option<&Path>, con
             }
         }
     }
+    let targets = cgroups::plan(config, id, &[])?;
     std::fs::create_dir_all(root).map_err(|e| Error::new("cannot create", root.display(), common::io_reason(&e)))?;
     let dir = dir_of(root, id);
     // Only root may reach the FIFO (whoever opens it starts the container) and the state.
@@ -186,7 +182,13 @@ pub fn create(root: &Path, id: &str, bundle: &Path, pid_file: Option<&Path>, con
         std::io::ErrorKind::AlreadyExists => Error::new("cannot create", quoted(id), "a container of that id exists"),
         _ => Error::new("cannot create", dir.display(), common::io_reason(&e)),
     })?;
-    let result = build(&dir, id, &bundle, &rootfs, process, config, flags, joins, pid_file);
+    let result = cgroups::make(&targets).and_then(|placed| {
+        let built = build(&dir, id, &bundle, &rootfs, process, config, flags, joins, pid_file, &placed);
+        if built.is_err() {
+            cgroups::remove(&placed);
+        }
+        built
+    });
     if result.is_err() {
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -204,6 +206,7 @@ fn build(
     flags: libc::c_int,
     joins: Vec<OwnedFd>,
     pid_file: Option<&Path>,
+    placed: &[cgroups::Placed],
 ) -> Result<(), Error> {
     let fifo = dir.join(FIFO);
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
@@ -216,13 +219,31 @@ fn build(
     .map_err(|e| Error::sys("cannot open", fifo.display(), e))?;
     let (from_child, to_parent) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::sys("cannot make", "a pipe", e))?;
+    let (in_cgroups, placed_it) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::sys("cannot make", "a pipe", e))?;
     match process::clone_child(flags).map_err(|e| common::ns::namespace_failure("cannot clone", flags, e))? {
         Forked::Child => {
             drop(from_child);
+            drop(placed_it);
+            // Nothing runs before the process is in the container's cgroups.
+            let mut go = [0u8; 1];
+            if !matches!(nix::unistd::read(&in_cgroups, &mut go), Ok(1)) {
+                process::child_exit(1);
+            }
+            drop(in_cgroups);
             init(bundle, rootfs, process, config, &joins, &fifo_fd, to_parent)
         }
         Forked::Parent(pid) => {
             drop(to_parent);
+            drop(in_cgroups);
+            if let Err(err) = cgroups::join(placed, pid) {
+                drop(placed_it);
+                // SAFETY: our own child, which exits once the pipe closes unwritten.
+                unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+                return Err(err);
+            }
+            let _ = nix::unistd::write(&placed_it, b"1");
+            drop(placed_it);
             let mut said = Vec::new();
             let _ = std::io::Read::read_to_end(&mut std::fs::File::from(from_child), &mut said);
             let said = String::from_utf8_lossy(&said).into_owned();
@@ -240,6 +261,7 @@ fn build(
                 bundle: bundle.display().to_string(),
                 created: crate::rfc3339_now(),
                 annotations: config.annotations.iter().map(|(k, v)| (k.clone(), json!(v))).collect(),
+                cgroups: placed.to_vec(),
             };
             state.write(dir)?;
             if let Some(file) = pid_file {
@@ -566,10 +588,16 @@ pub fn parse_signal(text: &str) -> Result<libc::c_int, Error> {
         .ok_or_else(|| Error::new("invalid signal", quoted(text), "a number from 1 to 64, or a name such as TERM"))
 }
 
-pub fn kill(dir: &Path, id: &str, signal: libc::c_int) -> Result<(), Error> {
+pub fn kill(dir: &Path, id: &str, signal: libc::c_int, all: bool) -> Result<(), Error> {
     let state = State::read(dir, id)?;
     if state.status(dir) == "stopped" {
         return Err(Error::new("cannot kill", quoted(id), "it is not running"));
+    }
+    if all {
+        for pid in cgroups::processes(&state.cgroups) {
+            // SAFETY: plain kill(2) on a process listed in the container's own cgroup.
+            unsafe { libc::kill(pid, signal) };
+        }
     }
     // SAFETY: plain kill(2); the PID is the container's, checked by its start time just now.
     if unsafe { libc::kill(state.pid, signal) } != 0 {
@@ -579,11 +607,14 @@ pub fn kill(dir: &Path, id: &str, signal: libc::c_int) -> Result<(), Error> {
 }
 
 /// The processes of the container, as our PID namespace numbers them: those
-/// in its PID namespace (there is no cgroup to read yet).
+/// in its cgroup (those in its PID namespace, for a state without one).
 pub fn processes(dir: &Path, id: &str) -> Result<Vec<libc::pid_t>, Error> {
     let state = State::read(dir, id)?;
     if state.status(dir) == "stopped" {
         return Err(Error::new("cannot list", quoted(id), "it is not running"));
+    }
+    if !state.cgroups.is_empty() {
+        return Ok(cgroups::processes(&state.cgroups));
     }
     let theirs = std::fs::read_link(format!("/proc/{}/ns/pid", state.pid))
         .map_err(|e| Error::new("cannot read", format!("/proc/{}/ns/pid", state.pid), common::io_reason(&e)))?;
@@ -615,7 +646,19 @@ pub fn delete(dir: &Path, id: &str, force: bool) -> Result<(), Error> {
             unsafe { libc::poll(fds.as_mut_ptr(), 1, 2000) };
         }
     }
+    cgroups::remove(&state.cgroups);
     std::fs::remove_dir_all(dir).map_err(|e| Error::new("cannot remove", dir.display(), common::io_reason(&e)))
+}
+
+/// `pause` and `resume`: freeze or thaw every process of a running (or paused) container.
+pub fn freeze(dir: &Path, id: &str, frozen: bool) -> Result<(), Error> {
+    let state = State::read(dir, id)?;
+    let (want, verb) = if frozen { ("running", "pause") } else { ("paused", "resume") };
+    let status = state.status(dir);
+    if status != want {
+        return Err(Error::new(format!("cannot {verb}"), quoted(id), format!("it is {status}, not {want}")));
+    }
+    cgroups::freeze(&state.cgroups, frozen)
 }
 
 #[cfg(test)]

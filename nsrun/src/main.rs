@@ -8,6 +8,7 @@
 
 #![cfg_attr(not(test), no_main)]
 
+mod cgroups;
 mod config;
 mod container;
 mod mounts;
@@ -31,8 +32,8 @@ Usage:
 
 An OCI runtime (the command line of runc and crun) on the nstools core, for
 podman, containerd and Kubernetes. This version runs containers without
-cgroup limits, user namespaces, hooks or a terminal, and refuses a config
-that asks for them.
+user namespaces, hooks or a terminal, and refuses a config that asks for
+them.
 
 Global options:
       --root=DIR           where containers' state lives (default /run/nsrun)
@@ -48,11 +49,13 @@ Commands:
                            build the container, its process held until start
   start ID                 let it run
   state ID                 the OCI state document
-  kill ID [SIGNAL]         a signal (default TERM), by name or number
+  kill [--all] ID [SIGNAL] a signal (default TERM), by name or number
+                           (--all: to every process in its cgroup)
   delete [--force] ID      remove a stopped one (--force: end it first)
   features                 what this nsrun does (the runtime-spec document)
   ps [--format=json] ID    the container's processes (PIDs as ours number them)
-  exec, pause, resume      not built yet
+  pause ID, resume ID      freeze and thaw all its processes
+  exec                     not built yet
 
 Exit status: 0, or 1 with one line on stderr (as engines expect of a runtime).
 ",
@@ -216,7 +219,8 @@ fn dispatch(inv: &Invocation) -> Result<i32, Error> {
                 _ => return Err(CLI.usage_error("kill takes an id and a signal")),
             };
             check_id(&id)?;
-            container::kill(&container::dir_of(&state_root(&inv.global), &id), &id, signal).map(|()| 0)
+            let all = inv.rest.iter().any(|w| w == "--all" || w == "-a");
+            container::kill(&container::dir_of(&state_root(&inv.global), &id), &id, signal, all).map(|()| 0)
         }
         "delete" => {
             let force = inv.rest.iter().any(|w| w == "--force" || w == "-f");
@@ -246,7 +250,12 @@ fn dispatch(inv: &Invocation) -> Result<i32, Error> {
             };
             common::print(&text).map(|()| 0)
         }
-        "exec" | "pause" | "resume" | "run" | "update" | "events" | "checkpoint" | "restore" | "list" | "spec" => {
+        "pause" | "resume" => {
+            let id = one_id(&inv.command, &inv.rest)?;
+            let dir = container::dir_of(&state_root(&inv.global), &id);
+            container::freeze(&dir, &id, inv.command == "pause").map(|()| 0)
+        }
+        "exec" | "run" | "update" | "events" | "checkpoint" | "restore" | "list" | "spec" => {
             Err(Error::new(format!("cannot {}", inv.command), "", "not built yet in this version of nsrun"))
         }
         other => Err(CLI.usage_error(format!("unknown command {}", quoted(other)))),
@@ -254,7 +263,7 @@ fn dispatch(inv: &Invocation) -> Result<i32, Error> {
 }
 
 /// The runtime-spec features document: what this nsrun does, and only that
-/// (no hooks, no cgroup control, no user namespace yet).
+/// (no hooks and no user namespace yet; cgroupfs, not systemd).
 fn features() -> serde_json::Value {
     let namespaces = ["pid", "network", "mount", "ipc", "uts", "cgroup", "time"];
     let caps: Vec<String> =
@@ -273,7 +282,7 @@ fn features() -> serde_json::Value {
         "linux": {
             "namespaces": namespaces,
             "capabilities": caps,
-            "cgroup": { "v1": false, "v2": false, "systemd": false, "systemdUser": false, "rdma": false },
+            "cgroup": { "v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false },
             "seccomp": { "enabled": true, "actions": actions, "operators": config::SECCOMP_OPERATORS.to_vec(), "archs": arch },
             "apparmor": { "enabled": false },
             "selinux": { "enabled": false },

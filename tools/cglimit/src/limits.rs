@@ -12,8 +12,7 @@ use common::error::quoted;
 /// cannot even start a shell.
 pub const MEMORY_MIN: u64 = 6 << 20;
 
-/// The period of a CPU quota, in microseconds (the kernel's default).
-pub const CPU_PERIOD: u64 = 100_000;
+pub use common::cgroup::limit::{CPU_PERIOD, FileWrite, Write};
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Limits {
@@ -28,29 +27,6 @@ pub struct Limits {
     pub cpuset: Option<String>,
     pub io_weight: Option<u64>,
     pub oom_group: bool,
-}
-
-/// One file to write, in the hierarchy of its controller.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileWrite {
-    pub controller: &'static str,
-    pub file: &'static str,
-    pub value: String,
-}
-
-/// A limit as v1 and as v2 write it (`None`: that version has no such file).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Write {
-    pub v1: Vec<FileWrite>,
-    pub v2: Vec<FileWrite>,
-}
-
-fn w(controller: &'static str, file: &'static str, value: impl ToString) -> FileWrite {
-    FileWrite { controller, file, value: value.to_string() }
-}
-
-fn max_or(value: Option<u64>) -> String {
-    value.map_or_else(|| "max".to_owned(), |v| v.to_string())
 }
 
 impl Limits {
@@ -68,54 +44,35 @@ impl Limits {
     /// The writes, in the order they must be made (the memory limit before
     /// v1's memory+swap limit, the CPU period before the quota).
     pub fn writes(&self) -> Vec<Write> {
+        use common::cgroup::limit as l;
         let mut out = Vec::new();
         if let Some(m) = self.memory {
-            out.push(Write {
-                v1: vec![w("memory", "memory.limit_in_bytes", m)],
-                v2: vec![w("memory", "memory.max", m)],
-            });
+            out.push(l::memory(Some(m)));
         }
         if let (Some(swap), Some(m)) = (self.swap, self.memory) {
-            let v1 = max_or(swap.map(|s| s.saturating_add(m)));
-            out.push(Write {
-                v1: vec![w("memory", "memory.memsw.limit_in_bytes", if swap.is_none() { "-1".to_owned() } else { v1 })],
-                v2: vec![w("memory", "memory.swap.max", max_or(swap))],
-            });
+            out.push(l::memory_and_swap(Some(m), swap.map(|s| s.saturating_add(m))));
         }
         if let Some(h) = self.memory_high {
-            out.push(Write {
-                v1: vec![w("memory", "memory.soft_limit_in_bytes", h)],
-                v2: vec![w("memory", "memory.high", h)],
-            });
+            out.push(l::memory_high(h));
         }
         // On v1 --oom-group is done by watching (see the wait in main.rs).
         if self.oom_group {
-            out.push(Write {
-                v1: vec![w("memory", "memory.oom_control", 0)],
-                v2: vec![w("memory", "memory.oom.group", 1)],
-            });
+            out.push(l::oom_group());
         }
         if let Some(p) = self.pids {
-            out.push(Write { v1: vec![w("pids", "pids.max", max_or(p))], v2: vec![w("pids", "pids.max", max_or(p))] });
+            out.push(l::pids(p));
         }
         if let Some(q) = self.cpu {
-            out.push(Write {
-                v1: vec![w("cpu", "cpu.cfs_period_us", CPU_PERIOD), w("cpu", "cpu.cfs_quota_us", q)],
-                v2: vec![w("cpu", "cpu.max", format!("{q} {CPU_PERIOD}"))],
-            });
+            out.push(l::cpu_quota(Some(q), CPU_PERIOD));
         }
         if let Some(weight) = self.cpu_weight {
-            let shares = (weight * 1024 / 100).max(2);
-            out.push(Write { v1: vec![w("cpu", "cpu.shares", shares)], v2: vec![w("cpu", "cpu.weight", weight)] });
+            out.push(l::cpu_weight(weight));
         }
         if let Some(cpus) = &self.cpuset {
-            out.push(Write { v1: vec![w("cpuset", "cpuset.cpus", cpus)], v2: vec![w("cpuset", "cpuset.cpus", cpus)] });
+            out.push(l::cpuset_cpus(cpus));
         }
         if let Some(weight) = self.io_weight {
-            out.push(Write {
-                v1: vec![w("blkio", "blkio.weight", weight.clamp(10, 1000))],
-                v2: vec![w("io", "io.weight", format!("default {weight}"))],
-            });
+            out.push(l::io_weight(weight));
         }
         out
     }
@@ -180,19 +137,7 @@ pub fn weight(text: &str, what: &str) -> Result<u64, Error> {
     }
 }
 
-/// A CPU list as the kernel takes it: `0-1,3`.
-pub fn cpuset(text: &str) -> Result<String, Error> {
-    let ok = !text.is_empty()
-        && text.split(',').all(|part| {
-            let mut ends = part.splitn(2, '-');
-            ends.all(|n| values::decimal(n, 8191).is_ok())
-        });
-    if ok {
-        Ok(text.to_owned())
-    } else {
-        Err(Error::new("invalid CPU list", quoted(text), "expected a list such as 0-1,3"))
-    }
-}
+pub use common::cgroup::limit::cpu_list as cpuset;
 
 /// A cgroup's name: one path component, not `.` or `..`.
 pub fn name(text: &str) -> Result<String, Error> {
@@ -216,21 +161,15 @@ pub fn inside(own: &Path, parent: &Path) -> Result<PathBuf, Error> {
     Ok(dir)
 }
 
-/// Ready a new cgroup to take processes: a v1 cpuset gets its parent's CPUs
-/// and memory nodes (it takes no process while they are empty).
+/// Ready a new cgroup to take processes (a v1 cpuset needs CPUs and memory nodes).
 pub fn prepare(made: Made) -> Result<Made, Error> {
-    if made.v2 || !made.dir.join("cpuset.mems").exists() {
-        return Ok(made);
-    }
-    let parent = made.dir.parent().map(Path::to_path_buf).unwrap_or_default();
-    for file in ["cpuset.cpus", "cpuset.mems"] {
-        let value = std::fs::read_to_string(parent.join(file)).unwrap_or_default();
-        if let Err(err) = made.set(file, value.trim()) {
+    match common::cgroup::limit::inherit_cpuset(&made) {
+        Ok(()) => Ok(made),
+        Err(err) => {
             made.end();
-            return Err(err);
+            Err(err)
         }
     }
-    Ok(made)
 }
 
 /// Remove what a cglimit killed with SIGKILL left: `cglimit.PID` cgroups
@@ -328,12 +267,14 @@ mod tests {
             ..Default::default()
         };
         let writes = l.writes();
-        let v2: Vec<(&str, &str)> = writes.iter().flat_map(|w| &w.v2).map(|f| (f.file, f.value.as_str())).collect();
+        let v2: Vec<(&str, &str)> =
+            writes.iter().flat_map(|w| &w.v2).map(|f| (f.file.as_str(), f.value.as_str())).collect();
         assert_eq!(
             v2,
             [("memory.max", "52428800"), ("memory.swap.max", "0"), ("pids.max", "max"), ("cpu.max", "50000 100000")]
         );
-        let v1: Vec<(&str, &str)> = writes.iter().flat_map(|w| &w.v1).map(|f| (f.file, f.value.as_str())).collect();
+        let v1: Vec<(&str, &str)> =
+            writes.iter().flat_map(|w| &w.v1).map(|f| (f.file.as_str(), f.value.as_str())).collect();
         assert_eq!(
             v1,
             [

@@ -11,7 +11,6 @@ use std::path::PathBuf;
 
 use common::cgroup::{self, Made, Membership};
 use common::cli::{self, Cli, Opt, Parsed, values};
-use common::error::quoted;
 use common::process::{self, Forked};
 use common::{Error, exec, trace};
 
@@ -370,22 +369,9 @@ struct Plan {
 fn plan(args: &Args) -> Result<Plan, Error> {
     let hierarchies = cgroup::own();
     let mut parents: Vec<(Membership, PathBuf, Vec<FileWrite>)> = Vec::new();
-    for write in args.limits.writes() {
-        // A v1 hierarchy that holds the controller, else the v2 one.
-        let v1 = write.v1.first().and_then(|f| hierarchies.iter().find(|h| !h.is_v2() && h.offers(f.controller)));
-        let v2 = write.v2.first().and_then(|f| hierarchies.iter().find(|h| h.is_v2() && h.offers(f.controller)));
-        let (h, files) = match (v1, v2) {
-            (Some(h), _) => (h, write.v1),
-            (None, Some(h)) => (h, write.v2),
-            (None, None) => {
-                let controller = write.v2.first().or(write.v1.first()).map_or("?", |f| f.controller);
-                return Err(missing_controller(controller, &hierarchies, write.v1.is_empty()));
-            }
-        };
-        match parents.iter_mut().find(|(m, _, _)| m.dir == h.dir) {
-            Some((_, _, writes)) => writes.extend(files),
-            None => parents.push((h.clone(), parent_in(h, args)?, files)),
-        }
+    for (h, files) in cgroup::limit::place(&hierarchies, args.limits.writes())? {
+        let parent = parent_in(&h, args)?;
+        parents.push((h, parent, files));
     }
     if parents.is_empty() {
         // No limit asked: a cgroup still groups (and ends) everything the command starts.
@@ -402,19 +388,6 @@ fn parent_in(h: &Membership, args: &Args) -> Result<PathBuf, Error> {
         Some(p) => limits::inside(&h.dir, p),
         None => Ok(h.dir.clone()),
     }
-}
-
-fn missing_controller(controller: &str, hierarchies: &[Membership], v2_only: bool) -> Error {
-    let v2 = hierarchies.iter().find(|h| h.is_v2());
-    let why = match v2 {
-        _ if v2_only && v2.is_none() => "this limit needs cgroup v2, and no cgroup2 hierarchy is mounted".to_owned(),
-        Some(h) => format!(
-            "no v1 hierarchy has it, and {} does not offer it (enable it in the parent's cgroup.subtree_control)",
-            h.dir.join("cgroup.controllers").display()
-        ),
-        None => "no mounted cgroup hierarchy has it".to_owned(),
-    };
-    Error::new("cannot use the controller", quoted(controller), why)
 }
 
 /// Make the cgroup in every hierarchy of the plan and write its limits;
@@ -464,7 +437,7 @@ fn make(plan: &Plan, name: &str, helpers: &[libc::pid_t]) -> Result<Vec<Made>, E
         let result = Made::create(parent, name, h.is_v2(), &controllers, helpers).and_then(|m| {
             let m = limits::prepare(m)?;
             for w in writes {
-                if let Err(err) = m.set(w.file, &w.value) {
+                if let Err(err) = m.set(&w.file, &w.value) {
                     m.end();
                     return Err(err);
                 }

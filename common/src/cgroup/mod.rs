@@ -12,6 +12,9 @@ use nix::errno::Errno;
 use crate::error::Error;
 use crate::{procfs, trace};
 
+pub mod devices;
+pub mod limit;
+
 /// One hierarchy this process is in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Membership {

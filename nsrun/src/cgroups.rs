@@ -1,0 +1,267 @@
+//! The container's cgroup: `linux.cgroupsPath` in every hierarchy we are
+//! in (v1, v2 and hybrid alike), its `linux.resources` written there
+//! through common's limit table (the one cglimit writes through), its device
+//! rules as v1 lines or a v2 BPF program, its processes, its freezer, and its
+//! removal. An absolute path is taken from the hierarchy's root as our
+//! mounts show it, a relative one from our own cgroup (the default: the id).
+
+use std::os::fd::AsFd;
+use std::path::{Component, Path, PathBuf};
+
+use common::cgroup::devices::{self, Rule};
+use common::cgroup::limit::{self, FileWrite};
+use common::cgroup::{self, Made, Membership};
+use common::error::quoted;
+use common::{Error, procfs, trace};
+use serde_json::{Value, json};
+
+use crate::config::Config;
+
+/// One hierarchy's part of the plan: where the container's cgroup goes,
+/// from where nsrun starts making directories, and what to write there.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub hierarchy: Membership,
+    pub dir: PathBuf,
+    base: PathBuf,
+    files: Vec<FileWrite>,
+    /// v1 device rules to write, or (v2) rules to compile.
+    rules: Vec<Rule>,
+}
+
+/// A cgroup of the container, as the state file keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placed {
+    pub dir: PathBuf,
+    pub v2: bool,
+    /// The directories nsrun made for it, outermost first (the rest was there).
+    pub created: Vec<PathBuf>,
+}
+
+/// `cgroupsPath` as components, checked: no `..`, nothing empty.
+fn components(path: &str) -> Result<(bool, PathBuf), Error> {
+    let bad = || {
+        Error::new("invalid config", format!("linux.cgroupsPath {}", quoted(path)), "a cgroup path without '..' or '.'")
+    };
+    let p = Path::new(path);
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::RootDir => {}
+            Component::Normal(n) => out.push(n),
+            _ => return Err(bad()),
+        }
+    }
+    if out.as_os_str().is_empty() || path.contains('\n') {
+        return Err(bad());
+    }
+    Ok((p.is_absolute(), out))
+}
+
+/// Everything to make and write, checked against the hierarchies here
+/// before anything is made.
+pub fn plan(config: &Config, id: &str, devices_made: &[Rule]) -> Result<Vec<Target>, Error> {
+    let hierarchies = cgroup::own();
+    if hierarchies.is_empty() {
+        return Err(Error::new("cannot find", "/proc/self/cgroup", "no cgroup hierarchy is mounted"));
+    }
+    let (absolute, path) = components(config.linux.cgroups_path.as_deref().unwrap_or(id))?;
+    let placed = limit::place(&hierarchies, config.linux.resources.writes.clone())
+        .map_err(|e| Error::new("cannot apply", "linux.resources", format!("{}: {}", e.object, e.reason)))?;
+    let mut rules = config.linux.resources.devices.clone();
+    if !rules.is_empty() {
+        rules.extend(devices::defaults());
+        rules.extend_from_slice(devices_made);
+    }
+    let device_hierarchy = hierarchies
+        .iter()
+        .find(|h| !h.is_v2() && h.offers("devices"))
+        .or_else(|| hierarchies.iter().find(|h| h.is_v2()))
+        .map(|h| h.dir.clone());
+    if !rules.is_empty() && device_hierarchy.is_none() {
+        return Err(Error::new("cannot apply", "linux.resources.devices", "no devices controller is mounted"));
+    }
+    Ok(hierarchies
+        .iter()
+        .map(|h| {
+            let base = if absolute { h.point.clone() } else { h.dir.clone() };
+            let files = placed.iter().find(|(p, _)| p.dir == h.dir).map(|(_, f)| f.clone()).unwrap_or_default();
+            let rules = if device_hierarchy.as_ref() == Some(&h.dir) { rules.clone() } else { Vec::new() };
+            Target { hierarchy: h.clone(), dir: base.join(&path), base, files, rules }
+        })
+        .collect())
+}
+
+/// Make the cgroups and write the limits and device rules; on a failure,
+/// remove what was made.
+pub fn make(targets: &[Target]) -> Result<Vec<Placed>, Error> {
+    let mut made: Vec<Placed> = Vec::new();
+    for t in targets {
+        let result = make_one(t, &mut made);
+        if let Err(err) = result {
+            remove(&made);
+            return Err(err);
+        }
+    }
+    Ok(made)
+}
+
+fn make_one(t: &Target, made: &mut Vec<Placed>) -> Result<(), Error> {
+    let v2 = t.hierarchy.is_v2();
+    let mut placed = Placed { dir: t.dir.clone(), v2, created: Vec::new() };
+    let relative = t.dir.strip_prefix(&t.base).unwrap_or(Path::new(""));
+    let mut controllers: Vec<&str> = t.files.iter().map(|f| f.controller).filter(|c| !c.is_empty()).collect();
+    controllers.sort_unstable();
+    controllers.dedup();
+    let enable: Vec<String> = controllers.iter().map(|c| format!("+{c}")).collect();
+    let mut dir = t.base.clone();
+    for part in relative.components() {
+        if v2 && !enable.is_empty() {
+            let file = dir.join("cgroup.subtree_control");
+            trace::step(|| format!("echo '{}' > {}", enable.join(" "), file.display()));
+            procfs::write_once(&file, &enable.join(" "))
+                .map_err(|e| Error::sys("cannot enable controllers in", file.display(), e))?;
+        }
+        dir.push(part);
+        if !dir.is_dir() {
+            trace::step(|| format!("mkdir {}", dir.display()));
+            let result = std::fs::create_dir(&dir);
+            if let Err(e) = result {
+                made.push(placed);
+                return Err(Error::new("cannot create cgroup", dir.display(), common::io_reason(&e)));
+            }
+            placed.created.push(dir.clone());
+            let m = Made { dir: dir.clone(), v2, moved: None };
+            if let Err(err) = limit::inherit_cpuset(&m) {
+                made.push(placed);
+                return Err(err);
+            }
+        }
+    }
+    made.push(placed);
+    let leaf = Made { dir: t.dir.clone(), v2, moved: None };
+    for f in &t.files {
+        leaf.set(&f.file, &f.value)?;
+    }
+    if !t.rules.is_empty() {
+        if v2 {
+            let fd = leaf.open().ok_or_else(|| Error::new("cannot open", t.dir.display(), "gone"))?;
+            devices::attach(fd.as_fd(), &t.rules)?;
+        } else {
+            for rule in &t.rules {
+                let (file, line) = rule.v1_line();
+                leaf.set(file, &line)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Move process `pid` into every cgroup of the container.
+pub fn join(placed: &[Placed], pid: libc::pid_t) -> Result<(), Error> {
+    for p in placed {
+        let file = p.dir.join("cgroup.procs");
+        trace::step(|| format!("echo {pid} > {}", file.display()));
+        procfs::write_once(&file, &pid.to_string()).map_err(|e| Error::sys("cannot join cgroup", file.display(), e))?;
+    }
+    Ok(())
+}
+
+/// End what is left in the container's cgroups, remove them and the
+/// directories nsrun made for them, deepest first.
+pub fn remove(placed: &[Placed]) {
+    for p in placed {
+        // A cgroup that was there before may hold others' processes: it is left as it was.
+        if p.created.last() == Some(&p.dir) {
+            Made { dir: p.dir.clone(), v2: p.v2, moved: None }.end();
+        }
+        for dir in p.created.iter().rev() {
+            trace::step(|| format!("rmdir {}", dir.display()));
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+/// The processes in the container's cgroup (the first hierarchy's: they are the same in all).
+pub fn processes(placed: &[Placed]) -> Vec<libc::pid_t> {
+    let m = placed.first().map(|p| Made { dir: p.dir.clone(), v2: p.v2, moved: None });
+    let mut pids = m.map(|m| m.procs()).unwrap_or_default();
+    pids.sort_unstable();
+    pids
+}
+
+/// Freeze (`true`) or thaw every process in it: v2's cgroup.freeze, else the v1 freezer.
+pub fn freeze(placed: &[Placed], frozen: bool) -> Result<(), Error> {
+    let v2 = placed.iter().find(|p| p.v2 && p.dir.join("cgroup.freeze").exists());
+    let v1 = placed.iter().find(|p| !p.v2 && p.dir.join("freezer.state").exists());
+    let (file, value) = match (v1, v2) {
+        (Some(p), _) => (p.dir.join("freezer.state"), if frozen { "FROZEN" } else { "THAWED" }),
+        (None, Some(p)) => (p.dir.join("cgroup.freeze"), if frozen { "1" } else { "0" }),
+        (None, None) => return Err(Error::new("cannot freeze", "the container", "no freezer is mounted here")),
+    };
+    trace::step(|| format!("echo {value} > {}", file.display()));
+    procfs::write_once(&file, value).map_err(|e| Error::sys(format!("cannot write {value} to"), file.display(), e))?;
+    // v1 freezes in steps: wait until it says FROZEN (or THAWED).
+    for _ in 0..1000 {
+        let now = std::fs::read_to_string(&file).unwrap_or_default();
+        if now.trim() == value || file.ends_with("cgroup.freeze") {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    Err(Error::new("cannot freeze", file.display(), "still FREEZING after 1 s"))
+}
+
+/// Whether the container's processes are frozen now.
+pub fn frozen(placed: &[Placed]) -> bool {
+    placed.iter().any(|p| {
+        let v1 = std::fs::read_to_string(p.dir.join("freezer.state")).is_ok_and(|s| s.trim() == "FROZEN");
+        let v2 = std::fs::read_to_string(p.dir.join("cgroup.events")).is_ok_and(|s| s.lines().any(|l| l == "frozen 1"));
+        v1 || v2
+    })
+}
+
+pub fn to_json(placed: &[Placed]) -> Value {
+    Value::Array(placed.iter().map(|p| json!({"dir": p.dir, "v2": p.v2, "created": p.created})).collect())
+}
+
+pub fn from_json(v: &Value) -> Vec<Placed> {
+    let path = |v: &Value| v.as_str().map(PathBuf::from);
+    v.as_array()
+        .map(|list| {
+            list.iter()
+                .filter_map(|p| {
+                    Some(Placed {
+                        dir: path(&p["dir"])?,
+                        v2: p["v2"].as_bool()?,
+                        created: p["created"].as_array()?.iter().filter_map(path).collect(),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cgroup_paths_never_climb() {
+        assert_eq!(components("/libpod_parent/libpod-1").unwrap(), (true, PathBuf::from("libpod_parent/libpod-1")));
+        assert_eq!(components("a/b").unwrap(), (false, PathBuf::from("a/b")));
+        for bad in ["", "/", "../x", "/a/../../b", "a\nb"] {
+            assert!(components(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn state_round_trip() {
+        let p = vec![Placed {
+            dir: "/sys/fs/cgroup/memory/a/b".into(),
+            v2: false,
+            created: vec!["/sys/fs/cgroup/memory/a/b".into()],
+        }];
+        assert_eq!(from_json(&to_json(&p)), p);
+    }
+}
