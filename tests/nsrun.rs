@@ -367,7 +367,10 @@ fn cgroup_limits_device_rules_and_the_freezer_are_the_containers_and_go_with_it(
     let (limit, pids) = if memory.join("memory.max").exists() {
         (std::fs::read_to_string(memory.join("memory.max")).unwrap(), cgroup_dir("pids", &path).join("pids.max"))
     } else {
-        (std::fs::read_to_string(memory.join("memory.limit_in_bytes")).unwrap(), cgroup_dir("pids", &path).join("pids.max"))
+        (
+            std::fs::read_to_string(memory.join("memory.limit_in_bytes")).unwrap(),
+            cgroup_dir("pids", &path).join("pids.max"),
+        )
     };
     assert_eq!(limit.trim(), "67108864");
     assert_eq!(std::fs::read_to_string(pids).unwrap().trim(), "32");

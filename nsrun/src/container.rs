@@ -100,6 +100,12 @@ impl State {
     }
 }
 
+/// Whether descriptor `fd` and `path` name the same file (a namespace, here).
+fn same_file(fd: &OwnedFd, path: &Path) -> bool {
+    let (Ok(a), Ok(b)) = (nix::sys::stat::fstat(fd), nix::sys::stat::stat(path)) else { return false };
+    (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+}
+
 /// Field 22 of /proc/PID/stat: when the process started, in clock ticks.
 pub fn start_time(pid: libc::pid_t) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -115,9 +121,6 @@ pub fn start_time(pid: libc::pid_t) -> Option<u64> {
 fn refuse_unsupported(c: &Config) -> Result<(), Error> {
     let not_yet =
         |field: &str, what: &str| Err(Error::new("cannot create", field, format!("{what} is not built yet in nsrun")));
-    if !c.linux.uid_mappings.is_empty() || c.linux.namespaces.iter().any(|n| n.ns.flag == libc::CLONE_NEWUSER) {
-        return not_yet("linux.namespaces", "a user namespace");
-    }
     let h = &c.hooks;
     if [&h.prestart, &h.create_runtime, &h.create_container, &h.start_container, &h.poststart, &h.poststop]
         .iter()
@@ -131,7 +134,8 @@ fn refuse_unsupported(c: &Config) -> Result<(), Error> {
     if !c.linux.devices.is_empty() {
         return not_yet("linux.devices", "creating devices beyond the default ones");
     }
-    if !c.linux.namespaces.iter().any(|n| n.ns.flag == libc::CLONE_NEWNS && n.path.is_none()) {
+    // Mounting and pivoting in nsrun's own mount namespace would change the host.
+    if !c.linux.namespaces.iter().any(|n| n.ns.flag == libc::CLONE_NEWNS) {
         return Err(Error::new("cannot create", "linux.namespaces", "a container needs a mount namespace of its own"));
     }
     for m in &c.mounts {
@@ -153,9 +157,11 @@ pub fn create(root: &Path, id: &str, bundle: &Path, pid_file: Option<&Path>, con
     let rootfs = bundle.join(&rootfs_spec.path);
     let rootfs = std::fs::canonicalize(&rootfs)
         .map_err(|e| Error::new("cannot open", rootfs.display(), common::io_reason(&e)))?;
-    // Namespaces to join, opened and checked before anything is made.
+    // Namespaces to join, opened and checked before anything is made: the
+    // user namespace first (it owns the others), a PID namespace by the
+    // parent (setns applies it to the child it clones next).
     let mut flags = 0;
-    let mut joins: Vec<OwnedFd> = Vec::new();
+    let mut joins: Vec<(libc::c_int, OwnedFd)> = Vec::new();
     for spec in &config.linux.namespaces {
         match &spec.path {
             None => flags |= spec.ns.flag,
@@ -168,10 +174,20 @@ pub fn create(root: &Path, id: &str, bundle: &Path, pid_file: Option<&Path>, con
                         format!("is a {} namespace, not a {} namespace", kind.name, spec.ns.name),
                     ));
                 }
-                joins.push(fd);
+                if kind.flag == libc::CLONE_NEWNS && same_file(&fd, Path::new("/proc/self/ns/mnt")) {
+                    return Err(Error::new("cannot join", path, "it is nsrun's own mount namespace (the host's)"));
+                }
+                joins.push((kind.flag, fd));
             }
         }
     }
+    joins.sort_by_key(|(flag, _)| *flag != libc::CLONE_NEWUSER);
+    let maps = (flags & libc::CLONE_NEWUSER != 0).then(|| common::userns::MapPlan {
+        uid: config.linux.uid_mappings.clone(),
+        gid: config.linux.gid_mappings.clone(),
+        setgroups: common::userns::Setgroups::Allow,
+        writer: common::userns::MapWriter::Direct,
+    });
     let targets = cgroups::plan(config, id, &[])?;
     std::fs::create_dir_all(root).map_err(|e| Error::new("cannot create", root.display(), common::io_reason(&e)))?;
     let dir = dir_of(root, id);
@@ -183,7 +199,7 @@ pub fn create(root: &Path, id: &str, bundle: &Path, pid_file: Option<&Path>, con
         _ => Error::new("cannot create", dir.display(), common::io_reason(&e)),
     })?;
     let result = cgroups::make(&targets).and_then(|placed| {
-        let built = build(&dir, id, &bundle, &rootfs, process, config, flags, joins, pid_file, &placed);
+        let built = build(&dir, id, &bundle, &rootfs, process, config, (flags, joins, maps), pid_file, &placed);
         if built.is_err() {
             cgroups::remove(&placed);
         }
@@ -203,14 +219,21 @@ fn build(
     rootfs: &Path,
     process: &Process,
     config: &Config,
-    flags: libc::c_int,
-    joins: Vec<OwnedFd>,
+    (flags, joins, maps): (libc::c_int, Vec<(libc::c_int, OwnedFd)>, Option<common::userns::MapPlan>),
     pid_file: Option<&Path>,
     placed: &[cgroups::Placed],
 ) -> Result<(), Error> {
     let fifo = dir.join(FIFO);
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
         .map_err(|e| Error::sys("cannot create", fifo.display(), e))?;
+    // In a user namespace the process opens it as that namespace's root: the
+    // FIFO is that user's (the directory, root's alone, still keeps everyone out).
+    if let Some(plan) = &maps {
+        let outer = |maps: &[common::userns::IdMap]| maps.iter().find(|m| m.inner == 0).map(|m| m.outer);
+        let uid = outer(&plan.uid).map(nix::unistd::Uid::from_raw);
+        let gid = outer(&plan.gid).map(nix::unistd::Gid::from_raw);
+        nix::unistd::chown(&fifo, uid, gid).map_err(|e| Error::sys("cannot hand over", fifo.display(), e))?;
+    }
     let fifo_fd = nix::fcntl::open(
         &fifo,
         nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
@@ -221,6 +244,13 @@ fn build(
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::sys("cannot make", "a pipe", e))?;
     let (in_cgroups, placed_it) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::sys("cannot make", "a pipe", e))?;
+    let (pid_joins, joins): (Vec<_>, Vec<_>) = joins.into_iter().partition(|(flag, _)| *flag == libc::CLONE_NEWPID);
+    let joins: Vec<OwnedFd> = joins.into_iter().map(|(_, fd)| fd).collect();
+    for (_, fd) in &pid_joins {
+        // Only our children are born in it; nsrun create itself stays where it is.
+        nix::sched::setns(fd, nix::sched::CloneFlags::CLONE_NEWPID)
+            .map_err(|e| Error::sys("cannot join", "the PID namespace of linux.namespaces", e))?;
+    }
     match process::clone_child(flags).map_err(|e| common::ns::namespace_failure("cannot clone", flags, e))? {
         Forked::Child => {
             drop(from_child);
@@ -236,7 +266,8 @@ fn build(
         Forked::Parent(pid) => {
             drop(to_parent);
             drop(in_cgroups);
-            if let Err(err) = cgroups::join(placed, pid) {
+            let mapped = maps.as_ref().map_or(Ok(()), |plan| common::userns::write_maps(pid, plan));
+            if let Err(err) = mapped.and_then(|()| cgroups::join(placed, pid)) {
                 drop(placed_it);
                 // SAFETY: our own child, which exits once the pipe closes unwritten.
                 unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
@@ -354,12 +385,23 @@ fn set_up(bundle: &Path, rootfs: &Path, config: &Config, joins: &[OwnedFd]) -> R
         nix::sched::setns(fd, nix::sched::CloneFlags::empty())
             .map_err(|e| Error::sys("cannot join", "a namespace of linux.namespaces", e))?;
     }
+    // In a user namespace, become its root: the ids we came with are the
+    // host's, unmapped there (so files we made would be overflow-owned).
+    if config.linux.namespaces.iter().any(|n| n.ns.flag == libc::CLONE_NEWUSER) {
+        nix::unistd::setgroups(&[])
+            .map_err(|e| Error::sys("cannot set", "the groups of the user namespace's root", e))?;
+        let zero = (nix::unistd::Gid::from_raw(0), nix::unistd::Uid::from_raw(0));
+        nix::unistd::setresgid(zero.0, zero.0, zero.0)
+            .map_err(|e| Error::sys("cannot become", "gid 0 of the user namespace", e))?;
+        nix::unistd::setresuid(zero.1, zero.1, zero.1)
+            .map_err(|e| Error::sys("cannot become", "uid 0 of the user namespace", e))?;
+    }
     // Nothing we mount reaches the host (slave by default, as runc does).
     mount(None::<&str>, "/", None::<&str>, propagation(config.linux.rootfs_propagation.as_deref()), None::<&str>)
         .map_err(|e| Error::sys("cannot set the propagation of", "/", e))?;
     mount(Some(rootfs), rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
         .map_err(|e| Error::sys("cannot bind", rootfs.display(), e))?;
-    let root = Root::open(rootfs, false, None)?;
+    let root = Root::open(rootfs, common::userns::in_user_namespace(), None)?;
     let mut has_dev = false;
     for m in &config.mounts {
         let dest = Path::new(&m.destination);
@@ -383,7 +425,8 @@ fn set_up(bundle: &Path, rootfs: &Path, config: &Config, joins: &[OwnedFd]) -> R
             rootfs::mount_cgroups(&root)?;
         } else {
             let data = plan.data.join(",");
-            root.mount_fs(kind, dest, plan.flags, (!data.is_empty()).then_some(data.as_str()))?;
+            let source = m.source.as_deref().filter(|s| !s.is_empty()).unwrap_or(kind);
+            root.mount_source(source, kind, dest, plan.flags, (!data.is_empty()).then_some(data.as_str()))?;
             if m.destination == "/dev" {
                 has_dev = true;
             }

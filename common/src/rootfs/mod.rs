@@ -306,13 +306,26 @@ impl<'j> Root<'j> {
     /// `cannot mount FSTYPE on: INSIDE` with its errno, for callers that fall
     /// back on EPERM.
     pub fn mount_fs(&self, fstype: &str, inside: &Path, flags: MsFlags, data: Option<&str>) -> Result<(), Error> {
+        self.mount_source(fstype, fstype, inside, flags, data)
+    }
+
+    /// [`Root::mount_fs`], with a source name of the caller's (an OCI mount's `source`).
+    pub fn mount_source(
+        &self,
+        source: &str,
+        fstype: &str,
+        inside: &Path,
+        flags: MsFlags,
+        data: Option<&str>,
+    ) -> Result<(), Error> {
         let target = self.prepare(inside, Make::Dir)?;
-        self.mount_fs_at(fstype, &target, inside, flags, data)
+        self.mount_fs_at(source, fstype, &target, inside, flags, data)
     }
 
     /// Mount a file system on `target`, the prepared descriptor of `inside`.
     pub fn mount_fs_at(
         &self,
+        source: &str,
         fstype: &str,
         target: &OwnedFd,
         inside: &Path,
@@ -321,12 +334,12 @@ impl<'j> Root<'j> {
     ) -> Result<(), Error> {
         trace::step(|| {
             format!(
-                "mount -t {fstype}{} {fstype} {}",
+                "mount -t {fstype}{} {source} {}",
                 data.map(|d| format!(" -o {d}")).unwrap_or_default(),
                 inside.display()
             )
         });
-        mount(Some(fstype), fd_path(target.as_fd()).as_str(), Some(fstype), flags, data)
+        mount(Some(source), fd_path(target.as_fd()).as_str(), Some(fstype), flags, data)
             .map_err(|e| Error::sys(format!("cannot mount {fstype} on"), inside.display(), e))
     }
 
@@ -336,7 +349,7 @@ impl<'j> Root<'j> {
     }
 
     pub fn tmpfs_at(&self, target: &OwnedFd, inside: &Path, data: &str) -> Result<(), Error> {
-        self.mount_fs_at("tmpfs", target, inside, MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some(data))
+        self.mount_fs_at("tmpfs", "tmpfs", target, inside, MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some(data))
     }
 
     pub fn dir(&self, inside: &Path) -> Result<(), Error> {
