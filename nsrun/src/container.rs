@@ -1,7 +1,7 @@
 //! The container lifecycle: `create` builds the container and holds its
 //! process on a FIFO until `start`; `state`, `kill` and `delete` act on
 //! what `create` wrote in ROOT/ID/state.json. What nsrun cannot honour yet
-//! (user namespaces, hooks, a terminal, linux.devices) is refused
+//! (a terminal, tmpcopyup) is refused
 //! at `create`, before anything is made: never silently left out.
 
 use std::ffi::OsString;
@@ -16,9 +16,9 @@ use nix::errno::Errno;
 use nix::mount::{MsFlags, mount};
 use serde_json::json;
 
-use crate::cgroups;
 use crate::config::{Config, Process};
 use crate::mounts::{self, Recursive};
+use crate::{cgroups, hooks};
 
 const FIFO: &str = "exec.fifo";
 const STATE: &str = "state.json";
@@ -86,6 +86,15 @@ impl State {
         }
     }
 
+    /// The state a hook reads on stdin, with `status` as the hook's moment has it.
+    pub fn hook_state(&self, status: &str) -> String {
+        json!({
+            "ociVersion": "1.0.2", "id": self.id, "status": status, "pid": self.pid, "bundle": self.bundle,
+            "annotations": self.annotations,
+        })
+        .to_string()
+    }
+
     /// The OCI state document.
     pub fn document(&self, dir: &Path) -> serde_json::Value {
         let status = self.status(dir);
@@ -121,18 +130,8 @@ pub fn start_time(pid: libc::pid_t) -> Option<u64> {
 fn refuse_unsupported(c: &Config) -> Result<(), Error> {
     let not_yet =
         |field: &str, what: &str| Err(Error::new("cannot create", field, format!("{what} is not built yet in nsrun")));
-    let h = &c.hooks;
-    if [&h.prestart, &h.create_runtime, &h.create_container, &h.start_container, &h.poststart, &h.poststop]
-        .iter()
-        .any(|l| !l.is_empty())
-    {
-        return not_yet("hooks", "running hooks");
-    }
     if c.process.as_ref().is_some_and(|p| p.terminal) {
         return not_yet("process.terminal", "a terminal through --console-socket");
-    }
-    if !c.linux.devices.is_empty() {
-        return not_yet("linux.devices", "creating devices beyond the default ones");
     }
     // Mounting and pivoting in nsrun's own mount namespace would change the host.
     if !c.linux.namespaces.iter().any(|n| n.ns.flag == libc::CLONE_NEWNS) {
@@ -147,7 +146,16 @@ fn refuse_unsupported(c: &Config) -> Result<(), Error> {
     Ok(())
 }
 
-pub fn create(root: &Path, id: &str, bundle: &Path, pid_file: Option<&Path>, config: &Config) -> Result<(), Error> {
+/// The config as create read it, kept for start and delete (a later edit of the bundle's changes nothing).
+const CONFIG: &str = "config.json";
+
+pub fn create(
+    root: &Path,
+    id: &str,
+    bundle: &Path,
+    pid_file: Option<&Path>,
+    (config, text): (&Config, &str),
+) -> Result<(), Error> {
     refuse_unsupported(config)?;
     let (Some(process), Some(rootfs_spec)) = (&config.process, &config.root) else {
         return Err(Error::new("invalid config", bundle.display(), "root and process are needed"));
@@ -188,7 +196,17 @@ pub fn create(root: &Path, id: &str, bundle: &Path, pid_file: Option<&Path>, con
         setgroups: common::userns::Setgroups::Allow,
         writer: common::userns::MapWriter::Direct,
     });
-    let targets = cgroups::plan(config, id, &[])?;
+    let made: Vec<common::cgroup::devices::Rule> = config
+        .linux
+        .devices
+        .iter()
+        .filter(|d| d.kind != 'p')
+        .map(|d| common::cgroup::devices::Rule {
+            kind: Some(if d.kind == 'b' { 'b' } else { 'c' }),
+            ..common::cgroup::devices::Rule::allow_char(d.major as u32, Some(d.minor as u32))
+        })
+        .collect();
+    let targets = cgroups::plan(config, id, &made)?;
     std::fs::create_dir_all(root).map_err(|e| Error::new("cannot create", root.display(), common::io_reason(&e)))?;
     let dir = dir_of(root, id);
     // Only root may reach the FIFO (whoever opens it starts the container) and the state.
@@ -198,13 +216,17 @@ pub fn create(root: &Path, id: &str, bundle: &Path, pid_file: Option<&Path>, con
         std::io::ErrorKind::AlreadyExists => Error::new("cannot create", quoted(id), "a container of that id exists"),
         _ => Error::new("cannot create", dir.display(), common::io_reason(&e)),
     })?;
-    let result = cgroups::make(&targets).and_then(|placed| {
-        let built = build(&dir, id, &bundle, &rootfs, process, config, (flags, joins, maps), pid_file, &placed);
-        if built.is_err() {
-            cgroups::remove(&placed);
-        }
-        built
-    });
+    let kept = dir.join(CONFIG);
+    let result = std::fs::write(&kept, text)
+        .map_err(|e| Error::new("cannot write", kept.display(), common::io_reason(&e)))
+        .and_then(|()| cgroups::make(&targets))
+        .and_then(|placed| {
+            let built = build(&dir, id, &bundle, &rootfs, process, config, (flags, joins, maps), pid_file, &placed);
+            if built.is_err() {
+                cgroups::remove(&placed);
+            }
+            built
+        });
     if result.is_err() {
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -260,8 +282,7 @@ fn build(
             if !matches!(nix::unistd::read(&in_cgroups, &mut go), Ok(1)) {
                 process::child_exit(1);
             }
-            drop(in_cgroups);
-            init(bundle, rootfs, process, config, &joins, &fifo_fd, to_parent)
+            init(bundle, rootfs, process, config, &joins, &fifo_fd, (to_parent, in_cgroups))
         }
         Forked::Parent(pid) => {
             drop(to_parent);
@@ -274,17 +295,6 @@ fn build(
                 return Err(err);
             }
             let _ = nix::unistd::write(&placed_it, b"1");
-            drop(placed_it);
-            let mut said = Vec::new();
-            let _ = std::io::Read::read_to_end(&mut std::fs::File::from(from_child), &mut said);
-            let said = String::from_utf8_lossy(&said).into_owned();
-            if said != "ok" {
-                // SAFETY: our own child, which has ended or is ending.
-                unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
-                let why =
-                    if said.is_empty() { "the container's process died while it was set up".to_owned() } else { said };
-                return Err(Error::new("cannot create", quoted(id), why));
-            }
             let state = State {
                 id: id.to_owned(),
                 pid,
@@ -294,6 +304,34 @@ fn build(
                 annotations: config.annotations.iter().map(|(k, v)| (k.clone(), json!(v))).collect(),
                 cgroups: placed.to_vec(),
             };
+            let mut from_child = std::io::BufReader::new(std::fs::File::from(from_child));
+            let mut said = String::new();
+            if needs_hook_state(config) {
+                let _ = std::io::BufRead::read_line(&mut from_child, &mut said);
+                if said == "hooks\n" {
+                    said.clear();
+                    let doc = state.hook_state("created");
+                    let h = &config.hooks;
+                    let ran = hooks::run_all("prestart", &h.prestart, &doc)
+                        .and_then(|()| hooks::run_all("createRuntime", &h.create_runtime, &doc));
+                    if let Err(err) = ran {
+                        drop(placed_it);
+                        // SAFETY: our own child, which exits once the pipe closes unwritten.
+                        unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+                        return Err(err);
+                    }
+                    let _ = nix::unistd::write(&placed_it, doc.as_bytes());
+                }
+            }
+            drop(placed_it);
+            let _ = std::io::Read::read_to_string(&mut from_child, &mut said);
+            if said != "ok" {
+                // SAFETY: our own child, which has ended or is ending.
+                unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+                let why =
+                    if said.is_empty() { "the container's process died while it was set up".to_owned() } else { said };
+                return Err(Error::new("cannot create", quoted(id), why));
+            }
             state.write(dir)?;
             if let Some(file) = pid_file {
                 std::fs::write(file, pid.to_string())
@@ -319,7 +357,7 @@ fn init(
     config: &Config,
     joins: &[OwnedFd],
     fifo: &OwnedFd,
-    to_parent: OwnedFd,
+    (to_parent, from_parent): (OwnedFd, OwnedFd),
 ) -> ! {
     // Our descriptor directory in the host's /proc, opened before the pivot: after it,
     // /proc is whatever the image and the config put there, and a file the image
@@ -335,10 +373,23 @@ fn init(
             process::child_exit(1);
         }
     };
-    if let Err(e) = set_up(bundle, rootfs, config, joins) {
+    let fail = |e: Error| -> ! {
         report(&to_parent, &e.to_string());
-        process::child_exit(1);
+        process::child_exit(1)
+    };
+    let root = set_up(bundle, rootfs, config, joins).unwrap_or_else(|e| fail(e));
+    // The hooks of create: nsrun's first (it sends the state when they are done), then ours.
+    let mut hook_state = serde_json::Value::Null;
+    if needs_hook_state(config) {
+        report(&to_parent, "hooks\n");
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut std::fs::File::from(from_parent), &mut text);
+        hook_state = serde_json::from_str(&text).unwrap_or_else(|_| process::child_exit(1));
+        hooks::run_all("createContainer", &config.hooks.create_container, &text).unwrap_or_else(|e| fail(e));
+    } else {
+        drop(from_parent);
     }
+    finish(root, config).unwrap_or_else(|e| fail(e));
     report(&to_parent, "ok");
     drop(to_parent);
     // Held here until `start` opens the FIFO to read.
@@ -354,6 +405,13 @@ fn init(
     drop(fds);
     let _ = nix::unistd::write(&held, b"0");
     drop(held);
+    if !config.hooks.start_container.is_empty() {
+        hook_state["status"] = json!("running");
+        if let Err(e) = hooks::run_all("startContainer", &config.hooks.start_container, &hook_state.to_string()) {
+            common::report(&e);
+            process::child_exit(1);
+        }
+    }
     match become_process(process, config.linux.seccomp.as_ref()) {
         Ok(()) => {}
         Err(e) => {
@@ -380,7 +438,14 @@ fn propagation(name: Option<&str>) -> MsFlags {
     }
 }
 
-fn set_up(bundle: &Path, rootfs: &Path, config: &Config, joins: &[OwnedFd]) -> Result<(), Error> {
+/// Whether a hook needs the state from `create`: nsrun's own of create, or the container's.
+fn needs_hook_state(c: &Config) -> bool {
+    let h = &c.hooks;
+    [&h.prestart, &h.create_runtime, &h.create_container, &h.start_container].iter().any(|l| !l.is_empty())
+}
+
+/// Everything up to pivot_root, where the create hooks run.
+fn set_up(bundle: &Path, rootfs: &Path, config: &Config, joins: &[OwnedFd]) -> Result<Root<'static>, Error> {
     for fd in joins {
         nix::sched::setns(fd, nix::sched::CloneFlags::empty())
             .map_err(|e| Error::sys("cannot join", "a namespace of linux.namespaces", e))?;
@@ -397,7 +462,13 @@ fn set_up(bundle: &Path, rootfs: &Path, config: &Config, joins: &[OwnedFd]) -> R
             .map_err(|e| Error::sys("cannot become", "uid 0 of the user namespace", e))?;
     }
     // Nothing we mount reaches the host (slave by default, as runc does).
-    mount(None::<&str>, "/", None::<&str>, propagation(config.linux.rootfs_propagation.as_deref()), None::<&str>)
+    // A shared root cannot be pivoted from: slave (or private, if asked) until
+    // after pivot_root, which applies what the config asks.
+    let before = match config.linux.rootfs_propagation.as_deref() {
+        Some("private" | "rprivate") => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+        _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+    };
+    mount(None::<&str>, "/", None::<&str>, before, None::<&str>)
         .map_err(|e| Error::sys("cannot set the propagation of", "/", e))?;
     mount(Some(rootfs), rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
         .map_err(|e| Error::sys("cannot bind", rootfs.display(), e))?;
@@ -443,13 +514,27 @@ fn set_up(bundle: &Path, rootfs: &Path, config: &Config, joins: &[OwnedFd]) -> R
     if has_dev {
         rootfs::default_devices(&root)?;
     }
+    for d in &config.linux.devices {
+        let owner = (d.uid.unwrap_or(0), d.gid.unwrap_or(0));
+        let mode = d.file_mode.unwrap_or(0o666);
+        rootfs::device(&root, Path::new(&d.path), d.kind, d.major as u32, d.minor as u32, mode, owner)?;
+    }
     for path in &config.linux.masked_paths {
         rootfs::mask(&root, Path::new(path))?;
     }
     for path in &config.linux.readonly_paths {
         rootfs::read_only_path(&root, Path::new(path))?;
     }
+    Ok(root)
+}
+
+/// pivot_root, and all that is done inside the new root.
+fn finish(root: Root<'_>, config: &Config) -> Result<(), Error> {
     rootfs::pivot(&root)?;
+    if let Some(name) = &config.linux.rootfs_propagation {
+        mount(None::<&str>, "/", None::<&str>, propagation(Some(name)), None::<&str>)
+            .map_err(|e| Error::sys("cannot set the propagation of", format!("/ ({name})"), e))?;
+    }
     if config.root.as_ref().is_some_and(|r| r.readonly) {
         mount(
             None::<&str>,
@@ -580,7 +665,16 @@ pub fn start(dir: &Path, id: &str) -> Result<(), Error> {
             Err(e) => return Err(Error::sys("cannot read", fifo.display(), e)),
         }
     }
-    std::fs::remove_file(&fifo).map_err(|e| Error::new("cannot remove", fifo.display(), common::io_reason(&e)))
+    std::fs::remove_file(&fifo).map_err(|e| Error::new("cannot remove", fifo.display(), common::io_reason(&e)))?;
+    if let Some(config) = kept_config(dir) {
+        hooks::run_all_warning("poststart", &config.hooks.poststart, &state.hook_state("running"));
+    }
+    Ok(())
+}
+
+/// The config create kept (None for a state without one).
+fn kept_config(dir: &Path) -> Option<Config> {
+    Config::parse(&std::fs::read_to_string(dir.join(CONFIG)).ok()?).ok()
 }
 
 /// A signal by number, or by name with or without SIG (TERM, SIGKILL, rtmin+3 style not taken).
@@ -690,7 +784,12 @@ pub fn delete(dir: &Path, id: &str, force: bool) -> Result<(), Error> {
         }
     }
     cgroups::remove(&state.cgroups);
-    std::fs::remove_dir_all(dir).map_err(|e| Error::new("cannot remove", dir.display(), common::io_reason(&e)))
+    let config = kept_config(dir);
+    std::fs::remove_dir_all(dir).map_err(|e| Error::new("cannot remove", dir.display(), common::io_reason(&e)))?;
+    if let Some(config) = config {
+        hooks::run_all_warning("poststop", &config.hooks.poststop, &state.hook_state("stopped"));
+    }
+    Ok(())
 }
 
 /// `pause` and `resume`: freeze or thaw every process of a running (or paused) container.

@@ -11,6 +11,7 @@
 mod cgroups;
 mod config;
 mod container;
+mod hooks;
 mod mounts;
 
 use std::ffi::OsString;
@@ -198,7 +199,8 @@ fn dispatch(inv: &Invocation) -> Result<i32, Error> {
                 let plan = mounts::plan(&m.options);
                 common::trace::step(|| format!("# mount {}: {plan:?}", m.destination));
             }
-            container::create(&state_root(&inv.global), &c.id, &bundle, c.pid_file.as_deref(), &config).map(|()| 0)
+            container::create(&state_root(&inv.global), &c.id, &bundle, c.pid_file.as_deref(), (&config, &text))
+                .map(|()| 0)
         }
         "start" => {
             let id = one_id(&inv.command, &inv.rest)?;

@@ -203,6 +203,49 @@ fn device_nodes(root: &Root) -> Result<(), Error> {
     Ok(())
 }
 
+/// A device node of the caller's at `inside` (`c`, `b` or `p`), with its
+/// mode and owner; in a user namespace, where mknod is refused, the host's
+/// node of the same path, bound.
+#[allow(clippy::too_many_arguments)]
+pub fn device(
+    root: &Root,
+    inside: &Path,
+    kind: char,
+    major: u32,
+    minor: u32,
+    mode: u32,
+    owner: (u32, u32),
+) -> Result<(), Error> {
+    let (Some(parent), Some(name)) = (inside.parent(), inside.file_name()) else {
+        return Err(Error::new("cannot create device", inside.display(), "not a path to a file"));
+    };
+    if root.userns {
+        return root.bind(inside, inside, false);
+    }
+    root.dir(parent)?;
+    let dir = root
+        .resolve(parent, OFlag::O_PATH | OFlag::O_DIRECTORY)
+        .map_err(|e| Error::sys("cannot open", parent.display(), e))?;
+    let c = cstring(Path::new(name))?;
+    let type_bits = match kind {
+        'b' => libc::S_IFBLK,
+        'p' => libc::S_IFIFO,
+        _ => libc::S_IFCHR,
+    };
+    trace::step(|| format!("mknod -m {mode:o} {} {kind} {major} {minor}", inside.display()));
+    // SAFETY: a valid directory descriptor and a NUL-terminated name; the result is checked.
+    let rc =
+        unsafe { libc::mknodat(dir.as_raw_fd(), c.as_ptr(), type_bits | (mode & 0o7777), libc::makedev(major, minor)) };
+    match Errno::result(rc) {
+        Ok(_) | Err(Errno::EEXIST) => {}
+        Err(e) => return Err(Error::sys("cannot create device", inside.display(), e)),
+    }
+    // SAFETY: as above; AT_SYMLINK_NOFOLLOW, so a planted link is not followed.
+    let rc = unsafe { libc::fchownat(dir.as_raw_fd(), c.as_ptr(), owner.0, owner.1, libc::AT_SYMLINK_NOFOLLOW) };
+    Errno::result(rc).map_err(|e| Error::sys("cannot chown", inside.display(), e))?;
+    root.chmod(inside, mode & 0o7777)
+}
+
 /// The caller's terminal, reachable by name inside: bound at /dev/console,
 /// as bubblewrap does. Its own name (/dev/pts/N of the host's devpts) does
 /// not exist in the new devpts, so without it ttyname() fails and `tty`,

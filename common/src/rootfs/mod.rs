@@ -23,7 +23,8 @@ mod kernel_fs;
 
 pub use entry::{Entered, enter_private_mount_namespace, overlay, pivot, seal_away_from_files};
 pub use kernel_fs::{
-    DEVICES, MASKED, READ_ONLY, default_devices, mask, mount_cgroups, mount_dev, mount_proc, mount_sys, read_only_path,
+    DEVICES, MASKED, READ_ONLY, default_devices, device, mask, mount_cgroups, mount_dev, mount_proc, mount_sys,
+    read_only_path,
 };
 
 const MOUNT_ATTR_RDONLY: u64 = 0x1;
