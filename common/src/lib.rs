@@ -5,6 +5,7 @@
 //! `error`, `exit`, `trace`, `fuzz`.
 
 pub mod account;
+pub mod becoming;
 pub mod caps;
 pub mod cgroup;
 pub mod cli;

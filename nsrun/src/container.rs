@@ -575,52 +575,37 @@ fn finish(root: Root<'_>, config: &Config) -> Result<(), Error> {
 /// The user, capabilities, no_new_privs, seccomp filter, umask, working
 /// directory and environment of `process`, in the order that keeps each
 /// step possible (as nsjoin takes on a target's).
-fn become_process(p: &Process, seccomp: Option<&crate::config::Seccomp>) -> Result<(), Error> {
+pub fn become_process(p: &Process, seccomp: Option<&crate::config::Seccomp>) -> Result<(), Error> {
     let c = p.capabilities.unwrap_or_default();
     let profile = seccomp
         .map(|s| s.profile())
         .transpose()
         .map_err(|e| Error::new("invalid config", "linux.seccomp", e.to_string()))?;
-    let filter = match &profile {
+    let filters = match &profile {
         Some(profile) => {
             let arch = common::seccomp::Arch::native()
                 .ok_or_else(|| Error::new("cannot filter", "", "an architecture nsrun has no tables for"))?;
-            Some(
-                common::seccomp::compile(profile, arch)
-                    .map_err(|why| Error::new("cannot compile", "linux.seccomp", why))?,
-            )
+            vec![common::seccomp::compile(profile, arch).map_err(|why| Error::new("cannot compile", "linux.seccomp", why))?]
         }
-        None => None,
+        None => Vec::new(),
     };
-    if let Some(filter) = filter.as_ref().filter(|_| !p.no_new_privileges) {
-        common::seccomp::install(filter)?;
-    }
-    caps::limit_bounding(c.bounding)?;
-    if p.user.uid != 0 {
-        nix::sys::prctl::set_keepcaps(true).map_err(|e| Error::sys("cannot set", "PR_SET_KEEPCAPS", e))?;
-    }
-    let account = common::account::Account {
-        uid: p.user.uid,
-        gid: p.user.gid,
-        groups: p.user.additional_gids.clone(),
-        name: None,
-        home: None,
+    let becoming = common::becoming::Becoming {
+        privileges: Some(common::becoming::Privileges {
+            bounding: c.bounding,
+            sets: caps::Sets { effective: c.effective, permitted: c.permitted, inheritable: c.inheritable },
+            ambient: c.ambient,
+            no_new_privs: p.no_new_privileges,
+        }),
+        filters,
+        account: Some(common::account::Account {
+            uid: p.user.uid,
+            gid: p.user.gid,
+            groups: p.user.additional_gids.clone(),
+            name: None,
+            home: None,
+        }),
     };
-    common::account::switch_to(&account)?;
-    caps::limit_sets(c.permitted)?;
-    caps::Sets {
-        effective: c.effective & c.permitted,
-        permitted: c.permitted,
-        inheritable: c.inheritable & c.permitted,
-    }
-    .write()?;
-    caps::raise_ambient(c.ambient & c.permitted & c.inheritable)?;
-    if p.no_new_privileges {
-        nix::sys::prctl::set_no_new_privs().map_err(|e| Error::sys("cannot set", "no_new_privs", e))?;
-        if let Some(filter) = &filter {
-            common::seccomp::install(filter)?;
-        }
-    }
+    becoming.take_on()?;
     if let Some(mask) = p.user.umask {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask as _));
     }

@@ -9,11 +9,12 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 
 use common::account::Account;
+use common::becoming::{Becoming, Privileges};
 use common::cli::{self, Cli, Opt, Parsed, values};
 use common::error::quoted;
 use common::ns::{self, NAMESPACES, Namespace};
 use common::process::{self, Forked};
-use common::{Error, account, caps, cgroup, exec, seccomp, trace, userns};
+use common::{Error, caps, cgroup, exec, seccomp, trace, userns};
 use nix::fcntl::OFlag;
 
 common::tool_main!("nsjoin", run);
@@ -220,7 +221,7 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
     // Everything is opened and checked before the first setns.
     let joins = open_namespaces(&args, target.as_ref())?;
     let dirs = open_dirs(&args, target.as_ref(), &joins)?;
-    let becoming = Becoming::plan(&args, target.as_ref(), &joins)?;
+    let becoming = plan_becoming(&args, target.as_ref(), &joins)?;
     let environment = match (&target, args.env) {
         (Some(t), true) => Some(t.environment()?),
         _ => None,
@@ -512,15 +513,6 @@ fn enter_dirs(dirs: Dirs) -> Result<(), Error> {
     }
 }
 
-/// The target's privileges, as /proc/PID/status shows them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Privileges {
-    bounding: u64,
-    sets: caps::Sets,
-    ambient: u64,
-    no_new_privs: bool,
-}
-
 /// A user, its group and supplementary groups.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Ids {
@@ -599,90 +591,36 @@ fn credentials(args: &Args, target: Option<Ids>, user_joined: bool, ours: (u32, 
 }
 
 /// What the command takes on, all read from the target before the joins.
-struct Becoming {
-    /// The target's capabilities and no_new_privs; None with --keep-caps.
-    privileges: Option<Privileges>,
-    /// Its seccomp filters, oldest first; none with --no-seccomp.
-    filters: Vec<Vec<libc::sock_filter>>,
-    /// Ids of the namespace it will be in.
-    account: Option<Account>,
-}
-
-impl Becoming {
-    fn plan(args: &Args, target: Option<&Held>, joins: &[Join]) -> Result<Self, Error> {
-        let user_joined = joins.iter().any(|j| j.ns.flag == libc::CLONE_NEWUSER);
-        let status = match target {
-            Some(t) => Some(parse_status(&t.read("status")?)),
-            None => None,
-        };
-        let privileges = status.as_ref().filter(|_| !args.keep_caps).map(|s| s.privileges);
-        let filters = match (target, &status) {
-            (Some(t), Some(s)) if !args.no_seccomp => match s.seccomp {
-                0 => Vec::new(),
-                2 => seccomp::filters_of(t.pid).map_err(|mut e| {
-                    e.reason.push_str(": give --no-seccomp to join without them");
-                    e
-                })?,
-                _ => {
-                    return Err(Error::new(
-                        "cannot join",
-                        t.pid,
-                        "it runs in strict seccomp mode, under which no command can start: give --no-seccomp",
-                    ));
-                }
-            },
-            _ => Vec::new(),
-        };
-        let ids = match (target, status.and_then(|s| s.ids)) {
-            (Some(t), Some(ids)) if user_joined => Some(ids_inside(&ids, &t.read("uid_map")?, &t.read("gid_map")?)?),
-            (_, ids) => ids,
-        };
-        let ours = (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
-        Ok(Self { privileges, filters, account: credentials(args, ids, user_joined, ours) })
-    }
-
-    /// Last before exec, in the order that keeps each step possible: the
-    /// bounding set and no_new_privs while we hold CAP_SETPCAP; the filters
-    /// while we hold CAP_SYS_ADMIN (or have no_new_privs); the user, keeping
-    /// what capabilities we still need; then the target's sets.
-    fn take_on(&self) -> Result<(), Error> {
-        // Never more than we hold ourselves: a target above us stays above us.
-        let ours = caps::Sets::read()?.permitted;
-        if let Some(p) = &self.privileges {
-            caps::limit_bounding(p.bounding & ours)?;
-            if p.no_new_privs {
-                nix::sys::prctl::set_no_new_privs().map_err(|e| Error::sys("cannot set", "no_new_privs", e))?;
+fn plan_becoming(args: &Args, target: Option<&Held>, joins: &[Join]) -> Result<Becoming, Error> {
+    let user_joined = joins.iter().any(|j| j.ns.flag == libc::CLONE_NEWUSER);
+    let status = match target {
+        Some(t) => Some(parse_status(&t.read("status")?)),
+        None => None,
+    };
+    let privileges = status.as_ref().filter(|_| !args.keep_caps).map(|s| s.privileges);
+    let filters = match (target, &status) {
+        (Some(t), Some(s)) if !args.no_seccomp => match s.seccomp {
+            0 => Vec::new(),
+            2 => seccomp::filters_of(t.pid).map_err(|mut e| {
+                e.reason.push_str(": give --no-seccomp to join without them");
+                e
+            })?,
+            _ => {
+                return Err(Error::new(
+                    "cannot join",
+                    t.pid,
+                    "it runs in strict seccomp mode, under which no command can start: give --no-seccomp",
+                ));
             }
-        }
-        for filter in &self.filters {
-            seccomp::install(filter)?;
-        }
-        if let Some(account) = self.account.as_ref().filter(|a| !already(a)) {
-            if account.uid != 0 && self.privileges.is_some() {
-                nix::sys::prctl::set_keepcaps(true).map_err(|e| Error::sys("cannot set", "PR_SET_KEEPCAPS", e))?;
-            }
-            account::switch_to(account)?;
-        }
-        if let Some(p) = &self.privileges {
-            caps::limit_sets(p.sets.permitted & ours)?;
-            let sets = caps::Sets {
-                effective: p.sets.effective & ours,
-                permitted: p.sets.permitted & ours,
-                inheritable: p.sets.inheritable & ours,
-            };
-            sets.write()?;
-            caps::raise_ambient(p.ambient & ours)?;
-        }
-        Ok(())
-    }
-}
-
-/// We are that user with those groups already: nothing to switch (and a
-/// caller without CAP_SETGID could not even set the same groups again).
-fn already(account: &Account) -> bool {
-    use nix::unistd::{getegid, geteuid, getgroups};
-    let groups: Option<Vec<u32>> = getgroups().ok().map(|g| g.iter().map(|g| g.as_raw()).collect());
-    geteuid().as_raw() == account.uid && getegid().as_raw() == account.gid && groups.as_ref() == Some(&account.groups)
+        },
+        _ => Vec::new(),
+    };
+    let ids = match (target, status.and_then(|s| s.ids)) {
+        (Some(t), Some(ids)) if user_joined => Some(ids_inside(&ids, &t.read("uid_map")?, &t.read("gid_map")?)?),
+        (_, ids) => ids,
+    };
+    let ours = (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
+    Ok(Becoming { privileges, filters, account: credentials(args, ids, user_joined, ours) })
 }
 
 #[cfg(test)]
