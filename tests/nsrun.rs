@@ -69,8 +69,10 @@ fn engine_flags_and_ids_are_checked() {
         text.contains("\"SCMP_CMP_MASKED_EQ\"") && !text.contains("SCMP_ACT_NOTIFY") && !text.contains("\"user\""),
         "{text}"
     );
-    let out = nsrun(&["exec", "c1"]);
-    assert_eq!(stderr(&out), "nsrun: cannot exec: not built yet in this version of nsrun\n");
+    let out = nsrun(&["--root", "/nonexistent-nstools", "exec", "c1", "true"]);
+    assert_eq!(stderr(&out), "nsrun: 'c1': no such container\n");
+    let out = nsrun(&["exec", "--user", "x:y", "--process", "/nonexistent", "c1"]);
+    assert_eq!(stderr(&out), "nsrun: cannot read: /nonexistent: No such file or directory\n");
 }
 
 /// Run `sh -c script` under `program`, installed between fork and exec.
@@ -184,6 +186,15 @@ fn state_of(root: &str, id: &str) -> String {
         .unwrap_or_default()
 }
 
+fn state_pid(root: &str, id: &str) -> i32 {
+    let out = nsrun(&["--root", root, "state", id]);
+    stdout(&out)
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("\"pid\": "))
+        .and_then(|p| p.trim_end_matches(',').parse().ok())
+        .unwrap_or(0)
+}
+
 fn wait_status(root: &str, id: &str, want: &str) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while state_of(root, id) != want {
@@ -258,6 +269,49 @@ fn a_container_lives_through_create_start_state_kill_and_delete() {
     let pid = pids.trim().trim_matches(&['[', ']'][..]).to_owned();
     let exe = std::fs::read_link(format!("/proc/{pid}/exe"));
     assert!(exe.is_ok_and(|e| e.ends_with("busybox")), "{pids}{}", stderr(&out));
+    // exec: in its namespaces and cgroup, as its process is (caps, filter, no_new_privs), status relayed.
+    let probe = "echo host=$(hostname) pid1=$(cat /proc/1/comm); grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status | tr -d '\\t'; \
+                 mkdir /tmp/y 2>/dev/null || echo mkdir-refused; exit 7";
+    let out = guard.command("nsrun").args(["--root", &root, "exec", "c2", "/bin/sh", "-c", probe]).output().unwrap();
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).split_whitespace().collect::<Vec<_>>(),
+        ["host=box", "pid1=sleep", "CapEff:0000000000000001", "NoNewPrivs:1", "Seccomp:2", "mkdir-refused"]
+    );
+    let ours = std::fs::read_link("/proc/self/ns/pid").unwrap();
+    assert_eq!(std::fs::read_link("/proc/self/ns/pid").unwrap(), ours, "exec moved the caller");
+    // --detach with a --process file: it runs on, its PID in the pid file, in the container's cgroup.
+    let process = work.path().join("process.json");
+    std::fs::write(
+        &process,
+        r#"{"args":["/bin/sleep","30"],"cwd":"/tmp","env":["PATH=/bin"],"user":{"uid":1000,"gid":1000}}"#,
+    )
+    .unwrap();
+    let exec_pid = work.path().join("exec.pid");
+    run(&[
+        "exec",
+        "--process",
+        &process.display().to_string(),
+        "--detach",
+        "--pid-file",
+        &exec_pid.display().to_string(),
+        "c2",
+    ]);
+    let pid: i32 = std::fs::read_to_string(&exec_pid).unwrap().parse().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default() != "sleep\n" {
+        assert!(std::time::Instant::now() < deadline, "the exec'd process never ran sleep");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(status.contains("Uid:\t1000\t1000"), "{status}");
+    assert_eq!(
+        std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap(),
+        std::fs::read_to_string(format!("/proc/{}/cgroup", state_pid(&root, "c2"))).unwrap()
+    );
+    assert_eq!(std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap(), std::path::Path::new("/tmp"));
+    let out = nsrun(&["--root", &root, "exec", "c1", "true"]);
+    assert_eq!(stderr(&out), "nsrun: 'c1': no such container\n");
     let out = nsrun(&["--root", &root, "delete", "c2"]);
     assert_eq!(stderr(&out), "nsrun: cannot delete: 'c2': it is running: stop it first, or give --force\n");
     run(&["kill", "c2", "KILL"]);

@@ -417,6 +417,13 @@ impl Config {
     }
 }
 
+/// An exec's `--process` file: one process object, checked as the config's is.
+pub fn parse_process(text: &str) -> Read<Process> {
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| Invalid { field: String::new(), why: format!("not JSON: {e}") })?;
+    process(&value)
+}
+
 fn process(v: &Value) -> Read<Process> {
     let p = object(v, "process")?;
     let user = match get(p, "user") {

@@ -109,6 +109,20 @@ impl State {
     }
 }
 
+/// The descriptors after stdio that systemd-style socket activation hands on (LISTEN_FDS).
+fn preserve_fds() -> u32 {
+    std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
+/// Close on exec every descriptor above stdio and the `preserve` the engine
+/// passes on (LISTEN_FDS style), so nothing of nsrun's caller reaches the
+/// container by accident.
+pub fn keep_only_fds(preserve: u32) {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 4;
+    // SAFETY: close_range(2) marking a range close-on-exec; it frees nothing we use.
+    unsafe { libc::syscall(libc::SYS_close_range, 3 + preserve, libc::c_uint::MAX, CLOSE_RANGE_CLOEXEC) };
+}
+
 /// Whether descriptor `fd` and `path` name the same file (a namespace, here).
 fn same_file(fd: &OwnedFd, path: &Path) -> bool {
     let (Ok(a), Ok(b)) = (nix::sys::stat::fstat(fd), nix::sys::stat::stat(path)) else { return false };
@@ -419,6 +433,7 @@ fn init(
             process::child_exit(e.code);
         }
     }
+    keep_only_fds(preserve_fds());
     let argv: Vec<OsString> = process.args.iter().map(OsString::from).collect();
     let err = common::exec::exec_into(&argv);
     common::report(&err);
@@ -585,7 +600,10 @@ pub fn become_process(p: &Process, seccomp: Option<&crate::config::Seccomp>) -> 
         Some(profile) => {
             let arch = common::seccomp::Arch::native()
                 .ok_or_else(|| Error::new("cannot filter", "", "an architecture nsrun has no tables for"))?;
-            vec![common::seccomp::compile(profile, arch).map_err(|why| Error::new("cannot compile", "linux.seccomp", why))?]
+            vec![
+                common::seccomp::compile(profile, arch)
+                    .map_err(|why| Error::new("cannot compile", "linux.seccomp", why))?,
+            ]
         }
         None => Vec::new(),
     };
@@ -658,7 +676,7 @@ pub fn start(dir: &Path, id: &str) -> Result<(), Error> {
 }
 
 /// The config create kept (None for a state without one).
-fn kept_config(dir: &Path) -> Option<Config> {
+pub fn kept_config(dir: &Path) -> Option<Config> {
     Config::parse(&std::fs::read_to_string(dir.join(CONFIG)).ok()?).ok()
 }
 

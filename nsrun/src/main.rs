@@ -11,6 +11,7 @@
 mod cgroups;
 mod config;
 mod container;
+mod exec;
 mod hooks;
 mod mounts;
 
@@ -149,6 +150,123 @@ fn parse_create(words: &[OsString]) -> Result<Create, Error> {
 }
 
 /// An id names a directory under --root: no way out of it, nothing odd.
+/// `exec [options] ID [COMMAND...]`: runc's options. The process is the
+/// `--process` file's, or the container's own with the command line's
+/// changes (-e, -u, --cwd, --cap, --no-new-privs).
+fn parse_exec(words: &[OsString], root: &std::path::Path) -> Result<(String, exec::Exec), Error> {
+    let mut parser = lexopt::Parser::from_args(words.iter().cloned());
+    let mut process_file = None;
+    let (mut detach, mut pid_file, mut preserve_fds, mut tty) = (false, None, 0, false);
+    let (mut env, mut user, mut cwd, mut caps, mut nnp) = (Vec::new(), None, None, Vec::new(), false);
+    let mut rest: Vec<OsString> = Vec::new();
+    while let Some(arg) = parser.next().map_err(|e| CLI.usage_error(e))? {
+        let opt = Opt::from_arg(arg.clone());
+        let value = |parser: &mut lexopt::Parser| cli::string_value(parser).map_err(|e| CLI.usage_error(e));
+        match &opt {
+            o if o.is(Some('p'), "process") => process_file = Some(PathBuf::from(value(&mut parser)?)),
+            o if o.is(Some('d'), "detach") => detach = true,
+            o if o.is(None, "pid-file") => pid_file = Some(PathBuf::from(value(&mut parser)?)),
+            o if o.is(None, "console-socket") => {
+                value(&mut parser)?;
+                tty = true;
+            }
+            o if o.is(Some('t'), "tty") => tty = true,
+            o if o.is(Some('e'), "env") => env.push(value(&mut parser)?),
+            o if o.is(Some('u'), "user") => user = Some(value(&mut parser)?),
+            o if o.is(None, "cwd") => cwd = Some(value(&mut parser)?),
+            o if o.is(Some('c'), "cap") => caps.push(value(&mut parser)?),
+            o if o.is(None, "no-new-privs") => nnp = true,
+            o if o.is(None, "preserve-fds") => {
+                let v = value(&mut parser)?;
+                preserve_fds =
+                    v.parse().map_err(|_| Error::new("invalid --preserve-fds", quoted(&v), "expected a count"))?;
+            }
+            o if o.is(None, "process-label") || o.is(None, "apparmor") || o.is(None, "cgroup") => {
+                value(&mut parser)?;
+            }
+            Opt::Value(v) => {
+                rest.push(v.clone());
+                rest.extend(parser.raw_args().map_err(|e| CLI.usage_error(e))?);
+            }
+            other => return Err(CLI.usage_error(format!("exec: {}", other.unexpected()))),
+        }
+    }
+    let Some((id, command)) = rest.split_first() else { return Err(CLI.usage_error("exec takes a container id")) };
+    let id = id.to_string_lossy().into_owned();
+    check_id(&id)?;
+    if tty {
+        return Err(Error::new(
+            "cannot exec",
+            "--tty",
+            "a terminal through --console-socket is not built yet in nsrun",
+        ));
+    }
+    let mut process = match &process_file {
+        Some(file) => {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| Error::new("cannot read", file.display(), common::io_reason(&e)))?;
+            config::parse_process(&text).map_err(|e| Error::new("invalid process", file.display(), e.to_string()))?
+        }
+        None => {
+            let dir = container::dir_of(root, &id);
+            let config =
+                container::kept_config(&dir).ok_or_else(|| Error::new("", quoted(&id), "no such container"))?;
+            let mut p = config.process.unwrap_or_default();
+            if command.is_empty() {
+                return Err(CLI.usage_error("exec needs a command, or --process FILE"));
+            }
+            p.args = command.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+            p.terminal = false;
+            p
+        }
+    };
+    if process.terminal {
+        return Err(Error::new(
+            "cannot exec",
+            "process.terminal",
+            "a terminal through --console-socket is not built yet in nsrun",
+        ));
+    }
+    for entry in env {
+        if !entry.contains('=') {
+            return Err(Error::new("invalid --env", quoted(&entry), "expected NAME=VALUE"));
+        }
+        let name = entry.split('=').next().unwrap_or_default().to_owned();
+        process.env.retain(|e| e.split('=').next() != Some(name.as_str()));
+        process.env.push(entry);
+    }
+    if let Some(u) = user {
+        let (uid, gid) = u.split_once(':').unwrap_or((u.as_str(), "0"));
+        let bad = || Error::new("invalid --user", quoted(&u), "expected UID[:GID]");
+        process.user.uid = uid.parse().map_err(|_| bad())?;
+        process.user.gid = gid.parse().map_err(|_| bad())?;
+        process.user.additional_gids.clear();
+    }
+    if let Some(dir) = cwd {
+        if !dir.starts_with('/') {
+            return Err(Error::new("invalid --cwd", quoted(&dir), "not an absolute path"));
+        }
+        process.cwd = dir;
+    }
+    for cap in caps {
+        let name = cap.to_ascii_lowercase();
+        let name = name.strip_prefix("cap_").unwrap_or(&name);
+        let Some(bit) = common::caps::CAPABILITIES.iter().position(|c| *c == name) else {
+            return Err(Error::new("invalid --cap", quoted(&cap), "not a capability this kernel table knows"));
+        };
+        let mut c = process.capabilities.unwrap_or_default();
+        for set in [&mut c.bounding, &mut c.effective, &mut c.permitted, &mut c.inheritable] {
+            *set |= 1 << bit;
+        }
+        process.capabilities = Some(c);
+    }
+    process.no_new_privileges |= nnp;
+    if process.args.is_empty() {
+        return Err(CLI.usage_error("exec needs a command, or --process FILE with args"));
+    }
+    Ok((id, exec::Exec { process, detach, pid_file, preserve_fds }))
+}
+
 fn check_id(id: &str) -> Result<(), Error> {
     let fine = !id.is_empty()
         && id.len() <= 1024
@@ -257,7 +375,14 @@ fn dispatch(inv: &Invocation) -> Result<i32, Error> {
             let dir = container::dir_of(&state_root(&inv.global), &id);
             container::freeze(&dir, &id, inv.command == "pause").map(|()| 0)
         }
-        "exec" | "run" | "update" | "events" | "checkpoint" | "restore" | "list" | "spec" => {
+        "exec" => {
+            let (id, e) = parse_exec(&inv.rest, &state_root(&inv.global))?;
+            let dir = container::dir_of(&state_root(&inv.global), &id);
+            let config =
+                container::kept_config(&dir).ok_or_else(|| Error::new("", quoted(&id), "no such container"))?;
+            exec::exec(&dir, &id, &config, &e)
+        }
+        "run" | "update" | "events" | "checkpoint" | "restore" | "list" | "spec" => {
             Err(Error::new(format!("cannot {}", inv.command), "", "not built yet in this version of nsrun"))
         }
         other => Err(CLI.usage_error(format!("unknown command {}", quoted(other)))),
