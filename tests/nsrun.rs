@@ -155,7 +155,7 @@ fn bundle_with(dir: &std::path::Path, shared: &std::path::Path, args: &[&str], l
     let bin = dir.join("rootfs/bin");
     std::fs::create_dir_all(&bin).unwrap();
     std::fs::copy(busybox, bin.join("busybox")).unwrap();
-    for applet in ["sh", "echo", "cat", "hostname", "mkdir", "sleep", "grep", "tr", "wc", "head"] {
+    for applet in ["sh", "echo", "cat", "hostname", "mkdir", "sleep", "grep", "tr", "wc", "head", "readlink"] {
         std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
     }
     let args: Vec<String> = args.iter().map(|a| format!("{a:?}")).collect();
@@ -453,5 +453,48 @@ fn cgroup_limits_device_rules_and_the_freezer_are_the_containers_and_go_with_it(
     run(&["delete", "c5"]);
     assert!(!memory.exists(), "{} left behind", memory.display());
     assert!(!memory.parent().unwrap().exists(), "the parent nsrun made is left behind");
+    guard.check();
+}
+
+#[test]
+fn tmpcopyup_copies_the_image_below_and_follows_none_of_its_links() {
+    require!(
+        is_root() && ["pid", "mnt", "uts", "ipc", "net"].iter().all(|n| has_namespace(n)),
+        "needs root and namespaces"
+    );
+    let work = TempDir::new("nsrun-copyup");
+    let shared = work.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    let one = work.path().join("one");
+    let script = "cat /run/file /run/sub/deep > /shared/out; readlink /run/link >> /shared/out; \
+                  echo changed > /run/file; cat /run/file >> /shared/out";
+    bundle(&one, &shared, &["/bin/sh", "-c", script]);
+    let config = std::fs::read_to_string(one.join("config.json")).unwrap();
+    let config = config.replace(
+        r#"{"destination":"/tmp","type":"tmpfs","source":"tmpfs"},"#,
+        r#"{"destination":"/tmp","type":"tmpfs","source":"tmpfs"},{"destination":"/run","type":"tmpfs","source":"tmpfs","options":["tmpcopyup","mode=755"]},"#,
+    );
+    std::fs::write(one.join("config.json"), config).unwrap();
+    let run_dir = one.join("rootfs/run");
+    std::fs::create_dir_all(run_dir.join("sub")).unwrap();
+    std::fs::write(run_dir.join("file"), "image\n").unwrap();
+    std::fs::write(run_dir.join("sub/deep"), "deep\n").unwrap();
+    // A link of the image's to a host file: copied as a link, never followed.
+    std::os::unix::fs::symlink("/etc/passwd", run_dir.join("link")).unwrap();
+    let root = work.path().join("state").display().to_string();
+    let guard = Guard::new(&[]);
+    let errors = work.path().join("stderr");
+    for args in [vec!["create", "--bundle", one.to_str().unwrap(), "c6"], vec!["start", "c6"]] {
+        let err = std::fs::File::create(&errors).unwrap();
+        let mut all = vec!["--root", root.as_str()];
+        all.extend(args);
+        let status =
+            guard.command("nsrun").args(&all).stdin(Stdio::null()).stdout(Stdio::null()).stderr(err).status().unwrap();
+        assert_eq!(status.code(), Some(0), "{}", std::fs::read_to_string(&errors).unwrap());
+    }
+    wait_status(&root, "c6", "stopped");
+    let _ = nsrun(&["--root", &root, "delete", "c6"]);
+    assert_eq!(std::fs::read_to_string(shared.join("out")).unwrap(), "image\ndeep\n/etc/passwd\nchanged\n");
+    assert_eq!(std::fs::read_to_string(run_dir.join("file")).unwrap(), "image\n", "the write reached the image");
     guard.check();
 }

@@ -1,7 +1,7 @@
 //! The container lifecycle: `create` builds the container and holds its
 //! process on a FIFO until `start`; `state`, `kill` and `delete` act on
 //! what `create` wrote in ROOT/ID/state.json. What nsrun cannot honour yet
-//! (a terminal, tmpcopyup) is refused
+//! (a terminal, recursive mount attributes but rro) is refused
 //! at `create`, before anything is made: never silently left out.
 
 use std::ffi::OsString;
@@ -153,8 +153,11 @@ fn refuse_unsupported(c: &Config) -> Result<(), Error> {
     }
     for m in &c.mounts {
         let plan = mounts::plan(&m.options);
-        if plan.copy_up || plan.recursive_clear != 0 || plan.recursive_set & !0x1 != 0 {
-            return not_yet(&m.destination, "tmpcopyup and recursive mount attributes other than rro");
+        if plan.recursive_clear != 0 || plan.recursive_set & !0x1 != 0 {
+            return not_yet(&m.destination, "recursive mount attributes other than rro");
+        }
+        if plan.copy_up && m.kind.as_deref() != Some("tmpfs") {
+            return Err(Error::new("invalid config", &m.destination, "tmpcopyup is for tmpfs mounts"));
         }
     }
     Ok(())
@@ -512,7 +515,19 @@ fn set_up(bundle: &Path, rootfs: &Path, config: &Config, joins: &[OwnedFd]) -> R
         } else {
             let data = plan.data.join(",");
             let source = m.source.as_deref().filter(|s| !s.is_empty()).unwrap_or(kind);
+            // tmpcopyup: what the image has there, held open before the tmpfs hides it.
+            let below = if plan.copy_up {
+                root.resolve(dest, nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY).ok()
+            } else {
+                None
+            };
             root.mount_source(source, kind, dest, plan.flags, (!data.is_empty()).then_some(data.as_str()))?;
+            if let Some(below) = below {
+                let fresh = root
+                    .resolve(dest, nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY)
+                    .map_err(|e| Error::sys("cannot open", dest.display(), e))?;
+                rootfs::copy_tree(&below, &fresh)?;
+            }
             if m.destination == "/dev" {
                 has_dev = true;
             }

@@ -498,3 +498,61 @@ mod tests {
         assert_eq!(lexical_join(Path::new("/"), Path::new("..")), PathBuf::from("/"));
     }
 }
+
+/// Copy the tree in directory `from` into directory `to` (OCI's tmpcopyup:
+/// what the image has below a mount point, into the tmpfs mounted on it):
+/// directories, files, symlinks and device nodes with their modes and
+/// owners, all by descriptor, never following a link of the image's.
+pub fn copy_tree(from: &OwnedFd, to: &OwnedFd) -> Result<(), Error> {
+    use nix::sys::stat::{Mode, SFlag, fchmodat, fstatat, mkdirat};
+    use nix::unistd::{Gid, Uid, fchownat};
+    let nofollow = nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW;
+    let dir = nix::dir::Dir::from_fd(nix::unistd::dup(from).map_err(|e| Error::sys("cannot copy", "a directory", e))?)
+        .map_err(|e| Error::sys("cannot read", "a directory to copy", e))?;
+    for entry in dir.into_iter().flatten() {
+        let name = entry.file_name();
+        let shown = name.to_string_lossy().into_owned();
+        if name.to_bytes() == b"." || name.to_bytes() == b".." {
+            continue;
+        }
+        let st = fstatat(from, name, nofollow).map_err(|e| Error::sys("cannot stat", &shown, e))?;
+        let mode = Mode::from_bits_truncate(st.st_mode & 0o7777);
+        let kind = SFlag::from_bits_truncate(st.st_mode & libc::S_IFMT);
+        let open = |fd: &OwnedFd, flags: OFlag| {
+            nix::fcntl::openat(fd, name, flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
+                .map_err(|e| Error::sys("cannot open", &shown, e))
+        };
+        if kind == SFlag::S_IFDIR {
+            mkdirat(to, name, mode).map_err(|e| Error::sys("cannot create", &shown, e))?;
+            copy_tree(
+                &open(from, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?,
+                &open(to, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?,
+            )?;
+        } else if kind == SFlag::S_IFREG {
+            let mut src = std::fs::File::from(open(from, OFlag::O_RDONLY)?);
+            let dst =
+                nix::fcntl::openat(to, name, OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_CLOEXEC, mode)
+                    .map_err(|e| Error::sys("cannot create", &shown, e))?;
+            std::io::copy(&mut src, &mut std::fs::File::from(dst))
+                .map_err(|e| Error::new("cannot copy", &shown, crate::io_reason(&e)))?;
+        } else if kind == SFlag::S_IFLNK {
+            let target = nix::fcntl::readlinkat(from, name).map_err(|e| Error::sys("cannot read", &shown, e))?;
+            nix::unistd::symlinkat(target.as_os_str(), to, name).map_err(|e| Error::sys("cannot create", &shown, e))?;
+        } else {
+            // A device, FIFO or socket node: made again where mknod is ours, else left out.
+            // SAFETY: a valid directory descriptor and a NUL-terminated name; the result is checked.
+            let rc = unsafe { libc::mknodat(to.as_raw_fd(), name.as_ptr(), st.st_mode, st.st_rdev) };
+            if rc != 0 {
+                continue;
+            }
+        }
+        fchownat(to, name, Some(Uid::from_raw(st.st_uid)), Some(Gid::from_raw(st.st_gid)), nofollow)
+            .map_err(|e| Error::sys("cannot chown", &shown, e))?;
+        if kind != SFlag::S_IFLNK {
+            // After the chown, which clears set-id bits; the name is ours, no link.
+            fchmodat(to, name, mode, nix::sys::stat::FchmodatFlags::FollowSymlink)
+                .map_err(|e| Error::sys("cannot chmod", &shown, e))?;
+        }
+    }
+    Ok(())
+}

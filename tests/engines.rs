@@ -1,0 +1,101 @@
+//! nsrun under real engines, end to end: podman (through conmon) with its
+//! storage and configuration in a temporary directory, all of it inside
+//! tests/oci/fence (the engine's cgroups at absolute paths such as
+//! /libpod_parent/..., its /run and its cache stay there). The engine's
+//! view is what is checked: exit statuses, exec, pause, stop, kill, the
+//! limits read back from the cgroup files, users, read-only roots, volumes,
+//! hooks, and that nothing outlives `rm`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use nstools::{
+    Guard, TempDir, bin, debian_image, have_program, in_vm_lane, is_root, must_work, require, require_host, source_dir,
+};
+
+/// A tar of busybox and its applets, for `podman import`.
+fn busybox_tar(work: &Path) -> std::path::PathBuf {
+    let root = work.join("bb");
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"].iter().map(Path::new).find(|p| p.exists()).unwrap();
+    std::fs::copy(busybox, root.join("bin/busybox")).unwrap();
+    for applet in ["sh", "echo", "cat", "sleep", "id", "hostname", "ls", "true", "false", "kill", "grep", "tr"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+    }
+    let tar = work.join("bb.tar");
+    let ok = Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".").status().unwrap().success();
+    assert!(ok, "tar of the busybox image");
+    tar
+}
+
+fn findings(out: &str) -> BTreeMap<String, String> {
+    out.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
+}
+
+#[test]
+fn podman_runs_containers_through_nsrun() {
+    require!(is_root(), "needs root");
+    require_host!(!in_vm_lane(), "podman and conmon are the host lane's");
+    require_host!(
+        have_program("podman") && have_program("conmon"),
+        "needs podman and conmon (tests/deps installs them)"
+    );
+    let work = TempDir::new("podman");
+    let tar = busybox_tar(work.path());
+    let debian = debian_image();
+    let debian_tar = work.path().join("debian.tar");
+    if debian.join("etc/debian_version").exists() {
+        let ok = Command::new("tar").arg("-C").arg(&debian).arg("-cf").arg(&debian_tar).arg(".").status().unwrap();
+        assert!(ok.success(), "tar of the debian image");
+    } else {
+        assert!(!must_work(), "no debian image at {}: make images builds it", debian.display());
+    }
+    let engine = work.path().join("engine");
+    std::fs::create_dir(&engine).unwrap();
+    let guard = Guard::new(&[&engine, Path::new("/var/lib/containers"), Path::new("/run/nsrun")]);
+    let mut cmd = guard.watch(Command::new(source_dir().join("tests/oci/fence")));
+    cmd.arg(bin("nsunshare")).arg("--private=/var/lib").arg(source_dir().join("tests/engines/podman"));
+    cmd.arg(bin("nsrun")).arg(&engine).arg(&tar);
+    if debian_tar.exists() {
+        cmd.arg(&debian_tar);
+    }
+    let out = cmd.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let errors = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{text}{errors}");
+    let f = findings(&text);
+    let want = [
+        ("hello", "hi"),
+        ("exit", "3"),
+        ("pid1", "1"),
+        ("user", "uid=1000 gid=1000 groups=44,1000"),
+        ("read_only", "refused"),
+        ("volume", "from-inside"),
+        ("hook", "\"status\":\"created\""),
+        ("exec", "in-ID"),
+        ("exec_exit", "5"),
+        ("exec_user", "1000"),
+        ("paused", "paused"),
+        ("unpaused", "running"),
+        ("stopped", "exited"),
+        ("removed", "0"),
+        ("killed", "exited 137"),
+        ("memory", "67108864"),
+        ("pids", "50"),
+        ("cpu", "50000"),
+        ("cgroup_after_rm", "gone"),
+    ];
+    for (key, value) in want {
+        assert_eq!(f.get(key).map(String::as_str), Some(value), "{key}:\n{text}{errors}");
+    }
+    if debian_tar.exists() {
+        assert_eq!(f.get("debian").map(String::as_str), Some("debian apt"), "{text}{errors}");
+    }
+    // What podman kept stays in its directory, which goes with the test.
+    std::fs::remove_dir_all(&engine).unwrap();
+    std::fs::create_dir(&engine).unwrap();
+    guard.check();
+}
