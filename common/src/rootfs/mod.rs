@@ -486,19 +486,6 @@ fn read_link_at(dir: BorrowedFd<'_>, name: &std::ffi::OsStr) -> Option<PathBuf> 
     std::fs::read_link(Path::new(&fd_path(dir)).join(name)).ok()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn links_resolve_inside_the_root() {
-        assert_eq!(lexical_join(Path::new("/a/b"), Path::new("../c")), PathBuf::from("/a/c"));
-        assert_eq!(lexical_join(Path::new("/a"), Path::new("../../../../etc")), PathBuf::from("/etc"));
-        assert_eq!(lexical_join(Path::new("/a"), Path::new("/tmp/x")), PathBuf::from("/tmp/x"));
-        assert_eq!(lexical_join(Path::new("/"), Path::new("..")), PathBuf::from("/"));
-    }
-}
-
 /// Copy the tree in directory `from` into directory `to` (OCI's tmpcopyup:
 /// what the image has below a mount point, into the tmpfs mounted on it):
 /// directories, files, symlinks and device nodes with their modes and
@@ -555,4 +542,17 @@ pub fn copy_tree(from: &OwnedFd, to: &OwnedFd) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_resolve_inside_the_root() {
+        assert_eq!(lexical_join(Path::new("/a/b"), Path::new("../c")), PathBuf::from("/a/c"));
+        assert_eq!(lexical_join(Path::new("/a"), Path::new("../../../../etc")), PathBuf::from("/etc"));
+        assert_eq!(lexical_join(Path::new("/a"), Path::new("/tmp/x")), PathBuf::from("/tmp/x"));
+        assert_eq!(lexical_join(Path::new("/"), Path::new("..")), PathBuf::from("/"));
+    }
 }
