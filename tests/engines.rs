@@ -22,7 +22,7 @@ fn busybox_tar(work: &Path) -> std::path::PathBuf {
     std::fs::create_dir_all(root.join("bin")).unwrap();
     let busybox = ["/bin/busybox", "/usr/bin/busybox"].iter().map(Path::new).find(|p| p.exists()).unwrap();
     std::fs::copy(busybox, root.join("bin/busybox")).unwrap();
-    for applet in ["sh", "echo", "cat", "sleep", "id", "hostname", "ls", "true", "false", "kill", "grep", "tr"] {
+    for applet in ["sh", "echo", "cat", "sleep", "id", "hostname", "ls", "true", "false", "kill", "grep", "tr", "tty"] {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
     }
     let tar = work.join("bb.tar");
@@ -71,6 +71,7 @@ fn podman_runs_containers_through_nsrun() {
         ("hello", "hi"),
         ("exit", "3"),
         ("pid1", "1"),
+        ("tty", "/dev/pts/0 stdin-tty"),
         ("user", "uid=1000 gid=1000 groups=44,1000"),
         ("read_only", "refused"),
         ("volume", "from-inside"),
@@ -78,6 +79,7 @@ fn podman_runs_containers_through_nsrun() {
         ("exec", "in-ID"),
         ("exec_exit", "5"),
         ("exec_user", "1000"),
+        ("exec_tty", "/dev/pts/0"),
         ("paused", "paused"),
         ("unpaused", "running"),
         ("stopped", "exited"),

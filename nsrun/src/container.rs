@@ -144,9 +144,6 @@ pub fn start_time(pid: libc::pid_t) -> Option<u64> {
 fn refuse_unsupported(c: &Config) -> Result<(), Error> {
     let not_yet =
         |field: &str, what: &str| Err(Error::new("cannot create", field, format!("{what} is not built yet in nsrun")));
-    if c.process.as_ref().is_some_and(|p| p.terminal) {
-        return not_yet("process.terminal", "a terminal through --console-socket");
-    }
     // Mounting and pivoting in nsrun's own mount namespace would change the host.
     if !c.linux.namespaces.iter().any(|n| n.ns.flag == libc::CLONE_NEWNS) {
         return Err(Error::new("cannot create", "linux.namespaces", "a container needs a mount namespace of its own"));
@@ -166,11 +163,18 @@ fn refuse_unsupported(c: &Config) -> Result<(), Error> {
 /// The config as create read it, kept for start and delete (a later edit of the bundle's changes nothing).
 const CONFIG: &str = "config.json";
 
+/// What create writes to or hands over, besides its state.
+pub struct Files<'a> {
+    pub pid_file: Option<&'a Path>,
+    /// Connected to the engine's --console-socket, for process.terminal.
+    pub console: Option<OwnedFd>,
+}
+
 pub fn create(
     root: &Path,
     id: &str,
     bundle: &Path,
-    pid_file: Option<&Path>,
+    files: Files<'_>,
     (config, text): (&Config, &str),
 ) -> Result<(), Error> {
     refuse_unsupported(config)?;
@@ -238,7 +242,7 @@ pub fn create(
         .map_err(|e| Error::new("cannot write", kept.display(), common::io_reason(&e)))
         .and_then(|()| cgroups::make(&targets))
         .and_then(|placed| {
-            let built = build(&dir, id, &bundle, &rootfs, process, config, (flags, joins, maps), pid_file, &placed);
+            let built = build(&dir, id, &bundle, &rootfs, process, config, (flags, joins, maps), &files, &placed);
             if built.is_err() {
                 cgroups::remove(&placed);
             }
@@ -259,7 +263,7 @@ fn build(
     process: &Process,
     config: &Config,
     (flags, joins, maps): (libc::c_int, Vec<(libc::c_int, OwnedFd)>, Option<common::userns::MapPlan>),
-    pid_file: Option<&Path>,
+    files: &Files<'_>,
     placed: &[cgroups::Placed],
 ) -> Result<(), Error> {
     let fifo = dir.join(FIFO);
@@ -299,7 +303,7 @@ fn build(
             if !matches!(nix::unistd::read(&in_cgroups, &mut go), Ok(1)) {
                 process::child_exit(1);
             }
-            init(bundle, rootfs, process, config, &joins, &fifo_fd, (to_parent, in_cgroups))
+            init(bundle, rootfs, (process, config), &joins, (&fifo_fd, files.console.as_ref()), (to_parent, in_cgroups))
         }
         Forked::Parent(pid) => {
             drop(to_parent);
@@ -350,7 +354,7 @@ fn build(
                 return Err(Error::new("cannot create", quoted(id), why));
             }
             state.write(dir)?;
-            if let Some(file) = pid_file {
+            if let Some(file) = files.pid_file {
                 std::fs::write(file, pid.to_string())
                     .map_err(|e| Error::new("cannot write", file.display(), common::io_reason(&e)))?;
             }
@@ -370,10 +374,9 @@ fn report(to_parent: &OwnedFd, text: &str) {
 fn init(
     bundle: &Path,
     rootfs: &Path,
-    process: &Process,
-    config: &Config,
+    (process, config): (&Process, &Config),
     joins: &[OwnedFd],
-    fifo: &OwnedFd,
+    (fifo, console): (&OwnedFd, Option<&OwnedFd>),
     (to_parent, from_parent): (OwnedFd, OwnedFd),
 ) -> ! {
     // Our descriptor directory in the host's /proc, opened before the pivot: after it,
@@ -407,6 +410,9 @@ fn init(
         drop(from_parent);
     }
     finish(root, config).unwrap_or_else(|e| fail(e));
+    if let Some(socket) = console {
+        crate::console::take_terminal(socket).unwrap_or_else(|e| fail(e));
+    }
     report(&to_parent, "ok");
     drop(to_parent);
     // Held here until `start` opens the FIFO to read.

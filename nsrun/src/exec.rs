@@ -20,6 +20,8 @@ pub struct Exec {
     pub detach: bool,
     pub pid_file: Option<std::path::PathBuf>,
     pub preserve_fds: u32,
+    /// Connected to the engine's --console-socket, for process.terminal.
+    pub console: Option<OwnedFd>,
 }
 
 pub fn exec(dir: &Path, id: &str, config: &Config, e: &Exec) -> Result<i32, Error> {
@@ -76,6 +78,12 @@ pub fn exec(dir: &Path, id: &str, config: &Config, e: &Exec) -> Result<i32, Erro
                 process::child_exit(1);
             }
             drop(placed);
+            if let Some(socket) = &e.console
+                && let Err(err) = crate::console::take_terminal(socket)
+            {
+                common::report(&err);
+                process::child_exit(1);
+            }
             let result = container::become_process(&e.process, config.linux.seccomp.as_ref());
             if let Err(err) = result {
                 common::report(&err);

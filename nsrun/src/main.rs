@@ -10,6 +10,7 @@
 
 mod cgroups;
 mod config;
+mod console;
 mod container;
 mod exec;
 mod hooks;
@@ -156,7 +157,7 @@ fn parse_create(words: &[OsString]) -> Result<Create, Error> {
 fn parse_exec(words: &[OsString], root: &std::path::Path) -> Result<(String, exec::Exec), Error> {
     let mut parser = lexopt::Parser::from_args(words.iter().cloned());
     let mut process_file = None;
-    let (mut detach, mut pid_file, mut preserve_fds, mut tty) = (false, None, 0, false);
+    let (mut detach, mut pid_file, mut preserve_fds, mut tty, mut console) = (false, None, 0, false, None);
     let (mut env, mut user, mut cwd, mut caps, mut nnp) = (Vec::new(), None, None, Vec::new(), false);
     let mut rest: Vec<OsString> = Vec::new();
     while let Some(arg) = parser.next().map_err(|e| CLI.usage_error(e))? {
@@ -166,10 +167,7 @@ fn parse_exec(words: &[OsString], root: &std::path::Path) -> Result<(String, exe
             o if o.is(Some('p'), "process") => process_file = Some(PathBuf::from(value(&mut parser)?)),
             o if o.is(Some('d'), "detach") => detach = true,
             o if o.is(None, "pid-file") => pid_file = Some(PathBuf::from(value(&mut parser)?)),
-            o if o.is(None, "console-socket") => {
-                value(&mut parser)?;
-                tty = true;
-            }
+            o if o.is(None, "console-socket") => console = Some(PathBuf::from(value(&mut parser)?)),
             o if o.is(Some('t'), "tty") => tty = true,
             o if o.is(Some('e'), "env") => env.push(value(&mut parser)?),
             o if o.is(Some('u'), "user") => user = Some(value(&mut parser)?),
@@ -194,13 +192,6 @@ fn parse_exec(words: &[OsString], root: &std::path::Path) -> Result<(String, exe
     let Some((id, command)) = rest.split_first() else { return Err(CLI.usage_error("exec takes a container id")) };
     let id = id.to_string_lossy().into_owned();
     check_id(&id)?;
-    if tty {
-        return Err(Error::new(
-            "cannot exec",
-            "--tty",
-            "a terminal through --console-socket is not built yet in nsrun",
-        ));
-    }
     let mut process = match &process_file {
         Some(file) => {
             let text = std::fs::read_to_string(file)
@@ -220,13 +211,12 @@ fn parse_exec(words: &[OsString], root: &std::path::Path) -> Result<(String, exe
             p
         }
     };
-    if process.terminal {
-        return Err(Error::new(
-            "cannot exec",
-            "process.terminal",
-            "a terminal through --console-socket is not built yet in nsrun",
-        ));
-    }
+    process.terminal |= tty;
+    let console = match (console, process.terminal) {
+        (Some(path), true) => Some(console::connect(&path)?),
+        (None, true) => return Err(Error::new("cannot exec", "--tty", "a terminal needs --console-socket")),
+        (_, false) => None,
+    };
     for entry in env {
         if !entry.contains('=') {
             return Err(Error::new("invalid --env", quoted(&entry), "expected NAME=VALUE"));
@@ -264,7 +254,7 @@ fn parse_exec(words: &[OsString], root: &std::path::Path) -> Result<(String, exe
     if process.args.is_empty() {
         return Err(CLI.usage_error("exec needs a command, or --process FILE with args"));
     }
-    Ok((id, exec::Exec { process, detach, pid_file, preserve_fds }))
+    Ok((id, exec::Exec { process, detach, pid_file, preserve_fds, console }))
 }
 
 fn check_id(id: &str) -> Result<(), Error> {
@@ -317,8 +307,16 @@ fn dispatch(inv: &Invocation) -> Result<i32, Error> {
                 let plan = mounts::plan(&m.options);
                 common::trace::step(|| format!("# mount {}: {plan:?}", m.destination));
             }
-            container::create(&state_root(&inv.global), &c.id, &bundle, c.pid_file.as_deref(), (&config, &text))
-                .map(|()| 0)
+            let terminal = config.process.as_ref().is_some_and(|p| p.terminal);
+            let console = match (&c.console_socket, terminal) {
+                (Some(path), true) => Some(console::connect(path)?),
+                (None, true) => {
+                    return Err(Error::new("invalid config", "process.terminal", "a terminal needs --console-socket"));
+                }
+                (_, false) => None,
+            };
+            let files = container::Files { pid_file: c.pid_file.as_deref(), console };
+            container::create(&state_root(&inv.global), &c.id, &bundle, files, (&config, &text)).map(|()| 0)
         }
         "start" => {
             let id = one_id(&inv.command, &inv.rest)?;
