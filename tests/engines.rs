@@ -101,3 +101,49 @@ fn podman_runs_containers_through_nsrun() {
     std::fs::create_dir(&engine).unwrap();
     guard.check();
 }
+
+#[test]
+fn containerd_runs_tasks_through_nsrun() {
+    require!(is_root(), "needs root");
+    require_host!(!in_vm_lane(), "containerd is the host lane's");
+    require_host!(
+        have_program("containerd") && have_program("ctr") && have_program("podman"),
+        "needs containerd, ctr and podman (tests/deps installs them)"
+    );
+    let work = TempDir::new("containerd");
+    let tar = busybox_tar(work.path());
+    let engine = work.path().join("engine");
+    std::fs::create_dir(&engine).unwrap();
+    let guard = Guard::new(&[&engine, Path::new("/var/lib/containerd"), Path::new("/run/containerd")]);
+    let out = guard
+        .watch(Command::new(source_dir().join("tests/oci/fence")))
+        .arg(bin("nsunshare"))
+        .arg("--private=/var/lib")
+        .arg(source_dir().join("tests/engines/containerd"))
+        .arg(bin("nsrun"))
+        .arg(&engine)
+        .arg(&tar)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let errors = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{text}{errors}");
+    let f = findings(&text);
+    let want = [
+        ("exit", "4"),
+        ("hello", "hi"),
+        ("exec", "in-exec pid1=sleep"),
+        ("exec_exit", "6"),
+        ("ps", "1"),
+        ("paused", "PAUSED"),
+        ("resumed", "RUNNING"),
+        ("killed", "STOPPED"),
+        ("left", "0 0"),
+    ];
+    for (key, value) in want {
+        assert_eq!(f.get(key).map(String::as_str), Some(value), "{key}:\n{text}{errors}");
+    }
+    std::fs::remove_dir_all(&engine).unwrap();
+    std::fs::create_dir(&engine).unwrap();
+    guard.check();
+}
