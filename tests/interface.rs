@@ -193,3 +193,25 @@ fn every_man_page_has_the_sections_a_reader_looks_for() {
         assert!(overview.contains(&format!(".BR {tool} (1)")), "nstools(7) does not list {tool}(1)");
     }
 }
+
+/// nsrun, an OCI runtime beside the six tools (section 8, not in tools()):
+/// its global options, in --help and in man/nsrun.8 alike.
+#[test]
+fn nsrun_help_and_man_page_list_the_same_global_options() {
+    require_host!(source_dir().join("man").is_dir(), "the man pages are not here");
+    let help = stdout(&run("nsrun", &["--help"]));
+    let global = help.split("Commands:").next().unwrap_or_default();
+    let page = std::fs::read_to_string(source_dir().join("man/nsrun.8")).unwrap();
+    assert_eq!(help_options(global), man_options(&page));
+    assert!(help_options(global).contains("--log-format"));
+    // Every command of --help has its entry in COMMANDS.
+    for command in ["create", "start", "state", "kill", "delete", "exec", "ps", "pause", "resume", "features"] {
+        assert!(
+            help.contains(&format!("\n  {command} ")) || help.contains(&format!(", {command} ")),
+            "--help: {command}"
+        );
+        let lines: Vec<&str> = page.lines().skip_while(|l| *l != ".SH COMMANDS").collect();
+        let tags: Vec<&str> = lines.windows(2).filter(|w| w[0] == ".TP").map(|w| w[1]).collect();
+        assert!(tags.iter().any(|t| t.split([' ', '"']).any(|w| w == command)), "nsrun.8 COMMANDS: {command}");
+    }
+}

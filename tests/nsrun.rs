@@ -57,16 +57,16 @@ fn engine_flags_and_ids_are_checked() {
     assert_eq!(stderr(&out), "nsrun: cannot read: /nonexistent/config.json: No such file or directory\n");
     let out = nsrun(&["--root", "/nonexistent-nstools", "state", "c1"]);
     assert_eq!((out.status.code(), stderr(&out).as_str()), (Some(1), "nsrun: 'c1': no such container\n"));
-    // features says what nsrun does, and only that: no hooks yet; cgroupfs, not systemd.
+    // features says what nsrun does, and only that: cgroupfs, not systemd; no AppArmor.
     let out = nsrun(&["features"]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0));
     assert!(
-        text.contains("\"hooks\": []") && text.contains("\"v1\": true") && text.contains("\"systemd\": false"),
+        text.contains("\"poststop\"") && text.contains("\"v1\": true") && text.contains("\"systemd\": false"),
         "{text}"
     );
     assert!(
-        text.contains("\"SCMP_CMP_MASKED_EQ\"") && !text.contains("SCMP_ACT_NOTIFY") && !text.contains("\"user\""),
+        text.contains("\"SCMP_CMP_MASKED_EQ\"") && !text.contains("SCMP_ACT_NOTIFY") && text.contains("\"user\""),
         "{text}"
     );
     let out = nsrun(&["--root", "/nonexistent-nstools", "exec", "c1", "true"]);

@@ -3,8 +3,8 @@
 //! It reads the command line engines pass (global options first, then the
 //! command and its options, then the container id) and a bundle's
 //! config.json, checked whole before anything is touched. `create`, `start`,
-//! `state`, `kill` and `delete` work for what nsrun can honour; the rest of a
-//! config (cgroups, user namespaces, hooks, a terminal) is refused by name.
+//! `state`, `kill`, `delete`, `exec`, `ps`, `pause` and `resume` act on what
+//! create recorded; what nsrun cannot honour is refused by name.
 
 #![cfg_attr(not(test), no_main)]
 
@@ -34,9 +34,10 @@ Usage:
   nsrun [global options] COMMAND [options] ID
 
 An OCI runtime (the command line of runc and crun) on the nstools core, for
-podman, containerd and Kubernetes. This version runs containers without
-user namespaces, hooks or a terminal, and refuses a config that asks for
-them.
+podman, containerd and Kubernetes: namespaces (new, joined, user with maps),
+cgroups v1, v2 and hybrid (linux.resources, device rules), the config's
+mounts, hooks, a terminal, seccomp, capabilities. What it cannot honour is
+refused by name before anything is made.
 
 Global options:
       --root=DIR           where containers' state lives (default /run/nsrun)
@@ -48,17 +49,20 @@ Global options:
   -V, --version            show the version and exit
 
 Commands:
-  create --bundle=DIR [--pid-file=FILE] ID
+  create --bundle=DIR [--pid-file=FILE] [--console-socket=SOCKET] ID
                            build the container, its process held until start
   start ID                 let it run
   state ID                 the OCI state document
   kill [--all] ID [SIGNAL] a signal (default TERM), by name or number
                            (--all: to every process in its cgroup)
   delete [--force] ID      remove a stopped one (--force: end it first)
-  features                 what this nsrun does (the runtime-spec document)
+  exec [--process=FILE] [--detach] [--pid-file=FILE] [--console-socket=SOCKET]
+       [--tty] [--env=NAME=VALUE] [--user=UID[:GID]] [--cwd=DIR] [--cap=CAP]
+       [--no-new-privs] [--preserve-fds=N] ID [COMMAND...]
+                           one more process in a running container
   ps [--format=json] ID    the container's processes (PIDs as ours number them)
   pause ID, resume ID      freeze and thaw all its processes
-  exec                     not built yet
+  features                 what this nsrun does (the runtime-spec document)
 
 Exit status: 0, or 1 with one line on stderr (as engines expect of a runtime).
 ",
@@ -180,7 +184,15 @@ fn parse_exec(words: &[OsString], root: &std::path::Path) -> Result<(String, exe
                     v.parse().map_err(|_| Error::new("invalid --preserve-fds", quoted(&v), "expected a count"))?;
             }
             o if o.is(None, "process-label") || o.is(None, "apparmor") || o.is(None, "cgroup") => {
-                value(&mut parser)?;
+                let v = value(&mut parser)?;
+                if !v.is_empty() {
+                    let name = if let Opt::Long(l) = o { l.as_str() } else { "" };
+                    return Err(Error::new(
+                        "cannot exec",
+                        format!("--{name} {}", quoted(&v)),
+                        "not supported by nsrun",
+                    ));
+                }
             }
             Opt::Value(v) => {
                 rest.push(v.clone());
@@ -388,9 +400,9 @@ fn dispatch(inv: &Invocation) -> Result<i32, Error> {
 }
 
 /// The runtime-spec features document: what this nsrun does, and only that
-/// (no hooks and no user namespace yet; cgroupfs, not systemd).
+/// (cgroupfs, not systemd; no AppArmor, no SELinux).
 fn features() -> serde_json::Value {
-    let namespaces = ["pid", "network", "mount", "ipc", "uts", "cgroup", "time"];
+    let namespaces = ["pid", "network", "mount", "ipc", "uts", "cgroup", "time", "user"];
     let caps: Vec<String> =
         common::caps::CAPABILITIES.iter().map(|c| format!("CAP_{}", c.to_ascii_uppercase())).collect();
     let arch = match common::seccomp::Arch::native() {
@@ -402,7 +414,7 @@ fn features() -> serde_json::Value {
     serde_json::json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": "1.1.0",
-        "hooks": [],
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountOptions": mounts::OPTIONS.to_vec(),
         "linux": {
             "namespaces": namespaces,
