@@ -7,7 +7,7 @@
 #   make test-host       the tests on this machine's kernel only
 #   make test-vm         the integration tests in a qemu VM on Debian's stable kernel (pure cgroup v2)
 #   make bench           every benchmark against every peer, in one run: bench/REPORT.md
-#   make install         PREFIX=/usr/local DESTDIR= (binaries, man pages, completions; only
+#   make install         PREFIX=/usr/local DESTDIR= (binaries and nsrun, man pages, completions; only
 #                        copies what make built)
 #   make uninstall
 #   make deb             a Debian binary package of what make install puts in place
@@ -80,6 +80,7 @@ test-install: build
 		"$$d/usr/bin/$$t" --version >/dev/null; \
 	done; \
 	test -f "$$d/usr/share/man/man7/nstools.7"; \
+	test -f "$$d/usr/share/man/man8/nsrun.8"; "$$d/usr/bin/nsrun" --version >/dev/null; \
 	$(MAKE) -s uninstall DESTDIR="$$d" PREFIX=/usr; \
 	left=$$(find "$$d" -type f); test -z "$$left" || { echo "uninstall left: $$left"; exit 1; }; \
 	echo "install/uninstall: ok ($(TOOLS))"
@@ -98,7 +99,7 @@ test-deb: build
 	r=$$d/root; mkdir -p "$$r/var/lib/dpkg/info" "$$r/var/lib/dpkg/updates"; touch "$$r/var/lib/dpkg/status"; \
 	dpkg --root="$$r" --force-script-chrootless -i "$$deb" >/dev/null; \
 	for t in $(TOOLS); do "$$r/usr/bin/$$t" --version >/dev/null; man -M "$$r/usr/share/man" -w "$$t" >/dev/null; done; \
-	man -M "$$r/usr/share/man" -w 7 nstools >/dev/null; \
+	man -M "$$r/usr/share/man" -w 7 nstools >/dev/null; "$$r/usr/bin/nsrun" --version >/dev/null; man -M "$$r/usr/share/man" -w 8 nsrun >/dev/null; \
 	(cd "$$d/installed" && find . -type f | sed 's/\.[1-8]$$/&.gz/' | sort) >"$$d/want"; \
 	(cd "$$r" && find ./usr -type f | grep -v -e '^./usr/share/doc/' -e '^./usr/share/lintian/' | sort) >"$$d/got"; \
 	diff -u "$$d/want" "$$d/got"; \
@@ -118,7 +119,8 @@ test-package:
 install:
 	@for t in $(TOOLS); do test -x "target/release/$$t" -a -f "target/completions/bash/$$t" || \
 		{ echo "make install: target/release/$$t is not built: run make first" >&2; exit 1; }; done
-	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(MANDIR)/man1" "$(DESTDIR)$(MANDIR)/man7" \
+	@test -x target/release/nsrun || { echo "make install: target/release/nsrun is not built: run make first" >&2; exit 1; }
+	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(MANDIR)/man1" "$(DESTDIR)$(MANDIR)/man7" "$(DESTDIR)$(MANDIR)/man8" \
 		"$(DESTDIR)$(BASHCOMPDIR)" "$(DESTDIR)$(ZSHCOMPDIR)" "$(DESTDIR)$(FISHCOMPDIR)"
 	for t in $(TOOLS); do \
 		install -m 0755 "target/release/$$t" "$(DESTDIR)$(BINDIR)/$$t" && \
@@ -128,11 +130,13 @@ install:
 		install -m 0644 "target/completions/fish/$$t.fish" "$(DESTDIR)$(FISHCOMPDIR)/$$t.fish" || exit 1; \
 	done
 	install -m 0644 man/nstools.7 "$(DESTDIR)$(MANDIR)/man7/nstools.7"
+	install -m 0755 target/release/nsrun "$(DESTDIR)$(BINDIR)/nsrun"
+	install -m 0644 man/nsrun.8 "$(DESTDIR)$(MANDIR)/man8/nsrun.8"
 
 uninstall:
 	for t in $(TOOLS); do rm -f "$(DESTDIR)$(BINDIR)/$$t" "$(DESTDIR)$(MANDIR)/man1/$$t.1" \
 		"$(DESTDIR)$(BASHCOMPDIR)/$$t" "$(DESTDIR)$(ZSHCOMPDIR)/_$$t" "$(DESTDIR)$(FISHCOMPDIR)/$$t.fish"; done
-	rm -f "$(DESTDIR)$(MANDIR)/man7/nstools.7"
+	rm -f "$(DESTDIR)$(MANDIR)/man7/nstools.7" "$(DESTDIR)$(BINDIR)/nsrun" "$(DESTDIR)$(MANDIR)/man8/nsrun.8"
 
 # With ARGS, ARGS with the freshly built tools first on PATH; without, examples/run.sh.
 run: build
