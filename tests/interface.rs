@@ -205,7 +205,7 @@ fn nsrun_help_and_man_page_list_the_same_global_options() {
     assert_eq!(help_options(global), man_options(&page));
     assert!(help_options(global).contains("--log-format"));
     // Every command of --help has its entry in COMMANDS.
-    for command in ["create", "start", "state", "kill", "delete", "exec", "ps", "pause", "resume", "features"] {
+    for command in ["create", "run", "start", "state", "kill", "delete", "exec", "ps", "pause", "resume", "features"] {
         assert!(
             help.contains(&format!("\n  {command} ")) || help.contains(&format!(", {command} ")),
             "--help: {command}"

@@ -345,6 +345,16 @@ fn a_container_lives_through_create_start_state_kill_and_delete() {
     let out = nsrun(&["--root", &root, "create", "--bundle", &two.display().to_string(), "c3"]);
     assert_eq!(stderr(&out), "nsrun: cannot create: 'c3': a container of that id exists\n");
     run(&["delete", "--force", "c3"]);
+    // run: create, start, wait, delete, with the container's status.
+    let four = work.path().join("four");
+    bundle(&four, &shared, &["/bin/sh", "-c", "exit 9"]);
+    let status = guard
+        .command("nsrun")
+        .args(["--root", &root, "run", "--bundle", &four.display().to_string(), "c7"])
+        .stdin(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(9));
     assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0, "state left behind");
     guard.check();
 }

@@ -816,6 +816,18 @@ pub fn delete(dir: &Path, id: &str, force: bool) -> Result<(), Error> {
     Ok(())
 }
 
+/// `run`, after create: start, wait for the process (our child), delete.
+pub fn run(dir: &Path, id: &str) -> Result<i32, Error> {
+    let state = State::read(dir, id)?;
+    if let Err(err) = start(dir, id) {
+        let _ = delete(dir, id, true);
+        return Err(err);
+    }
+    let status = process::wait_forwarding(state.pid);
+    delete(dir, id, true)?;
+    Ok(process::mirror(status?))
+}
+
 /// `pause` and `resume`: freeze or thaw every process of a running (or paused) container.
 pub fn freeze(dir: &Path, id: &str, frozen: bool) -> Result<(), Error> {
     let state = State::read(dir, id)?;

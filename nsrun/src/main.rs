@@ -62,6 +62,8 @@ Commands:
                            one more process in a running container
   ps [--format=json] ID    the container's processes (PIDs as ours number them)
   pause ID, resume ID      freeze and thaw all its processes
+  run --bundle=DIR [--pid-file=FILE] [--console-socket=SOCKET] ID
+                           create, start, wait, delete; exit as the container did
   features                 what this nsrun does (the runtime-spec document)
 
 Exit status: 0, or 1 with one line on stderr (as engines expect of a runtime).
@@ -300,7 +302,7 @@ fn dispatch(inv: &Invocation) -> Result<i32, Error> {
         ));
     }
     match inv.command.as_str() {
-        "create" => {
+        "create" | "run" => {
             let c = parse_create(&inv.rest)?;
             let bundle = c.bundle.clone().unwrap_or_else(|| PathBuf::from("."));
             let path = bundle.join("config.json");
@@ -328,7 +330,16 @@ fn dispatch(inv: &Invocation) -> Result<i32, Error> {
                 (_, false) => None,
             };
             let files = container::Files { pid_file: c.pid_file.as_deref(), console };
-            container::create(&state_root(&inv.global), &c.id, &bundle, files, (&config, &text)).map(|()| 0)
+            let root = state_root(&inv.global);
+            if inv.command == "run" {
+                // create, start, wait (passing signals on), delete: the container's status is ours.
+                common::process::block_for_waiting();
+            }
+            container::create(&root, &c.id, &bundle, files, (&config, &text))?;
+            if inv.command == "create" {
+                return Ok(0);
+            }
+            container::run(&container::dir_of(&root, &c.id), &c.id)
         }
         "start" => {
             let id = one_id(&inv.command, &inv.rest)?;
@@ -392,7 +403,7 @@ fn dispatch(inv: &Invocation) -> Result<i32, Error> {
                 container::kept_config(&dir).ok_or_else(|| Error::new("", quoted(&id), "no such container"))?;
             exec::exec(&dir, &id, &config, &e)
         }
-        "run" | "update" | "events" | "checkpoint" | "restore" | "list" | "spec" => {
+        "update" | "events" | "checkpoint" | "restore" | "list" | "spec" => {
             Err(Error::new(format!("cannot {}", inv.command), "", "not built yet in this version of nsrun"))
         }
         other => Err(CLI.usage_error(format!("unknown command {}", quoted(other)))),
