@@ -568,7 +568,12 @@ mod tests {
         let base: serde_json::Value = serde_json::from_str(&text).unwrap();
         let with = |pointer: &str, value: serde_json::Value| {
             let mut v = base.clone();
-            *v.pointer_mut(pointer).unwrap_or_else(|| panic!("{pointer}")) = value;
+            // The field, set or added to its parent object.
+            let (parent, key) = pointer.rsplit_once('/').unwrap();
+            match v.pointer_mut(parent).unwrap_or_else(|| panic!("{pointer}")) {
+                serde_json::Value::Object(o) => drop(o.insert(key.to_owned(), value)),
+                other => *other.pointer_mut(&format!("/{key}")).unwrap_or_else(|| panic!("{pointer}")) = value,
+            }
             config::Config::parse(&v.to_string()).unwrap_err().to_string()
         };
         use serde_json::json;
@@ -599,9 +604,46 @@ mod tests {
             ("/linux/resources/devices/1/type", json!("x"), "linux.resources.devices[1].type: 'x' is not one of acb"),
             ("/linux/resources/cpu/shares", json!("lots"), "linux.resources.cpu.shares: expected a number"),
             ("/linux/maskedPaths", json!({}), "linux.maskedPaths: expected an array"),
+            ("/linux/resources/cpu/shares", json!(-3), "linux.resources.cpu.shares: expected a whole number"),
+            ("/linux/resources/cpu", json!({"period": 5}), "linux.resources.cpu.period: out of range"),
+            (
+                "/linux/resources/memory",
+                json!({"limit": 100, "swap": 50}),
+                "linux.resources.memory.swap: 50 is below the limit 100",
+            ),
+            (
+                "/linux/resources/memory",
+                json!({"swappiness": 101}),
+                "linux.resources.memory.swappiness: 101 is out of range",
+            ),
+            ("/linux/resources/cpu", json!({"cpus": "0-x"}), "linux.resources.cpu.cpus: expected a list such as 0-1,3"),
+            ("/linux/resources/pids", json!({"limit": "many"}), "linux.resources.pids.limit: expected a number"),
+            ("/linux/resources/devices", json!({}), "linux.resources.devices: expected an array"),
+            (
+                "/linux/resources/cpu",
+                json!({"shares": 2, "realtimeRuntime": "x"}),
+                "linux.resources.cpu.realtimeRuntime: expected a number",
+            ),
+            (
+                "/linux/resources/blockIO",
+                json!({"weightDevice": []}),
+                "linux.resources.blockIO.weightDevice: is not built yet",
+            ),
+            (
+                "/linux/resources/hugepageLimits",
+                json!([{"pageSize": "2XB", "limit": 1}]),
+                "linux.resources.hugepageLimits[0].pageSize: '2XB' is not a page size",
+            ),
         ] {
             let got = with(pointer, value);
             assert!(got.starts_with(want), "{pointer}: {got}");
+        }
+        // A process outside the container moved in, or a cgroup killed, through `unified`: refused.
+        for file in ["cgroup.procs", "cgroup.threads", "cgroup.kill"] {
+            let mut v = base.clone();
+            v["linux"]["resources"]["unified"] = json!({ file: "1" });
+            let got = config::Config::parse(&v.to_string()).unwrap_err().to_string();
+            assert!(got.starts_with(&format!("linux.resources.unified.{file}: not a limit")), "{got}");
         }
         // Rules across sections.
         let mut v = base.clone();

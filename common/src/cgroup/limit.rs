@@ -163,6 +163,14 @@ pub fn unified(name: &str, value: &str) -> Result<Write, Error> {
     if name.contains('/') || name.contains("..") {
         return Err(Error::new("invalid cgroup file", quoted(name), "one file name, without '/'"));
     }
+    // The core's files move, kill or reshape processes and groups: only its limits are limits.
+    if *controller == "cgroup" && !matches!(name, "cgroup.max.depth" | "cgroup.max.descendants") {
+        return Err(Error::new(
+            "invalid cgroup file",
+            quoted(name),
+            "not a limit (of the core: cgroup.max.depth and cgroup.max.descendants)",
+        ));
+    }
     // cgroup.* files of the core need no controller enabled.
     let controller = if *controller == "cgroup" { "" } else { controller };
     Ok(Write { v1: Vec::new(), v2: vec![file(controller, name, value)] })
@@ -271,7 +279,16 @@ mod tests {
     fn unified_names_must_be_files_of_a_controller() {
         assert_eq!(unified("memory.high", "5M").unwrap().v2[0].controller, "memory");
         assert_eq!(unified("cgroup.max.depth", "2").unwrap().v2[0].controller, "");
-        for bad in ["", "nosuch.file", "memory.x/../../y", "memory"] {
+        for bad in [
+            "",
+            "nosuch.file",
+            "memory.x/../../y",
+            "memory",
+            "cgroup.procs",
+            "cgroup.threads",
+            "cgroup.kill",
+            "cgroup.subtree_control",
+        ] {
             assert!(unified(bad, "1").is_err(), "{bad}");
         }
     }

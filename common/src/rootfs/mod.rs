@@ -491,6 +491,16 @@ fn read_link_at(dir: BorrowedFd<'_>, name: &std::ffi::OsStr) -> Option<PathBuf> 
 /// directories, files, symlinks and device nodes with their modes and
 /// owners, all by descriptor, never following a link of the image's.
 pub fn copy_tree(from: &OwnedFd, to: &OwnedFd) -> Result<(), Error> {
+    copy_tree_below(from, to, 0)
+}
+
+/// How deep [`copy_tree`] goes: an image's directory nested deeper is refused, not a stack overflow.
+const COPY_DEPTH: usize = 128;
+
+fn copy_tree_below(from: &OwnedFd, to: &OwnedFd, depth: usize) -> Result<(), Error> {
+    if depth > COPY_DEPTH {
+        return Err(Error::new("cannot copy", "a directory", format!("nested more than {COPY_DEPTH} deep")));
+    }
     use nix::sys::stat::{Mode, SFlag, fchmodat, fstatat, mkdirat};
     use nix::unistd::{Gid, Uid, fchownat};
     let nofollow = nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW;
