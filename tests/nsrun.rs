@@ -508,3 +508,68 @@ fn tmpcopyup_copies_the_image_below_and_follows_none_of_its_links() {
     assert_eq!(std::fs::read_to_string(run_dir.join("file")).unwrap(), "image\n", "the write reached the image");
     guard.check();
 }
+
+#[test]
+fn a_user_namespace_maps_the_container_and_exec_joins_it() {
+    require!(
+        is_root() && ["pid", "mnt", "uts", "ipc", "net", "user"].iter().all(|n| has_namespace(n)),
+        "needs root and namespaces"
+    );
+    let work = TempDir::new("nsrun-userns");
+    work.open_to_all(0o755);
+    let shared = work.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    let one = work.path().join("one");
+    let linux = r#""uidMappings":[{"containerID":0,"hostID":100000,"size":65536}],"gidMappings":[{"containerID":0,"hostID":100000,"size":65536}],"#;
+    bundle_with(&one, &shared, &["/bin/sleep", "30"], linux);
+    // Mount points the image has: its root (host uid 0) is not the namespace's to write.
+    for dir in ["proc", "dev", "tmp", "unused"] {
+        std::fs::create_dir(one.join("rootfs").join(dir)).unwrap();
+    }
+    let config = std::fs::read_to_string(one.join("config.json")).unwrap();
+    let config = config
+        .replace(r#"{"type":"network"}]"#, r#"{"type":"network"},{"type":"user"}]"#)
+        .replace(r#""noNewPrivileges":true"#, r#""noNewPrivileges":true,"oomScoreAdj":100"#)
+        .replace(
+            r#"{"destination":"/shared","type":"bind","source":"#,
+            r#"{"destination":"/unused","type":"bind","source":"#,
+        );
+    std::fs::write(one.join("config.json"), config).unwrap();
+    let root = work.path().join("state").display().to_string();
+    let guard = Guard::new(&[]);
+    struct End(String);
+    impl Drop for End {
+        fn drop(&mut self) {
+            let _ = nsrun(&["--root", &self.0, "delete", "--force", "u1"]);
+        }
+    }
+    let _end = End(root.clone());
+    let errors = work.path().join("stderr");
+    for args in [vec!["create", "--bundle", one.to_str().unwrap(), "u1"], vec!["start", "u1"]] {
+        let err = std::fs::File::create(&errors).unwrap();
+        let mut all = vec!["--root", root.as_str()];
+        all.extend(args);
+        let status =
+            guard.command("nsrun").args(&all).stdin(Stdio::null()).stdout(Stdio::null()).stderr(err).status().unwrap();
+        assert_eq!(status.code(), Some(0), "{}", std::fs::read_to_string(&errors).unwrap());
+    }
+    // On the host the container's root is uid 100000, with no capability over the host.
+    let pid = state_pid(&root, "u1");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(status.contains("Uid:\t100000\t100000\t100000\t100000"), "{status}");
+    assert_eq!(std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj")).unwrap(), "100\n");
+    // exec: into the same user namespace, as its root, with the process's oomScoreAdj.
+    let probe = "cat /proc/self/uid_map | tr -s ' ' | tr -d '\\n'; echo; cat /proc/self/oom_score_adj; echo uid=$(grep ^Uid: /proc/self/status | tr -s '\\t' ' ')";
+    let out = guard.command("nsrun").args(["--root", &root, "exec", "u1", "/bin/sh", "-c", probe]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), " 0 100000 65536\n100\nuid=Uid: 0 0 0 0\n");
+    run_ok(&guard, &root, &["delete", "--force", "u1"]);
+    guard.check();
+}
+
+fn run_ok(guard: &Guard, root: &str, args: &[&str]) {
+    let mut all = vec!["--root", root];
+    all.extend(args);
+    let out = guard.command("nsrun").args(&all).stdin(Stdio::null()).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+}

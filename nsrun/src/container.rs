@@ -109,6 +109,45 @@ impl State {
     }
 }
 
+/// The process's rlimits, on ourselves (they pass through exec).
+pub fn set_rlimits(p: &Process) -> Result<(), Error> {
+    for r in &p.rlimits {
+        let limit = libc::rlimit { rlim_cur: r.soft, rlim_max: r.hard };
+        // SAFETY: a valid rlimit for a resource number from the table.
+        if unsafe { libc::setrlimit(r.resource as _, &limit) } != 0 {
+            return Err(Error::sys("cannot set", &r.kind, Errno::last()));
+        }
+    }
+    Ok(())
+}
+
+/// The process's oomScoreAdj, written by us for process `pid` through `proc`,
+/// the host's /proc (in a user namespace its own /proc files are not its to write).
+pub fn set_oom_score_adj(p: &Process, pid: libc::pid_t, proc: &OwnedFd) -> Result<(), Error> {
+    let Some(adj) = p.oom_score_adj else { return Ok(()) };
+    let file = format!("{pid}/oom_score_adj");
+    let fd = nix::fcntl::openat(
+        proc,
+        file.as_str(),
+        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| Error::sys("cannot set", "process.oomScoreAdj", e))?;
+    nix::unistd::write(&fd, adj.to_string().as_bytes())
+        .map_err(|e| Error::sys("cannot set", "process.oomScoreAdj", e))?;
+    Ok(())
+}
+
+/// The host's /proc, held before a join changes what the name means.
+pub fn host_proc() -> Result<OwnedFd, Error> {
+    nix::fcntl::open(
+        "/proc",
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| Error::sys("cannot open", "/proc", e))
+}
+
 /// The descriptors after stdio that systemd-style socket activation hands on (LISTEN_FDS).
 fn preserve_fds() -> u32 {
     std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse().ok()).unwrap_or(0)
@@ -309,7 +348,8 @@ fn build(
             drop(to_parent);
             drop(in_cgroups);
             let mapped = maps.as_ref().map_or(Ok(()), |plan| common::userns::write_maps(pid, plan));
-            if let Err(err) = mapped.and_then(|()| cgroups::join(placed, pid)) {
+            let adjusted = mapped.and_then(|()| host_proc()).and_then(|proc| set_oom_score_adj(process, pid, &proc));
+            if let Err(err) = adjusted.and_then(|()| cgroups::join(placed, pid)) {
                 drop(placed_it);
                 // SAFETY: our own child, which exits once the pipe closes unwritten.
                 unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
@@ -592,17 +632,7 @@ fn finish(root: Root<'_>, config: &Config) -> Result<(), Error> {
         common::procfs::write_once(Path::new(&path), value).map_err(|e| Error::sys("cannot set sysctl", key, e))?;
     }
     if let Some(p) = &config.process {
-        for r in &p.rlimits {
-            let limit = libc::rlimit { rlim_cur: r.soft, rlim_max: r.hard };
-            // SAFETY: a valid rlimit for a resource number from the table.
-            if unsafe { libc::setrlimit(r.resource as _, &limit) } != 0 {
-                return Err(Error::sys("cannot set", &r.kind, Errno::last()));
-            }
-        }
-        if let Some(adj) = p.oom_score_adj {
-            common::procfs::write_once(Path::new("/proc/self/oom_score_adj"), &adj.to_string())
-                .map_err(|e| Error::sys("cannot set", "oomScoreAdj", e))?;
-        }
+        set_rlimits(p)?;
     }
     trace::step(|| "set up; held until start".to_owned());
     Ok(())

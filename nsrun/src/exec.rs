@@ -53,6 +53,7 @@ pub fn exec(dir: &Path, id: &str, config: &Config, e: &Exec) -> Result<i32, Erro
             std::fs::File::create(f).map_err(|err| Error::new("cannot write", f.display(), common::io_reason(&err)))
         })
         .transpose()?;
+    let proc = container::host_proc()?;
     // The container's namespaces that are not ours already, at once.
     let mut flags = 0;
     for n in ns::NAMESPACES.iter() {
@@ -84,7 +85,8 @@ pub fn exec(dir: &Path, id: &str, config: &Config, e: &Exec) -> Result<i32, Erro
                 common::report(&err);
                 process::child_exit(1);
             }
-            let result = container::become_process(&e.process, config.linux.seccomp.as_ref());
+            let result = container::set_rlimits(&e.process)
+                .and_then(|()| container::become_process(&e.process, config.linux.seccomp.as_ref()));
             if let Err(err) = result {
                 common::report(&err);
                 process::child_exit(err.code);
@@ -97,6 +99,11 @@ pub fn exec(dir: &Path, id: &str, config: &Config, e: &Exec) -> Result<i32, Erro
         }
         Forked::Parent(pid) => {
             drop(placed);
+            if let Err(err) = container::set_oom_score_adj(&e.process, pid, &proc) {
+                // SAFETY: our own child, which exits once the pipe closes unwritten.
+                unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+                return Err(err);
+            }
             for fd in &procs {
                 if let Err(err) = nix::unistd::write(fd, pid.to_string().as_bytes()) {
                     // SAFETY: our own child, which exits once the pipe closes unwritten.
