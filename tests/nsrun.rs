@@ -573,3 +573,54 @@ fn run_ok(guard: &Guard, root: &str, args: &[&str]) {
     let out = guard.command("nsrun").args(&all).stdin(Stdio::null()).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
 }
+
+#[test]
+fn a_failed_hook_fails_create_and_leaves_nothing_made() {
+    require!(
+        is_root() && ["pid", "mnt", "uts", "ipc", "net"].iter().all(|n| has_namespace(n)),
+        "needs root and namespaces"
+    );
+    let work = TempDir::new("nsrun-hooks");
+    let shared = work.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    let root = work.path().join("state").display().to_string();
+    let guard = Guard::new(&[]);
+    // A createRuntime hook past its timeout, then a prestart hook that fails: each ends
+    // create with one line naming the hook, and the cgroup and state are gone.
+    let cases = [
+        (
+            r#""createRuntime":[{"path":"/bin/sleep","args":["sleep","30"],"timeout":1}]"#,
+            "createRuntime hook '/bin/sleep': timed out after 1 s and was killed",
+        ),
+        (
+            r#""prestart":[{"path":"/bin/sh","args":["sh","-c","read -r state; exit 3"]}]"#,
+            "prestart hook '/bin/sh': failed: exit status: 3",
+        ),
+    ];
+    for (i, (hooks, want)) in cases.iter().enumerate() {
+        let dir = work.path().join(format!("b{i}"));
+        let path = format!("nsrun-hooks.{}/h{i}", std::process::id());
+        bundle_with(
+            &dir,
+            &shared,
+            &["/bin/true"],
+            &format!(r#""cgroupsPath":{path:?},"resources":{{"pids":{{"limit":10}}}},"#),
+        );
+        let config = std::fs::read_to_string(dir.join("config.json")).unwrap();
+        std::fs::write(dir.join("config.json"), config.replacen('{', &format!("{{\"hooks\":{{{hooks}}},"), 1)).unwrap();
+        let started = std::time::Instant::now();
+        let out = guard
+            .command("nsrun")
+            .args(["--root", &root, "create", "--bundle", &dir.display().to_string(), "h"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(stderr(&out), format!("nsrun: {want}\n"));
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "the timeout did not end the hook");
+        assert!(!cgroup_dir("pids", &path).exists(), "the cgroup of a failed create is left");
+        assert!(!cgroup_dir("pids", &path).parent().unwrap().exists());
+        assert!(!std::path::Path::new(&root).join("h").exists(), "the state of a failed create is left");
+    }
+    guard.check();
+}
