@@ -118,6 +118,14 @@ pub fn names(set: u64) -> String {
     if names.is_empty() { "none".to_owned() } else { names.join(",") }
 }
 
+/// Our bounding set: the capabilities we, and anything we start, can ever hold.
+pub fn bounding() -> u64 {
+    (0..64u64)
+        // SAFETY: prctl with integer arguments; 1 when the capability is in the bounding set.
+        .filter(|bit| unsafe { libc::prctl(libc::PR_CAPBSET_READ, *bit as libc::c_ulong, 0, 0, 0) } == 1)
+        .fold(0, |set, bit| set | (1 << bit))
+}
+
 /// Keep exactly `keep`: every other capability leaves the bounding set, the
 /// permitted, effective and inheritable sets become what we hold of `keep`,
 /// and the ambient set is emptied.

@@ -266,6 +266,18 @@ pub fn create(
             ..common::cgroup::devices::Rule::allow_char(d.major as u32, Some(d.minor as u32))
         })
         .collect();
+    // A capability we cannot give is an error, not left out (the spec's rule, and runc's).
+    if let Some(c) = process.capabilities {
+        let asked = c.bounding | c.effective | c.permitted | c.inheritable | c.ambient;
+        let missing = asked & !caps::bounding();
+        if missing != 0 {
+            return Err(Error::new(
+                "cannot give",
+                format!("process.capabilities {}", caps::names(missing)),
+                "not in nsrun's own bounding set",
+            ));
+        }
+    }
     let targets = cgroups::plan(config, id, &made)?;
     std::fs::create_dir_all(root).map_err(|e| Error::new("cannot create", root.display(), common::io_reason(&e)))?;
     let dir = dir_of(root, id);
