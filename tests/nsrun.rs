@@ -155,7 +155,7 @@ fn bundle_with(dir: &std::path::Path, shared: &std::path::Path, args: &[&str], l
     let bin = dir.join("rootfs/bin");
     std::fs::create_dir_all(&bin).unwrap();
     std::fs::copy(busybox, bin.join("busybox")).unwrap();
-    for applet in ["sh", "echo", "cat", "hostname", "mkdir", "sleep", "grep", "tr", "wc", "head", "readlink"] {
+    for applet in ["sh", "echo", "cat", "hostname", "mkdir", "sleep", "grep", "tr", "wc", "head", "readlink", "cut"] {
         std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
     }
     let args: Vec<String> = args.iter().map(|a| format!("{a:?}")).collect();
@@ -467,7 +467,7 @@ fn cgroup_limits_device_rules_and_the_freezer_are_the_containers_and_go_with_it(
 }
 
 #[test]
-fn tmpcopyup_copies_the_image_below_and_follows_none_of_its_links() {
+fn tmpcopyup_copies_the_image_below_and_follows_none_of_its_links_and_r_attributes_apply() {
     require!(
         is_root() && ["pid", "mnt", "uts", "ipc", "net"].iter().all(|n| has_namespace(n)),
         "needs root and namespaces"
@@ -477,12 +477,14 @@ fn tmpcopyup_copies_the_image_below_and_follows_none_of_its_links() {
     std::fs::create_dir(&shared).unwrap();
     let one = work.path().join("one");
     let script = "cat /run/file /run/sub/deep > /shared/out; readlink /run/link >> /shared/out; \
-                  echo changed > /run/file; cat /run/file >> /shared/out";
+                  echo changed > /run/file; cat /run/file >> /shared/out; \
+                  o=$(grep ' /attrs ' /proc/self/mountinfo | cut -d' ' -f6); \
+                  for f in nosuid noexec noatime; do case ,$o, in *,$f,*) echo $f;; esac; done >> /shared/out";
     bundle(&one, &shared, &["/bin/sh", "-c", script]);
     let config = std::fs::read_to_string(one.join("config.json")).unwrap();
     let config = config.replace(
         r#"{"destination":"/tmp","type":"tmpfs","source":"tmpfs"},"#,
-        r#"{"destination":"/tmp","type":"tmpfs","source":"tmpfs"},{"destination":"/run","type":"tmpfs","source":"tmpfs","options":["tmpcopyup","mode=755"]},"#,
+        r#"{"destination":"/tmp","type":"tmpfs","source":"tmpfs"},{"destination":"/run","type":"tmpfs","source":"tmpfs","options":["tmpcopyup","mode=755"]},{"destination":"/attrs","type":"bind","source":"/usr","options":["rbind","ro","rnosuid","rnoexec","rnoatime"]},"#,
     );
     std::fs::write(one.join("config.json"), config).unwrap();
     let run_dir = one.join("rootfs/run");
@@ -504,7 +506,10 @@ fn tmpcopyup_copies_the_image_below_and_follows_none_of_its_links() {
     }
     wait_status(&root, "c6", "stopped");
     let _ = nsrun(&["--root", &root, "delete", "c6"]);
-    assert_eq!(std::fs::read_to_string(shared.join("out")).unwrap(), "image\ndeep\n/etc/passwd\nchanged\n");
+    assert_eq!(
+        std::fs::read_to_string(shared.join("out")).unwrap(),
+        "image\ndeep\n/etc/passwd\nchanged\nnosuid\nnoexec\nnoatime\n"
+    );
     assert_eq!(std::fs::read_to_string(run_dir.join("file")).unwrap(), "image\n", "the write reached the image");
     guard.check();
 }

@@ -1,7 +1,7 @@
 //! The container lifecycle: `create` builds the container and holds its
 //! process on a FIFO until `start`; `state`, `kill` and `delete` act on
 //! what `create` wrote in ROOT/ID/state.json. What nsrun cannot honour yet
-//! (a terminal, recursive mount attributes but rro) is refused
+//! (what the config cannot have) is refused
 //! at `create`, before anything is made: never silently left out.
 
 use std::ffi::OsString;
@@ -179,19 +179,14 @@ pub fn start_time(pid: libc::pid_t) -> Option<u64> {
     after.split_whitespace().nth(19)?.parse().ok()
 }
 
-/// What nsrun cannot honour yet, refused before anything is made.
+/// What nsrun will not do, refused before anything is made.
 fn refuse_unsupported(c: &Config) -> Result<(), Error> {
-    let not_yet =
-        |field: &str, what: &str| Err(Error::new("cannot create", field, format!("{what} is not built yet in nsrun")));
     // Mounting and pivoting in nsrun's own mount namespace would change the host.
     if !c.linux.namespaces.iter().any(|n| n.ns.flag == libc::CLONE_NEWNS) {
         return Err(Error::new("cannot create", "linux.namespaces", "a container needs a mount namespace of its own"));
     }
     for m in &c.mounts {
         let plan = mounts::plan(&m.options);
-        if plan.recursive_clear != 0 || plan.recursive_set & !0x1 != 0 {
-            return not_yet(&m.destination, "recursive mount attributes other than rro");
-        }
         if plan.copy_up && m.kind.as_deref() != Some("tmpfs") {
             return Err(Error::new("invalid config", &m.destination, "tmpcopyup is for tmpfs mounts"));
         }
@@ -589,6 +584,13 @@ fn set_up(bundle: &Path, rootfs: &Path, config: &Config, joins: &[OwnedFd]) -> R
             if m.destination == "/dev" {
                 has_dev = true;
             }
+        }
+        if plan.recursive_set & !0x1 != 0 || plan.recursive_clear != 0 || plan.recursive_atime.is_some() {
+            let (set, clear) = match plan.recursive_atime {
+                Some(mode) => (plan.recursive_set | mode, plan.recursive_clear | mounts::MOUNT_ATTR_ATIME),
+                None => (plan.recursive_set, plan.recursive_clear),
+            };
+            root.set_attributes(dest, set, clear)?;
         }
         if let Some((p, recursive)) = plan.propagation {
             let fd = root

@@ -21,6 +21,9 @@ pub struct Plan {
     pub recursive_set: u64,
     /// MOUNT_ATTR_* to clear on the whole tree (`rrw`, `rsuid`, ...).
     pub recursive_clear: u64,
+    /// The access-time mode for the whole tree (`rnoatime`, `rstrictatime`,
+    /// `rrelatime`, `ratime`), one field of mount_setattr's.
+    pub recursive_atime: Option<u64>,
     /// `tmpcopyup`: copy what the image has below into the new tmpfs.
     pub copy_up: bool,
     /// The rest, comma-joined, for the file system.
@@ -42,6 +45,8 @@ const MOUNT_ATTR_NOATIME: u64 = 0x10;
 const MOUNT_ATTR_STRICTATIME: u64 = 0x20;
 const MOUNT_ATTR_NODIRATIME: u64 = 0x80;
 const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x0020_0000;
+/// The access-time field of mount_setattr: cleared whole before one mode is set.
+pub const MOUNT_ATTR_ATIME: u64 = 0x70;
 
 impl Default for Plan {
     fn default() -> Self {
@@ -52,6 +57,7 @@ impl Default for Plan {
             propagation: None,
             recursive_set: 0,
             recursive_clear: 0,
+            recursive_atime: None,
             copy_up: false,
             data: Vec::new(),
         }
@@ -159,6 +165,9 @@ pub fn plan(options: &[String]) -> Plan {
             "unbindable" => p.propagation = Some((MsFlags::MS_UNBINDABLE, Recursive::No)),
             "runbindable" => p.propagation = Some((MsFlags::MS_UNBINDABLE, Recursive::Yes)),
             "tmpcopyup" => p.copy_up = true,
+            "rnoatime" => p.recursive_atime = Some(MOUNT_ATTR_NOATIME),
+            "rstrictatime" => p.recursive_atime = Some(MOUNT_ATTR_STRICTATIME),
+            "rrelatime" | "ratime" => p.recursive_atime = Some(MOUNT_ATTR_RELATIME),
             other => match recursive_attr(other) {
                 Some((attr, true)) => {
                     p.recursive_set |= attr;

@@ -271,6 +271,30 @@ impl<'j> Root<'j> {
         Ok(())
     }
 
+    /// Set and clear MOUNT_ATTR_* of the mount at `inside` and every mount
+    /// below it (OCI's `rnosuid`, `rnoexec`, `rnoatime`, ...), through mount_setattr(2).
+    pub fn set_attributes(&self, inside: &Path, set: u64, clear: u64) -> Result<(), Error> {
+        let top = self.resolve(inside, OFlag::O_PATH).map_err(|e| Error::sys("cannot open", inside.display(), e))?;
+        let attr = MountAttr { attr_set: set, attr_clr: clear, propagation: 0, userns_fd: 0 };
+        trace::step(|| format!("mount_setattr {} set {set:#x} clear {clear:#x} (recursive)", inside.display()));
+        // SAFETY: a valid fd, an empty path with AT_EMPTY_PATH, and a mount_attr of the size we pass.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_mount_setattr,
+                top.as_raw_fd(),
+                c"".as_ptr(),
+                libc::AT_EMPTY_PATH | AT_RECURSIVE,
+                &attr,
+                size_of::<MountAttr>(),
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(Error::sys("cannot set the mount attributes of", inside.display(), Errno::last()))
+        }
+    }
+
     /// Make the mount at `inside` read-only (recursively: every mount below it too).
     pub fn read_only(&self, inside: &Path, recursive: bool) -> Result<(), Error> {
         let top = self.resolve(inside, OFlag::O_PATH).map_err(|e| Error::sys("cannot open", inside.display(), e))?;
