@@ -3,7 +3,8 @@
 //! through common's limit table (the one cglimit writes through), its device
 //! rules as v1 lines or a v2 BPF program, its processes, its freezer, and its
 //! removal. An absolute path is taken from the hierarchy's root as our
-//! mounts show it, a relative one from our own cgroup (the default: the id).
+//! mounts show it, a relative one from our own cgroup (on v2 from its parent,
+//! as runc does: ours holds processes), the default being the id.
 
 use std::os::fd::AsFd;
 use std::path::{Component, Path, PathBuf};
@@ -66,28 +67,41 @@ pub fn plan(config: &Config, id: &str, devices_made: &[Rule]) -> Result<Vec<Targ
         return Err(Error::new("cannot find", "/proc/self/cgroup", "no cgroup hierarchy is mounted"));
     }
     let (absolute, path) = components(config.linux.cgroups_path.as_deref().unwrap_or(id))?;
-    let placed = limit::place(&hierarchies, config.linux.resources.writes.clone())
+    // Each hierarchy as seen from where the path starts: its root for an
+    // absolute path (what the root offers decides); for a relative one our
+    // own cgroup on v1, and on v2 its parent, as runc takes it: ours holds
+    // processes (we are one), and v2 gives no controllers below such a cgroup.
+    let bases: Vec<Membership> = hierarchies
+        .iter()
+        .map(|h| match (absolute, h.is_v2()) {
+            (true, _) => Membership { dir: h.point.clone(), ..h.clone() },
+            (false, true) if h.dir != h.point => {
+                Membership { dir: h.dir.parent().map_or_else(|| h.point.clone(), Path::to_path_buf), ..h.clone() }
+            }
+            (false, _) => h.clone(),
+        })
+        .collect();
+    let placed = limit::place(&bases, config.linux.resources.writes.clone())
         .map_err(|e| Error::new("cannot apply", "linux.resources", format!("{}: {}", e.object, e.reason)))?;
     let mut rules = config.linux.resources.devices.clone();
     if !rules.is_empty() {
         rules.extend(devices::defaults());
         rules.extend_from_slice(devices_made);
     }
-    let device_hierarchy = hierarchies
+    let device_hierarchy = bases
         .iter()
         .find(|h| !h.is_v2() && h.offers("devices"))
-        .or_else(|| hierarchies.iter().find(|h| h.is_v2()))
+        .or_else(|| bases.iter().find(|h| h.is_v2()))
         .map(|h| h.dir.clone());
     if !rules.is_empty() && device_hierarchy.is_none() {
         return Err(Error::new("cannot apply", "linux.resources.devices", "no devices controller is mounted"));
     }
-    Ok(hierarchies
+    Ok(bases
         .iter()
         .map(|h| {
-            let base = if absolute { h.point.clone() } else { h.dir.clone() };
             let files = placed.iter().find(|(p, _)| p.dir == h.dir).map(|(_, f)| f.clone()).unwrap_or_default();
             let rules = if device_hierarchy.as_ref() == Some(&h.dir) { rules.clone() } else { Vec::new() };
-            Target { hierarchy: h.clone(), dir: base.join(&path), base, files, rules }
+            Target { hierarchy: h.clone(), dir: h.dir.join(&path), base: h.dir.clone(), files, rules }
         })
         .collect())
 }
