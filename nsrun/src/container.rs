@@ -109,6 +109,20 @@ impl State {
     }
 }
 
+/// A capability we cannot give is an error, not left out (the spec's rule, and runc's).
+pub fn check_capabilities(p: &Process) -> Result<(), Error> {
+    let Some(c) = p.capabilities else { return Ok(()) };
+    let missing = (c.bounding | c.effective | c.permitted | c.inheritable | c.ambient) & !caps::bounding();
+    if missing == 0 {
+        return Ok(());
+    }
+    Err(Error::new(
+        "cannot give",
+        format!("process.capabilities {}", caps::names(missing)),
+        "not in nsrun's own bounding set",
+    ))
+}
+
 /// The process's rlimits, on ourselves (they pass through exec).
 pub fn set_rlimits(p: &Process) -> Result<(), Error> {
     for r in &p.rlimits {
@@ -261,18 +275,7 @@ pub fn create(
             ..common::cgroup::devices::Rule::allow_char(d.major as u32, Some(d.minor as u32))
         })
         .collect();
-    // A capability we cannot give is an error, not left out (the spec's rule, and runc's).
-    if let Some(c) = process.capabilities {
-        let asked = c.bounding | c.effective | c.permitted | c.inheritable | c.ambient;
-        let missing = asked & !caps::bounding();
-        if missing != 0 {
-            return Err(Error::new(
-                "cannot give",
-                format!("process.capabilities {}", caps::names(missing)),
-                "not in nsrun's own bounding set",
-            ));
-        }
-    }
+    check_capabilities(process)?;
     let targets = cgroups::plan(config, id, &made)?;
     std::fs::create_dir_all(root).map_err(|e| Error::new("cannot create", root.display(), common::io_reason(&e)))?;
     let dir = dir_of(root, id);

@@ -265,6 +265,7 @@ fn parse_exec(words: &[OsString], root: &std::path::Path) -> Result<(String, exe
         process.capabilities = Some(c);
     }
     process.no_new_privileges |= nnp;
+    container::check_capabilities(&process)?;
     if process.args.is_empty() {
         return Err(CLI.usage_error("exec needs a command, or --process FILE with args"));
     }
