@@ -546,6 +546,7 @@ fn a_user_namespace_maps_the_container_and_exec_joins_it() {
     impl Drop for End {
         fn drop(&mut self) {
             let _ = nsrun(&["--root", &self.0, "delete", "--force", "u1"]);
+            let _ = nsrun(&["--root", &self.0, "delete", "--force", "u2"]);
         }
     }
     let _end = End(root.clone());
@@ -560,6 +561,10 @@ fn a_user_namespace_maps_the_container_and_exec_joins_it() {
     }
     // On the host the container's root is uid 100000, with no capability over the host.
     let pid = state_pid(&root, "u1");
+    // Exec made it dumpable again; until then its /proc files were root's, out of the
+    // container's reach (checked on the next one, held before start).
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(format!("/proc/{pid}/environ")).unwrap().uid(), 100000);
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     assert!(status.contains("Uid:\t100000\t100000\t100000\t100000"), "{status}");
     assert_eq!(std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj")).unwrap(), "100\n");
@@ -569,14 +574,23 @@ fn a_user_namespace_maps_the_container_and_exec_joins_it() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), " 0 100000 65536\n100\nuid=Uid: 0 0 0 0\n");
     run_ok(&guard, &root, &["delete", "--force", "u1"]);
+    run_ok(&guard, &root, &["create", "--bundle", one.to_str().unwrap(), "u2"]);
+    let held = state_pid(&root, "u2");
+    assert_eq!(std::fs::metadata(format!("/proc/{held}/environ")).unwrap().uid(), 0, "the held process is dumpable");
+    run_ok(&guard, &root, &["delete", "--force", "u2"]);
     guard.check();
 }
 
+/// `nsrun --root ROOT ARGS` must succeed. Its stderr goes to a file: a container keeps
+/// create's stdio, and a pipe would keep us waiting for the container.
 fn run_ok(guard: &Guard, root: &str, args: &[&str]) {
     let mut all = vec!["--root", root];
     all.extend(args);
-    let out = guard.command("nsrun").args(&all).stdin(Stdio::null()).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+    let errors = std::path::Path::new(root).with_extension("stderr");
+    let err = std::fs::File::create(&errors).unwrap();
+    let status =
+        guard.command("nsrun").args(&all).stdin(Stdio::null()).stdout(Stdio::null()).stderr(err).status().unwrap();
+    assert_eq!(status.code(), Some(0), "{args:?}: {}", std::fs::read_to_string(&errors).unwrap_or_default());
 }
 
 #[test]

@@ -109,6 +109,11 @@ impl State {
     }
 }
 
+pub fn not_dumpable() {
+    // SAFETY: prctl with integer arguments; it cannot fail for 0.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+}
+
 /// A capability we cannot give is an error, not left out (the spec's rule, and runc's).
 pub fn check_capabilities(p: &Process) -> Result<(), Error> {
     let Some(c) = p.capabilities else { return Ok(()) };
@@ -345,6 +350,9 @@ fn build(
     }
     match process::clone_child(flags).map_err(|e| common::ns::namespace_failure("cannot clone", flags, e))? {
         Forked::Child => {
+            // Until exec, which resets it: no process of the container's may ptrace us or read
+            // our /proc files while we still hold nsrun's privileges (runc's CVE-2016-9962).
+            not_dumpable();
             drop(from_child);
             drop(placed_it);
             // Nothing runs before the process is in the container's cgroups.

@@ -73,6 +73,9 @@ pub fn exec(dir: &Path, id: &str, config: &Config, e: &Exec) -> Result<i32, Erro
     }
     match process::fork().map_err(|err| Error::sys("cannot fork", "the exec'd process", err))? {
         Forked::Child => {
+            // Until exec, which resets it: no process of the container's may ptrace us or read
+            // our /proc files while we still hold nsrun's privileges (runc's CVE-2016-9962).
+            container::not_dumpable();
             drop(go);
             let mut byte = [0u8; 1];
             if !matches!(nix::unistd::read(&placed, &mut byte), Ok(1)) {
