@@ -31,8 +31,16 @@ fn busybox_tar(work: &Path) -> std::path::PathBuf {
     tar
 }
 
-fn findings(out: &str) -> BTreeMap<String, String> {
-    out.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
+/// The script's `name=value` findings, once it succeeded and each of `want` is among them.
+fn check(out: &std::process::Output, want: &[(&str, &str)]) -> BTreeMap<String, String> {
+    let (text, errors) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{text}{errors}");
+    let found: BTreeMap<String, String> =
+        text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+    for (key, value) in want {
+        assert_eq!(found.get(*key).map(String::as_str), Some(*value), "{key}:\n{text}{errors}");
+    }
+    found
 }
 
 #[test]
@@ -63,10 +71,6 @@ fn podman_runs_containers_through_nsrun() {
         cmd.arg(&debian_tar);
     }
     let out = cmd.output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let errors = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{text}{errors}");
-    let f = findings(&text);
     let want = [
         ("hello", "hi"),
         ("exit", "3"),
@@ -90,11 +94,9 @@ fn podman_runs_containers_through_nsrun() {
         ("cpu", "50000"),
         ("cgroup_after_rm", "gone"),
     ];
-    for (key, value) in want {
-        assert_eq!(f.get(key).map(String::as_str), Some(value), "{key}:\n{text}{errors}");
-    }
+    let f = check(&out, &want);
     if debian_tar.exists() {
-        assert_eq!(f.get("debian").map(String::as_str), Some("debian apt"), "{text}{errors}");
+        assert_eq!(f.get("debian").map(String::as_str), Some("debian apt"), "{f:?}");
     }
     // What podman kept stays in its directory, which goes with the test.
     std::fs::remove_dir_all(&engine).unwrap();
@@ -125,10 +127,6 @@ fn containerd_runs_tasks_through_nsrun() {
         .arg(&tar)
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let errors = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{text}{errors}");
-    let f = findings(&text);
     let want = [
         ("exit", "4"),
         ("hello", "hi"),
@@ -140,9 +138,7 @@ fn containerd_runs_tasks_through_nsrun() {
         ("killed", "STOPPED"),
         ("left", "0 0"),
     ];
-    for (key, value) in want {
-        assert_eq!(f.get(key).map(String::as_str), Some(value), "{key}:\n{text}{errors}");
-    }
+    check(&out, &want);
     std::fs::remove_dir_all(&engine).unwrap();
     std::fs::create_dir(&engine).unwrap();
     guard.check();

@@ -222,26 +222,10 @@ fn a_container_lives_through_create_start_state_kill_and_delete() {
     let pid_file = work.path().join("pid");
     let guard = Guard::new(&[]);
     // Should an assertion fail midway, no held or running container outlives the test.
-    struct EndAll(String);
-    impl Drop for EndAll {
-        fn drop(&mut self) {
-            for id in ["c1", "c2", "c3", "c4"] {
-                let _ = nsrun(&["--root", &self.0, "delete", "--force", id]);
-            }
-        }
-    }
-    let _end_all = EndAll(root.clone());
+    let _end_all = Deleting(root.clone(), &["c1", "c2", "c3", "c4"]);
     // The container keeps the stdio create was given, as an engine means it to: a
-    // file here, so that waiting for create does not wait for the container.
-    let errors = work.path().join("stderr");
-    let run = |args: &[&str]| {
-        let mut all = vec!["--root", root.as_str()];
-        all.extend(args);
-        let err = std::fs::File::create(&errors).unwrap();
-        let status =
-            guard.command("nsrun").args(&all).stdin(Stdio::null()).stdout(Stdio::null()).stderr(err).status().unwrap();
-        assert_eq!(status.code(), Some(0), "{args:?}: {}", std::fs::read_to_string(&errors).unwrap_or_default());
-    };
+    // file (run_ok's), so that waiting for create does not wait for the container.
+    let run = |args: &[&str]| run_ok(&guard, &root, args);
     // create holds the process; start lets it run; it ends; delete takes it all away.
     run(&["create", "--bundle", &one.display().to_string(), "--pid-file", &pid_file.display().to_string(), "c1"]);
     assert_eq!(state_of(&root, "c1"), "created");
@@ -409,22 +393,8 @@ fn cgroup_limits_device_rules_and_the_freezer_are_the_containers_and_go_with_it(
     assert_eq!(unsafe { libc::mknod(kmsg.as_ptr(), libc::S_IFCHR | 0o600, libc::makedev(1, 11)) }, 0);
     let root = work.path().join("state").display().to_string();
     let guard = Guard::new(&[]);
-    struct End(String);
-    impl Drop for End {
-        fn drop(&mut self) {
-            let _ = nsrun(&["--root", &self.0, "delete", "--force", "c5"]);
-        }
-    }
-    let _end = End(root.clone());
-    let errors = work.path().join("stderr");
-    let run = |args: &[&str]| {
-        let mut all = vec!["--root", root.as_str()];
-        all.extend(args);
-        let err = std::fs::File::create(&errors).unwrap();
-        let status =
-            guard.command("nsrun").args(&all).stdin(Stdio::null()).stdout(Stdio::null()).stderr(err).status().unwrap();
-        assert_eq!(status.code(), Some(0), "{args:?}: {}", std::fs::read_to_string(&errors).unwrap_or_default());
-    };
+    let _end = Deleting(root.clone(), &["c5"]);
+    let run = |args: &[&str]| run_ok(&guard, &root, args);
     run(&["create", "--bundle", &one.display().to_string(), "c5"]);
     // The limits are written before the process is let in, and it is in.
     let memory = cgroup_dir("memory", &path);
@@ -442,7 +412,7 @@ fn cgroup_limits_device_rules_and_the_freezer_are_the_containers_and_go_with_it(
     assert_eq!(procs.lines().count(), 1, "the held process alone: {procs}");
     run(&["start", "c5"]);
     std::thread::sleep(std::time::Duration::from_millis(300));
-    assert_eq!(state_of(&root, "c5"), "running", "{}", std::fs::read_to_string(&errors).unwrap_or_default());
+    assert_eq!(state_of(&root, "c5"), "running", "{}", std::fs::read_to_string(errors_of(&root)).unwrap_or_default());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !std::fs::read_to_string(shared.join("out")).is_ok_and(|o| o.lines().count() == 2) {
         assert!(std::time::Instant::now() < deadline, "the container never wrote its findings");
@@ -495,15 +465,8 @@ fn tmpcopyup_copies_the_image_below_and_follows_none_of_its_links_and_r_attribut
     std::os::unix::fs::symlink("/etc/passwd", run_dir.join("link")).unwrap();
     let root = work.path().join("state").display().to_string();
     let guard = Guard::new(&[]);
-    let errors = work.path().join("stderr");
-    for args in [vec!["create", "--bundle", one.to_str().unwrap(), "c6"], vec!["start", "c6"]] {
-        let err = std::fs::File::create(&errors).unwrap();
-        let mut all = vec!["--root", root.as_str()];
-        all.extend(args);
-        let status =
-            guard.command("nsrun").args(&all).stdin(Stdio::null()).stdout(Stdio::null()).stderr(err).status().unwrap();
-        assert_eq!(status.code(), Some(0), "{}", std::fs::read_to_string(&errors).unwrap());
-    }
+    run_ok(&guard, &root, &["create", "--bundle", one.to_str().unwrap(), "c6"]);
+    run_ok(&guard, &root, &["start", "c6"]);
     wait_status(&root, "c6", "stopped");
     let _ = nsrun(&["--root", &root, "delete", "c6"]);
     assert_eq!(
@@ -542,23 +505,9 @@ fn a_user_namespace_maps_the_container_and_exec_joins_it() {
     std::fs::write(one.join("config.json"), config).unwrap();
     let root = work.path().join("state").display().to_string();
     let guard = Guard::new(&[]);
-    struct End(String);
-    impl Drop for End {
-        fn drop(&mut self) {
-            let _ = nsrun(&["--root", &self.0, "delete", "--force", "u1"]);
-            let _ = nsrun(&["--root", &self.0, "delete", "--force", "u2"]);
-        }
-    }
-    let _end = End(root.clone());
-    let errors = work.path().join("stderr");
-    for args in [vec!["create", "--bundle", one.to_str().unwrap(), "u1"], vec!["start", "u1"]] {
-        let err = std::fs::File::create(&errors).unwrap();
-        let mut all = vec!["--root", root.as_str()];
-        all.extend(args);
-        let status =
-            guard.command("nsrun").args(&all).stdin(Stdio::null()).stdout(Stdio::null()).stderr(err).status().unwrap();
-        assert_eq!(status.code(), Some(0), "{}", std::fs::read_to_string(&errors).unwrap());
-    }
+    let _end = Deleting(root.clone(), &["u1", "u2"]);
+    run_ok(&guard, &root, &["create", "--bundle", one.to_str().unwrap(), "u1"]);
+    run_ok(&guard, &root, &["start", "u1"]);
     // On the host the container's root is uid 100000, with no capability over the host.
     let pid = state_pid(&root, "u1");
     // Exec made it dumpable again; until then its /proc files were root's, out of the
@@ -586,7 +535,7 @@ fn a_user_namespace_maps_the_container_and_exec_joins_it() {
 fn run_ok(guard: &Guard, root: &str, args: &[&str]) {
     let mut all = vec!["--root", root];
     all.extend(args);
-    let errors = std::path::Path::new(root).with_extension("stderr");
+    let errors = errors_of(root);
     let err = std::fs::File::create(&errors).unwrap();
     let status =
         guard.command("nsrun").args(&all).stdin(Stdio::null()).stdout(Stdio::null()).stderr(err).status().unwrap();
@@ -642,4 +591,21 @@ fn a_failed_hook_fails_create_and_leaves_nothing_made() {
         assert!(!std::path::Path::new(&root).join("h").exists(), "the state of a failed create is left");
     }
     guard.check();
+}
+
+/// Where [`run_ok`] puts the stderr of nsrun (and of a container it creates) for state root `root`.
+fn errors_of(root: &str) -> std::path::PathBuf {
+    std::path::Path::new(root).with_extension("stderr")
+}
+
+/// On drop (a failed assertion too), `nsrun delete --force` of these ids under state root `.0`:
+/// no held or running container outlives its test.
+struct Deleting(String, &'static [&'static str]);
+
+impl Drop for Deleting {
+    fn drop(&mut self) {
+        for id in self.1 {
+            let _ = nsrun(&["--root", &self.0, "delete", "--force", id]);
+        }
+    }
 }

@@ -369,8 +369,8 @@ fn build(
             let adjusted = mapped.and_then(|()| host_proc()).and_then(|proc| set_oom_score_adj(process, pid, &proc));
             if let Err(err) = adjusted.and_then(|()| cgroups::join(placed, pid)) {
                 drop(placed_it);
-                // SAFETY: our own child, which exits once the pipe closes unwritten.
-                unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+                // Our own child, which exits once the pipe closes unwritten (or has ended).
+                let _ = process::reap_helper(pid, "the process");
                 return Err(err);
             }
             let _ = nix::unistd::write(&placed_it, b"1");
@@ -395,8 +395,8 @@ fn build(
                         .and_then(|()| hooks::run_all("createRuntime", &h.create_runtime, &doc));
                     if let Err(err) = ran {
                         drop(placed_it);
-                        // SAFETY: our own child, which exits once the pipe closes unwritten.
-                        unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+                        // Our own child, which exits once the pipe closes unwritten (or has ended).
+                        let _ = process::reap_helper(pid, "the process");
                         return Err(err);
                     }
                     let _ = nix::unistd::write(&placed_it, doc.as_bytes());
@@ -405,8 +405,8 @@ fn build(
             drop(placed_it);
             let _ = std::io::Read::read_to_string(&mut from_child, &mut said);
             if said != "ok" {
-                // SAFETY: our own child, which has ended or is ending.
-                unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+                // Our own child, which exits once the pipe closes unwritten (or has ended).
+                let _ = process::reap_helper(pid, "the process");
                 let why =
                     if said.is_empty() { "the container's process died while it was set up".to_owned() } else { said };
                 return Err(Error::new("cannot create", quoted(id), why));

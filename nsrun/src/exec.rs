@@ -103,14 +103,14 @@ pub fn exec(dir: &Path, id: &str, config: &Config, e: &Exec) -> Result<i32, Erro
         Forked::Parent(pid) => {
             drop(placed);
             if let Err(err) = container::set_oom_score_adj(&e.process, pid, &proc) {
-                // SAFETY: our own child, which exits once the pipe closes unwritten.
-                unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+                // Our own child, which exits once the pipe closes unwritten (or has ended).
+                let _ = process::reap_helper(pid, "the process");
                 return Err(err);
             }
             for fd in &procs {
                 if let Err(err) = nix::unistd::write(fd, pid.to_string().as_bytes()) {
-                    // SAFETY: our own child, which exits once the pipe closes unwritten.
-                    unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+                    // Our own child, which exits once the pipe closes unwritten (or has ended).
+                    let _ = process::reap_helper(pid, "the process");
                     return Err(Error::sys("cannot join", "the container's cgroup", err));
                 }
             }
