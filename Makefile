@@ -108,9 +108,15 @@ test-deb: build
 	echo "make deb: lintian clean, installs, works, purges to nothing ($$(basename "$$deb"))"
 
 # Every crate packages (cargo package builds each from its .crate), and cargo install works.
+# cargo verifies the crates that depend on nstools-common against its .crate, put in a local
+# registry under the target directory and extracted into $$CARGO_HOME/registry/src/-<hash of that
+# path>/; an extraction or a build found there is taken as it is, so a target directory or a
+# CARGO_HOME kept from an older run verifies against an older nstools-common. Hence a target
+# directory of its own, and those extractions (they hold only our crates) removed after.
+LOCAL_REGISTRY_SRC = $${CARGO_HOME:-$$HOME/.cargo}/registry/src/-*
 test-package:
-	$(CARGO) package --quiet --workspace --exclude nstools --allow-dirty
-	@set -e; d=$$(mktemp -d); trap 'rm -rf "$$d"' EXIT; \
+	@set -e; d=$$(mktemp -d); trap 'rm -rf "$$d" $(LOCAL_REGISTRY_SRC)/nstools-*; rmdir $(LOCAL_REGISTRY_SRC) 2>/dev/null || :' EXIT; \
+	$(CARGO) package --quiet --workspace --exclude nstools --allow-dirty --target-dir "$$d/target"; \
 	$(CARGO) install --quiet --path tools/nstype --root "$$d" --target-dir target/install; \
 	"$$d/bin/nstype" --version | grep -q ', static$$'; \
 	echo "cargo package and install: ok"
