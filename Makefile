@@ -27,10 +27,15 @@ TOOLS   := $(notdir $(wildcard tools/*))
 
 all: build
 
+# The shipped binaries are built for packaging/rust-target's triple (musl where it can be had:
+# cheaper start-up at every link of a chain), and target/shipped points at them, so that
+# `sudo make install`, which may not see the same toolchain, installs what make built.
 # The completions are generated from the built tools' --help, so they never drift.
+TARGET ?= $(shell packaging/rust-target)
 build:
-	$(CARGO) build --release --workspace --bins
-	completions/generate target/release target/completions
+	$(CARGO) build --release --workspace --bins --target $(TARGET)
+	ln -sfn $(TARGET)/release target/shipped
+	completions/generate target/shipped target/completions
 
 test: deps test-host test-vm
 
@@ -48,10 +53,11 @@ lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --quiet -- -D warnings
 
-# cargo test does not build the tools the integration tests run: build them first.
+# cargo test does not build the tools the integration tests run: build them first, for the
+# shipped target (the VM lane runs the host triple's build: both libcs are tested).
 test-unit:
-	$(CARGO) build --workspace --bins --examples
-	$(CARGO) test --workspace
+	$(CARGO) build --workspace --bins --examples --target $(TARGET)
+	NSTOOLS_TARGET=$(TARGET) $(CARGO) test --workspace
 
 # A real image for mkroot's tests: a minbase debootstrap of this machine's release, from
 # this machine's own apt sources, built once.
@@ -123,20 +129,20 @@ test-package:
 
 # Only copies: building is `make`, so that `sudo make install` never builds as root.
 install:
-	@for t in $(TOOLS); do test -x "target/release/$$t" -a -f "target/completions/bash/$$t" || \
-		{ echo "make install: target/release/$$t is not built: run make first" >&2; exit 1; }; done
-	@test -x target/release/nsrun || { echo "make install: target/release/nsrun is not built: run make first" >&2; exit 1; }
+	@for t in $(TOOLS); do test -x "target/shipped/$$t" -a -f "target/completions/bash/$$t" || \
+		{ echo "make install: target/shipped/$$t is not built: run make first" >&2; exit 1; }; done
+	@test -x target/shipped/nsrun || { echo "make install: target/shipped/nsrun is not built: run make first" >&2; exit 1; }
 	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(MANDIR)/man1" "$(DESTDIR)$(MANDIR)/man7" "$(DESTDIR)$(MANDIR)/man8" \
 		"$(DESTDIR)$(BASHCOMPDIR)" "$(DESTDIR)$(ZSHCOMPDIR)" "$(DESTDIR)$(FISHCOMPDIR)"
 	for t in $(TOOLS); do \
-		install -m 0755 "target/release/$$t" "$(DESTDIR)$(BINDIR)/$$t" && \
+		install -m 0755 "target/shipped/$$t" "$(DESTDIR)$(BINDIR)/$$t" && \
 		install -m 0644 "man/$$t.1" "$(DESTDIR)$(MANDIR)/man1/$$t.1" && \
 		install -m 0644 "target/completions/bash/$$t" "$(DESTDIR)$(BASHCOMPDIR)/$$t" && \
 		install -m 0644 "target/completions/zsh/_$$t" "$(DESTDIR)$(ZSHCOMPDIR)/_$$t" && \
 		install -m 0644 "target/completions/fish/$$t.fish" "$(DESTDIR)$(FISHCOMPDIR)/$$t.fish" || exit 1; \
 	done
 	install -m 0644 man/nstools.7 "$(DESTDIR)$(MANDIR)/man7/nstools.7"
-	install -m 0755 target/release/nsrun "$(DESTDIR)$(BINDIR)/nsrun"
+	install -m 0755 target/shipped/nsrun "$(DESTDIR)$(BINDIR)/nsrun"
 	install -m 0644 man/nsrun.8 "$(DESTDIR)$(MANDIR)/man8/nsrun.8"
 
 uninstall:
@@ -147,9 +153,9 @@ uninstall:
 # With ARGS, ARGS with the freshly built tools first on PATH; without, examples/run.sh.
 run: build
 ifeq ($(strip $(ARGS)),)
-	examples/run.sh
+	NSTOOLS_BIN_DIR=$(CURDIR)/target/shipped examples/run.sh
 else
-	PATH="$(CURDIR)/target/release:$$PATH" $(ARGS)
+	PATH="$(CURDIR)/target/shipped:$$PATH" $(ARGS)
 endif
 
 clean:

@@ -12,9 +12,9 @@ prepared=nstools-bench.$$
 mem=$(awk -F: '$2 ~ /(^|,)memory(,|$)/ {print $3; exit}' /proc/self/cgroup)
 if [ -n "$mem" ]; then memdir=/sys/fs/cgroup/memory${mem%/}; ctl=memory; else memdir=/sys/fs/cgroup$(awk -F: '$1 == 0 {print $3}' /proc/self/cgroup); ctl=memory; fi
 trap 'rmdir "$memdir/$prepared" 2>/dev/null; rm -rf "$out"' EXIT
-cargo build -q --release --workspace --bins
+make -s build >/dev/null
 gcc -O2 -o "$out/pairs" bench/pairs.c
-B=$PWD/target/release
+B=$PWD/target/shipped
 true=$(type -P true)
 mkdir "$memdir/$prepared"
 if [ -e "$memdir/$prepared/memory.limit_in_bytes" ]; then echo 52428800 >"$memdir/$prepared/memory.limit_in_bytes"; else echo 52428800 >"$memdir/$prepared/memory.max"; fi

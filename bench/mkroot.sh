@@ -8,9 +8,9 @@ cd "$(dirname "$0")/.."
 rounds=${1:-300}
 out=$(mktemp -d)
 trap 'rmdir "$out/r" 2>/dev/null; rm -rf "$out"' EXIT
-cargo build -q --release --workspace --bins
+make -s build >/dev/null
 gcc -O2 -o "$out/pairs" bench/pairs.c
-B=$PWD/target/release
+B=$PWD/target/shipped
 true=$(type -P true)
 
 # bwrap with what mkroot's fresh root holds.

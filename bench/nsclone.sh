@@ -9,10 +9,10 @@ cd "$(dirname "$0")/.."
 rounds=${1:-500}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-cargo build -q --release --workspace --bins
+make -s build >/dev/null
 gcc -O2 -o "$out/pairs" bench/pairs.c
 gcc -O2 -o "$out/floor_clone" bench/floor_clone.c
-B=target/release
+B=target/shipped
 true=$(type -P true)
 
 echo "== new mount, uts, pid, ipc, net namespaces + /bin/true ($rounds interleaved rounds)"

@@ -8,9 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-300}
 out=$(mktemp -d)
-cargo build -q --release --workspace --bins
+make -s build >/dev/null
 gcc -O2 -o "$out/pairs" bench/pairs.c
-B=$PWD/target/release
+B=$PWD/target/shipped
 true=$(type -P true)
 "$B/nsclone" -mupin --pidfile="$out/pid" sleep 600 &
 container=$!

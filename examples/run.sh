@@ -11,7 +11,7 @@
 #   sh                                 the command
 set -eu
 cd "$(dirname "$0")/.."
-bin=${NSTOOLS_BIN_DIR:-$PWD/target/release}
+bin=${NSTOOLS_BIN_DIR:-$PWD/target/shipped}
 work=${NSTOOLS_RUN_DIR:-$PWD/target/run}
 if [ "$(id -u)" -ne 0 ]; then
 	echo "make run: the chain needs root (cgroups, namespaces); as a user, try:" >&2

@@ -30,7 +30,7 @@ pub mod uts;
 
 use std::ffi::{CString, OsString};
 use std::io::Write;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -76,10 +76,10 @@ pub fn parent_dir(path: &Path) -> &Path {
 
 /// Run a tool: record the signal state, parse `argv[1..]`, report a failure
 /// in the one format, flush stdout, and give the exit status.
-pub fn run_tool(name: &'static str, run: fn(Vec<OsString>) -> Result<i32, Error>) -> i32 {
+pub fn run_tool(name: &'static str, run: fn(Vec<OsString>) -> Result<i32, Error>, argv: Vec<OsString>) -> i32 {
     signals::capture();
     let _ = TOOL.set(name);
-    let code = match run(std::env::args_os().skip(1).collect()) {
+    let code = match run(argv) {
         Ok(code) => code,
         Err(err) => {
             if err.kind != error::Kind::Reported {
@@ -95,6 +95,23 @@ pub fn run_tool(name: &'static str, run: fn(Vec<OsString>) -> Result<i32, Error>
     code
 }
 
+/// `argv[1..argc]`, read from what the C runtime passes to `main`. Not from
+/// `std::env::args_os`: under `no_main` only glibc hands the arguments to the
+/// initialisers std reads them in; musl does not, and std would see none.
+///
+/// # Safety
+/// `argv` must point to `argc` valid NUL-terminated strings, as at `main`.
+pub unsafe fn arguments(argc: std::ffi::c_int, argv: *const *const std::ffi::c_char) -> Vec<OsString> {
+    let count = usize::try_from(argc).unwrap_or(0);
+    (1..count)
+        .map(|i| {
+            // SAFETY: i < argc, and each argv[i] is a NUL-terminated string (the caller's contract).
+            let arg = unsafe { std::ffi::CStr::from_ptr(*argv.add(i)) };
+            OsString::from_vec(arg.to_bytes().to_vec())
+        })
+        .collect()
+}
+
 /// The `main` of a tool. Tools are built with `#![cfg_attr(not(test), no_main)]`
 /// so that Rust's runtime does not touch signals or fds before the tool (and,
 /// after exec, the command) sees them, and so that start-up is cheaper.
@@ -104,8 +121,9 @@ macro_rules! tool_main {
         #[cfg(not(test))]
         // SAFETY: `no_main` leaves `main` to us; this is the only symbol of that name.
         #[unsafe(no_mangle)]
-        extern "C" fn main(_argc: ::std::ffi::c_int, _argv: *const *const ::std::ffi::c_char) -> ::std::ffi::c_int {
-            $crate::run_tool($name, $run)
+        extern "C" fn main(argc: ::std::ffi::c_int, argv: *const *const ::std::ffi::c_char) -> ::std::ffi::c_int {
+            // SAFETY: the C runtime passes `main` its argc and argv as the kernel gave them.
+            $crate::run_tool($name, $run, unsafe { $crate::arguments(argc, argv) })
         }
         // Unit tests build without `main`; this keeps `run` (and all it calls) in use there.
         #[cfg(test)]

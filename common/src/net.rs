@@ -21,7 +21,7 @@ pub fn loopback_up() -> Result<(), Error> {
     // else, so they are set at once, without reading them first.
     req.ifr_ifru.ifru_flags = (libc::IFF_UP | libc::IFF_LOOPBACK | libc::IFF_RUNNING) as libc::c_short;
     // SAFETY: `req` is a valid ifreq naming "lo" with its flags; the ioctl reads it.
-    let result = unsafe { Errno::result(libc::ioctl(sock, libc::SIOCSIFFLAGS, &req)) };
+    let result = unsafe { Errno::result(libc::ioctl(sock, libc::SIOCSIFFLAGS as _, &req)) };
     // SAFETY: `sock` is ours and closed once.
     unsafe { libc::close(sock) };
     result.map(drop).map_err(fail)

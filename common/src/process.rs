@@ -239,8 +239,7 @@ fn wait_loop(
                 unsafe { libc::sigwaitinfo(&set, &mut info) }
             }
             Some((every, tick)) => {
-                let timeout =
-                    libc::timespec { tv_sec: every.as_secs() as libc::time_t, tv_nsec: every.subsec_nanos() as _ };
+                let timeout = libc::timespec { tv_sec: every.as_secs() as _, tv_nsec: every.subsec_nanos() as _ };
                 // SAFETY: `set`, `info` and `timeout` are valid.
                 let sig = unsafe { libc::sigtimedwait(&set, &mut info, &timeout) };
                 if sig == -1 && Errno::last() == Errno::EAGAIN {
@@ -448,12 +447,12 @@ pub fn detach_stdio(keep: &[BorrowedFd<'_>]) {
         let mut from = 3u32;
         for &k in keep.iter().filter(|&&k| k >= 3) {
             if k > from {
-                libc::close_range(from, k - 1, 0);
+                libc::syscall(libc::SYS_close_range, from, k - 1, 0);
             }
             from = k + 1;
         }
         // close_range fails only for flags we do not pass.
-        libc::close_range(from, u32::MAX, 0);
+        libc::syscall(libc::SYS_close_range, from, u32::MAX, 0);
     }
 }
 

@@ -532,7 +532,12 @@ pub fn filters_of(pid: libc::pid_t) -> Result<Vec<Vec<libc::sock_filter>>, Error
     for index in 0.. {
         // SAFETY: a NULL buffer asks for the length only.
         let len = unsafe {
-            libc::ptrace(PTRACE_SECCOMP_GET_FILTER, pid, index as libc::c_ulong, std::ptr::null_mut::<libc::c_void>())
+            libc::ptrace(
+                PTRACE_SECCOMP_GET_FILTER as _,
+                pid,
+                index as libc::c_ulong,
+                std::ptr::null_mut::<libc::c_void>(),
+            )
         };
         if len < 0 {
             match Errno::last() {
@@ -543,7 +548,8 @@ pub fn filters_of(pid: libc::pid_t) -> Result<Vec<Vec<libc::sock_filter>>, Error
         }
         let mut program = vec![libc::sock_filter { code: 0, jt: 0, jf: 0, k: 0 }; len as usize];
         // SAFETY: `program` has room for the `len` instructions the kernel copies.
-        let got = unsafe { libc::ptrace(PTRACE_SECCOMP_GET_FILTER, pid, index as libc::c_ulong, program.as_mut_ptr()) };
+        let got =
+            unsafe { libc::ptrace(PTRACE_SECCOMP_GET_FILTER as _, pid, index as libc::c_ulong, program.as_mut_ptr()) };
         if got != len {
             return Err(traced.fail(Errno::last()));
         }

@@ -2,7 +2,9 @@
 //! guard, loud skips, temporary directories, and a small JSON reader.
 //!
 //! The tools are found in `$NSTOOLS_BIN_DIR` when set (the VM lane sets it),
-//! else next to the test binary (`target/<profile>/`). A tool older than its
+//! else built for `$NSTOOLS_TARGET` when set (`target/<triple>/<profile>/`:
+//! make test sets it to the shipped triple), else next to the test binary
+//! (`target/<profile>/`). A tool older than its
 //! sources fails the test with the command to run: `cargo test` builds the
 //! test binaries but not the tools, so `make test` builds them first.
 
@@ -32,7 +34,11 @@ pub fn bin_dir() -> PathBuf {
     }
     let exe = std::env::current_exe().expect("current_exe");
     // target/<profile>/deps/<test>-<hash>
-    exe.parent().and_then(Path::parent).expect("test binary lives in target/<profile>/deps").to_path_buf()
+    let own = exe.parent().and_then(Path::parent).expect("test binary lives in target/<profile>/deps");
+    match (std::env::var_os("NSTOOLS_TARGET"), own.file_name(), own.parent()) {
+        (Some(triple), Some(profile), Some(target)) => target.join(triple).join(profile),
+        _ => own.to_path_buf(),
+    }
 }
 
 /// The names of every tool in the workspace.
