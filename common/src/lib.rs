@@ -5,6 +5,7 @@
 //! `error`, `exit`, `trace`, `fuzz`.
 
 pub mod account;
+pub mod arena;
 pub mod becoming;
 pub mod caps;
 pub mod cgroup;
@@ -118,6 +119,9 @@ pub unsafe fn arguments(argc: std::ffi::c_int, argv: *const *const std::ffi::c_c
 #[macro_export]
 macro_rules! tool_main {
     ($name:expr, $run:path) => {
+        #[cfg(not(test))]
+        #[global_allocator]
+        static ALLOCATOR: $crate::arena::Arena = $crate::arena::Arena::new();
         #[cfg(not(test))]
         // SAFETY: `no_main` leaves `main` to us; this is the only symbol of that name.
         #[unsafe(no_mangle)]

@@ -121,7 +121,10 @@ impl<'j> Root<'j> {
     }
 
     fn record(&self, parent: BorrowedFd<'_>, name: &CString, kind: Make) {
-        if let (Some(journal), Ok(parent)) = (self.journal, parent.try_clone_to_owned()) {
+        // The journal first: without one (a fresh root) no descriptor is duplicated.
+        if let Some(journal) = self.journal
+            && let Ok(parent) = parent.try_clone_to_owned()
+        {
             journal.0.borrow_mut().push(Created { parent, name: name.clone(), kind });
         }
     }
@@ -507,7 +510,8 @@ pub fn lexical_join(dir: &Path, target: &Path) -> PathBuf {
 }
 
 fn read_link_at(dir: BorrowedFd<'_>, name: &std::ffi::OsStr) -> Option<PathBuf> {
-    std::fs::read_link(Path::new(&fd_path(dir)).join(name)).ok()
+    // readlinkat on the directory itself: one component, no walk through /proc.
+    nix::fcntl::readlinkat(dir, name).ok().map(PathBuf::from)
 }
 
 /// Copy the tree in directory `from` into directory `to` (OCI's tmpcopyup:
