@@ -183,7 +183,10 @@ impl Made {
 /// Kill what is in `dir` and below (unless cgroup.kill did), and remove it, deepest first.
 fn remove_tree(dir: &Path, killed_at_once: bool) {
     let children: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|entries| entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect())
+        // The entry's own type (d_type), not a stat of each of the dozens of control files.
+        .map(|entries| {
+            entries.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()).collect()
+        })
         .unwrap_or_default();
     for child in children {
         remove_tree(&child, killed_at_once);
