@@ -29,6 +29,8 @@ pub use kernel_fs::{
 
 const MOUNT_ATTR_RDONLY: u64 = 0x1;
 const AT_RECURSIVE: libc::c_int = 0x8000;
+const OPEN_TREE_CLONE: libc::c_uint = 1;
+const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
 
 /// `struct open_how` of openat2(2).
 #[repr(C)]
@@ -204,15 +206,17 @@ impl<'j> Root<'j> {
         }
         let mut prefix = PathBuf::from("/");
         let parts: Vec<_> = inside.components().filter(|c| matches!(c, Component::Normal(_))).collect();
-        let mut parent = self.resolve(&prefix, OFlag::O_PATH | OFlag::O_DIRECTORY).map_err(fail)?;
+        // None: the root itself, which needs no descriptor of its own.
+        let mut parent: Option<OwnedFd> = None;
         for (i, part) in parts.iter().enumerate() {
             let name = part.as_os_str();
             let last = i + 1 == parts.len();
             let here = prefix.join(name);
             match self.resolve(&here, OFlag::O_PATH) {
-                Ok(fd) => parent = fd,
+                Ok(fd) => parent = Some(fd),
                 Err(Errno::ENOENT) => {
-                    if let Some(target) = read_link_at(parent.as_fd(), name) {
+                    let dir = parent.as_ref().map_or(self.fd.as_fd(), AsFd::as_fd);
+                    if let Some(target) = read_link_at(dir, name) {
                         // A link to a missing path: create its target, inside the root.
                         let target = lexical_join(&prefix, &target);
                         self.prepare_within(&target, if last { make } else { Make::Dir }, depth + 1)?;
@@ -222,7 +226,7 @@ impl<'j> Root<'j> {
                             // SAFETY: valid dirfd and name; the new fd is closed at once.
                             let fd = unsafe {
                                 libc::openat(
-                                    parent.as_raw_fd(),
+                                    dir.as_raw_fd(),
                                     c.as_ptr(),
                                     libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
                                     0o644,
@@ -231,21 +235,24 @@ impl<'j> Root<'j> {
                             Errno::result(fd).map_err(fail)?;
                             // SAFETY: closing the descriptor just opened.
                             unsafe { libc::close(fd) };
-                            self.record(parent.as_fd(), &c, Make::File);
+                            self.record(dir, &c, Make::File);
                         } else {
                             // SAFETY: valid dirfd and name.
-                            Errno::result(unsafe { libc::mkdirat(parent.as_raw_fd(), c.as_ptr(), 0o755) })
+                            Errno::result(unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), 0o755) })
                                 .map_err(fail)?;
-                            self.record(parent.as_fd(), &c, Make::Dir);
+                            self.record(dir, &c, Make::Dir);
                         }
                     }
-                    parent = self.resolve(&here, OFlag::O_PATH).map_err(fail)?;
+                    parent = Some(self.resolve(&here, OFlag::O_PATH).map_err(fail)?);
                 }
                 Err(e) => return Err(fail_at(&here, e)),
             }
             prefix = here;
         }
-        Ok(parent)
+        match parent {
+            Some(fd) => Ok(fd),
+            None => self.resolve(&prefix, OFlag::O_PATH | OFlag::O_DIRECTORY).map_err(fail),
+        }
     }
 
     /// Bind a host path onto `inside`; read-only binds are made recursively
@@ -260,18 +267,44 @@ impl<'j> Root<'j> {
         trace::step(|| {
             format!("mount --rbind{} {} {}", if ro { " -o ro" } else { "" }, src.display(), inside.display())
         });
-        mount(
-            Some(src),
-            fd_path(target.as_fd()).as_str(),
-            None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .map_err(|e| Error::sys(format!("cannot bind {}", src.display()), inside.display(), e))?;
-        if ro {
-            self.read_only(inside, true)?;
-        }
-        Ok(())
+        let failed = |e| Error::sys(format!("cannot bind {}", src.display()), inside.display(), e);
+        // A copy of the tree, detached, made read-only before it is attached: it is never
+        // writable in the root, and the target is reached through its descriptor alone.
+        let tree = match open_tree_copy(src) {
+            Ok(tree) => tree,
+            // Before Linux 5.2: bind by path, then make read-only in place.
+            Err(Errno::ENOSYS) => {
+                mount(
+                    Some(src),
+                    fd_path(target.as_fd()).as_str(),
+                    None::<&str>,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    None::<&str>,
+                )
+                .map_err(failed)?;
+                return if ro { self.read_only(inside, true) } else { Ok(()) };
+            }
+            Err(e) => return Err(failed(e)),
+        };
+        let ro_later = match ro.then(|| set_read_only(tree.as_fd(), true)) {
+            None | Some(Ok(())) => false,
+            // Before Linux 5.12, no mount_setattr: read_only's remount, once attached.
+            Some(Err(Errno::ENOSYS)) => true,
+            Some(Err(e)) => return Err(Error::sys("cannot make read-only", inside.display(), e)),
+        };
+        // SAFETY: two valid descriptors, empty paths with both EMPTY_PATH flags.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_move_mount,
+                tree.as_raw_fd(),
+                c"".as_ptr(),
+                target.as_raw_fd(),
+                c"".as_ptr(),
+                libc::MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+            )
+        };
+        Errno::result(rc).map_err(failed)?;
+        if ro_later { self.read_only(inside, true) } else { Ok(()) }
     }
 
     /// Set and clear MOUNT_ATTR_* of the mount at `inside` and every mount
@@ -301,18 +334,10 @@ impl<'j> Root<'j> {
     /// Make the mount at `inside` read-only (recursively: every mount below it too).
     pub fn read_only(&self, inside: &Path, recursive: bool) -> Result<(), Error> {
         let top = self.resolve(inside, OFlag::O_PATH).map_err(|e| Error::sys("cannot open", inside.display(), e))?;
-        let attr = MountAttr { attr_set: MOUNT_ATTR_RDONLY, attr_clr: 0, propagation: 0, userns_fd: 0 };
-        let flags = libc::AT_EMPTY_PATH | if recursive { AT_RECURSIVE } else { 0 };
-        // SAFETY: a valid fd, an empty path with AT_EMPTY_PATH, and a mount_attr of the size we pass.
-        let rc = unsafe {
-            libc::syscall(libc::SYS_mount_setattr, top.as_raw_fd(), c"".as_ptr(), flags, &attr, size_of::<MountAttr>())
-        };
-        if rc == 0 {
-            return Ok(());
-        }
-        match Errno::last() {
+        match set_read_only(top.as_fd(), recursive) {
+            Ok(()) => Ok(()),
             // Before Linux 5.12: remount the top mount alone, keeping the flags it has (they may be locked).
-            Errno::ENOSYS => {
+            Err(Errno::ENOSYS) => {
                 let st = nix::sys::statvfs::fstatvfs(top.as_fd())
                     .map_err(|e| Error::sys("cannot make read-only", inside.display(), e))?;
                 let keep = MsFlags::from_bits_truncate(st.flags().bits() as libc::c_ulong)
@@ -326,7 +351,7 @@ impl<'j> Root<'j> {
                 )
                 .map_err(|e| Error::sys("cannot make read-only", inside.display(), e))
             }
-            e => Err(Error::sys("cannot make read-only", inside.display(), e)),
+            Err(e) => Err(Error::sys("cannot make read-only", inside.display(), e)),
         }
     }
 
@@ -472,6 +497,28 @@ impl MadeDir {
             unsafe { libc::unlinkat(self.parent.as_raw_fd(), self.name.as_ptr(), libc::AT_REMOVEDIR) };
         }
     }
+}
+
+/// A detached copy of the mount tree at `src` (open_tree OPEN_TREE_CLONE,
+/// recursive: what `mount --rbind` would attach), to attach with move_mount.
+fn open_tree_copy(src: &Path) -> Result<OwnedFd, Errno> {
+    let c = CString::new(src.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+    let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | AT_RECURSIVE as libc::c_uint;
+    // SAFETY: a NUL-terminated path and valid flags; the descriptor returned is ours.
+    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c.as_ptr(), flags) };
+    // SAFETY: a fresh descriptor from open_tree.
+    Errno::result(fd).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// mount_setattr MOUNT_ATTR_RDONLY on the mount `fd` is (and every mount below it).
+fn set_read_only(fd: BorrowedFd<'_>, recursive: bool) -> Result<(), Errno> {
+    let attr = MountAttr { attr_set: MOUNT_ATTR_RDONLY, attr_clr: 0, propagation: 0, userns_fd: 0 };
+    let flags = libc::AT_EMPTY_PATH | if recursive { AT_RECURSIVE } else { 0 };
+    // SAFETY: a valid fd, an empty path with AT_EMPTY_PATH, and a mount_attr of the size we pass.
+    let rc = unsafe {
+        libc::syscall(libc::SYS_mount_setattr, fd.as_raw_fd(), c"".as_ptr(), flags, &attr, size_of::<MountAttr>())
+    };
+    Errno::result(rc).map(drop)
 }
 
 /// What to make at a bind's target: what the source is.
