@@ -83,7 +83,7 @@ test-install: build
 		for f in bin/$$t share/man/man1/$$t.1 share/bash-completion/completions/$$t \
 			share/zsh/vendor-completions/_$$t share/fish/vendor_completions.d/$$t.fish; do \
 			test -e "$$d/usr/$$f" || { echo "install: /usr/$$f missing"; exit 1; }; done; \
-		"$$d/usr/bin/$$t" --version >/dev/null; \
+		"$$d/usr/bin/$$t" --version | grep -q ", static$$" || { echo "install: $$t is not static"; exit 1; }; \
 	done; \
 	test -f "$$d/usr/share/man/man7/nstools.7"; \
 	test -f "$$d/usr/share/man/man8/nsrun.8"; "$$d/usr/bin/nsrun" --version >/dev/null; \
