@@ -97,14 +97,15 @@ pub fn changed_to_default() -> libc::sigset_t {
 }
 
 /// The signals a command started by posix_spawn must get at their default:
-/// those the tool changed from the default, and glibc's own internal signals
-/// (32 and 33, below SIGRTMIN) where the caller left them at the default.
-/// glibc's posix_spawn sets those to ignored in the child unless they are
-/// named here, where a plain exec would keep what the caller gave.
+/// those the tool changed from the default, and the C library's own internal
+/// signals (32 up to SIGRTMIN: glibc's 32 and 33, musl's 32 to 34) where the
+/// caller left them at the default. glibc's posix_spawn sets those to ignored
+/// in the child unless they are named here (musl's, where it installed a
+/// handler), where a plain exec would keep what the caller gave.
 pub fn spawn_defaults() -> libc::sigset_t {
     let mut set = changed_to_default();
     for sig in (32..libc::SIGRTMIN()).filter(|&sig| internal_signal_at_default(sig)) {
-        // glibc's sigaddset refuses its internal signals. The kernel's layout
+        // The C library's sigaddset refuses its internal signals. The kernel's layout
         // is one bit per signal: signal N is bit N-1, counted from the first word.
         let (word, bit) = ((sig - 1) as usize / libc::c_ulong::BITS as usize, (sig - 1) as u32 % libc::c_ulong::BITS);
         // SAFETY: on Linux a sigset_t is an array of at least 1024 bits of c_ulong words, and `word` is within it.
@@ -113,8 +114,8 @@ pub fn spawn_defaults() -> libc::sigset_t {
     set
 }
 
-/// Whether one of glibc's internal signals is at SIG_DFL in this process.
-/// Asked of the kernel directly: glibc's sigaction refuses these signals.
+/// Whether one of the C library's internal signals is at SIG_DFL in this
+/// process. Asked of the kernel directly: the library's sigaction refuses them.
 fn internal_signal_at_default(sig: libc::c_int) -> bool {
     /// The kernel's `struct sigaction` (x86_64 and the other 64-bit ABIs without sa_restorer quirks).
     #[repr(C)]
