@@ -142,6 +142,19 @@ fn compiled_profiles_are_accepted_and_enforced_by_the_kernel() {
     assert!(!out.status.success());
 }
 
+/// Root with the namespaces a bundle asks for (and `more`).
+fn have_namespaces(more: &[&str]) -> bool {
+    is_root() && ["pid", "mnt", "uts", "ipc", "net"].iter().chain(more).all(|n| has_namespace(n))
+}
+
+/// A work directory with the `shared/` directory the bundles bind at /shared.
+fn work_with_shared(name: &str) -> (TempDir, std::path::PathBuf) {
+    let work = TempDir::new(name);
+    let shared = work.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    (work, shared)
+}
+
 /// A bundle of busybox with `args`, a /shared bind of `shared`, and the
 /// hardening an engine asks for: CAP_CHOWN only, no_new_privs, a filter
 /// that refuses mkdir with EACCES, /proc/kcore masked, /proc/sys read-only.
@@ -205,13 +218,8 @@ fn wait_status(root: &str, id: &str, want: &str) {
 
 #[test]
 fn a_container_lives_through_create_start_state_kill_and_delete() {
-    require!(
-        is_root() && ["pid", "mnt", "uts", "ipc", "net"].iter().all(|n| has_namespace(n)),
-        "needs root and namespaces"
-    );
-    let work = TempDir::new("nsrun-life");
-    let shared = work.path().join("shared");
-    std::fs::create_dir(&shared).unwrap();
+    require!(have_namespaces(&[]), "needs root and namespaces");
+    let (work, shared) = work_with_shared("nsrun-life");
     let (one, two) = (work.path().join("one"), work.path().join("two"));
     let script = "echo pid=$$ host=$(hostname) > /shared/out; mkdir /tmp/x 2>/dev/null || echo mkdir-refused >> /shared/out; \
                   grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status | tr -d '\\t' >> /shared/out; \
@@ -371,13 +379,8 @@ fn cgroup_dir(controller: &str, path: &str) -> std::path::PathBuf {
 
 #[test]
 fn cgroup_limits_device_rules_and_the_freezer_are_the_containers_and_go_with_it() {
-    require!(
-        is_root() && ["pid", "mnt", "uts", "ipc", "net"].iter().all(|n| has_namespace(n)),
-        "needs root and namespaces"
-    );
-    let work = TempDir::new("nsrun-cgroup");
-    let shared = work.path().join("shared");
-    std::fs::create_dir(&shared).unwrap();
+    require!(have_namespaces(&[]), "needs root and namespaces");
+    let (work, shared) = work_with_shared("nsrun-cgroup");
     let one = work.path().join("one");
     let script = "echo zero=$(head -c 3 /dev/zero | wc -c) > /shared/out; (: < /kmsg) 2>/dev/null || echo kmsg-refused >> /shared/out; \
                   exec sleep 30";
@@ -438,13 +441,8 @@ fn cgroup_limits_device_rules_and_the_freezer_are_the_containers_and_go_with_it(
 
 #[test]
 fn tmpcopyup_copies_the_image_below_and_follows_none_of_its_links_and_r_attributes_apply() {
-    require!(
-        is_root() && ["pid", "mnt", "uts", "ipc", "net"].iter().all(|n| has_namespace(n)),
-        "needs root and namespaces"
-    );
-    let work = TempDir::new("nsrun-copyup");
-    let shared = work.path().join("shared");
-    std::fs::create_dir(&shared).unwrap();
+    require!(have_namespaces(&[]), "needs root and namespaces");
+    let (work, shared) = work_with_shared("nsrun-copyup");
     let one = work.path().join("one");
     let script = "cat /run/file /run/sub/deep > /shared/out; readlink /run/link >> /shared/out; \
                   echo changed > /run/file; cat /run/file >> /shared/out; \
@@ -479,14 +477,9 @@ fn tmpcopyup_copies_the_image_below_and_follows_none_of_its_links_and_r_attribut
 
 #[test]
 fn a_user_namespace_maps_the_container_and_exec_joins_it() {
-    require!(
-        is_root() && ["pid", "mnt", "uts", "ipc", "net", "user"].iter().all(|n| has_namespace(n)),
-        "needs root and namespaces"
-    );
-    let work = TempDir::new("nsrun-userns");
+    require!(have_namespaces(&["user"]), "needs root and namespaces");
+    let (work, shared) = work_with_shared("nsrun-userns");
     work.open_to_all(0o755);
-    let shared = work.path().join("shared");
-    std::fs::create_dir(&shared).unwrap();
     let one = work.path().join("one");
     let linux = r#""uidMappings":[{"containerID":0,"hostID":100000,"size":65536}],"gidMappings":[{"containerID":0,"hostID":100000,"size":65536}],"#;
     bundle_with(&one, &shared, &["/bin/sleep", "30"], linux);
@@ -544,13 +537,8 @@ fn run_ok(guard: &Guard, root: &str, args: &[&str]) {
 
 #[test]
 fn a_failed_hook_fails_create_and_leaves_nothing_made() {
-    require!(
-        is_root() && ["pid", "mnt", "uts", "ipc", "net"].iter().all(|n| has_namespace(n)),
-        "needs root and namespaces"
-    );
-    let work = TempDir::new("nsrun-hooks");
-    let shared = work.path().join("shared");
-    std::fs::create_dir(&shared).unwrap();
+    require!(have_namespaces(&[]), "needs root and namespaces");
+    let (work, shared) = work_with_shared("nsrun-hooks");
     let root = work.path().join("state").display().to_string();
     let guard = Guard::new(&[]);
     // A createRuntime hook past its timeout, then a prestart hook that fails: each ends
