@@ -311,24 +311,9 @@ impl<'j> Root<'j> {
     /// below it (OCI's `rnosuid`, `rnoexec`, `rnoatime`, ...), through mount_setattr(2).
     pub fn set_attributes(&self, inside: &Path, set: u64, clear: u64) -> Result<(), Error> {
         let top = self.resolve(inside, OFlag::O_PATH).map_err(|e| Error::sys("cannot open", inside.display(), e))?;
-        let attr = MountAttr { attr_set: set, attr_clr: clear, propagation: 0, userns_fd: 0 };
         trace::step(|| format!("mount_setattr {} set {set:#x} clear {clear:#x} (recursive)", inside.display()));
-        // SAFETY: a valid fd, an empty path with AT_EMPTY_PATH, and a mount_attr of the size we pass.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_mount_setattr,
-                top.as_raw_fd(),
-                c"".as_ptr(),
-                libc::AT_EMPTY_PATH | AT_RECURSIVE,
-                &attr,
-                size_of::<MountAttr>(),
-            )
-        };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(Error::sys("cannot set the mount attributes of", inside.display(), Errno::last()))
-        }
+        mount_setattr(top.as_fd(), true, set, clear)
+            .map_err(|e| Error::sys("cannot set the mount attributes of", inside.display(), e))
     }
 
     /// Make the mount at `inside` read-only (recursively: every mount below it too).
@@ -512,7 +497,12 @@ fn open_tree_copy(src: &Path) -> Result<OwnedFd, Errno> {
 
 /// mount_setattr MOUNT_ATTR_RDONLY on the mount `fd` is (and every mount below it).
 fn set_read_only(fd: BorrowedFd<'_>, recursive: bool) -> Result<(), Errno> {
-    let attr = MountAttr { attr_set: MOUNT_ATTR_RDONLY, attr_clr: 0, propagation: 0, userns_fd: 0 };
+    mount_setattr(fd, recursive, MOUNT_ATTR_RDONLY, 0)
+}
+
+/// mount_setattr(2): set and clear MOUNT_ATTR_* of the mount `fd` is (and every mount below it).
+fn mount_setattr(fd: BorrowedFd<'_>, recursive: bool, set: u64, clear: u64) -> Result<(), Errno> {
+    let attr = MountAttr { attr_set: set, attr_clr: clear, propagation: 0, userns_fd: 0 };
     let flags = libc::AT_EMPTY_PATH | if recursive { AT_RECURSIVE } else { 0 };
     // SAFETY: a valid fd, an empty path with AT_EMPTY_PATH, and a mount_attr of the size we pass.
     let rc = unsafe {
