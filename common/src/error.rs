@@ -82,6 +82,13 @@ impl Error {
         Self { kind: Kind::NotANamespace, ..Self::new("", file, "not a namespace file") }
     }
 
+    /// The same failure, said as another step ("cannot read pid file").
+    #[must_use]
+    pub fn with_what(mut self, what: impl Into<String>) -> Self {
+        self.what = what.into();
+        self
+    }
+
     /// The same failure with another exit status (126, 127, or 1 for a false predicate).
     #[must_use]
     pub fn with_code(mut self, code: i32) -> Self {
@@ -100,9 +107,17 @@ impl fmt::Display for Error {
             if !first {
                 f.write_str(": ")?;
             }
-            // One line, whatever the object holds.
+            // One line, and no byte a terminal acts on, whatever a name from an
+            // image or a command line holds (an escape sequence retitles or clears
+            // the admin's terminal).
             for c in part.chars() {
-                if c == '\n' { f.write_str("\\n")? } else { fmt::Write::write_char(f, c)? }
+                match c {
+                    '\n' => f.write_str("\\n")?,
+                    '\t' => f.write_str("\\t")?,
+                    '\r' => f.write_str("\\r")?,
+                    c if c.is_control() => write!(f, "\\x{:02x}", c as u32)?,
+                    c => fmt::Write::write_char(f, c)?,
+                }
             }
             first = false;
         }
@@ -158,6 +173,14 @@ mod tests {
     fn a_message_is_one_line() {
         let e = Error::new("cannot open", "a\nb", "why");
         assert_eq!(e.to_string(), "cannot open: a\\nb: why");
+    }
+
+    #[test]
+    fn no_byte_a_terminal_acts_on_gets_through() {
+        let e = Error::new("cannot create", "/proc/\u{1b}]0;TITLE\u{7}\u{9b}2J\r\t", "why \u{7f}");
+        let text = e.to_string();
+        assert_eq!(text, "cannot create: /proc/\\x1b]0;TITLE\\x07\\x9b2J\\r\\t: why \\x7f");
+        assert!(!text.chars().any(char::is_control), "{text:?}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod caps;
 pub mod cgroup;
 pub mod cli;
 pub mod error;
+pub mod exe;
 pub mod exec;
 pub mod exit;
 pub mod fuzz;
@@ -24,6 +25,7 @@ pub mod seccomp;
 pub mod signals;
 pub mod sync;
 pub mod syscalls;
+pub mod terminal;
 pub mod timens;
 pub mod trace;
 pub mod userns;
@@ -133,4 +135,30 @@ macro_rules! tool_main {
         #[cfg(test)]
         const _: fn(::std::vec::Vec<::std::ffi::OsString>) -> ::std::result::Result<i32, $crate::Error> = $run;
     };
+}
+
+/// The bytes of `path`, a regular file of at most `limit` bytes: opened
+/// without blocking (a FIFO), its type checked on the descriptor (a link to
+/// /dev/zero), read no further than `limit` (a file that grows meanwhile).
+/// For files a caller names that a container may have put there.
+pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, Error> {
+    use std::io::Read;
+    let fail = |why: String| Error::new("cannot read", error::shown(path.as_os_str()), why);
+    let fd = nix::fcntl::open(
+        path,
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| fail(e.desc().to_owned()))?;
+    let file = std::fs::File::from(fd);
+    let meta = file.metadata().map_err(|e| fail(io_reason(&e)))?;
+    if !meta.is_file() {
+        return Err(fail("not a regular file".to_owned()));
+    }
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(|e| fail(io_reason(&e)))?;
+    if bytes.len() as u64 > limit {
+        return Err(fail(format!("larger than {limit} bytes")));
+    }
+    Ok(bytes)
 }

@@ -3,7 +3,7 @@
 //! bytes between parent and child.
 
 use std::ffi::OsString;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 
@@ -505,4 +505,151 @@ fn block_all_signals() -> libc::sigset_t {
     // Fails only for an invalid `how` or pointer, and neither can be.
     unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
     set
+}
+
+/// A byte stream the waiting parent copies while it waits, from `from` to
+/// `to`; `end`, if any, is closed when `from` ends (the write end of the
+/// command's stdin pipe, so that the command sees the end of its input too).
+/// An output stream's `from` must be non-blocking: it is drained at the end.
+pub struct Stream {
+    pub from: RawFd,
+    pub to: RawFd,
+    pub end: Option<OwnedFd>,
+    /// The caller's input: never read once the command has ended.
+    pub input: bool,
+}
+
+/// [`wait_mirroring_stops`], copying `streams` meanwhile (the command's pipes
+/// or pty to and from the caller's terminal), then what is left in them once
+/// the command has ended. Every signal is passed on, those the caller's
+/// terminal sent too: the command is in a session of its own and gets none.
+/// SIGWINCH calls `on_winch` instead when it is given (a pty takes the size).
+pub fn wait_relaying(
+    child: libc::pid_t,
+    mut streams: Vec<Stream>,
+    mut on_winch: Option<&mut dyn FnMut()>,
+) -> Result<i32, Error> {
+    let mut signals = forwarded_signals();
+    signals.push(libc::SIGCHLD);
+    let set = signals::set_of(&signals);
+    // SAFETY: a valid set; the new descriptor is checked and owned below.
+    let sfd = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
+    if sfd < 0 {
+        return Err(Error::sys("cannot make", "a signalfd", Errno::last()));
+    }
+    // SAFETY: signalfd gave us this new descriptor.
+    let sfd = unsafe { OwnedFd::from_raw_fd(sfd) };
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let mut fds = vec![libc::pollfd { fd: sfd.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+        fds.extend(streams.iter().map(|s| libc::pollfd { fd: s.from, events: libc::POLLIN, revents: 0 }));
+        // SAFETY: `fds` is a valid array of its length; no timeout.
+        if unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) } < 0 {
+            match Errno::last() {
+                Errno::EINTR => continue,
+                e => return Err(Error::sys("cannot wait for", child, e)),
+            }
+        }
+        let mut ended = Vec::new();
+        for (i, pfd) in fds.iter().enumerate().skip(1) {
+            if pfd.revents != 0 && !copy_once(&streams[i - 1], &mut buffer) {
+                ended.push(i - 1);
+            }
+        }
+        for i in ended.into_iter().rev() {
+            streams.remove(i);
+        }
+        if fds[0].revents == 0 {
+            continue;
+        }
+        // SAFETY: plain data, filled by read.
+        let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+        let size = std::mem::size_of::<libc::signalfd_siginfo>();
+        // SAFETY: reads at most one siginfo into `info`.
+        while unsafe { libc::read(sfd.as_raw_fd(), (&raw mut info).cast(), size) } == size as isize {
+            let sig = info.ssi_signo as libc::c_int;
+            if sig == libc::SIGWINCH
+                && let Some(on_winch) = on_winch.as_mut()
+            {
+                on_winch();
+            } else if sig != libc::SIGCHLD {
+                // SAFETY: `child` is our unreaped child, so its pid cannot have been reused.
+                unsafe { libc::kill(child, sig) };
+            } else if let Some(status) = reap_mirroring_stops(child)? {
+                for stream in &streams {
+                    // What the command wrote last; never the caller's input any more.
+                    if !stream.input {
+                        while copy_once(stream, &mut buffer) {}
+                    }
+                }
+                return Ok(status);
+            }
+        }
+    }
+}
+
+/// Copy what `stream.from` has now; false when it has ended (or would block).
+fn copy_once(stream: &Stream, buffer: &mut [u8]) -> bool {
+    // SAFETY: reads into our buffer, at most its length.
+    let n = unsafe { libc::read(stream.from, buffer.as_mut_ptr().cast(), buffer.len()) };
+    if n <= 0 {
+        return n < 0 && Errno::last() == Errno::EINTR;
+    }
+    let mut written = 0;
+    while written < n as usize {
+        // SAFETY: writes from our buffer, within what was read.
+        let w = unsafe { libc::write(stream.to, buffer[written..].as_ptr().cast(), n as usize - written) };
+        if w < 0 && Errno::last() == Errno::EINTR {
+            continue;
+        }
+        if w <= 0 {
+            return false;
+        }
+        written += w as usize;
+    }
+    true
+}
+
+/// Reap `child` if it has ended (its raw status); if it has stopped, stop
+/// with it and continue it once we are continued.
+fn reap_mirroring_stops(child: libc::pid_t) -> Result<Option<i32>, Error> {
+    loop {
+        let mut status = 0;
+        // SAFETY: a valid out-pointer; WNOHANG never blocks.
+        match unsafe { libc::waitpid(child, &mut status, libc::WNOHANG | libc::WUNTRACED) } {
+            0 => return Ok(None),
+            -1 if Errno::last() == Errno::EINTR => continue,
+            -1 => return Err(Error::sys("cannot wait for", child, Errno::last())),
+            _ if libc::WIFSTOPPED(status) => {
+                // SAFETY: SIGSTOP stops us until someone continues us; `child` is our unreaped child.
+                unsafe {
+                    libc::kill(libc::getpid(), libc::SIGSTOP);
+                    libc::kill(child, libc::SIGCONT);
+                }
+            }
+            _ => return Ok(Some(status)),
+        }
+    }
+}
+
+/// Mark every descriptor from `first` up close-on-exec, so that of what our
+/// caller handed us only what is meant to cross reaches the command
+/// (close_range(2), Linux 5.11; before it, one by one from /proc/self/fd).
+pub fn close_on_exec_from(first: u32) {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 4;
+    // SAFETY: close_range(2) marking a range close-on-exec; it frees nothing we use.
+    if unsafe { libc::syscall(libc::SYS_close_range, first, libc::c_uint::MAX, CLOSE_RANGE_CLOEXEC) } == 0 {
+        return;
+    }
+    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|&fd: &i32| fd >= first as i32)
+        .collect();
+    for fd in fds {
+        // SAFETY: F_SETFD on a descriptor number; one that was the directory's and is gone fails harmlessly.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
 }

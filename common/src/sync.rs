@@ -121,3 +121,39 @@ pub fn receive_status(fd: BorrowedFd<'_>) -> Option<i32> {
     }
     Some(i32::from_ne_bytes(buf))
 }
+
+/// Hand `fd` to the other end of a unix socket pair (SCM_RIGHTS): a pty
+/// master made inside a container, for the parent outside to relay.
+pub fn send_fd(socket: BorrowedFd<'_>, fd: BorrowedFd<'_>) -> Result<(), Error> {
+    use std::os::fd::AsRawFd;
+    let fds = [fd.as_raw_fd()];
+    let payload = [std::io::IoSlice::new(b"F")];
+    let rights = [nix::sys::socket::ControlMessage::ScmRights(&fds)];
+    nix::sys::socket::sendmsg::<()>(socket.as_raw_fd(), &payload, &rights, nix::sys::socket::MsgFlags::empty(), None)
+        .map(drop)
+        .map_err(|e| Error::sys("cannot send", "a descriptor", e))
+}
+
+/// The descriptor [`send_fd`] sent, or an error if the other end closed first.
+pub fn receive_fd(socket: BorrowedFd<'_>) -> Result<OwnedFd, Error> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let mut byte = [0u8; 1];
+    let mut iov = [std::io::IoSliceMut::new(&mut byte)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = nix::sys::socket::recvmsg::<()>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        nix::sys::socket::MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(|e| Error::sys("cannot receive", "a descriptor", e))?;
+    for cmsg in msg.cmsgs().map_err(|e| Error::sys("cannot receive", "a descriptor", e))? {
+        if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = cmsg
+            && let Some(&fd) = fds.first()
+        {
+            // SAFETY: the kernel installed this descriptor in our table for us.
+            return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+    }
+    Err(Error::new("cannot receive", "a descriptor", "the other side ended before sending it"))
+}

@@ -176,9 +176,7 @@ fn preserve_fds() -> u32 {
 /// passes on (LISTEN_FDS style), so nothing of nsrun's caller reaches the
 /// container by accident.
 pub fn keep_only_fds(preserve: u32) {
-    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 4;
-    // SAFETY: close_range(2) marking a range close-on-exec; it frees nothing we use.
-    unsafe { libc::syscall(libc::SYS_close_range, 3 + preserve, libc::c_uint::MAX, CLOSE_RANGE_CLOEXEC) };
+    common::process::close_on_exec_from(3 + preserve);
 }
 
 /// Whether descriptor `fd` and `path` name the same file (a namespace, here).

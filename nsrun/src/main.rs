@@ -282,11 +282,14 @@ fn check_id(id: &str) -> Result<(), Error> {
 }
 
 fn run(argv: Vec<OsString>) -> Result<i32, Error> {
-    let Some(inv) = CLI.finish(parse_args(argv))? else {
+    let Some(inv) = CLI.finish(parse_args(argv.clone()))? else {
         return Ok(0);
     };
     common::trace::enable(inv.global.debug);
-    let result = dispatch(&inv);
+    // What enters a container ends in an exec it chooses, which may name our executable
+    // again (#!/proc/self/exe): let that be a sealed copy, never the host's file.
+    let enters = matches!(inv.command.as_str(), "create" | "run" | "exec");
+    let result = if enters { common::exe::run_sealed(&argv).and_then(|()| dispatch(&inv)) } else { dispatch(&inv) };
     if let Err(err) = &result {
         log_error(&inv.global, err);
     }

@@ -32,6 +32,18 @@ const AT_RECURSIVE: libc::c_int = 0x8000;
 const OPEN_TREE_CLONE: libc::c_uint = 1;
 const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
 
+/// openat2(2) of `path` from `dirfd` (close-on-exec), resolved as `resolve` says.
+pub fn openat2(dirfd: std::os::fd::RawFd, path: &std::ffi::CStr, flags: OFlag, resolve: u64) -> Result<OwnedFd, Errno> {
+    let how = OpenHow { flags: (flags | OFlag::O_CLOEXEC).bits() as u64, mode: 0, resolve };
+    // SAFETY: valid dirfd, NUL-terminated path, and an open_how of the size we pass.
+    let rc = unsafe { libc::syscall(libc::SYS_openat2, dirfd, path.as_ptr(), &how, size_of::<OpenHow>()) };
+    if rc < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: a fresh descriptor from openat2.
+    Ok(unsafe { OwnedFd::from_raw_fd(rc as i32) })
+}
+
 /// `struct open_how` of openat2(2).
 #[repr(C)]
 struct OpenHow {
@@ -166,19 +178,7 @@ impl<'j> Root<'j> {
         let rel = inside.strip_prefix("/").unwrap_or(inside);
         let rel = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
         let c = CString::new(rel.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
-        let how = OpenHow {
-            flags: (flags | OFlag::O_CLOEXEC).bits() as u64,
-            mode: 0,
-            resolve: libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
-        };
-        // SAFETY: valid dirfd, NUL-terminated path, and an open_how of the size we pass.
-        let rc =
-            unsafe { libc::syscall(libc::SYS_openat2, self.fd.as_raw_fd(), c.as_ptr(), &how, size_of::<OpenHow>()) };
-        if rc < 0 {
-            return Err(Errno::last());
-        }
-        // SAFETY: a fresh descriptor from openat2.
-        Ok(unsafe { OwnedFd::from_raw_fd(rc as i32) })
+        openat2(self.fd.as_raw_fd(), &c, flags, libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS)
     }
 
     /// Make sure `inside` exists (creating missing directories, and the last

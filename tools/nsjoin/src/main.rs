@@ -5,7 +5,7 @@
 #![cfg_attr(not(test), no_main)]
 
 use std::ffi::{OsStr, OsString};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 
 use common::account::Account;
@@ -53,6 +53,9 @@ Process:
   -r, --root[=DIR]         the root directory (default: the target's)
   -w, --wd[=DIR]           the working directory (default: the target's)
   -F, --no-fork            do not fork for a PID namespace
+      --tty                a new terminal inside for COMMAND, relayed to
+                           ours (raw mode, window size)
+      --preserve-fds=N     pass descriptors 3 to 3+N-1 on (default: none)
   -e, --env                the target's environment instead of ours
   -g, -c, --join-cgroup    the target's cgroups too, so its limits apply
 
@@ -90,6 +93,8 @@ struct Args {
     root: Option<Option<PathBuf>>,
     wd: Option<Option<PathBuf>>,
     no_fork: bool,
+    tty: bool,
+    preserve_fds: u32,
     env: bool,
     join_cgroup: bool,
     setuid: Option<u32>,
@@ -138,6 +143,9 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, 
     if a.preserve_credentials && (a.setuid.is_some() || a.setgid.is_some()) {
         return Err(CLI.usage_error("--preserve-credentials excludes -S and -G"));
     }
+    if a.tty && a.no_fork {
+        return Err(CLI.usage_error("--tty forks the command to relay its terminal: it excludes -F"));
+    }
     if a.types.is_empty() && !a.all {
         return Err(CLI.usage_error("no namespace given: -m, -u, -i, -n, -p, -U, -C, -T or -a"));
     }
@@ -163,6 +171,13 @@ fn take_option(a: &mut Args, opt: &Opt, parser: &mut lexopt::Parser) -> Result<(
         o if o.is(Some('r'), "root") => a.root = Some(optional(opt, parser)),
         o if o.is(Some('w'), "wd") => a.wd = Some(optional(opt, parser)),
         o if o.is(Some('F'), "no-fork") => a.no_fork = true,
+        o if o.is(None, "tty") => a.tty = true,
+        o if o.is(None, "preserve-fds") => {
+            let text = value()?;
+            let n = values::decimal(&text, 1 << 20)
+                .map_err(|_| Error::new("invalid --preserve-fds", quoted(&text), "not a count of descriptors"))?;
+            a.preserve_fds = n as u32;
+        }
         o if o.is(Some('e'), "env") => a.env = true,
         o if o.is(Some('g'), "join-cgroup") || o.is(Some('c'), "join-cgroup") => a.join_cgroup = true,
         o if o.is(None, "keep-caps") => a.keep_caps = true,
@@ -213,13 +228,18 @@ fn target(text: &str) -> Result<Target, Error> {
 }
 
 fn run(argv: Vec<OsString>) -> Result<i32, Error> {
-    let Some(args) = CLI.finish(parse_args(argv))? else {
+    let Some(args) = CLI.finish(parse_args(argv.clone()))? else {
         return Ok(0);
     };
     trace::enable(args.verbose);
+    // The command's exec may name our executable again (#!/proc/self/exe): let it be a sealed copy.
+    common::exe::run_sealed(&argv)?;
+    // Of the caller's descriptors only stdio (and --preserve-fds) cross into the container.
+    process::close_on_exec_from(3 + args.preserve_fds);
     let target = resolve_target(&args)?;
     // Everything is opened and checked before the first setns.
     let joins = open_namespaces(&args, target.as_ref())?;
+    check_no_host_dirs_carried_in(&args, target.as_ref(), &joins)?;
     let dirs = open_dirs(&args, target.as_ref(), &joins)?;
     let becoming = plan_becoming(&args, target.as_ref(), &joins)?;
     let environment = match (&target, args.env) {
@@ -230,6 +250,8 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
         (Some(t), true) => cgroups_to_join(t)?,
         _ => Vec::new(),
     };
+    let pid_joined = joins.iter().any(|j| j.ns.flag == libc::CLONE_NEWPID);
+    let stdio = StdioPlan::of(&args, pid_joined)?;
     if let Some(t) = &target {
         t.check_alive()?;
     }
@@ -243,22 +265,196 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
     if let Some(environment) = environment {
         replace_environment(environment);
     }
-    let pid_joined = joins.iter().any(|j| j.ns.flag == libc::CLONE_NEWPID);
-    if pid_joined && !args.no_fork {
-        process::block_for_waiting();
-        match process::fork().map_err(|e| Error::sys("cannot fork", "the command", e))? {
-            Forked::Parent(child) => return Ok(process::mirror(process::wait_mirroring_stops(child)?)),
-            Forked::Child => {
-                if let Err(err) = becoming.take_on() {
-                    process::child_fail(&err);
-                }
-                process::child_fail(&exec::exec_into(&args.command))
-            }
-        }
+    if (pid_joined && !args.no_fork) || !matches!(stdio, StdioPlan::Direct) {
+        return fork_command(&args, becoming, stdio);
     }
     becoming.take_on()?;
     trace::step(|| format!("exec {}", trace::shell_words(&args.command)));
     Err(exec::exec_into(&args.command))
+}
+
+/// How the command's stdio reaches the caller. The caller's terminal never
+/// crosses: once the command has exec'd, every process of the container can
+/// open it through /proc/N/fd (read keystrokes, write to the screen).
+enum StdioPlan {
+    /// No terminal among stdio: the descriptors cross as they are.
+    Direct,
+    /// The stdio descriptors that are terminals become pipes we relay, and
+    /// the command gets a session of its own (no controlling terminal).
+    Pipes([bool; 3]),
+    /// --tty: a new pty inside, its master relayed to our stdin and stdout.
+    Pty,
+}
+
+impl StdioPlan {
+    fn of(args: &Args, pid_joined: bool) -> Result<StdioPlan, Error> {
+        let terminals = common::terminal::stdio_terminals();
+        let plan = match (args.tty, terminals.contains(&true)) {
+            (true, _) => StdioPlan::Pty,
+            (false, true) => StdioPlan::Pipes(terminals),
+            (false, false) => StdioPlan::Direct,
+        };
+        if args.no_fork && pid_joined && !matches!(plan, StdioPlan::Direct) {
+            return Err(Error::new(
+                "cannot join",
+                "-F",
+                "stdio is a terminal, which nsjoin relays from a forked command, and -F asks for no fork: redirect stdio, or drop -F",
+            ));
+        }
+        Ok(plan)
+    }
+}
+
+/// The command as our child: we relay its terminal or pipes, pass signals
+/// on, and leave the way it left; it dies with us (PDEATHSIG).
+fn fork_command(args: &Args, becoming: Becoming, stdio: StdioPlan) -> Result<i32, Error> {
+    // Our end, held for our whole life: the child sees it close if we die before PDEATHSIG is set.
+    let (alive_r, alive_w) = common::sync::pipe()?;
+    let mut pipes: Vec<Option<(OwnedFd, OwnedFd)>> = Vec::new();
+    if let StdioPlan::Pipes(terminals) = &stdio {
+        for &is in terminals {
+            pipes.push(if is { Some(common::sync::pipe()?) } else { None });
+        }
+    }
+    let sockets = match stdio {
+        StdioPlan::Pty => Some(
+            nix::sys::socket::socketpair(
+                nix::sys::socket::AddressFamily::Unix,
+                nix::sys::socket::SockType::SeqPacket,
+                None,
+                nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+            )
+            .map_err(|e| Error::sys("cannot make", "a socket pair", e))?,
+        ),
+        _ => None,
+    };
+    process::block_for_waiting();
+    let child = match process::fork().map_err(|e| Error::sys("cannot fork", "the command", e))? {
+        Forked::Parent(child) => child,
+        Forked::Child => {
+            drop(alive_w);
+            let prepared = take_stdio(&pipes, sockets.as_ref().map(|(_, theirs)| theirs))
+                .and_then(|()| becoming.take_on())
+                // After the user is taken on: a change of credentials clears PDEATHSIG.
+                .and_then(|()| process::die_with_parent(alive_r.as_fd()));
+            if let Err(err) = prepared {
+                process::child_fail(&err);
+            }
+            trace::step(|| format!("exec {}", trace::shell_words(&args.command)));
+            process::child_fail(&exec::exec_into(&args.command))
+        }
+    };
+    drop(alive_r);
+    let mut streams = Vec::new();
+    let mut raw = None;
+    let mut master = None;
+    for (fd, pipe) in pipes.into_iter().enumerate() {
+        let Some((read, write)) = pipe else { continue };
+        let (ours, input) = if fd == 0 { (write, true) } else { (read, false) };
+        if input {
+            streams.push(process::Stream { from: 0, to: ours.as_raw_fd(), end: Some(ours), input });
+        } else {
+            set_nonblocking(&ours)?;
+            streams.push(process::Stream { from: ours.as_raw_fd(), to: fd as i32, end: Some(ours), input });
+        }
+    }
+    if let Some((ours, theirs)) = sockets {
+        drop(theirs);
+        // Should the child fail before it sends the master, it has said why: wait for it.
+        if let Ok(m) = common::sync::receive_fd(ours.as_fd()) {
+            set_nonblocking(&m)?;
+            common::terminal::copy_window_size(0, m.as_fd());
+            raw = common::terminal::RawMode::enter(0);
+            streams.push(process::Stream { from: 0, to: m.as_raw_fd(), end: None, input: true });
+            streams.push(process::Stream { from: m.as_raw_fd(), to: 1, end: None, input: false });
+            master = Some(m);
+        }
+    }
+    let status = match &master {
+        Some(m) => {
+            let mut resize = || common::terminal::copy_window_size(0, m.as_fd());
+            process::wait_relaying(child, streams, Some(&mut resize))
+        }
+        None if !streams.is_empty() => process::wait_relaying(child, streams, None),
+        None => process::wait_mirroring_stops(child),
+    };
+    if let Some(raw) = &raw {
+        raw.restore();
+    }
+    drop(alive_w);
+    Ok(process::mirror(status?))
+}
+
+/// In the forked command: the pipes in place of the caller's terminal (in a
+/// session of its own), or a new pty of the container's as its terminal,
+/// whose master goes to the parent over `socket`.
+fn take_stdio(pipes: &[Option<(OwnedFd, OwnedFd)>], socket: Option<&OwnedFd>) -> Result<(), Error> {
+    if let Some(socket) = socket {
+        let (master, slave) = common::terminal::open_pty()?;
+        common::sync::send_fd(socket.as_fd(), master.as_fd())?;
+        drop(master);
+        return common::terminal::take_as_controlling(&slave);
+    }
+    if pipes.is_empty() {
+        return Ok(());
+    }
+    process::new_session()?;
+    for (fd, pipe) in pipes.iter().enumerate() {
+        let Some((read, write)) = pipe else { continue };
+        let theirs = if fd == 0 { read } else { write };
+        // SAFETY: dup2 of a pipe end we own onto a stdio number; the result is checked.
+        if unsafe { libc::dup2(theirs.as_raw_fd(), fd as i32) } < 0 {
+            return Err(Error::sys("cannot make", "a pipe our stdio", nix::errno::Errno::last()));
+        }
+    }
+    Ok(())
+}
+
+fn set_nonblocking(fd: &OwnedFd) -> Result<(), Error> {
+    nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
+        .map(drop)
+        .map_err(|e| Error::sys("cannot set", "O_NONBLOCK", e))
+}
+
+/// A process that enters a container's PID namespace is, once it has exec'd,
+/// one of the container's (same user, capabilities, dumpable): every process
+/// there can follow its /proc/N/root and /proc/N/cwd. So it must hold the
+/// container's root and working directory, never ours: the PID namespace only
+/// with the mount namespace (whose root nsjoin takes), and no -r DIR or
+/// -w DIR of ours, unless the target lives in our mount namespace and root.
+fn check_no_host_dirs_carried_in(args: &Args, target: Option<&Held>, joins: &[Join]) -> Result<(), Error> {
+    let pid_joined = joins.iter().any(|j| j.ns.flag == libc::CLONE_NEWPID);
+    if !pid_joined {
+        return Ok(());
+    }
+    let shares_ours = target.is_some_and(|t| {
+        let same = |a: &str, b: &str| ns::same(OsStr::new(a), OsStr::new(b)).unwrap_or(false);
+        let inode = |p: &str| std::fs::metadata(p).ok().map(|m| (std::os::unix::fs::MetadataExt::dev(&m), std::os::unix::fs::MetadataExt::ino(&m)));
+        same(&format!("/proc/{}/ns/mnt", t.pid), "/proc/self/ns/mnt")
+            && inode(&format!("/proc/{}/root/", t.pid)).is_some_and(|r| Some(r) == inode("/"))
+    });
+    if shares_ours {
+        return Ok(());
+    }
+    let mount_joined = joins.iter().any(|j| j.ns.flag == libc::CLONE_NEWNS);
+    let why = "every process of the container could reach it through /proc/N/root and /proc/N/cwd";
+    if !mount_joined {
+        return Err(Error::new(
+            "cannot join",
+            "the PID namespace without the mount namespace",
+            format!("the command would keep our root and working directory, and {why}: add -m (or use -a)"),
+        ));
+    }
+    for (option, asked) in [("-r", &args.root), ("-w", &args.wd)] {
+        if let Some(Some(dir)) = asked {
+            return Err(Error::new(
+                "cannot join",
+                format!("{option} {}", common::error::shown(dir.as_os_str())),
+                format!("a directory of ours inside the container's PID namespace, and {why}: give none (the target's)"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The target, held by a pidfd so that it cannot be another process later.
@@ -342,9 +538,9 @@ fn resolve_target(args: &Args) -> Result<Option<Held>, Error> {
     let target = match (&args.target, &args.pidfile) {
         (Some(t), _) => *t,
         (None, Some(file)) => {
-            let text = std::fs::read_to_string(file)
-                .map_err(|e| Error::new("cannot read pid file", file.display(), common::io_reason(&e)))?;
-            target(text.trim())?
+            // A pid file may lie where a container writes: a FIFO, /dev/zero, a huge file.
+            let bytes = common::read_regular(file, 64).map_err(|e| e.with_what("cannot read pid file"))?;
+            target(String::from_utf8_lossy(&bytes).trim())?
         }
         (None, None) => return Ok(None),
     };
@@ -590,6 +786,61 @@ fn credentials(args: &Args, target: Option<Ids>, user_joined: bool, ours: (u32, 
     })
 }
 
+/// A field of /proc/PID/status as a number (0 when missing).
+fn status_number(status: &str, key: &str) -> u64 {
+    status.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+}
+
+/// The target's seccomp filters. Reading them takes a ptrace attach, which a
+/// tracer already attached (a debugger, or a process of the container that
+/// wants nsjoin refused) prevents. Then they are read from a stand-in: a
+/// process of the same PID and mount namespaces, not traced, with as many
+/// filters and the same no_new_privs. Filters are inherited and only ever
+/// added, so inside one container such a process holds the same stack.
+fn filters_of_target(t: &Held) -> Result<Vec<Vec<libc::sock_filter>>, Error> {
+    let err = match seccomp::filters_of(t.pid) {
+        Ok(filters) => return Ok(filters),
+        Err(err) => err,
+    };
+    let status = t.read("status")?;
+    let tracer = status_number(&status, "TracerPid:");
+    if tracer == 0 {
+        return Err(err);
+    }
+    let count = status_number(&status, "Seccomp_filters:");
+    let nnp = status_number(&status, "NoNewPrivs:");
+    let same_ns = |pid: i32, ns: &str| {
+        ns::same(OsStr::new(&format!("/proc/{pid}/ns/{ns}")), OsStr::new(&format!("/proc/{}/ns/{ns}", t.pid)))
+            .unwrap_or(false)
+    };
+    let stand_ins = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| pid != t.pid && same_ns(pid, "pid") && same_ns(pid, "mnt"));
+    for pid in stand_ins {
+        let Ok(theirs) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { continue };
+        if status_number(&theirs, "TracerPid:") == 0
+            && status_number(&theirs, "Seccomp:") == 2
+            && status_number(&theirs, "Seccomp_filters:") == count
+            && status_number(&theirs, "NoNewPrivs:") == nnp
+            && let Ok(filters) = seccomp::filters_of(pid)
+            && filters.len() as u64 == count
+        {
+            trace::step(|| format!("# PID {} is traced by PID {tracer}: its filters read from PID {pid}", t.pid));
+            return Ok(filters);
+        }
+    }
+    Err(Error::new(
+        "cannot read",
+        format!("the seccomp filters of PID {}", t.pid),
+        format!(
+            "it is being traced by PID {tracer}, and no other process of its container holds the same filters: join another of its processes (-t), or end the trace"
+        ),
+    ))
+}
+
 /// What the command takes on, all read from the target before the joins.
 fn plan_becoming(args: &Args, target: Option<&Held>, joins: &[Join]) -> Result<Becoming, Error> {
     let user_joined = joins.iter().any(|j| j.ns.flag == libc::CLONE_NEWUSER);
@@ -601,10 +852,7 @@ fn plan_becoming(args: &Args, target: Option<&Held>, joins: &[Join]) -> Result<B
     let filters = match (target, &status) {
         (Some(t), Some(s)) if !args.no_seccomp => match s.seccomp {
             0 => Vec::new(),
-            2 => seccomp::filters_of(t.pid).map_err(|mut e| {
-                e.reason.push_str(": give --no-seccomp to join without them");
-                e
-            })?,
+            2 => filters_of_target(t)?,
             _ => {
                 return Err(Error::new(
                     "cannot join",
