@@ -145,6 +145,14 @@ fn bad_input_is_refused_before_any_cgroup_exists() {
         (&["--name=a/b"], "cglimit: invalid cgroup name: 'a/b': one name, without '/'\n"),
         (&["--name="], "cglimit: invalid cgroup name: '': one name, without '/'\n"),
         (
+            &["--name=cglimit.1"],
+            "cglimit: invalid cgroup name: 'cglimit.1': cglimit.N names are cglimit's own: choose another\n",
+        ),
+        (
+            &["--name=cglimit.7.exec"],
+            "cglimit: invalid cgroup name: 'cglimit.7.exec': cglimit.N names are cglimit's own: choose another\n",
+        ),
+        (
             &["--parent=../up"],
             "cglimit: invalid --parent: '../up': a cgroup path below our own, such as jobs/a, without '/' first or '..'\n",
         ),
@@ -318,5 +326,61 @@ fn cgroups_the_command_makes_inside_go_too() {
     let out = cglimit_sh(&guard, &["--name=outer", "-m", "64M"], &script);
     assert_eq!(stdout(&out), "nested\n", "{}", stderr(&out));
     // The guard sees no cgroup and no process left.
+    guard.check();
+}
+
+/// Red team 3 (#5, #6, #19): the sweep of what a killed cglimit left judged a
+/// job dead by its name and PID, and killed live ones: a job seen from another
+/// PID namespace, and an --exec job (whose PID runs the command). Liveness is
+/// now the lock a live cglimit holds; an --exec job's cgroup goes only once empty.
+#[test]
+fn a_sweep_never_ends_a_live_job() {
+    require!(
+        can_run() && nstools::has_namespace("pid") && nstools::has_namespace("mnt"),
+        "needs root, PID namespaces, cgroups"
+    );
+    let guard = Guard::new(&[]);
+    let waiting = guard.command("cglimit").args(["-m", "64M", "sleep", "30"]).stdin(Stdio::null()).spawn().unwrap();
+    let mut exec =
+        guard.command("cglimit").args(["--exec", "-m", "64M", "sleep", "30"]).stdin(Stdio::null()).spawn().unwrap();
+    let own = common::cgroup::own();
+    let memory = common::cgroup::holding(&own, "memory").unwrap().dir.clone();
+    let (waiting_dir, exec_dir) =
+        (memory.join(format!("cglimit.{}", waiting.id())), memory.join(format!("cglimit.{}.exec", exec.id())));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !(waiting_dir.join("tasks").exists() || waiting_dir.join("cgroup.procs").exists()) || !exec_dir.exists() {
+        assert!(std::time::Instant::now() < deadline, "the jobs never made their cgroups");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    // A sweep from another PID namespace, where neither PID exists, and one from ours.
+    let nsclone = guard
+        .command("nsclone")
+        .args(["-mp", "--mount-proc"])
+        .arg(nstools::bin("cglimit"))
+        .args(["-v", "-m", "64M", "true"])
+        .output()
+        .unwrap();
+    let here = guard.command("cglimit").args(["-v", "-m", "64M", "true"]).output().unwrap();
+    for out in [&nsclone, &here] {
+        assert_eq!(code(out), 0, "{}", stderr(out));
+        assert!(!stderr(out).contains("stale") && !stderr(out).contains("--exec job"), "{}", stderr(out));
+    }
+    let mut waiting = waiting;
+    assert!(waiting.try_wait().unwrap().is_none(), "the waiting job was ended");
+    assert!(exec.try_wait().unwrap().is_none(), "the --exec job was ended");
+    // SAFETY: signalling our own children.
+    unsafe {
+        libc::kill(waiting.id() as i32, libc::SIGTERM);
+        libc::kill(exec.id() as i32, libc::SIGKILL);
+    }
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(waiting.wait().unwrap().signal(), Some(libc::SIGTERM), "it dies by the command's signal");
+    exec.wait().unwrap();
+    // The --exec job is over: its empty cgroup goes at the next sweep.
+    assert!(exec_dir.exists());
+    let out = guard.command("cglimit").args(["-v", "-m", "64M", "true"]).output().unwrap();
+    assert!(stderr(&out).contains("empty cgroup of a cglimit --exec job"), "{}", stderr(&out));
+    assert!(!exec_dir.exists());
     guard.check();
 }

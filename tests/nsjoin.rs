@@ -517,3 +517,89 @@ fn a_target_that_exits_meanwhile_is_never_joined_by_mistake() {
     eprintln!("joined {joined}, refused {refused}");
     guard.check();
 }
+
+/// The attacks of red team 3 on the way in: every time, the container holds
+/// the executable of the process that entered it, and tries to write it.
+const EXEWATCH_C: &str = include_str!("exewatch.c");
+
+/// Wait until `report` has `count` lines starting with `word`; its text.
+fn wait_report(report: &Path, word: &str, count: usize) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(report).unwrap_or_default();
+        if text.lines().filter(|l| l.starts_with(word)).count() >= count {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "{count} × {word} never came: {text}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn the_container_never_gets_our_binary_to_write() {
+    require!(can_run(), "needs root and namespaces");
+    let work = TempDir::new("nsjoin-exe");
+    let helpers = nstools::c_helper(&work, "exewatch", EXEWATCH_C);
+    nstools::require_host!(helpers.is_some(), "gcc is not installed (to build the attacker)");
+    let helpers = helpers.unwrap();
+    let shared = work.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    // A copy of nsjoin, run by root, that a container would rewrite (runc's CVE-2019-5736).
+    let victim = work.path().join("nsjoin-victim");
+    std::fs::copy(bin("nsjoin"), &victim).unwrap();
+    let before = std::fs::read(&victim).unwrap();
+    let (root, pidfile, report) = (work.path().join("r"), work.path().join("pid"), shared.join("report"));
+    let guard = Guard::new(&[&root, &victim]);
+    // Every way to name the binary that execs: a #! script, a link, a #! chain, a #! through a link.
+    const JOINS: usize = 100;
+    let setup = format!(
+        "printf '#!/proc/self/exe\\n' >/tmp/script; ln -s /proc/self/exe /tmp/link; printf '#!/tmp/script\\n' >/tmp/chain; \
+         printf '#!/tmp/link\\n' >/tmp/vialink; chmod +x /tmp/script /tmp/chain /tmp/vialink; \
+         exec /helpers/exewatch nsjoin /shared/report {JOINS} 120"
+    );
+    let child = guard
+        .command("nsclone")
+        .arg("-mupin")
+        .arg(format!("--pidfile={}", pidfile.display()))
+        .arg(bin("mkroot"))
+        .arg(format!("--ro-bind={}:/helpers", helpers.display()))
+        .arg(format!("--bind={}:/shared", shared.display()))
+        .arg(&root)
+        .args(["sh", "-c", &setup])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = wait_pid(&pidfile);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|e| e.ends_with("exewatch")) {
+        assert!(Instant::now() < deadline, "the attacker never started");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let pf = format!("--pidfile={}", pidfile.display());
+    for i in 0..JOINS {
+        let name = ["/tmp/script", "/tmp/link", "/tmp/chain", "/tmp/vialink"][i % 4];
+        // Its stderr full: the run of our binary inside stalls at its first message, until caught.
+        let mut stalled = nstools::FullPipe::new();
+        let joining = guard
+            .watch(std::process::Command::new(&victim))
+            .args(["-a", &pf, name, "-c", "true"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stalled.stdio())
+            .spawn()
+            .unwrap();
+        let caught = wait_report(&report, "caught", i + 1);
+        let said = stalled.drain();
+        let out = joining.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(125), "{name}: {said}");
+        // What ran inside was a sealed copy, never the host's file.
+        let line = caught.lines().filter(|l| l.starts_with("caught")).last().unwrap().to_owned();
+        assert!(line.ends_with("/memfd:nsjoin (deleted)"), "{name}: {line}");
+    }
+    let text = wait_report(&report, "refused", JOINS);
+    assert!(!text.contains("WROTE"), "{text}");
+    assert!(std::fs::read(&victim).unwrap() == before, "the container rewrote the host's nsjoin: {text}");
+    end(child);
+    std::fs::remove_dir(&root).unwrap();
+    guard.check();
+}

@@ -597,3 +597,95 @@ impl Drop for Deleting {
         }
     }
 }
+
+/// Wait until `report` has `count` lines starting with `word`; its text.
+fn wait_report(report: &std::path::Path, word: &str, count: usize) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(report).unwrap_or_default();
+        if text.lines().filter(|l| l.starts_with(word)).count() >= count {
+            return text;
+        }
+        assert!(std::time::Instant::now() < deadline, "{count} × {word} never came: {text}");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
+/// runc's CVE-2019-5736, as an engine meets it: create and start (the container's own
+/// process is a #! script of /proc/self/exe), then 100 execs of every way to name the
+/// binary, each caught inside by an attacker that holds its executable and, once it has
+/// exited, writes to it. Root and in a user namespace.
+#[test]
+fn the_container_never_gets_our_binary_to_write() {
+    require!(have_namespaces(&["user"]), "needs root and namespaces");
+    let (work, shared) = work_with_shared("nsrun-exe");
+    work.open_to_all(0o755);
+    let helpers = nstools::c_helper(&work, "exewatch", include_str!("exewatch.c"));
+    nstools::require_host!(helpers.is_some(), "gcc is not installed (to build the attacker)");
+    let exewatch = helpers.unwrap().join("exewatch");
+    let victim = work.path().join("nsrun-victim");
+    std::fs::copy(bin("nsrun"), &victim).unwrap();
+    let before = std::fs::read(&victim).unwrap();
+    let root = work.path().join("state").display().to_string();
+    let guard = Guard::new(&[&victim]);
+    let _end = Deleting(root.clone(), &["x1", "x2"]);
+    const EXECS: usize = 100;
+    let setup = format!(
+        "printf '#!/proc/self/exe\\n' >/tmp/script; ln -s /proc/self/exe /tmp/link; printf '#!/tmp/script\\n' >/tmp/chain; \
+         chmod +x /tmp/script /tmp/chain; exec /bin/exewatch nsrun /shared/report {} 120",
+        EXECS + 1
+    );
+    let maps = r#""uidMappings":[{"containerID":0,"hostID":100000,"size":65536}],"gidMappings":[{"containerID":0,"hostID":100000,"size":65536}],"#;
+    for (id, linux) in [("x1", ""), ("x2", maps)] {
+        let bundle = work.path().join(id);
+        bundle_with(&bundle, &shared, &["/bin/sh", "-c", &setup], linux);
+        std::fs::copy(&exewatch, bundle.join("rootfs/bin/exewatch")).unwrap();
+        if !linux.is_empty() {
+            for dir in ["proc", "dev", "tmp", "shared"] {
+                std::fs::create_dir(bundle.join("rootfs").join(dir)).unwrap();
+            }
+            let config = std::fs::read_to_string(bundle.join("config.json")).unwrap();
+            let config = config.replace(r#"{"type":"network"}]"#, r#"{"type":"network"},{"type":"user"}]"#);
+            std::fs::write(bundle.join("config.json"), config).unwrap();
+            std::os::unix::fs::chown(&shared, Some(100000), Some(100000)).unwrap();
+        }
+        let report = shared.join("report");
+        let _ = std::fs::remove_file(&report);
+        let nsrun_victim = |args: &[&str]| {
+            let mut cmd = guard.watch(Command::new(&victim));
+            cmd.args(["--root", &root]).args(args).stdin(Stdio::null()).stdout(Stdio::null());
+            cmd
+        };
+        // The container's own process: the script as process.args would be the same
+        // attack; here the attacker runs and the execs come in.
+        let errors = errors_of(&root);
+        let made = nsrun_victim(&["create", "--bundle", bundle.to_str().unwrap(), id])
+            .stderr(std::fs::File::create(&errors).unwrap())
+            .status()
+            .unwrap();
+        assert!(made.success(), "{}", std::fs::read_to_string(&errors).unwrap_or_default());
+        assert!(nsrun_victim(&["start", id]).status().unwrap().success());
+        let pid = state_pid(&root, id);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|e| e.ends_with("exewatch")) {
+            assert!(std::time::Instant::now() < deadline, "the attacker never started");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        for i in 0..EXECS {
+            let name = ["/tmp/script", "/tmp/link", "/tmp/chain", "/proc/self/exe"][i % 4];
+            let mut stalled = nstools::FullPipe::new();
+            let exec = nsrun_victim(&["exec", id, name]).stderr(stalled.stdio()).spawn().unwrap();
+            let caught = wait_report(&report, "caught", i + 1);
+            let said = stalled.drain();
+            let status = exec.wait_with_output().unwrap().status;
+            assert!(!status.success(), "{id} {name}: {said}");
+            let line = caught.lines().filter(|l| l.starts_with("caught")).last().unwrap().to_owned();
+            assert!(line.ends_with("/memfd:nsrun (deleted)"), "{id} {name}: {line}");
+        }
+        let text = wait_report(&report, "refused", EXECS);
+        assert!(!text.contains("WROTE"), "{id}: {text}");
+        assert!(std::fs::read(&victim).unwrap() == before, "{id}: the container rewrote the host's nsrun: {text}");
+        run_ok(&guard, &root, &["delete", "--force", id]);
+    }
+    guard.check();
+}

@@ -56,9 +56,10 @@ pub fn run_sealed(argv: &[OsString]) -> Result<(), Error> {
     crate::trace::step(|| "# re-exec from a sealed copy of our executable".to_owned());
     let mut cargs = vec![CString::new(crate::tool()).unwrap_or_default()];
     for arg in argv {
-        cargs.push(CString::new(arg.clone().into_vec()).map_err(|_| {
-            Error::new("cannot execute", crate::error::quoted(arg), "argument holds a NUL byte")
-        })?);
+        cargs.push(
+            CString::new(arg.clone().into_vec())
+                .map_err(|_| Error::new("cannot execute", crate::error::quoted(arg), "argument holds a NUL byte"))?,
+        );
     }
     let mut pointers: Vec<*const libc::c_char> = cargs.iter().map(|a| a.as_ptr()).collect();
     pointers.push(std::ptr::null());

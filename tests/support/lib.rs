@@ -297,3 +297,71 @@ pub fn delegated_memory_cgroup(name: &str, uid: u32) -> (PathBuf, &'static str) 
     }
     (scope, if memory.is_v2() { "cgroup.procs" } else { "tasks" })
 }
+
+/// A C helper of the tests (tests/NAME.c), statically built: by the VM lane
+/// beforehand (/nstools/NAME), by gcc here on the host. The directory that
+/// holds it, or `None` when neither can be had.
+pub fn c_helper(work: &TempDir, name: &str, source: &str) -> Option<PathBuf> {
+    let dir = work.path().join(format!("{name}-bin"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let prebuilt = Path::new("/nstools").join(name);
+    if prebuilt.exists() {
+        std::fs::copy(prebuilt, dir.join(name)).unwrap();
+        return Some(dir);
+    }
+    if !have_program("gcc") {
+        return None;
+    }
+    let c = dir.join(format!("{name}.c"));
+    std::fs::write(&c, source).unwrap();
+    let built = Command::new("gcc").args(["-static", "-O2", "-o"]).arg(dir.join(name)).arg(&c).status();
+    built.is_ok_and(|s| s.success()).then_some(dir)
+}
+
+/// A pipe whose buffer is full already: a process given it as stderr blocks at
+/// its first message until [`FullPipe::drain`], long enough for an attacker in
+/// a container to find it at any speed.
+pub struct FullPipe {
+    read: std::os::fd::OwnedFd,
+    write: Option<std::os::fd::OwnedFd>,
+}
+
+impl Default for FullPipe {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FullPipe {
+    pub fn new() -> Self {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 fills two descriptors, which become ours.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        // SAFETY: as above.
+        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        // SAFETY: fcntl on our own descriptors: the smallest buffer, filled without blocking, then
+        // blocking again (the flag is the child's too).
+        unsafe {
+            libc::fcntl(write.as_raw_fd(), libc::F_SETPIPE_SZ, 4096);
+            libc::fcntl(write.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK);
+            while libc::write(write.as_raw_fd(), [b'.'; 512].as_ptr().cast(), 512) > 0 {}
+            libc::fcntl(write.as_raw_fd(), libc::F_SETFL, 0);
+        }
+        Self { read, write: Some(write) }
+    }
+
+    /// The write end, for a child's stderr (once).
+    pub fn stdio(&mut self) -> std::process::Stdio {
+        std::process::Stdio::from(self.write.take().expect("stdio taken once"))
+    }
+
+    /// Everything written after the filler, up to the end (every writer gone).
+    pub fn drain(mut self) -> String {
+        use std::io::Read;
+        self.write = None;
+        let mut all = Vec::new();
+        let _ = std::fs::File::from(self.read).read_to_end(&mut all);
+        String::from_utf8_lossy(&all).trim_start_matches('.').to_owned()
+    }
+}

@@ -76,6 +76,13 @@ pub struct Moved {
     enabled: String,
 }
 
+impl Moved {
+    /// The leaf we moved into.
+    pub fn leaf(&self) -> &Path {
+        &self.leaf
+    }
+}
+
 impl Made {
     /// Make `name` below `parent` (our own cgroup, or one inside it). On v2,
     /// `controllers` are first enabled in `parent`'s subtree_control. The

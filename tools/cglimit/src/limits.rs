@@ -139,12 +139,50 @@ pub fn weight(text: &str, what: &str) -> Result<u64, Error> {
 
 pub use common::cgroup::limit::cpu_list as cpuset;
 
-/// A cgroup's name: one path component, not `.` or `..`.
+/// A cgroup's name: one path component, not `.` or `..`, and none of the
+/// names cglimit gives its own cgroups, which its sweep judges by name.
 pub fn name(text: &str) -> Result<String, Error> {
     if text.is_empty() || text == "." || text == ".." || text.contains('/') || text.contains('\n') {
         return Err(Error::new("invalid cgroup name", quoted(text), "one name, without '/'"));
     }
+    if own_name(text).is_some() {
+        return Err(Error::new(
+            "invalid cgroup name",
+            quoted(text),
+            "cglimit.N names are cglimit's own: choose another",
+        ));
+    }
     Ok(text.to_owned())
+}
+
+/// How a cglimit named a cgroup of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnName {
+    /// `cglimit.PID` (and its `.supervisor` leaf): a waiting cglimit's, locked while it lives.
+    Waiting(u32),
+    /// `cglimit.PID.exec`: a --exec job's, which nothing waits on: removed only once empty.
+    Exec(u32),
+}
+
+/// The name of a waiting cglimit's cgroup, or of an --exec job's.
+pub fn own_name(name: &str) -> Option<OwnName> {
+    let rest = name.strip_prefix("cglimit.")?;
+    let (pid, kind) = match rest.split_once('.') {
+        Some((pid, "supervisor")) => (pid, OwnName::Waiting as fn(u32) -> OwnName),
+        Some((pid, "exec")) => (pid, OwnName::Exec as fn(u32) -> OwnName),
+        Some(_) => return None,
+        None => (rest, OwnName::Waiting as fn(u32) -> OwnName),
+    };
+    common::cli::values::decimal(pid, u32::MAX as u64).ok().map(|pid| kind(pid as u32))
+}
+
+/// The lock a waiting cglimit holds on each cgroup it made, for as long as
+/// it lives: what the sweep asks, since a name and a PID can lie (another
+/// PID namespace, a reused PID, a job that exec'd).
+pub fn lock(dir: &Path) -> Option<std::fs::File> {
+    let file = std::fs::File::open(dir).ok()?;
+    file.try_lock().ok()?;
+    Some(file)
 }
 
 /// `--parent`: a cgroup path relative to our own (the same in every
@@ -172,23 +210,34 @@ pub fn prepare(made: Made) -> Result<Made, Error> {
     }
 }
 
-/// Remove what a cglimit killed with SIGKILL left: `cglimit.PID` cgroups
-/// (and `cglimit.PID.supervisor` leaves) below the parents we use, whose PID
-/// no longer runs cglimit.
+/// Remove what a cglimit killed with SIGKILL left below the parents we use:
+/// a `cglimit.PID` cgroup (or `.supervisor` leaf) whose lock no cglimit holds
+/// and whose PID runs no cglimit here; a `cglimit.PID.exec` one once it is
+/// empty (rmdir, which the kernel refuses for a cgroup in use). A live job is
+/// never killed.
 pub fn sweep_stale(plan: &super::Plan) {
     for (h, parent, _) in &plan.parents {
         let Ok(entries) = std::fs::read_dir(parent) else { continue };
         for entry in entries.flatten() {
-            let name = entry.file_name();
-            let stale = name.to_str().and_then(|n| n.strip_prefix("cglimit."));
-            let Some(pid) = stale.map(|n| n.trim_end_matches(".supervisor")).and_then(|p| p.parse::<u32>().ok()) else {
+            let path = entry.path();
+            let Some(own) = entry.file_name().to_str().and_then(own_name) else { continue };
+            if !path.is_dir() {
                 continue;
-            };
-            let alive = std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "cglimit");
-            if !alive && entry.path().is_dir() {
-                common::trace::step(|| format!("stale cgroup of a cglimit gone: {}", entry.path().display()));
-                Made { dir: entry.path(), v2: h.is_v2(), moved: None }.end();
             }
+            let pid = match own {
+                OwnName::Exec(_) => {
+                    if std::fs::remove_dir(&path).is_ok() {
+                        common::trace::step(|| format!("empty cgroup of a cglimit --exec job: {}", path.display()));
+                    }
+                    continue;
+                }
+                OwnName::Waiting(pid) => pid,
+            };
+            let running = std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "cglimit");
+            // Held while we look, so that no cglimit can be starting on it meanwhile.
+            let Some(_held) = (!running).then(|| lock(&path)).flatten() else { continue };
+            common::trace::step(|| format!("stale cgroup of a cglimit gone: {}", path.display()));
+            Made { dir: path, v2: h.is_v2(), moved: None }.end();
         }
     }
 }

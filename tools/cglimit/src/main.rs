@@ -302,8 +302,9 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
     trace::enable(args.verbose);
     let plan = plan(&args)?;
     limits::sweep_stale(&plan);
-    let name = args.name.clone().unwrap_or_else(|| format!("cglimit.{}", std::process::id()));
     if args.exec {
+        // Nothing waits on an --exec job: its cgroup is swept only once it is empty.
+        let name = args.name.clone().unwrap_or_else(|| format!("cglimit.{}.exec", std::process::id()));
         for m in &make(&plan, &name, &[])? {
             m.join()?;
             trace::step(|| format!("cgroup {}", m.dir.display()));
@@ -313,6 +314,7 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
     process::block_for_waiting();
     // Before the first cgroup exists, so that there is no moment at which a
     // SIGKILL of ours would leave one behind.
+    let name = args.name.clone().unwrap_or_else(|| format!("cglimit.{}", std::process::id()));
     let sweeper = start_sweeper(&plan, &name);
     let made = match make(&plan, &name, sweeper.as_slice()) {
         Ok(made) => made,
@@ -321,6 +323,12 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
             return Err(err);
         }
     };
+    // Held until we end: a sweep by another cglimit (in any PID namespace) sees us alive.
+    let locks: Vec<std::fs::File> = made
+        .iter()
+        .flat_map(|m| std::iter::once(m.dir.clone()).chain(m.moved.as_ref().map(|moved| moved.leaf().to_path_buf())))
+        .filter_map(|dir| limits::lock(&dir))
+        .collect();
     let v2 = made.iter().find(|m| m.v2).and_then(Made::open);
     let started = start(&args.command, &made, v2.as_ref());
     let status = match started {
@@ -330,6 +338,7 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
     let report = limits::what_happened(&plan, &made);
     // The sweeper first: in a v2 supervisor leaf, it must have left it before we remove it.
     end_sweeper(sweeper);
+    drop(locks);
     for m in made {
         m.end();
     }

@@ -429,7 +429,11 @@ fn check_no_host_dirs_carried_in(args: &Args, target: Option<&Held>, joins: &[Jo
     }
     let shares_ours = target.is_some_and(|t| {
         let same = |a: &str, b: &str| ns::same(OsStr::new(a), OsStr::new(b)).unwrap_or(false);
-        let inode = |p: &str| std::fs::metadata(p).ok().map(|m| (std::os::unix::fs::MetadataExt::dev(&m), std::os::unix::fs::MetadataExt::ino(&m)));
+        let inode = |p: &str| {
+            std::fs::metadata(p)
+                .ok()
+                .map(|m| (std::os::unix::fs::MetadataExt::dev(&m), std::os::unix::fs::MetadataExt::ino(&m)))
+        };
         same(&format!("/proc/{}/ns/mnt", t.pid), "/proc/self/ns/mnt")
             && inode(&format!("/proc/{}/root/", t.pid)).is_some_and(|r| Some(r) == inode("/"))
     });
@@ -450,7 +454,9 @@ fn check_no_host_dirs_carried_in(args: &Args, target: Option<&Held>, joins: &[Jo
             return Err(Error::new(
                 "cannot join",
                 format!("{option} {}", common::error::shown(dir.as_os_str())),
-                format!("a directory of ours inside the container's PID namespace, and {why}: give none (the target's)"),
+                format!(
+                    "a directory of ours inside the container's PID namespace, and {why}: give none (the target's)"
+                ),
             ));
         }
     }
