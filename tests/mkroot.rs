@@ -345,6 +345,10 @@ fn command_errors_inside_the_root() {
         (127, "mkroot: cannot execute: no-such-command-nstools: command not found\n")
     );
     assert!(!root.exists(), "a run that ran nothing leaves no DIR");
+    // An empty name is no command either, as nsclone says (not PATH's first directory, 126).
+    let out = guard.command("nsclone").arg("-mupin").arg(bin("mkroot")).arg(&root).arg("").output().unwrap();
+    assert_eq!((code(&out), stderr(&out).as_str()), (127, "mkroot: cannot execute: '': command not found\n"));
+    assert!(!root.exists());
     let out = guard
         .command("nsclone")
         .arg("-mupin")
@@ -812,6 +816,7 @@ fn the_filter_and_the_set_refuse_what_would_reach_the_host() {
         "bpf",
         "userfaultfd",
         "mknod_block",
+        "io_uring_setup",
         "keyctl",
         "mount",
         "unshare",

@@ -48,6 +48,10 @@ fn a_broken_config_is_one_line_naming_the_field_and_nothing_is_made() {
 
 #[test]
 fn engine_flags_and_ids_are_checked() {
+    // Usage errors too exit 1, as nsrun(8) promises and engines expect.
+    for args in [&["--bogus"][..], &[], &["exec", "--cwd"]] {
+        assert_eq!(nsrun(args).status.code(), Some(1), "{args:?}");
+    }
     let out = nsrun(&["--systemd-cgroup", "create", "--bundle", "/nonexistent", "c1"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).starts_with("nsrun: --systemd-cgroup: not supported"), "{}", stderr(&out));

@@ -158,6 +158,12 @@ fn errors() {
     let out = guard.command("nsunshare").args(["--map-users=1:2", "true"]).output().unwrap();
     assert_eq!(code(&out), 125);
     assert!(stderr(&out).starts_with("nsunshare: invalid map: '1:2': expected INNER:OUTER:COUNT"), "{}", stderr(&out));
+    // Root writing its own gid_map from inside: the rule that bites is setgroups, not root.
+    let out = guard.command("nsunshare").args(["-U", "--map-user=0", "--map-group=0", "id"]).output().unwrap();
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("only with setgroups denied: --setgroups=deny"), "{}", stderr(&out));
+    let out = guard.command("nsunshare").args(["-U", "--map-user=0", "--map-group=0", "--setgroups=deny", "id", "-u"]).output().unwrap();
+    assert_eq!((code(&out), stdout(&out).as_str()), (0, "0\n"), "{}", stderr(&out));
     guard.check();
 }
 

@@ -39,6 +39,7 @@ int main(int argc, char **argv) {
         report("bpf", syscall(SYS_bpf, -1, NULL, 0));
         report("userfaultfd", syscall(SYS_userfaultfd, ~0));
         report("mknod_block", mknod("/tmp/probe-block", S_IFBLK | 0600, makedev(8, 0)));
+        report("io_uring_setup", syscall(425, 1, NULL));
     }
     report("keyctl", syscall(SYS_keyctl, -1, 0, 0, 0, 0));
     report("mount", mount("none", "/tmp", "tmpfs", 0, NULL));

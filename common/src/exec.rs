@@ -72,6 +72,10 @@ pub fn check_runnable(argv: &[OsString]) -> Result<(), Error> {
 
 /// The file execvp would have run: the path itself, or the first PATH match.
 fn locate(program: &OsStr) -> Option<PathBuf> {
+    if program.is_empty() {
+        // Not PATH's directories themselves: an empty name is no command (127, as execvp says).
+        return None;
+    }
     if program.as_bytes().contains(&b'/') {
         let p = PathBuf::from(program);
         return p.symlink_metadata().is_ok().then_some(p);

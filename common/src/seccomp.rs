@@ -41,7 +41,7 @@ use Unless::{Kept, Never};
 /// The denied calls. Numbers from the kernel's tables (arch/x86/entry/syscalls
 /// and include/uapi/asm-generic/unistd.h); a unit test checks the native ones
 /// against `libc::SYS_*`.
-const DENIED: [Call; 38] = [
+const DENIED: [Call; 41] = [
     call("kexec_load", 246, 104, Kept("sys_boot")),
     call("kexec_file_load", 320, 294, Kept("sys_boot")),
     call("reboot", 169, 142, Kept("sys_boot")),
@@ -80,6 +80,11 @@ const DENIED: [Call; 38] = [
     call("kcmp", 312, 272, Kept("sys_ptrace")),
     call("process_vm_readv", 310, 270, Kept("sys_ptrace")),
     call("process_vm_writev", 311, 271, Kept("sys_ptrace")),
+    // io_uring: a large kernel surface behind one descriptor, the source of many
+    // escalations; Docker's profile denies it since 25.0, gVisor and ChromeOS too.
+    call("io_uring_setup", 425, 425, Never),
+    call("io_uring_enter", 426, 426, Never),
+    call("io_uring_register", 427, 427, Never),
 ];
 
 /// Calls whose arguments decide: ioctl (the terminal requests), personality
@@ -763,6 +768,9 @@ mod tests {
                 "kcmp" => libc::SYS_kcmp,
                 "process_vm_readv" => libc::SYS_process_vm_readv,
                 "process_vm_writev" => libc::SYS_process_vm_writev,
+                "io_uring_setup" => libc::SYS_io_uring_setup,
+                "io_uring_enter" => libc::SYS_io_uring_enter,
+                "io_uring_register" => libc::SYS_io_uring_register,
                 #[cfg(target_arch = "x86_64")]
                 "iopl" => libc::SYS_iopl,
                 #[cfg(target_arch = "x86_64")]

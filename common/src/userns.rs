@@ -312,6 +312,9 @@ pub fn write_maps(pid: libc::pid_t, plan: &MapPlan) -> Result<(), Error> {
 fn map_failure(path: &str, maps: &[IdMap], errno: Errno) -> Error {
     let text = map_text(maps).trim_end().replace('\n', ", ");
     let why = match errno {
+        // The kernel takes a gid_map from a writer without CAP_SETGID over the parent
+        // namespace (nsunshare, writing its own from inside) only once setgroups is denied.
+        Errno::EPERM if path.ends_with("gid_map") => "Operation not permitted (a process without CAP_SETGID outside, such as one writing its own map from inside, may map only its own gid, and only with setgroups denied: --setgroups=deny; other ids need root outside or --map-auto)".to_owned(),
         Errno::EPERM => "Operation not permitted (mapping ids other than your own needs root or --map-auto)".to_owned(),
         Errno::EINVAL => "Invalid argument (overlapping ranges, or ids outside the parent namespace)".to_owned(),
         e => e.desc().to_owned(),

@@ -282,7 +282,8 @@ fn check_id(id: &str) -> Result<(), Error> {
 }
 
 fn run(argv: Vec<OsString>) -> Result<i32, Error> {
-    let Some(inv) = CLI.finish(parse_args(argv.clone()))? else {
+    // A runtime fails with 1, whatever failed, usage included (engines read the message, not the code).
+    let Some(inv) = CLI.finish(parse_args(argv.clone())).map_err(|e| e.with_code(1))? else {
         return Ok(0);
     };
     common::trace::enable(inv.global.debug);

@@ -254,6 +254,13 @@ struct Args {
     command: Vec<OsString>,
 }
 
+/// A word a user meant as a SIZE: digits first (after blanks), then digits,
+/// dots, commas and letters only (`1.5G`, ` 50M`, `50MB`, `99999999T`).
+fn almost_a_size(word: &str) -> bool {
+    let word = word.trim_start();
+    word.starts_with(|c: char| c.is_ascii_digit()) && word.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == ',')
+}
+
 fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, Error> {
     let mut a = Args::default();
     let mut rest = match cli::parse_options(&CLI, args, |o, parser| take_option(&mut a, o, parser))? {
@@ -270,6 +277,15 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, 
     {
         a.limits.memory = Some(limits::memory_size(first, "SIZE")?);
         rest.remove(0);
+    } else if let Some(first) = rest.first().and_then(|f| f.to_str())
+        && almost_a_size(first)
+        && a.limits.memory.is_none()
+        && common::exec::check_runnable(&rest[..1]).is_err_and(|e| e.code == common::exit::NOT_FOUND)
+        && let Err(mut err) = limits::memory_size(first, "SIZE")
+    {
+        // `cglimit 1.5G cmd`: say why 1.5G is no size, not that no command is named so.
+        err.reason.push_str(" (and no command has that name)");
+        return Err(err);
     }
     a.command = rest;
     if a.command.is_empty() {
