@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use nstools::{Guard, TempDir, bin, code, has_namespace, have_program, is_root, require, require_host, stderr, stdout};
 
@@ -1007,5 +1008,82 @@ fn a_terminal_stays_a_terminal_by_name() {
         .unwrap();
     assert_eq!((code(&out), stdout(&out).as_str()), (1, "not a tty\n"), "{}", stderr(&out));
     only_dir_left(&root);
+    guard.check();
+}
+
+/// Every path below `dir`, sorted (what a race may have created there).
+fn listing(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        out.push(path.display().to_string());
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            out.extend(listing(&path));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Red team 3 (#11): DIR swapped with a link to a host directory (renameat2
+/// RENAME_EXCHANGE every 300 µs, as a user who owns DIR's parent could) while
+/// root runs mkroot on it. Before, root created the overlay's layers and mount
+/// points at the link's target; now DIR is held by one descriptor from the
+/// first look, and a swap is refused or built on the right directory.
+#[test]
+fn a_dir_swapped_for_a_link_never_builds_outside_it() {
+    require!(can_run(), "needs root and namespaces");
+    require!(busybox_static(), "busybox-static is not installed (apt-get install busybox-static)");
+    let work = TempDir::new("mkroot-swap");
+    let race = work.path().join("race");
+    std::fs::create_dir(&race).unwrap();
+    let image = busybox_image(&race.join("img")).unwrap();
+    for dir in ["proc", "dev", "sys"] {
+        std::fs::create_dir(image.join(dir)).unwrap();
+    }
+    let target = work.path().join("host-dir");
+    std::fs::create_dir(&target).unwrap();
+    let link = race.join("link");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let pristine = listing(&image);
+    let guard = Guard::new(&[&target]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let (stop, a, b) = (stop.clone(), common::cstring(&image).unwrap(), common::cstring(&link).unwrap());
+        std::thread::spawn(move || {
+            let mut swaps = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // SAFETY: two NUL-terminated paths; RENAME_EXCHANGE swaps them atomically.
+                unsafe {
+                    libc::renameat2(libc::AT_FDCWD, a.as_ptr(), libc::AT_FDCWD, b.as_ptr(), libc::RENAME_EXCHANGE)
+                };
+                swaps += 1;
+                std::thread::sleep(Duration::from_micros(300));
+            }
+            // Leave the names as they were.
+            if swaps % 2 == 1 {
+                // SAFETY: as above.
+                unsafe {
+                    libc::renameat2(libc::AT_FDCWD, a.as_ptr(), libc::AT_FDCWD, b.as_ptr(), libc::RENAME_EXCHANGE)
+                };
+            }
+        })
+    };
+    let mut built = 0;
+    for round in 0..120 {
+        let mode: &[&str] = match round % 3 {
+            0 => &["--overlay"],
+            1 => &["--overlay", "--ro"],
+            _ => &["--ro"],
+        };
+        let out = chain(&guard, &["-mp"], mode, &image, ":");
+        built += usize::from(code(&out) == 0);
+        assert!(listing(&target).is_empty(), "round {round} {mode:?}: {:?}: {}", listing(&target), stderr(&out));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    swapper.join().unwrap();
+    assert!(built > 0, "no run won the race once: the test proves nothing");
+    assert!(listing(&target).is_empty(), "{:?}", listing(&target));
+    assert_eq!(listing(&image), pristine, "the image changed");
     guard.check();
 }

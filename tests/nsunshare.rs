@@ -162,7 +162,11 @@ fn errors() {
     let out = guard.command("nsunshare").args(["-U", "--map-user=0", "--map-group=0", "id"]).output().unwrap();
     assert_eq!(code(&out), 125);
     assert!(stderr(&out).contains("only with setgroups denied: --setgroups=deny"), "{}", stderr(&out));
-    let out = guard.command("nsunshare").args(["-U", "--map-user=0", "--map-group=0", "--setgroups=deny", "id", "-u"]).output().unwrap();
+    let out = guard
+        .command("nsunshare")
+        .args(["-U", "--map-user=0", "--map-group=0", "--setgroups=deny", "id", "-u"])
+        .output()
+        .unwrap();
     assert_eq!((code(&out), stdout(&out).as_str()), (0, "0\n"), "{}", stderr(&out));
     guard.check();
 }

@@ -2,8 +2,9 @@
 //! namespace, an overlay over an image, pivot_root with its chroot fallback,
 //! and the seal of a process that needs no file any more.
 
-use std::os::fd::AsFd;
-use std::path::{Path, PathBuf};
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::path::Path;
 
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, open};
@@ -13,7 +14,7 @@ use nix::sys::stat::Mode;
 use crate::error::Error;
 use crate::trace;
 
-use super::{Make, Root, fd_path};
+use super::{Root, fd_path};
 
 /// How the root was entered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,33 +72,157 @@ pub fn enter_private_mount_namespace() -> Result<(), Error> {
         .map_err(|e| Error::sys("cannot make / a slave", "/", e))
 }
 
-/// The image as the lower layer of an overlay whose upper layer is a tmpfs on
-/// DIR: the image stays byte for byte as it was. Returns the merged root.
-pub fn overlay(dir: &Path) -> Result<PathBuf, Error> {
-    use std::os::fd::AsFd;
-    let lower = nix::fcntl::open(
-        dir,
-        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .map_err(|e| Error::sys("cannot open", dir.display(), e))?;
-    trace::step(|| format!("mount -t tmpfs tmpfs {} (the upper layer)", dir.display()));
-    mount(Some("tmpfs"), dir, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=0755"))
-        .map_err(|e| Error::sys("cannot mount tmpfs on", dir.display(), e))?;
-    let staging = Root::open(dir, false, None)?;
-    let upper = staging.prepare(Path::new("/upper"), Make::Dir)?;
-    let work = staging.prepare(Path::new("/work"), Make::Dir)?;
-    let merged = staging.prepare(Path::new("/root"), Make::Dir)?;
-    let data = format!(
-        "lowerdir={},upperdir={},workdir={}",
-        fd_path(lower.as_fd()),
-        fd_path(upper.as_fd()),
-        fd_path(work.as_fd())
-    );
-    trace::step(|| format!("mount -t overlay -o lowerdir={0},upperdir=…,workdir=… overlay {0}/root", dir.display()));
-    mount(Some("overlay"), fd_path(merged.as_fd()).as_str(), Some("overlay"), MsFlags::empty(), Some(data.as_str()))
-        .map_err(|e| Error::sys("cannot mount overlay on", dir.display(), e))?;
-    Ok(dir.join("root"))
+/// DIR as mkroot holds it from the first look on: one O_PATH descriptor of
+/// the directory itself (never a symbolic link). Every mount of the root goes
+/// onto exactly that directory, by its descriptor, and the root is reached
+/// through the descriptor of its own mount: a DIR (or a parent of it) swapped
+/// for a link meanwhile cannot move any of it elsewhere.
+pub fn hold_dir(dir: &Path) -> Result<std::os::fd::OwnedFd, Errno> {
+    open(dir, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
+}
+
+/// What the root's own mount on DIR is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootMount<'a> {
+    /// A fresh tmpfs, with these options (`mode=755,size=…`).
+    Tmpfs(&'a str),
+    /// The image at DIR, bound onto itself as it is.
+    Image,
+    /// The image at DIR as the lower layer of an overlay, whose upper layer is
+    /// a tmpfs that vanishes: the image stays byte for byte as it was.
+    Overlay,
+}
+
+/// Mount the root on the directory `dir` holds (`shown` names it in messages)
+/// and return a descriptor of the root's top: the fresh tmpfs, the bind of
+/// the image, or the merged overlay.
+pub fn mount_root(dir: BorrowedFd<'_>, shown: &Path, kind: RootMount<'_>) -> Result<OwnedFd, Error> {
+    let failed = |what: &str, e: Errno| Error::sys(what.to_owned(), shown.display(), e);
+    match kind {
+        RootMount::Tmpfs(data) => {
+            trace::step(|| format!("mount -t tmpfs -o {data} tmpfs {}", shown.display()));
+            let tmpfs = detached_tmpfs(data).map_err(|e| failed("cannot mount tmpfs on", e))?;
+            attach(tmpfs.as_fd(), dir).map_err(|e| failed("cannot mount tmpfs on", e))?;
+            Ok(tmpfs)
+        }
+        RootMount::Image => {
+            trace::step(|| format!("mount --rbind {0} {0}", shown.display()));
+            // SAFETY: a valid descriptor, an empty path with AT_EMPTY_PATH, valid flags.
+            let rc = unsafe {
+                libc::syscall(
+                    libc::SYS_open_tree,
+                    dir.as_raw_fd(),
+                    c"".as_ptr(),
+                    super::OPEN_TREE_CLONE
+                        | libc::O_CLOEXEC as libc::c_uint
+                        | super::AT_RECURSIVE as libc::c_uint
+                        | libc::AT_EMPTY_PATH as libc::c_uint,
+                )
+            };
+            // SAFETY: a fresh descriptor from open_tree.
+            let tree = Errno::result(rc).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as i32) });
+            let tree = tree.map_err(|e| failed("cannot bind", e))?;
+            attach(tree.as_fd(), dir).map_err(|e| failed("cannot bind", e))?;
+            Ok(tree)
+        }
+        RootMount::Overlay => {
+            // The scratch tmpfs is made and filled while detached (nobody else can reach
+            // it), then attached over DIR; the image stays reachable through `dir`.
+            trace::step(|| format!("mount -t tmpfs tmpfs {} (the upper layer)", shown.display()));
+            let scratch = detached_tmpfs("mode=0755").map_err(|e| failed("cannot mount tmpfs on", e))?;
+            for name in [c"upper", c"work", c"root"] {
+                // SAFETY: a valid directory descriptor and a NUL-terminated name.
+                Errno::result(unsafe { libc::mkdirat(scratch.as_raw_fd(), name.as_ptr(), 0o755) })
+                    .map_err(|e| failed("cannot create the overlay's layers on", e))?;
+            }
+            attach(scratch.as_fd(), dir).map_err(|e| failed("cannot mount tmpfs on", e))?;
+            let at = |name: &std::ffi::CStr| {
+                nix::fcntl::openat(
+                    scratch.as_fd(),
+                    name,
+                    OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(|e| failed("cannot open the overlay's layers on", e))
+            };
+            let (upper, work, merged) = (at(c"upper")?, at(c"work")?, at(c"root")?);
+            let data = format!(
+                "lowerdir={},upperdir={},workdir={}",
+                fd_path(dir),
+                fd_path(upper.as_fd()),
+                fd_path(work.as_fd())
+            );
+            trace::step(|| {
+                format!("mount -t overlay -o lowerdir={0},upperdir=…,workdir=… overlay {0}/root", shown.display())
+            });
+            mount(
+                Some("overlay"),
+                fd_path(merged.as_fd()).as_str(),
+                Some("overlay"),
+                MsFlags::empty(),
+                Some(data.as_str()),
+            )
+            .map_err(|e| failed("cannot mount overlay on", e))?;
+            // Through the scratch tmpfs, which only we can reach: into the overlay on root/.
+            at(c"root")
+        }
+    }
+}
+
+/// A tmpfs, not attached anywhere yet (fsopen, fsconfig, fsmount): nosuid, nodev.
+fn detached_tmpfs(data: &str) -> Result<OwnedFd, Errno> {
+    let owned = |rc: libc::c_long| -> Result<OwnedFd, Errno> {
+        // SAFETY: a descriptor the kernel just returned, owned by nobody else.
+        Errno::result(rc).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    };
+    // SAFETY: a NUL-terminated file system name and valid flags.
+    let context = owned(unsafe { libc::syscall(libc::SYS_fsopen, c"tmpfs".as_ptr(), libc::FSOPEN_CLOEXEC) })?;
+    for option in data.split(',').filter(|o| !o.is_empty()) {
+        let (key, value) = option.split_once('=').unwrap_or((option, ""));
+        let (key, value) =
+            (CString::new(key).map_err(|_| Errno::EINVAL)?, CString::new(value).map_err(|_| Errno::EINVAL)?);
+        // SAFETY: a valid fs context, NUL-terminated key and value.
+        Errno::result(unsafe {
+            libc::syscall(
+                libc::SYS_fsconfig,
+                context.as_raw_fd(),
+                libc::FSCONFIG_SET_STRING,
+                key.as_ptr(),
+                value.as_ptr(),
+                0,
+            )
+        })?;
+    }
+    // SAFETY: a valid fs context; CMD_CREATE takes no key or value.
+    Errno::result(unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            context.as_raw_fd(),
+            libc::FSCONFIG_CMD_CREATE,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_void>(),
+            0,
+        )
+    })?;
+    let attrs = libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV;
+    // SAFETY: a valid, created fs context.
+    owned(unsafe { libc::syscall(libc::SYS_fsmount, context.as_raw_fd(), libc::FSMOUNT_CLOEXEC, attrs) })
+}
+
+/// Attach the detached mount `mount` onto exactly the directory `dir` holds.
+fn attach(mount: BorrowedFd<'_>, dir: BorrowedFd<'_>) -> Result<(), Errno> {
+    // SAFETY: two valid descriptors, empty paths with both EMPTY_PATH flags.
+    Errno::result(unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            mount.as_raw_fd(),
+            c"".as_ptr(),
+            dir.as_raw_fd(),
+            c"".as_ptr(),
+            libc::MOVE_MOUNT_F_EMPTY_PATH | super::MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    })
+    .map(drop)
 }
 
 /// Leave the file system for good, for a process that needs no file any more

@@ -21,7 +21,7 @@ use nix::sys::stat::Mode;
 mod entry;
 mod kernel_fs;
 
-pub use entry::{Entered, enter_private_mount_namespace, overlay, pivot, seal_away_from_files};
+pub use entry::{Entered, RootMount, enter_private_mount_namespace, hold_dir, mount_root, pivot, seal_away_from_files};
 pub use kernel_fs::{
     DEVICES, MASKED, READ_ONLY, default_devices, device, mask, mount_cgroups, mount_dev, mount_proc, mount_sys,
     read_only_path,
@@ -121,6 +121,11 @@ impl<'j> Root<'j> {
     pub fn open(path: &Path, userns: bool, journal: Option<&'j Journal>) -> Result<Self, Error> {
         let fd = open(path, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
             .map_err(|e| Error::sys("cannot open", path.display(), e))?;
+        Self::from_fd(fd, path, userns, journal)
+    }
+
+    /// The root whose top `fd` holds (`path` names it in messages).
+    pub fn from_fd(fd: OwnedFd, path: &Path, userns: bool, journal: Option<&'j Journal>) -> Result<Self, Error> {
         let real = std::fs::read_link(fd_path(fd.as_fd()))
             .map_err(|e| Error::new("cannot examine", path.display(), crate::io_reason(&e)))?;
         Ok(Self { path: path.to_path_buf(), fd, real, userns, journal })
@@ -464,6 +469,23 @@ impl MadeDir {
         let made = Self { parent, name, id: (0, 0) };
         let id = made.id().ok_or_else(|| fail(Errno::ENOENT))?;
         Ok(Self { id, ..made })
+    }
+
+    /// The directory we made, held (see [`hold_dir`]): only if its name still holds it.
+    pub fn open(&self) -> Result<OwnedFd, Error> {
+        let fail = |e: Errno| Error::sys("cannot open", self.name.to_string_lossy(), e);
+        let fd = nix::fcntl::openat(
+            self.parent.as_fd(),
+            self.name.as_c_str(),
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(fail)?;
+        let st = nix::sys::stat::fstat(&fd).map_err(fail)?;
+        if (st.st_dev, st.st_ino) != self.id {
+            return Err(fail(Errno::ESTALE));
+        }
+        Ok(fd)
     }
 
     fn id(&self) -> Option<(u64, u64)> {

@@ -258,7 +258,8 @@ struct Args {
 /// dots, commas and letters only (`1.5G`, ` 50M`, `50MB`, `99999999T`).
 fn almost_a_size(word: &str) -> bool {
     let word = word.trim_start();
-    word.starts_with(|c: char| c.is_ascii_digit()) && word.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == ',')
+    word.starts_with(|c: char| c.is_ascii_digit())
+        && word.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == ',')
 }
 
 fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, Error> {

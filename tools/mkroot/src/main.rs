@@ -6,7 +6,7 @@
 mod plan;
 
 use std::ffi::OsString;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use common::account::{self, UserSpec};
@@ -15,7 +15,7 @@ use common::cli::{self, Cli, Opt, Parsed};
 use common::error::quoted;
 use common::rootfs::{self, Root};
 use common::{Error, caps, exec, procfs, seccomp, trace, userns};
-use nix::mount::{MsFlags, mount};
+use nix::errno::Errno;
 
 use plan::Op;
 
@@ -204,46 +204,58 @@ enum DirState {
 }
 
 /// Check DIR before anything is touched.
-fn examine_dir(dir: &Path) -> Result<DirState, Error> {
-    let shown = dir.display();
+fn examine_dir(dir: &Path) -> Result<(DirState, Option<OwnedFd>), Error> {
     if dir.as_os_str().is_empty() {
         return Err(Error::new("invalid root", "''", "empty path"));
     }
-    let meta = match std::fs::symlink_metadata(dir) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    // Held from this first look on: every later step acts on this directory, whatever
+    // the path names by then.
+    let held = match rootfs::hold_dir(dir) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) if std::fs::symlink_metadata(dir).is_err() => {
             let parent = common::parent_dir(dir);
             return match std::fs::metadata(parent) {
-                Ok(m) if m.is_dir() => Ok(DirState::Missing),
+                Ok(m) if m.is_dir() => Ok((DirState::Missing, None)),
                 _ => Err(Error::new("invalid root", quoted(dir), "its parent directory does not exist")),
             };
         }
-        Err(e) => return Err(Error::new("invalid root", quoted(dir), common::io_reason(&e))),
+        Err(Errno::ELOOP | Errno::ENOTDIR) if std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_symlink()) => {
+            let why = if std::fs::metadata(dir).is_err() {
+                "a dangling symbolic link"
+            } else {
+                "a symbolic link: give the real path"
+            };
+            return Err(Error::new("invalid root", quoted(dir), why));
+        }
+        Err(Errno::ENOTDIR) => return Err(Error::new("invalid root", quoted(dir), "not a directory")),
+        Err(e) => return Err(Error::sys("invalid root", quoted(dir), e)),
     };
-    if meta.file_type().is_symlink() {
-        let why = if std::fs::metadata(dir).is_err() {
-            "a dangling symbolic link"
-        } else {
-            "a symbolic link: give the real path"
-        };
-        return Err(Error::new("invalid root", quoted(dir), why));
-    }
-    if !meta.is_dir() {
-        return Err(Error::new("invalid root", quoted(dir), "not a directory"));
-    }
+    let through = rootfs::fd_path(held.as_fd());
     let real =
-        std::fs::canonicalize(dir).map_err(|e| Error::new("invalid root", quoted(dir), common::io_reason(&e)))?;
+        std::fs::read_link(&through).map_err(|e| Error::new("invalid root", quoted(dir), common::io_reason(&e)))?;
     if real == Path::new("/") {
         return Err(Error::new("invalid root", quoted(dir), "the host's / cannot be the new root"));
     }
-    let mut entries = std::fs::read_dir(dir).map_err(|e| Error::new("invalid root", shown, common::io_reason(&e)))?;
+    let mut entries =
+        std::fs::read_dir(&through).map_err(|e| Error::new("invalid root", dir.display(), common::io_reason(&e)))?;
     if entries.next().is_none() {
-        return Ok(DirState::Empty);
+        return Ok((DirState::Empty, Some(held)));
     }
     if let Some(why) = system_file_system(&real) {
         return Err(Error::new("invalid root", quoted(dir), why));
     }
-    Ok(DirState::Image)
+    Ok((DirState::Image, Some(held)))
+}
+
+/// DIR held again (in our own mount namespace), refused unless it is still
+/// the directory examined: a DIR swapped meanwhile is never built on.
+fn rehold(dir: &Path, examined: &OwnedFd) -> Result<OwnedFd, Error> {
+    let id = |fd: &OwnedFd| nix::sys::stat::fstat(fd).ok().map(|st| (st.st_dev, st.st_ino));
+    let held = rootfs::hold_dir(dir).map_err(|e| Error::sys("invalid root", quoted(dir), e))?;
+    if id(&held).is_none() || id(&held) != id(examined) {
+        return Err(Error::new("invalid root", quoted(dir), "it was replaced while mkroot looked at it"));
+    }
+    Ok(held)
 }
 
 /// The host's standard tree (the FHS top level, and the shared scratch
@@ -299,7 +311,7 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
         return Ok(0);
     };
     trace::enable(args.verbose);
-    let state = examine_dir(&args.dir)?;
+    let (state, held) = examine_dir(&args.dir)?;
     if args.overlay && state != DirState::Image {
         return Err(Error::new(
             "cannot use --overlay on",
@@ -313,7 +325,19 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
         check_pid_namespace()?;
     }
     let made = Made::dir(&args, state)?;
-    let (entered, workdir) = match build(&args, state, made.journal()) {
+    let held = match held {
+        // A descriptor of the namespace we left mounts nothing in ours: DIR again, the same one.
+        Some(examined) => rehold(&args.dir, &examined)?,
+        None => match made.dir.as_ref().map(rootfs::MadeDir::open) {
+            Some(Ok(fd)) => fd,
+            Some(Err(err)) => {
+                made.undo(&args.dir);
+                return Err(err);
+            }
+            None => return Err(Error::new("invalid root", quoted(&args.dir), "it vanished")),
+        },
+    };
+    let (entered, workdir) = match build(&args, state, held.as_fd(), made.journal()) {
         Ok(built) => built,
         Err(err) => {
             made.undo(&args.dir);
@@ -365,7 +389,8 @@ impl Made {
     /// Unmount what we mounted on DIR (before the pivot; after it, nothing
     /// is there), take back what we created in an image, remove DIR if we made it.
     fn undo(self, dir: &Path) {
-        let _ = nix::mount::umount2(dir, nix::mount::MntFlags::MNT_DETACH);
+        // Never through a link that replaced DIR meanwhile.
+        let _ = nix::mount::umount2(dir, nix::mount::MntFlags::MNT_DETACH | nix::mount::MntFlags::UMOUNT_NOFOLLOW);
         self.journal.undo();
         if let Some(made) = self.dir {
             made.remove();
@@ -506,8 +531,14 @@ fn member_state(proc: &Path, pid: libc::pid_t) -> Option<MemberState> {
 /// Build the root, in the order of mkroot(1), and enter it. Returns how it
 /// was entered and the command's working directory, resolved inside the
 /// root before the pivot, so that a bad --chdir still fails with nothing left.
-fn build(args: &Args, state: DirState, journal: Option<&rootfs::Journal>) -> Result<(rootfs::Entered, OwnedFd), Error> {
-    let root = Root::open(&mount_root(args, state)?, userns::in_user_namespace(), journal)?;
+fn build(
+    args: &Args,
+    state: DirState,
+    dir: BorrowedFd<'_>,
+    journal: Option<&rootfs::Journal>,
+) -> Result<(rootfs::Entered, OwnedFd), Error> {
+    let top = rootfs::mount_root(dir, &args.dir, root_mount(args, state).as_ref())?;
+    let root = Root::from_fd(top, &args.dir, userns::in_user_namespace(), journal)?;
     if state != DirState::Image {
         fresh_tree(&root)?;
     }
@@ -531,25 +562,34 @@ fn build(args: &Args, state: DirState, journal: Option<&rootfs::Journal>) -> Res
 }
 
 /// The root's own mount: a fresh tmpfs on DIR, the image bound onto itself,
-/// or an overlay over it. Returns where the root is.
-fn mount_root(args: &Args, state: DirState) -> Result<PathBuf, Error> {
+/// or an overlay over it.
+fn root_mount(args: &Args, state: DirState) -> RootMountOptions {
     match state {
         DirState::Missing | DirState::Empty => {
             let mut data = format!("mode={:o}", args.mode);
             if let Some(size) = args.size {
                 data.push_str(&format!(",size={size}"));
             }
-            trace::step(|| format!("mount -t tmpfs -o {data} tmpfs {}", args.dir.display()));
-            mount(Some("tmpfs"), &args.dir, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some(data.as_str()))
-                .map_err(|e| Error::sys("cannot mount tmpfs on", args.dir.display(), e))?;
-            Ok(args.dir.clone())
+            RootMountOptions::Tmpfs(data)
         }
-        DirState::Image if args.overlay => rootfs::overlay(&args.dir),
-        DirState::Image => {
-            trace::step(|| format!("mount --rbind {0} {0}", args.dir.display()));
-            mount(Some(&args.dir), &args.dir, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-                .map_err(|e| Error::sys("cannot bind", args.dir.display(), e))?;
-            Ok(args.dir.clone())
+        DirState::Image if args.overlay => RootMountOptions::Overlay,
+        DirState::Image => RootMountOptions::Image,
+    }
+}
+
+/// [`rootfs::RootMount`], owning its tmpfs options.
+enum RootMountOptions {
+    Tmpfs(String),
+    Image,
+    Overlay,
+}
+
+impl RootMountOptions {
+    fn as_ref(&self) -> rootfs::RootMount<'_> {
+        match self {
+            Self::Tmpfs(data) => rootfs::RootMount::Tmpfs(data),
+            Self::Image => rootfs::RootMount::Image,
+            Self::Overlay => rootfs::RootMount::Overlay,
         }
     }
 }
