@@ -603,3 +603,236 @@ fn the_container_never_gets_our_binary_to_write() {
     std::fs::remove_dir(&root).unwrap();
     guard.check();
 }
+
+/// A mkroot container running `script`, with `helpers` at /helpers (read-only)
+/// and `shared` at /shared; its command's PID, as nsclone --pidfile reports it.
+fn mkroot_container(guard: &Guard, work: &Path, helpers: Option<&Path>, script: &str) -> (Child, libc::pid_t, PathBuf) {
+    let (root, pidfile, shared) = (work.join("r"), work.join("pid"), work.join("shared"));
+    std::fs::create_dir_all(&shared).unwrap();
+    let mut cmd = guard.command("nsclone");
+    cmd.arg("-mupin").arg(format!("--pidfile={}", pidfile.display())).arg(bin("mkroot"));
+    if let Some(helpers) = helpers {
+        cmd.arg(format!("--ro-bind={}:/helpers", helpers.display()));
+    }
+    cmd.arg(format!("--bind={}:/shared", shared.display()));
+    let child = cmd.arg(&root).args(["sh", "-c", script]).stdin(Stdio::null()).spawn().unwrap();
+    let pid = wait_pid(&pidfile);
+    wait_seccomp(pid);
+    (child, pid, root)
+}
+
+/// Red team 3 (#3): a descriptor the caller holds (here `7</`, the host's root)
+/// and the caller's terminal never reach the container, whose processes read
+/// any descriptor of a joined command through /proc/N/fd; --preserve-fds passes
+/// the ones asked for. The terminal is relayed: pipes, or with --tty a pty of
+/// the container's own.
+#[test]
+fn only_stdio_crosses_and_the_callers_terminal_stays_outside() {
+    require!(can_run(), "needs root and namespaces");
+    let work = TempDir::new("nsjoin-fds");
+    let guard = Guard::new(&[]);
+    let (child, pid, root) = mkroot_container(&guard, work.path(), None, "exec sleep 60");
+    let target = pid.to_string();
+    let with_root_at_7 = |extra: &[&str]| {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = guard.command("nsjoin");
+        cmd.args(["-a", "-t", &target]).args(extra).args(["ls", "/proc/self/fd"]).stdin(Stdio::null());
+        // SAFETY: between fork and exec only open and dup2, which are async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                let fd = libc::open(c"/".as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY);
+                if fd < 0 || libc::dup2(fd, 7) != 7 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        cmd.output().unwrap()
+    };
+    let out = with_root_at_7(&[]);
+    assert_eq!(stdout(&out), "0\n1\n2\n3\n", "{}", stderr(&out));
+    let out = with_root_at_7(&["--preserve-fds=5"]);
+    assert!(stdout(&out).lines().any(|fd| fd == "7"), "{}{}", stdout(&out), stderr(&out));
+    // At a terminal: pipes in its place, and no controlling terminal, unless --tty.
+    let script = "readlink /proc/self/fd/0 /proc/self/fd/1 /proc/self/fd/2; tty; exit 7";
+    let mut cmd = guard.command("nsjoin");
+    cmd.args(["-a", "-t", &target, "sh", "-c", script]);
+    let mut pty = nstools::pty::Pty::spawn(cmd);
+    pty.expect("pipe:[", 10);
+    pty.expect("pipe:[", 10);
+    pty.expect("pipe:[", 10);
+    pty.expect("not a tty", 10);
+    assert_eq!(pty.child.wait().unwrap().code(), Some(7));
+    let mut cmd = guard.command("nsjoin");
+    cmd.args(["--tty", "-a", "-t", &target, "sh", "-c", "tty; readlink /proc/self/fd/0; exit 9"]);
+    let mut pty = nstools::pty::Pty::spawn(cmd);
+    // The container's own devpts: its first pty.
+    pty.expect("/dev/pts/0", 10);
+    pty.expect("/dev/pts/0", 10);
+    assert_eq!(pty.child.wait().unwrap().code(), Some(9));
+    end(child);
+    std::fs::remove_dir(&root).unwrap();
+    guard.check();
+}
+
+/// Red team 3 (#20): the PID namespace joined without the mount namespace left
+/// the command our root, which the container read and wrote through
+/// /proc/N/root. Refused, as is a directory of ours with -r or -w.
+#[test]
+fn a_pid_namespace_without_its_mount_namespace_is_refused() {
+    require!(can_run(), "needs root and namespaces");
+    let work = TempDir::new("nsjoin-pid-only");
+    let guard = Guard::new(&[]);
+    let marker = work.path().join("JOIN-ESCAPE-WRITTEN");
+    let (child, pid, root) = mkroot_container(&guard, work.path(), None, "exec sleep 60");
+    let target = pid.to_string();
+    let why = "nsjoin: cannot join: the PID namespace without the mount namespace: the command would keep our root and working directory, and every process of the container could reach it through /proc/N/root and /proc/N/cwd: add -m (or use -a)\n";
+    for args in [&["-n", "-p"][..], &["-p"], &["-p", "-u", "-i"]] {
+        let out = guard
+            .command("nsjoin")
+            .args(args)
+            .args(["-t", &target, "sh", "-c"])
+            .arg(format!("echo written > {}", marker.display()))
+            .output()
+            .unwrap();
+        assert_eq!((code(&out), stderr(&out).as_str()), (125, why), "{args:?}");
+    }
+    let out = guard.command("nsjoin").args(["-a", "-t", &target, "--root=/", "true"]).output().unwrap();
+    assert_eq!(code(&out), 125, "{}", stderr(&out));
+    assert!(stderr(&out).contains("a directory of ours inside the container's PID namespace"), "{}", stderr(&out));
+    // Without the PID namespace, nothing of the container sees the command: allowed.
+    let out = guard.command("nsjoin").args(["-n", "-t", &target, "true"]).output().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!marker.exists());
+    end(child);
+    std::fs::remove_dir(&root).unwrap();
+    guard.check();
+}
+
+/// Red team 3 (#14): nsjoin killed with SIGKILL takes its command along
+/// (PDEATHSIG), as cglimit does; before, 15 of 15 stayed in the container.
+#[test]
+fn the_command_dies_with_a_killed_nsjoin() {
+    require!(can_run(), "needs root and namespaces");
+    let work = TempDir::new("nsjoin-killed");
+    let guard = Guard::new(&[]);
+    let (child, pid, root) = mkroot_container(&guard, work.path(), None, "exec sleep 60");
+    let ns = std::fs::read_link(format!("/proc/{pid}/ns/pid")).unwrap();
+    // The sleeps of the container's PID namespace whose argument is `seconds`.
+    let sleeps = |seconds: &str| -> Vec<i32> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse().ok())
+            .filter(|p: &i32| std::fs::read_link(format!("/proc/{p}/ns/pid")).is_ok_and(|n| n == ns))
+            .filter(|p| {
+                std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| c == format!("sleep\0{seconds}\0").as_bytes())
+            })
+            .collect()
+    };
+    for round in 0..5 {
+        let mut joining = guard
+            .command("nsjoin")
+            .args(["-a", "-t", &pid.to_string(), "sleep", "77"])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while sleeps("77").is_empty() {
+            assert!(Instant::now() < deadline, "round {round}: the command never started");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        joining.kill().unwrap();
+        joining.wait().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !sleeps("77").is_empty() {
+            assert!(Instant::now() < deadline, "round {round}: the command outlived nsjoin: {:?}", sleeps("77"));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    end(child);
+    std::fs::remove_dir(&root).unwrap();
+    guard.check();
+}
+
+/// Red team 3 (#7): a container that traces the target keeps nsjoin from
+/// reading its filters; nsjoin used to advise --no-seccomp, which gives the
+/// container an unfiltered process. Now the filters are read from another
+/// process of the container with the same stack, and the command runs under them.
+#[test]
+fn a_traced_target_is_joined_under_its_filters() {
+    require!(can_run(), "needs root and namespaces");
+    let work = TempDir::new("nsjoin-traced");
+    let helpers = nstools::c_helper(&work, "holdtrace", include_str!("holdtrace.c"));
+    nstools::require_host!(helpers.is_some(), "gcc is not installed (to build the tracer)");
+    let guard = Guard::new(&[]);
+    let (child, pid, root) = mkroot_container(&guard, work.path(), helpers.as_deref(), "exec /helpers/holdtrace 60");
+    // holdtrace's child, traced by it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let traced = loop {
+        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        if let Some(c) = children.split_whitespace().next()
+            && std::fs::read_to_string(format!("/proc/{c}/status"))
+                .is_ok_and(|s| s.contains(&format!("TracerPid:\t{pid}\n")))
+        {
+            break c.to_owned();
+        }
+        assert!(Instant::now() < deadline, "the tracer never seized its child");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let out = guard
+        .command("nsjoin")
+        .args(["-v", "-a", "-t", &traced, "sh", "-c", "grep -E '^Seccomp(_filters)?:' /proc/self/status | tr -d '\\t'"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let theirs = std::fs::read_to_string(format!("/proc/{traced}/status")).unwrap();
+    let count = theirs.lines().find(|l| l.starts_with("Seccomp_filters:")).unwrap().replace('\t', "");
+    assert_eq!(stdout(&out), format!("Seccomp:2\n{count}\n"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("is traced by PID {pid}: its filters read from PID {pid}")),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("--no-seccomp"));
+    end(child);
+    std::fs::remove_dir(&root).unwrap();
+    guard.check();
+}
+
+/// Red team 3 (#8): a pid file where a container writes can be /dev/zero or a
+/// FIFO; nsjoin read the first until memory ran out and hung on the second.
+#[test]
+fn a_pid_file_is_read_bounded_and_never_blocks() {
+    let work = TempDir::new("nsjoin-pidfile");
+    let fifo = work.path().join("fifo");
+    let name = common::cstring(&fifo).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+    let big = work.path().join("big");
+    std::fs::write(&big, "1".repeat(100)).unwrap();
+    for (file, why) in [
+        (Path::new("/dev/zero"), "not a regular file"),
+        (fifo.as_path(), "not a regular file"),
+        (big.as_path(), "larger than 64 bytes"),
+    ] {
+        let mut running = std::process::Command::new(bin("nsjoin"))
+            .arg(format!("--pidfile={}", file.display()))
+            .args(["-n", "true"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while running.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                running.kill().unwrap();
+                panic!("{}: still reading after 5 s", file.display());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let out = running.wait_with_output().unwrap();
+        assert_eq!(code(&out), 125);
+        assert_eq!(stderr(&out), format!("nsjoin: cannot read pid file: {}: {why}\n", file.display()));
+    }
+}

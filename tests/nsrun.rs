@@ -627,7 +627,9 @@ fn the_container_never_gets_our_binary_to_write() {
     let helpers = nstools::c_helper(&work, "exewatch", include_str!("exewatch.c"));
     nstools::require_host!(helpers.is_some(), "gcc is not installed (to build the attacker)");
     let exewatch = helpers.unwrap().join("exewatch");
-    let victim = work.path().join("nsrun-victim");
+    // In a directory of its own, which the guard watches whole.
+    std::fs::create_dir(work.path().join("victim")).unwrap();
+    let victim = work.path().join("victim/nsrun-victim");
     std::fs::copy(bin("nsrun"), &victim).unwrap();
     let before = std::fs::read(&victim).unwrap();
     let root = work.path().join("state").display().to_string();
@@ -691,5 +693,117 @@ fn the_container_never_gets_our_binary_to_write() {
         assert!(std::fs::read(&victim).unwrap() == before, "{id}: the container rewrote the host's nsrun: {text}");
         run_ok(&guard, &root, &["delete", "--force", id]);
     }
+    guard.check();
+}
+
+/// Red team 3 (#12, #4, #10, #13): a paused container is deleted with --force at
+/// once (it hung: its frozen process never took the SIGKILL); a tampered
+/// state.json cannot make delete end another cgroup; a create killed midway
+/// leaves an id that delete --force clears; --process and --pid-file never read
+/// unbounded or block on what is at their path.
+#[test]
+fn delete_force_and_the_state_files_hold_against_what_is_at_hand() {
+    require!(have_namespaces(&[]), "needs root and namespaces");
+    let (work, shared) = work_with_shared("nsrun-state");
+    let one = work.path().join("one");
+    bundle(&one, &shared, &["/bin/sleep", "30"]);
+    let root = work.path().join("state").display().to_string();
+    let guard = Guard::new(&[]);
+    let _end = Deleting(root.clone(), &["p1", "t1", "h1"]);
+    let bundle_dir = one.display().to_string();
+    // Paused, then delete --force: done at once, nothing left.
+    run_ok(&guard, &root, &["create", "--bundle", &bundle_dir, "p1"]);
+    run_ok(&guard, &root, &["start", "p1"]);
+    run_ok(&guard, &root, &["pause", "p1"]);
+    assert_eq!(state_of(&root, "p1"), "paused");
+    let mut deleting = guard.command("nsrun").args(["--root", &root, "delete", "--force", "p1"]).spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while deleting.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = nsrun(&["--root", &root, "resume", "p1"]);
+            panic!("delete --force of a paused container hangs");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(deleting.wait().unwrap().success());
+    assert!(!std::path::Path::new(&root).join("p1").exists());
+    // A state file given a cgroup that is not the container's: refused, the victim untouched.
+    let victim = cgroup_dir("pids", &format!("nsrun-victim.{}", std::process::id()));
+    std::fs::create_dir(&victim).unwrap();
+    run_ok(&guard, &root, &["create", "--bundle", &bundle_dir, "t1"]);
+    let state_file = std::path::Path::new(&root).join("t1/state.json");
+    let text = std::fs::read_to_string(&state_file).unwrap();
+    let forged = text.replacen(
+        r#""nsrunCgroups":["#,
+        &format!(
+            r#""nsrunCgroups":[{{"created":[{:?}],"dir":{:?},"v2":false}},"#,
+            victim.display().to_string(),
+            victim.display().to_string()
+        ),
+        1,
+    );
+    assert_ne!(forged, text, "the state file has no nsrunCgroups: {text}");
+    std::fs::write(&state_file, forged).unwrap();
+    let out = nsrun(&["--root", &root, "delete", "--force", "t1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("invalid state") && stderr(&out).contains("not the container's own cgroup"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(victim.exists(), "a tampered state removed another cgroup");
+    std::fs::write(&state_file, text).unwrap();
+    run_ok(&guard, &root, &["delete", "--force", "t1"]);
+    std::fs::remove_dir(&victim).unwrap();
+    // A create that never wrote its state (killed midway): delete --force clears the id.
+    let half = std::path::Path::new(&root).join("h1");
+    std::fs::create_dir_all(&half).unwrap();
+    std::fs::copy(one.join("config.json"), half.join("config.json")).unwrap();
+    let out = nsrun(&["--root", &root, "create", "--bundle", &bundle_dir, "h1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    run_ok(&guard, &root, &["delete", "--force", "h1"]);
+    assert!(!half.exists());
+    run_ok(&guard, &root, &["create", "--bundle", &bundle_dir, "h1"]);
+    run_ok(&guard, &root, &["start", "h1"]);
+    // --process from /dev/zero or a FIFO, a --pid-file that is a FIFO: an error or a write, never a hang.
+    let fifo = work.path().join("fifo");
+    let name = common::cstring(&fifo).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+    let fifo_text = fifo.display().to_string();
+    for (args, want) in [
+        (
+            vec!["exec", "--process=/dev/zero", "h1"],
+            Some("nsrun: cannot read: /dev/zero: not a regular file\n".to_owned()),
+        ),
+        (
+            vec!["exec", "--process", &fifo_text, "h1"],
+            Some(format!("nsrun: cannot read: {fifo_text}: not a regular file\n")),
+        ),
+        (vec!["exec", "--pid-file", &fifo_text, "h1", "/bin/sh", "-c", "exit 3"], None),
+    ] {
+        let mut cmd = guard.command("nsrun");
+        let mut running =
+            cmd.args(["--root", &root]).args(&args).stderr(Stdio::piped()).stdin(Stdio::null()).spawn().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while running.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                running.kill().unwrap();
+                panic!("{args:?}: still running after 5 s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let out = running.wait_with_output().unwrap();
+        match want {
+            Some(message) => assert_eq!((out.status.code(), stderr(&out)), (Some(1), message), "{args:?}"),
+            None => {
+                assert_eq!(out.status.code(), Some(3), "{args:?}: {}", stderr(&out));
+                // Replaced by a file holding the PID, never opened as the FIFO it was.
+                let pid = std::fs::read_to_string(&fifo).unwrap();
+                assert!(pid.parse::<u32>().is_ok(), "{pid:?}");
+            }
+        }
+    }
+    run_ok(&guard, &root, &["delete", "--force", "h1"]);
     guard.check();
 }

@@ -162,3 +162,51 @@ pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, Error> {
     }
     Ok(bytes)
 }
+
+/// A file to be written whole or not at all, later (a pid file): its directory
+/// held now, so that the write lands there even after the writer has joined
+/// another mount namespace. The bytes go to a new file beside it (O_EXCL, no
+/// link followed), renamed over it: whatever was at the name (a FIFO that would
+/// block an open, a link elsewhere) is replaced, never opened.
+pub struct ReplacedFile {
+    dir: std::os::fd::OwnedFd,
+    name: CString,
+    shown: String,
+}
+
+impl ReplacedFile {
+    pub fn at(path: &Path) -> Result<Self, Error> {
+        let shown = error::shown(path.as_os_str());
+        let name = path.file_name().ok_or_else(|| Error::new("cannot write", &shown, "not a file name"))?;
+        let name = CString::new(name.as_bytes()).map_err(|_| Error::new("cannot write", &shown, "holds a NUL byte"))?;
+        let dir = nix::fcntl::open(
+            parent_dir(path),
+            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(|e| Error::sys("cannot write", &shown, e))?;
+        Ok(Self { dir, name, shown })
+    }
+
+    pub fn write(&self, bytes: &[u8]) -> Result<(), Error> {
+        use std::os::fd::{AsFd, AsRawFd};
+        let fail = |e: nix::errno::Errno| Error::sys("cannot write", &self.shown, e);
+        let mut tmp = b".".to_vec();
+        tmp.extend_from_slice(self.name.as_bytes());
+        tmp.extend_from_slice(format!(".{}.tmp", std::process::id()).as_bytes());
+        let tmp = CString::new(tmp).map_err(|_| fail(nix::errno::Errno::EINVAL))?;
+        let flags = nix::fcntl::OFlag::O_WRONLY
+            | nix::fcntl::OFlag::O_CREAT
+            | nix::fcntl::OFlag::O_EXCL
+            | nix::fcntl::OFlag::O_NOFOLLOW
+            | nix::fcntl::OFlag::O_CLOEXEC;
+        let written = nix::fcntl::openat(self.dir.as_fd(), tmp.as_c_str(), flags, nix::sys::stat::Mode::from_bits_truncate(0o644))
+            .and_then(|fd| nix::unistd::write(&fd, bytes).map(drop))
+            .and_then(|()| nix::fcntl::renameat(self.dir.as_fd(), tmp.as_c_str(), self.dir.as_fd(), self.name.as_c_str()));
+        written.map_err(|e| {
+            // SAFETY: a valid directory descriptor and a NUL-terminated name of ours.
+            unsafe { libc::unlinkat(self.dir.as_raw_fd(), tmp.as_ptr(), 0) };
+            fail(e)
+        })
+    }
+}

@@ -124,6 +124,26 @@ pub fn namespace_failure(what: &str, flags: libc::c_int, errno: Errno) -> Error 
     Error::new(what, object, hint)
 }
 
+/// What namespace `file` pins already, if it is a namespace file.
+fn pinned_kind(file: &Path) -> Option<String> {
+    let fd = nix::fcntl::open(
+        file,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ok()?;
+    // O_PATH descriptors take fstatfs, not the ioctl: the type from the file itself.
+    let fs = nix::sys::statfs::fstatfs(&fd).ok()?;
+    if fs.filesystem_type() != nix::sys::statfs::NSFS_MAGIC {
+        return None;
+    }
+    let named = std::fs::File::open(file).ok().and_then(|f| match kind_of(f.as_fd()) {
+        Ok(Kind::Namespace(n)) => Some(format!("a {} namespace", n.name)),
+        _ => None,
+    });
+    Some(named.unwrap_or_else(|| "a namespace".to_owned()))
+}
+
 /// Check a pin file before anything is created: its directory must exist,
 /// on no kernel file system (a pin over /proc/version would hide it on the
 /// host), and the file, if there, must be a regular file.
@@ -142,6 +162,17 @@ pub fn check_pin(file: &Path) -> Result<(), Error> {
         ));
     }
     match std::fs::symlink_metadata(file) {
+        // A pin of an earlier run: another on top would hide it, and stack up.
+        Ok(m)
+            if m.is_file()
+                && let Some(kind) = pinned_kind(file) =>
+        {
+            Err(Error::new(
+                "cannot pin a namespace at",
+                file.display(),
+                format!("it already pins {kind}: one file holds one namespace (umount it first)"),
+            ))
+        }
         Ok(m) if m.is_file() => Ok(()),
         Ok(_) => Err(Error::new("cannot pin a namespace at", file.display(), "not a regular file")),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

@@ -196,6 +196,31 @@ pub fn remove(placed: &[Placed]) {
     }
 }
 
+/// A state file's cgroups, checked before anything acts on them (a tampered
+/// state.json must not make delete kill and remove another cgroup): each
+/// `dir` strictly below a hierarchy mounted here, ending in the container's
+/// own path (`own`: its cgroupsPath, or its id), and every `created` entry
+/// `dir` or a parent of it, strictly below that hierarchy's root.
+pub fn check_placed(placed: &[Placed], own: &str) -> Result<(), Error> {
+    let (_, own) = components(own)?;
+    let points: Vec<PathBuf> = cgroup::own().into_iter().map(|h| h.point).collect();
+    let clean =
+        |p: &Path| p.is_absolute() && p.components().all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+    for p in placed {
+        let bad = |why: &str| Error::new("invalid state", p.dir.display(), why.to_owned());
+        let Some(point) = points.iter().find(|point| p.dir.starts_with(point) && p.dir != **point) else {
+            return Err(bad("not below a cgroup hierarchy mounted here"));
+        };
+        if !clean(&p.dir) || !p.dir.ends_with(&own) {
+            return Err(bad("not the container's own cgroup"));
+        }
+        if p.created.iter().any(|c| !clean(c) || !p.dir.starts_with(c) || !c.starts_with(point) || c == point) {
+            return Err(bad("it lists a cgroup nsrun cannot have made for it"));
+        }
+    }
+    Ok(())
+}
+
 /// The processes in the container's cgroup (the first hierarchy's: they are the same in all).
 pub fn processes(placed: &[Placed]) -> Vec<libc::pid_t> {
     let m = placed.first().map(|p| Made { dir: p.dir.clone(), v2: p.v2, moved: None });

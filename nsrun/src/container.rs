@@ -49,6 +49,9 @@ impl State {
         })?;
         let bad = || Error::new("cannot read", path.display(), "not a state file of nsrun");
         let v: serde_json::Value = serde_json::from_str(&text).map_err(|_| bad())?;
+        let placed = cgroups::from_json(&v["nsrunCgroups"]);
+        let own = kept_config(dir).and_then(|c| c.linux.cgroups_path).unwrap_or_else(|| id.to_owned());
+        cgroups::check_placed(&placed, &own)?;
         Ok(Self {
             id: v["id"].as_str().ok_or_else(bad)?.to_owned(),
             pid: v["pid"].as_i64().and_then(|p| i32::try_from(p).ok()).ok_or_else(bad)?,
@@ -56,7 +59,7 @@ impl State {
             bundle: v["bundle"].as_str().unwrap_or_default().to_owned(),
             created: v["created"].as_str().unwrap_or_default().to_owned(),
             annotations: v["annotations"].as_object().cloned().unwrap_or_default(),
-            cgroups: cgroups::from_json(&v["nsrunCgroups"]),
+            cgroups: placed,
         })
     }
 
@@ -411,8 +414,7 @@ fn build(
             }
             state.write(dir)?;
             if let Some(file) = files.pid_file {
-                std::fs::write(file, pid.to_string())
-                    .map_err(|e| Error::new("cannot write", file.display(), common::io_reason(&e)))?;
+                common::ReplacedFile::at(file)?.write(pid.to_string().as_bytes())?;
             }
             Ok(())
         }
@@ -817,7 +819,31 @@ pub fn kill(dir: &Path, id: &str, signal: libc::c_int, all: bool) -> Result<(), 
     if unsafe { libc::kill(state.pid, signal) } != 0 {
         return Err(Error::sys("cannot kill", quoted(id), Errno::last()));
     }
+    if signal == libc::SIGKILL {
+        thaw_if_frozen(&state);
+    }
     Ok(())
+}
+
+/// What a create killed midway left: its state directory, and the cgroups its
+/// config names, removed only if empty (nothing proves their processes ours).
+fn remove_half_made(dir: &Path, id: &str) -> Result<(), Error> {
+    trace::step(|| format!("# {id}: no state (a create that never finished): removing what it left"));
+    if let Some(config) = kept_config(dir)
+        && let Ok(targets) = cgroups::plan(&config, id, &[])
+    {
+        for target in targets {
+            let _ = std::fs::remove_dir(&target.dir);
+        }
+    }
+    std::fs::remove_dir_all(dir).map_err(|e| Error::new("cannot remove", dir.display(), common::io_reason(&e)))
+}
+
+/// Thaw a paused container so that a SIGKILL sent to it takes effect.
+fn thaw_if_frozen(state: &State) {
+    if cgroups::frozen(&state.cgroups) {
+        let _ = cgroups::freeze(&state.cgroups, false);
+    }
 }
 
 /// The processes of the container, as our PID namespace numbers them: those
@@ -843,7 +869,11 @@ pub fn processes(dir: &Path, id: &str) -> Result<Vec<libc::pid_t>, Error> {
 }
 
 pub fn delete(dir: &Path, id: &str, force: bool) -> Result<(), Error> {
-    let state = State::read(dir, id)?;
+    let state = match State::read(dir, id) {
+        // A create killed before it wrote its state: what it made goes, so the id can be used again.
+        Err(_) if !dir.join(STATE).exists() && dir.join(CONFIG).exists() => return remove_half_made(dir, id),
+        other => other?,
+    };
     if state.status(dir) != "stopped" {
         if !force {
             return Err(Error::new(
@@ -854,6 +884,8 @@ pub fn delete(dir: &Path, id: &str, force: bool) -> Result<(), Error> {
         }
         let pidfd = process::pidfd_open(state.pid).ok();
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(state.pid), nix::sys::signal::Signal::SIGKILL);
+        // A frozen process takes its SIGKILL only once thawed (v1's freezer): thaw, as runc does.
+        thaw_if_frozen(&state);
         if let Some(fd) = pidfd {
             let mut fds = [libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
             // SAFETY: one valid pollfd; waits up to 2 s for the process to end.

@@ -46,13 +46,8 @@ pub fn exec(dir: &Path, id: &str, config: &Config, e: &Exec) -> Result<i32, Erro
             .map_err(|e| Error::sys("cannot open", file.display(), e))
         })
         .collect::<Result<_, _>>()?;
-    let pid_file = e
-        .pid_file
-        .as_ref()
-        .map(|f| {
-            std::fs::File::create(f).map_err(|err| Error::new("cannot write", f.display(), common::io_reason(&err)))
-        })
-        .transpose()?;
+    // Its directory held now: the write comes after the joins.
+    let pid_file = e.pid_file.as_deref().map(common::ReplacedFile::at).transpose()?;
     let proc = container::host_proc()?;
     // The container's namespaces that are not ours already, at once.
     let mut flags = 0;
@@ -114,9 +109,8 @@ pub fn exec(dir: &Path, id: &str, config: &Config, e: &Exec) -> Result<i32, Erro
                     return Err(Error::sys("cannot join", "the container's cgroup", err));
                 }
             }
-            if let Some(mut f) = pid_file {
-                std::io::Write::write_all(&mut f, pid.to_string().as_bytes())
-                    .map_err(|err| Error::new("cannot write", "the pid file", common::io_reason(&err)))?;
+            if let Some(f) = &pid_file {
+                f.write(pid.to_string().as_bytes())?;
             }
             let _ = nix::unistd::write(&go, b"1");
             drop(go);

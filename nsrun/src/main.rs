@@ -208,8 +208,10 @@ fn parse_exec(words: &[OsString], root: &std::path::Path) -> Result<(String, exe
     check_id(&id)?;
     let mut process = match &process_file {
         Some(file) => {
-            let text = std::fs::read_to_string(file)
-                .map_err(|e| Error::new("cannot read", file.display(), common::io_reason(&e)))?;
+            // Bounded, and never a FIFO or a device: a process file may come from anywhere.
+            let bytes = common::read_regular(file, 4 << 20)?;
+            let text =
+                String::from_utf8(bytes).map_err(|_| Error::new("invalid process", file.display(), "not UTF-8"))?;
             config::parse_process(&text).map_err(|e| Error::new("invalid process", file.display(), e.to_string()))?
         }
         None => {
