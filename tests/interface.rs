@@ -215,3 +215,25 @@ fn nsrun_help_and_man_page_list_the_same_global_options() {
         assert!(tags.iter().any(|t| t.split([' ', '"']).any(|w| w == command)), "nsrun.8 COMMANDS: {command}");
     }
 }
+
+/// Red team 3 (#18): a name with terminal escapes (from an image, a command
+/// line) reaches the admin's terminal escaped, never as the bytes a terminal acts on.
+#[test]
+fn messages_carry_no_terminal_escape() {
+    let hostile = "\u{1b}]0;TITLE\u{7}\u{1b}[2J\u{9b}x";
+    let net = format!("--net={hostile}");
+    for (tool, args) in [
+        ("nstype", vec![hostile]),
+        ("nsclone", vec!["-U", hostile]),
+        ("nsunshare", vec![hostile]),
+        ("cglimit", vec!["--name", hostile, "true"]),
+        ("mkroot", vec!["--chdir", hostile]),
+        ("nsjoin", vec![net.as_str(), "true"]),
+    ] {
+        let out = run(tool, &args);
+        let said = stderr(&out);
+        assert_ne!(code(&out), 0, "{tool}");
+        assert!(!said.chars().any(|c| c.is_control() && c != '\n'), "{tool}: {said:?}");
+        assert!(said.contains("\\x1b") || said.contains("x1b"), "{tool} names the value: {said:?}");
+    }
+}

@@ -402,7 +402,9 @@ fn pinned_namespaces_outlive_their_processes() {
          {nstype} -t pid {d}/pid; {nstype} -t time {d}/time; {nstype} -t user {d}/user
          nsenter --uts={d}/uts hostname
          nsenter --net={d}/net cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' '
-         for f in net uts ipc pid time user; do umount {d}/$f; done",
+         ! {nsclone} --uts={d}/net true 2>{d}/stacked
+         test $(grep -c {d}/net /proc/self/mountinfo) = 1
+         for f in net uts ipc pid time user; do umount {d}/$f; done
         nsclone = nsclone.display(),
         nstype = nstype.display(),
     );
@@ -413,6 +415,14 @@ fn pinned_namespaces_outlive_their_processes() {
     let mut names: Vec<String> =
         std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     names.sort();
+    // Red team 3 (#9): a second run does not stack a pin on the first's.
+    let stacked = std::fs::read_to_string(dir.path().join("stacked")).unwrap();
+    assert_eq!(
+        stacked,
+        format!("nsclone: cannot pin a namespace at: {d}/net: it already pins a net namespace: one file holds one namespace (umount it first)\n")
+    );
+    std::fs::remove_file(dir.path().join("stacked")).unwrap();
+    names.retain(|n| n != "stacked");
     assert_eq!(names, ["ipc", "net", "pid", "time", "user", "uts"]);
     for n in &names {
         std::fs::remove_file(dir.path().join(n)).unwrap();

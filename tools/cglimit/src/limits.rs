@@ -142,7 +142,7 @@ pub use common::cgroup::limit::cpu_list as cpuset;
 /// A cgroup's name: one path component, not `.` or `..`, and none of the
 /// names cglimit gives its own cgroups, which its sweep judges by name.
 pub fn name(text: &str) -> Result<String, Error> {
-    if text.is_empty() || text == "." || text == ".." || text.contains('/') || text.contains('\n') {
+    if text.is_empty() || text == "." || text == ".." || text.contains('/') || text.chars().any(char::is_control) {
         return Err(Error::new("invalid cgroup name", quoted(text), "one name, without '/'"));
     }
     if own_name(text).is_some() {
