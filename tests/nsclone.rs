@@ -404,7 +404,7 @@ fn pinned_namespaces_outlive_their_processes() {
          nsenter --net={d}/net cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' '
          ! {nsclone} --uts={d}/net true 2>{d}/stacked
          test $(grep -c {d}/net /proc/self/mountinfo) = 1
-         for f in net uts ipc pid time user; do umount {d}/$f; done
+         for f in net uts ipc pid time user; do umount {d}/$f; done",
         nsclone = nsclone.display(),
         nstype = nstype.display(),
     );
@@ -419,7 +419,9 @@ fn pinned_namespaces_outlive_their_processes() {
     let stacked = std::fs::read_to_string(dir.path().join("stacked")).unwrap();
     assert_eq!(
         stacked,
-        format!("nsclone: cannot pin a namespace at: {d}/net: it already pins a net namespace: one file holds one namespace (umount it first)\n")
+        format!(
+            "nsclone: cannot pin a namespace at: {d}/net: it already pins a net namespace: one file holds one namespace (umount it first)\n"
+        )
     );
     std::fs::remove_file(dir.path().join("stacked")).unwrap();
     names.retain(|n| n != "stacked");

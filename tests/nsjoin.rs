@@ -593,7 +593,7 @@ fn the_container_never_gets_our_binary_to_write() {
         let out = joining.wait_with_output().unwrap();
         assert_eq!(out.status.code(), Some(125), "{name}: {said}");
         // What ran inside was a sealed copy, never the host's file.
-        let line = caught.lines().filter(|l| l.starts_with("caught")).last().unwrap().to_owned();
+        let line = caught.lines().rfind(|l| l.starts_with("caught")).unwrap().to_owned();
         assert!(line.ends_with("/memfd:nsjoin (deleted)"), "{name}: {line}");
     }
     let text = wait_report(&report, "refused", JOINS);

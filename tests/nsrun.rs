@@ -685,7 +685,7 @@ fn the_container_never_gets_our_binary_to_write() {
             let said = stalled.drain();
             let status = exec.wait_with_output().unwrap().status;
             assert!(!status.success(), "{id} {name}: {said}");
-            let line = caught.lines().filter(|l| l.starts_with("caught")).last().unwrap().to_owned();
+            let line = caught.lines().rfind(|l| l.starts_with("caught")).unwrap().to_owned();
             assert!(line.ends_with("/memfd:nsrun (deleted)"), "{id} {name}: {line}");
         }
         let text = wait_report(&report, "refused", EXECS);

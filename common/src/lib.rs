@@ -200,9 +200,14 @@ impl ReplacedFile {
             | nix::fcntl::OFlag::O_EXCL
             | nix::fcntl::OFlag::O_NOFOLLOW
             | nix::fcntl::OFlag::O_CLOEXEC;
-        let written = nix::fcntl::openat(self.dir.as_fd(), tmp.as_c_str(), flags, nix::sys::stat::Mode::from_bits_truncate(0o644))
-            .and_then(|fd| nix::unistd::write(&fd, bytes).map(drop))
-            .and_then(|()| nix::fcntl::renameat(self.dir.as_fd(), tmp.as_c_str(), self.dir.as_fd(), self.name.as_c_str()));
+        let written = nix::fcntl::openat(
+            self.dir.as_fd(),
+            tmp.as_c_str(),
+            flags,
+            nix::sys::stat::Mode::from_bits_truncate(0o644),
+        )
+        .and_then(|fd| nix::unistd::write(&fd, bytes).map(drop))
+        .and_then(|()| nix::fcntl::renameat(self.dir.as_fd(), tmp.as_c_str(), self.dir.as_fd(), self.name.as_c_str()));
         written.map_err(|e| {
             // SAFETY: a valid directory descriptor and a NUL-terminated name of ours.
             unsafe { libc::unlinkat(self.dir.as_raw_fd(), tmp.as_ptr(), 0) };

@@ -177,7 +177,8 @@ fn detached_tmpfs(data: &str) -> Result<OwnedFd, Errno> {
     };
     // SAFETY: a NUL-terminated file system name and valid flags.
     let context = owned(unsafe { libc::syscall(libc::SYS_fsopen, c"tmpfs".as_ptr(), libc::FSOPEN_CLOEXEC) })?;
-    for option in data.split(',').filter(|o| !o.is_empty()) {
+    // The source as mount(8) shows it, as `mount -t tmpfs tmpfs DIR` names it.
+    for option in std::iter::once("source=tmpfs").chain(data.split(',')).filter(|o| !o.is_empty()) {
         let (key, value) = option.split_once('=').unwrap_or((option, ""));
         let (key, value) =
             (CString::new(key).map_err(|_| Errno::EINVAL)?, CString::new(value).map_err(|_| Errno::EINVAL)?);

@@ -262,6 +262,25 @@ fn almost_a_size(word: &str) -> bool {
         && word.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == ',')
 }
 
+/// `cglimit 1.5G cmd`: a command that is no command, but almost a size, was
+/// meant as the SIZE: say why it is not one, rather than "command not found".
+fn check_not_a_mistyped_size(args: &Args) -> Result<(), Error> {
+    let Some(first) = args.command.first().and_then(|f| f.to_str()) else { return Ok(()) };
+    if args.limits.memory.is_some()
+        || !almost_a_size(first)
+        || !common::exec::check_runnable(&args.command).is_err_and(|e| e.code == common::exit::NOT_FOUND)
+    {
+        return Ok(());
+    }
+    match limits::memory_size(first, "SIZE") {
+        Err(mut err) => {
+            err.reason.push_str(" (and no command has that name)");
+            Err(err)
+        }
+        Ok(_) => Ok(()),
+    }
+}
+
 fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, Error> {
     let mut a = Args::default();
     let mut rest = match cli::parse_options(&CLI, args, |o, parser| take_option(&mut a, o, parser))? {
@@ -278,15 +297,6 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, 
     {
         a.limits.memory = Some(limits::memory_size(first, "SIZE")?);
         rest.remove(0);
-    } else if let Some(first) = rest.first().and_then(|f| f.to_str())
-        && almost_a_size(first)
-        && a.limits.memory.is_none()
-        && common::exec::check_runnable(&rest[..1]).is_err_and(|e| e.code == common::exit::NOT_FOUND)
-        && let Err(mut err) = limits::memory_size(first, "SIZE")
-    {
-        // `cglimit 1.5G cmd`: say why 1.5G is no size, not that no command is named so.
-        err.reason.push_str(" (and no command has that name)");
-        return Err(err);
     }
     a.command = rest;
     if a.command.is_empty() {
@@ -317,6 +327,7 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
         return Ok(0);
     };
     trace::enable(args.verbose);
+    check_not_a_mistyped_size(&args)?;
     let plan = plan(&args)?;
     limits::sweep_stale(&plan);
     if args.exec {
@@ -540,6 +551,16 @@ mod tests {
             // --swap and --oom-group go with a memory limit.
             let parsed = parse(&["-m64M", &arg, "true"]);
             assert!(matches!(parsed, Ok(Parsed::Run(_))), "{arg}: {parsed:?}");
+        }
+    }
+
+    #[test]
+    fn almost_sizes_are_told_apart() {
+        for word in ["1.5G", " 50M", "50MB", "9999999999999999999999T", "7z", "1,5G"] {
+            assert!(almost_a_size(word), "{word}");
+        }
+        for word in ["x50M", "50-M", "", "./1G", "1G/x"] {
+            assert!(!almost_a_size(word), "{word}");
         }
     }
 

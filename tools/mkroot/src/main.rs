@@ -835,8 +835,8 @@ mod tests {
         assert!(examine_dir(Path::new("/")).unwrap_err().to_string().contains("cannot be the new root"));
         assert!(examine_dir(Path::new("/etc/passwd")).unwrap_err().to_string().contains("not a directory"));
         assert!(examine_dir(Path::new("/no/such/parent/r")).unwrap_err().to_string().contains("parent directory"));
-        assert_eq!(examine_dir(Path::new("/tmp/nstools-surely-missing-dir")).unwrap(), DirState::Missing);
+        assert_eq!(examine_dir(Path::new("/tmp/nstools-surely-missing-dir")).unwrap().0, DirState::Missing);
         assert!(examine_dir(Path::new("/usr")).unwrap_err().to_string().contains("the host's own tree"));
-        assert_eq!(examine_dir(Path::new("/usr/share")).unwrap(), DirState::Image);
+        assert_eq!(examine_dir(Path::new("/usr/share")).unwrap().0, DirState::Image);
     }
 }
