@@ -226,7 +226,6 @@ fn wait_loop(
     mut tick: Option<(std::time::Duration, &mut dyn FnMut())>,
     mirror_stops: bool,
 ) -> Result<i32, Error> {
-    let options = if mirror_stops { libc::WNOHANG | libc::WUNTRACED } else { libc::WNOHANG };
     let mut signals = forwarded_signals();
     signals.push(libc::SIGCHLD);
     let set = signals::set_of(&signals);
@@ -256,22 +255,9 @@ fn wait_loop(
             }
         }
         if sig == libc::SIGCHLD {
-            let mut status = 0;
-            // SAFETY: a valid out-pointer; WNOHANG never blocks.
-            match unsafe { libc::waitpid(child, &mut status, options) } {
-                0 => continue,
-                -1 if Errno::last() == Errno::EINTR => continue,
-                -1 => return Err(Error::sys("cannot wait for", child, Errno::last())),
-                _ if libc::WIFSTOPPED(status) => {
-                    // SAFETY: plain kills; SIGSTOP stops us until someone continues us,
-                    // and `child` is our unreaped child.
-                    unsafe {
-                        libc::kill(libc::getpid(), libc::SIGSTOP);
-                        libc::kill(child, libc::SIGCONT);
-                    }
-                    continue;
-                }
-                _ => return Ok(status),
+            match reap(child, mirror_stops)? {
+                Some(status) => return Ok(status),
+                None => continue,
             }
         }
         if sent_by_a_process(&info) {
@@ -575,7 +561,7 @@ pub fn wait_relaying(
             } else if sig != libc::SIGCHLD {
                 // SAFETY: `child` is our unreaped child, so its pid cannot have been reused.
                 unsafe { libc::kill(child, sig) };
-            } else if let Some(status) = reap_mirroring_stops(child)? {
+            } else if let Some(status) = reap(child, true)? {
                 for stream in &streams {
                     // What the command wrote last; never the caller's input any more.
                     if !stream.input {
@@ -610,13 +596,14 @@ fn copy_once(stream: &Stream, buffer: &mut [u8]) -> bool {
     true
 }
 
-/// Reap `child` if it has ended (its raw status); if it has stopped, stop
-/// with it and continue it once we are continued.
-fn reap_mirroring_stops(child: libc::pid_t) -> Result<Option<i32>, Error> {
+/// Reap `child` if it has ended (its raw status). With `mirror_stops`, if it
+/// has stopped, stop with it and continue it once we are continued.
+fn reap(child: libc::pid_t, mirror_stops: bool) -> Result<Option<i32>, Error> {
+    let options = if mirror_stops { libc::WNOHANG | libc::WUNTRACED } else { libc::WNOHANG };
     loop {
         let mut status = 0;
         // SAFETY: a valid out-pointer; WNOHANG never blocks.
-        match unsafe { libc::waitpid(child, &mut status, libc::WNOHANG | libc::WUNTRACED) } {
+        match unsafe { libc::waitpid(child, &mut status, options) } {
             0 => return Ok(None),
             -1 if Errno::last() == Errno::EINTR => continue,
             -1 => return Err(Error::sys("cannot wait for", child, Errno::last())),

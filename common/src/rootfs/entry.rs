@@ -101,7 +101,7 @@ pub fn mount_root(dir: BorrowedFd<'_>, shown: &Path, kind: RootMount<'_>) -> Res
     match kind {
         RootMount::Tmpfs(data) => {
             trace::step(|| format!("mount -t tmpfs -o {data} tmpfs {}", shown.display()));
-            let tmpfs = detached_tmpfs(data).map_err(|e| failed("cannot mount tmpfs on", e))?;
+            let tmpfs = detached_tmpfs(data, NOSUID_NODEV).map_err(|e| failed("cannot mount tmpfs on", e))?;
             attach(tmpfs.as_fd(), dir).map_err(|e| failed("cannot mount tmpfs on", e))?;
             Ok(tmpfs)
         }
@@ -129,7 +129,7 @@ pub fn mount_root(dir: BorrowedFd<'_>, shown: &Path, kind: RootMount<'_>) -> Res
             // The scratch tmpfs is made and filled while detached (nobody else can reach
             // it), then attached over DIR; the image stays reachable through `dir`.
             trace::step(|| format!("mount -t tmpfs tmpfs {} (the upper layer)", shown.display()));
-            let scratch = detached_tmpfs("mode=0755").map_err(|e| failed("cannot mount tmpfs on", e))?;
+            let scratch = detached_tmpfs("mode=0755", NOSUID_NODEV).map_err(|e| failed("cannot mount tmpfs on", e))?;
             for name in [c"upper", c"work", c"root"] {
                 // SAFETY: a valid directory descriptor and a NUL-terminated name.
                 Errno::result(unsafe { libc::mkdirat(scratch.as_raw_fd(), name.as_ptr(), 0o755) })
@@ -169,8 +169,11 @@ pub fn mount_root(dir: BorrowedFd<'_>, shown: &Path, kind: RootMount<'_>) -> Res
     }
 }
 
-/// A tmpfs, not attached anywhere yet (fsopen, fsconfig, fsmount): nosuid, nodev.
-fn detached_tmpfs(data: &str) -> Result<OwnedFd, Errno> {
+const NOSUID_NODEV: u64 = libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV;
+
+/// A tmpfs with options `data`, not attached anywhere yet (fsopen, fsconfig,
+/// fsmount), with the mount attributes `attrs`.
+fn detached_tmpfs(data: &str, attrs: u64) -> Result<OwnedFd, Errno> {
     let owned = |rc: libc::c_long| -> Result<OwnedFd, Errno> {
         // SAFETY: a descriptor the kernel just returned, owned by nobody else.
         Errno::result(rc).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as i32) })
@@ -205,7 +208,6 @@ fn detached_tmpfs(data: &str) -> Result<OwnedFd, Errno> {
             0,
         )
     })?;
-    let attrs = libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV;
     // SAFETY: a valid, created fs context.
     owned(unsafe { libc::syscall(libc::SYS_fsmount, context.as_raw_fd(), libc::FSMOUNT_CLOEXEC, attrs) })
 }
@@ -234,30 +236,12 @@ fn attach(mount: BorrowedFd<'_>, dir: BorrowedFd<'_>) -> Result<(), Errno> {
 /// can tell from `/proc/PID/mountinfo` (one line, `/`) that it is sealed.
 /// Needs the new mount API (Linux 5.2): ENOSYS before that.
 pub fn seal_away_from_files() -> Result<(), Errno> {
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::fd::AsRawFd;
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)?;
     // Nothing done below may travel to the namespace we came from.
     mount(None::<&str>, "/", None::<&str>, MsFlags::MS_PRIVATE | MsFlags::MS_REC, None::<&str>)?;
-    let owned = |rc: libc::c_long| -> Result<OwnedFd, Errno> {
-        // SAFETY: a descriptor the kernel just returned, owned by nobody else.
-        Errno::result(rc).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as i32) })
-    };
-    // SAFETY: a NUL-terminated file system name and valid flags.
-    let context = owned(unsafe { libc::syscall(libc::SYS_fsopen, c"tmpfs".as_ptr(), libc::FSOPEN_CLOEXEC) })?;
-    // SAFETY: a valid fs context descriptor; CMD_CREATE takes no key or value.
-    Errno::result(unsafe {
-        libc::syscall(
-            libc::SYS_fsconfig,
-            context.as_raw_fd(),
-            libc::FSCONFIG_CMD_CREATE,
-            std::ptr::null::<libc::c_char>(),
-            std::ptr::null::<libc::c_void>(),
-            0,
-        )
-    })?;
     let attrs = libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOEXEC;
-    // SAFETY: a valid, created fs context.
-    let tmpfs = owned(unsafe { libc::syscall(libc::SYS_fsmount, context.as_raw_fd(), libc::FSMOUNT_CLOEXEC, attrs) })?;
+    let tmpfs = detached_tmpfs("", attrs)?;
     // SAFETY: a detached mount's descriptor, an empty path with F_EMPTY_PATH, and a NUL-terminated target.
     Errno::result(unsafe {
         libc::syscall(
