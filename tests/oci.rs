@@ -1,0 +1,496 @@
+//! nsrun against the OCI runtime specification (runtime-spec 1.0.2,
+//! config.md, config-linux.md, runtime.md), section by section, checked from
+//! inside the container with busybox and from the host through /proc and the
+//! cgroup files. Each test names the sections it covers; the README's
+//! conformance table maps them to the files of the runtime-tools suite that
+//! runc passes here, which these replace (facts from the spec, our own code).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use nstools::{Guard, TempDir, has_namespace, is_root, require, stderr, stdout};
+
+fn can_run() -> bool {
+    is_root()
+        && ["pid", "mnt", "uts", "ipc", "net", "user"].iter().all(|n| has_namespace(n))
+        && ["/bin/busybox", "/usr/bin/busybox"].iter().any(|p| Path::new(p).exists())
+}
+
+/// A bundle: a busybox root, and config.json made of the parts a test changes.
+struct Bundle {
+    dir: PathBuf,
+}
+
+/// The parts of config.json a test sets: `process` fields after args (JSON
+/// text with a trailing comma), `linux` fields, top-level fields, extra mounts.
+#[derive(Default)]
+struct Parts<'a> {
+    process: &'a str,
+    linux: &'a str,
+    top: &'a str,
+    mounts: &'a str,
+    namespaces: Option<&'a str>,
+}
+
+impl Bundle {
+    fn new(work: &Path, name: &str, args: &[&str], parts: &Parts<'_>) -> Self {
+        let dir = work.join(name);
+        let bin_dir = dir.join("rootfs/bin");
+        std::fs::create_dir_all(&bin_dir).unwrap();
+        let busybox = ["/bin/busybox", "/usr/bin/busybox"].iter().map(Path::new).find(|p| p.exists()).unwrap();
+        std::fs::copy(busybox, bin_dir.join("busybox")).unwrap();
+        for applet in [
+            "sh", "cat", "echo", "grep", "id", "hostname", "readlink", "ls", "stat", "touch", "env", "pwd", "sleep",
+            "wc", "head", "tr", "cut", "trap", "mkdir",
+        ] {
+            std::os::unix::fs::symlink("busybox", bin_dir.join(applet)).unwrap();
+        }
+        for d in ["proc", "dev", "sys", "tmp", "etc"] {
+            std::fs::create_dir_all(dir.join("rootfs").join(d)).unwrap();
+        }
+        let args: Vec<String> = args.iter().map(|a| format!("{a:?}")).collect();
+        let namespaces = parts
+            .namespaces
+            .unwrap_or(r#"[{"type":"pid"},{"type":"mount"},{"type":"uts"},{"type":"ipc"},{"type":"network"}]"#);
+        let config = format!(
+            r#"{{"ociVersion":"1.0.2",{top}
+ "process":{{"args":[{args}],{process}"env":["PATH=/bin"],"cwd":"/","user":{{"uid":0,"gid":0}}}},
+ "root":{{"path":"rootfs"}},
+ "mounts":[{mounts}{{"destination":"/proc","type":"proc","source":"proc"}},
+   {{"destination":"/dev","type":"tmpfs","source":"tmpfs","options":["nosuid","mode=755"]}}],
+ "linux":{{{linux}"namespaces":{namespaces}}}}}"#,
+            top = parts.top,
+            args = args.join(","),
+            process = parts.process,
+            mounts = parts.mounts,
+            linux = parts.linux,
+        );
+        std::fs::write(dir.join("config.json"), config).unwrap();
+        Self { dir }
+    }
+}
+
+/// `nsrun --root STATE ARGS`, output captured.
+fn nsrun(guard: &Guard, state: &Path, args: &[&str]) -> Output {
+    guard.command("nsrun").arg("--root").arg(state).args(args).stdin(Stdio::null()).output().unwrap()
+}
+
+/// `nsrun run` of a bundle: create, start, wait, delete. Its output is the container's.
+fn run(guard: &Guard, state: &Path, bundle: &Bundle, id: &str) -> Output {
+    nsrun(guard, state, &["run", "--bundle", bundle.dir.to_str().unwrap(), id])
+}
+
+/// `nsrun create` with its stdio on files (the container keeps them).
+fn create(guard: &Guard, state: &Path, bundle: &Bundle, id: &str) -> Output {
+    let err = state.with_extension(format!("{id}.err"));
+    let status = guard
+        .command("nsrun")
+        .arg("--root")
+        .arg(state)
+        .args(["create", "--bundle", bundle.dir.to_str().unwrap(), id])
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(state.with_extension(format!("{id}.out"))).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .status()
+        .unwrap();
+    let mut out = Command::new("true").output().unwrap();
+    out.status = status;
+    out.stderr = std::fs::read(&err).unwrap_or_default();
+    out
+}
+
+/// What `nsrun state` says: the status and the pid.
+fn state_of(guard: &Guard, state: &Path, id: &str) -> (String, i32) {
+    let text = stdout(&nsrun(guard, state, &["state", id]));
+    let field = |key: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(&format!("\"{key}\": ")))
+            .map(|v| v.trim_end_matches(',').trim_matches('"').to_owned())
+    };
+    (field("status").unwrap_or_default(), field("pid").and_then(|p| p.parse().ok()).unwrap_or(0))
+}
+
+fn wait_status(guard: &Guard, state: &Path, id: &str, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while state_of(guard, state, id).0 != want {
+        assert!(Instant::now() < deadline, "{id} never became {want}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// config.md "Process" (args, env, cwd, user with additionalGids, noNewPrivileges,
+/// oomScoreAdj, rlimits) and runtime.md's default run. Suite files: default,
+/// process, process_user, process_oom_score_adj, process_rlimits, misc_props.
+#[test]
+fn the_process_is_the_configs() {
+    require!(can_run(), "needs root, namespaces and busybox-static");
+    let work = TempDir::new("oci-process");
+    let state = work.path().join("state");
+    let guard = Guard::new(&[]);
+    let script = "pwd; echo $FOO; id -u; id -g; id -G; cat /proc/self/oom_score_adj; \
+                  grep 'Max open files' /proc/self/limits | tr -s ' '; grep NoNewPrivs /proc/self/status | tr -d '\\t'; \
+                  echo args: \"$0\" \"$1\"";
+    let parts = Parts {
+        process: r#""noNewPrivileges":true,"oomScoreAdj":300,"rlimits":[{"type":"RLIMIT_NOFILE","hard":200,"soft":100}],"#,
+        ..Parts::default()
+    };
+    let bundle = Bundle::new(work.path(), "b", &["/bin/sh", "-c", script, "zero", "one"], &parts);
+    // The user and cwd of the process are set through the same document.
+    let config = std::fs::read_to_string(bundle.dir.join("config.json")).unwrap();
+    let config = config
+        .replace(r#""env":["PATH=/bin"]"#, r#""env":["PATH=/bin","FOO=bar baz"]"#)
+        .replace(r#""cwd":"/""#, r#""cwd":"/tmp""#)
+        .replace(r#""user":{"uid":0,"gid":0}"#, r#""user":{"uid":1000,"gid":1001,"additionalGids":[1002,1003]}"#);
+    std::fs::write(bundle.dir.join("config.json"), config).unwrap();
+    let out = run(&guard, &state, &bundle, "p1");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "/tmp\nbar baz\n1000\n1001\n1001 1002 1003\n300\nMax open files 100 200 files \nNoNewPrivs:1\nargs: zero one\n"
+    );
+    assert!(!state.join("p1").exists(), "run deletes what it created");
+    guard.check();
+}
+
+/// config.md "Root" (readonly) and "Hostname". Suite files: root_readonly_true, hostname.
+#[test]
+fn a_read_only_root_and_the_hostname() {
+    require!(can_run(), "needs root, namespaces and busybox-static");
+    let work = TempDir::new("oci-root");
+    let state = work.path().join("state");
+    let guard = Guard::new(&[]);
+    let parts = Parts { top: r#""hostname":"oci-box","#, ..Parts::default() };
+    let bundle = Bundle::new(
+        work.path(),
+        "b",
+        &["/bin/sh", "-c", "hostname; touch /x 2>&1 | grep -o 'Read-only file system'"],
+        &parts,
+    );
+    let config = std::fs::read_to_string(bundle.dir.join("config.json")).unwrap();
+    std::fs::write(
+        bundle.dir.join("config.json"),
+        config.replace(r#""root":{"path":"rootfs"}"#, r#""root":{"path":"rootfs","readonly":true}"#),
+    )
+    .unwrap();
+    let out = run(&guard, &state, &bundle, "r1");
+    assert_eq!(
+        (out.status.code(), stdout(&out).as_str()),
+        (Some(0), "oci-box\nRead-only file system\n"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!bundle.dir.join("rootfs/x").exists());
+    guard.check();
+}
+
+/// config.md "Capabilities": the sets as listed; an unknown name fails create
+/// and leaves nothing. Suite file: process_capabilities_fail.
+#[test]
+fn capabilities_are_the_configs_and_an_unknown_one_fails() {
+    require!(can_run(), "needs root, namespaces and busybox-static");
+    let work = TempDir::new("oci-caps");
+    let state = work.path().join("state");
+    let guard = Guard::new(&[]);
+    let caps = |list: &str| {
+        format!(
+            r#""capabilities":{{"bounding":[{list}],"effective":[{list}],"permitted":[{list}],"inheritable":[],"ambient":[]}},"#
+        )
+    };
+    let good = caps(r#""CAP_CHOWN","CAP_KILL""#);
+    let parts = Parts { process: &good, ..Parts::default() };
+    let bundle = Bundle::new(
+        work.path(),
+        "b",
+        &["/bin/sh", "-c", "grep -E '^Cap(Eff|Bnd):' /proc/self/status | tr -d '\\t'"],
+        &parts,
+    );
+    let out = run(&guard, &state, &bundle, "c1");
+    assert_eq!(stdout(&out), "CapEff:0000000000000021\nCapBnd:0000000000000021\n", "{}", stderr(&out));
+    let bad = caps(r#""CAP_CHOWN","CAP_NOT_A_CAPABILITY""#);
+    let parts = Parts { process: &bad, ..Parts::default() };
+    let bundle = Bundle::new(work.path(), "bad", &["/bin/true"], &parts);
+    let out = create(&guard, &state, &bundle, "c2");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("CAP_NOT_A_CAPABILITY"), "{}", stderr(&out));
+    assert!(!state.join("c2").exists(), "a failed create left its state");
+    guard.check();
+}
+
+/// config.md "Mounts" (a tmpfs with options, a read-only bind), config-linux.md
+/// "Masked Paths" (a file reads empty, a directory is empty) and "Readonly
+/// Paths". Suite files: mounts, linux_masked_paths, linux_readonly_paths.
+#[test]
+fn mounts_masked_paths_and_read_only_paths() {
+    require!(can_run(), "needs root, namespaces and busybox-static");
+    let work = TempDir::new("oci-mounts");
+    let state = work.path().join("state");
+    let shared = work.path().join("host/shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    std::fs::write(shared.join("file"), "from the host\n").unwrap();
+    let guard = Guard::new(&[&shared]);
+    let mounts = format!(
+        r#"{{"destination":"/m1","type":"tmpfs","source":"tmpfs","options":["size=1m","mode=700","nosuid"]}},
+           {{"destination":"/m2","type":"bind","source":{:?},"options":["rbind","ro"]}},"#,
+        shared.display().to_string()
+    );
+    let parts = Parts {
+        mounts: &mounts,
+        linux: r#""maskedPaths":["/proc/kcore","/masked","/nonexistent-masked"],"readonlyPaths":["/proc/sys","/ro"],"#,
+        ..Parts::default()
+    };
+    let script = "grep -c ' /m1 .*nosuid.* - tmpfs ' /proc/self/mountinfo; stat -c %a /m1; cat /m2/file; \
+                  touch /m2/x 2>/dev/null || echo m2-ro; cat /proc/kcore | wc -c; ls /masked | wc -l; \
+                  echo 1 > /proc/sys/kernel/ns_last_pid 2>/dev/null || echo proc-sys-ro; touch /ro/x 2>/dev/null || echo ro-ro; \
+                  touch /masked/x 2>/dev/null || echo masked-ro";
+    let bundle = Bundle::new(work.path(), "b", &["/bin/sh", "-c", script], &parts);
+    for dir in ["masked", "ro"] {
+        std::fs::create_dir(bundle.dir.join("rootfs").join(dir)).unwrap();
+        std::fs::write(bundle.dir.join("rootfs").join(dir).join("secret"), "x").unwrap();
+    }
+    let out = run(&guard, &state, &bundle, "m1");
+    assert_eq!(
+        (out.status.code(), stdout(&out).as_str()),
+        (Some(0), "1\n700\nfrom the host\nm2-ro\n0\n0\nproc-sys-ro\nro-ro\nmasked-ro\n"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!shared.join("x").exists());
+    guard.check();
+}
+
+/// config-linux.md "Sysctl", "Devices" and "User namespace mappings".
+/// Suite files: linux_sysctl, linux_devices, linux_uid_mappings.
+#[test]
+fn sysctls_devices_and_id_maps() {
+    require!(can_run(), "needs root, namespaces and busybox-static");
+    let work = TempDir::new("oci-linux");
+    work.open_to_all(0o755);
+    let state = work.path().join("state");
+    let guard = Guard::new(&[]);
+    let parts = Parts {
+        linux: r#""sysctl":{"net.ipv4.ip_forward":"1","kernel.shmmax":"12345678"},
+                  "devices":[{"path":"/dev/oci-char","type":"c","major":1,"minor":3,"fileMode":438,"uid":0,"gid":0},
+                             {"path":"/dev/oci-block","type":"b","major":7,"minor":0,"fileMode":384,"uid":1,"gid":2},
+                             {"path":"/dev/oci-fifo","type":"p","fileMode":420}],"#,
+        ..Parts::default()
+    };
+    let script = "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmax; \
+                  stat -c '%n %F %t:%T %a %u:%g' /dev/oci-char /dev/oci-block /dev/oci-fifo";
+    let bundle = Bundle::new(work.path(), "b", &["/bin/sh", "-c", script], &parts);
+    let out = run(&guard, &state, &bundle, "l1");
+    assert_eq!(
+        (out.status.code(), stdout(&out).as_str()),
+        (
+            Some(0),
+            "1\n12345678\n/dev/oci-char character special file 1:3 666 0:0\n\
+             /dev/oci-block block special file 7:0 600 1:2\n/dev/oci-fifo fifo 0:0 644 0:0\n"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    // The host's value is its own.
+    assert_ne!(std::fs::read_to_string("/proc/sys/kernel/shmmax").unwrap(), "12345678\n");
+    let parts = Parts {
+        linux: r#""uidMappings":[{"containerID":0,"hostID":100000,"size":65536}],"gidMappings":[{"containerID":0,"hostID":200000,"size":1000}],"#,
+        namespaces: Some(
+            r#"[{"type":"pid"},{"type":"mount"},{"type":"uts"},{"type":"ipc"},{"type":"network"},{"type":"user"}]"#,
+        ),
+        ..Parts::default()
+    };
+    let script = "cat /proc/self/uid_map /proc/self/gid_map | tr -s ' '; id -u";
+    let bundle = Bundle::new(work.path(), "u", &["/bin/sh", "-c", script], &parts);
+    let out = run(&guard, &state, &bundle, "u1");
+    assert_eq!(
+        (out.status.code(), stdout(&out).as_str()),
+        (Some(0), " 0 100000 65536\n 0 200000 1000\n0\n"),
+        "{}",
+        stderr(&out)
+    );
+    guard.check();
+}
+
+/// config-linux.md "Namespaces": new ones without a path, an existing one
+/// joined by its path, a path of another type refused, and no mount namespace
+/// refused (nsrun would mount in the host's). Suite files: linux_ns_nopath,
+/// linux_ns_path, linux_ns_path_type, linux_ns_itype.
+#[test]
+fn namespaces_new_joined_and_refused() {
+    require!(can_run(), "needs root, namespaces and busybox-static");
+    let work = TempDir::new("oci-ns");
+    let state = work.path().join("state");
+    let guard = Guard::new(&[]);
+    let mut holder = guard.watch(Command::new("unshare")).args(["-n", "-i", "sleep", "30"]).spawn().unwrap();
+    let held = holder.id();
+    let ns =
+        |pid: &str, kind: &str| std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).unwrap().display().to_string();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while ns(&held.to_string(), "net") == ns("self", "net") {
+        assert!(Instant::now() < deadline, "unshare never made its namespaces");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let script = "for n in pid mnt uts ipc net; do readlink /proc/self/ns/$n; done";
+    let bundle = Bundle::new(work.path(), "new", &["/bin/sh", "-c", script], &Parts::default());
+    let out = run(&guard, &state, &bundle, "n1");
+    let inside: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
+    assert_eq!(inside.len(), 5, "{}", stderr(&out));
+    for (line, kind) in inside.iter().zip(["pid", "mnt", "uts", "ipc", "net"]) {
+        assert_ne!(line, &ns("self", kind), "{kind} is the host's");
+    }
+    let joined = format!(
+        r#"[{{"type":"pid"}},{{"type":"mount"}},{{"type":"uts"}},{{"type":"ipc","path":"/proc/{held}/ns/ipc"}},{{"type":"network","path":"/proc/{held}/ns/net"}}]"#
+    );
+    let parts = Parts { namespaces: Some(&joined), ..Parts::default() };
+    let bundle = Bundle::new(
+        work.path(),
+        "joined",
+        &["/bin/sh", "-c", "for n in ipc net; do readlink /proc/self/ns/$n; done"],
+        &parts,
+    );
+    let out = run(&guard, &state, &bundle, "n2");
+    assert_eq!(
+        stdout(&out),
+        format!("{}\n{}\n", ns(&held.to_string(), "ipc"), ns(&held.to_string(), "net")),
+        "{}",
+        stderr(&out)
+    );
+    let mistyped =
+        format!(r#"[{{"type":"pid"}},{{"type":"mount"}},{{"type":"network","path":"/proc/{held}/ns/ipc"}}]"#);
+    let parts = Parts { namespaces: Some(&mistyped), ..Parts::default() };
+    let bundle = Bundle::new(work.path(), "mistyped", &["/bin/true"], &parts);
+    let out = create(&guard, &state, &bundle, "n3");
+    assert_eq!(out.status.code(), Some(1), "a network path to an ipc namespace was taken");
+    assert!(!state.join("n3").exists());
+    let parts = Parts { namespaces: Some(r#"[{"type":"pid"},{"type":"uts"}]"#), ..Parts::default() };
+    let bundle = Bundle::new(work.path(), "nomount", &["/bin/true"], &parts);
+    let out = create(&guard, &state, &bundle, "n4");
+    assert_eq!(out.status.code(), Some(1), "no mount namespace was taken");
+    assert!(!state.join("n4").exists());
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    guard.check();
+}
+
+/// The cgroup directories a created container's state names.
+fn cgroup_dirs(state: &Path, id: &str) -> Vec<PathBuf> {
+    let text = std::fs::read_to_string(state.join(id).join("state.json")).unwrap();
+    text.split("\"dir\":\"").skip(1).filter_map(|rest| rest.split('"').next()).map(PathBuf::from).collect()
+}
+
+/// The file of one of `dirs` that exists (v1 or v2 name), as text.
+fn cgroup_file(dirs: &[PathBuf], names: &[&str]) -> String {
+    dirs.iter()
+        .flat_map(|d| names.iter().map(move |n| d.join(n)))
+        .find(|p| p.exists())
+        .map(|p| std::fs::read_to_string(p).unwrap().trim().to_owned())
+        .unwrap_or_else(|| panic!("none of {names:?} in {dirs:?}"))
+}
+
+/// config-linux.md "Control groups" (cgroupsPath relative and absolute, cpu and
+/// pids resources) and runtime.md "delete" (what create made goes, what was
+/// there stays). Suite files: linux_cgroups_cpus, linux_cgroups_relative_cpus,
+/// linux_cgroups_pids, linux_cgroups_relative_pids, delete_resources,
+/// delete_only_create_resources.
+#[test]
+fn cgroup_resources_land_in_the_files_and_go_with_delete() {
+    require!(can_run(), "needs root, namespaces and busybox-static");
+    let work = TempDir::new("oci-cgroups");
+    let state = work.path().join("state");
+    let guard = Guard::new(&[]);
+    let own = common::cgroup::own();
+    let pids_h = common::cgroup::holding(&own, "pids").expect("a pids controller").clone();
+    // A cgroup that is there before: delete leaves it.
+    let existing = format!("oci-existing.{}", std::process::id());
+    let before = pids_h.dir.join(&existing);
+    std::fs::create_dir(&before).unwrap();
+    // Absolute: from each hierarchy's root, below our own cgroup where it lies deepest (elsewhere
+    // we are at the root).
+    let deepest = own.iter().map(|h| h.path.as_str()).max_by_key(|p| p.len()).unwrap_or("/");
+    let absolute = format!("{}/oci-abs.{}", deepest.trim_end_matches('/'), std::process::id());
+    for (id, path) in [("g1", format!("oci-rel.{}/c", std::process::id())), ("g2", absolute), ("g3", existing.clone())]
+    {
+        let linux = format!(
+            r#""cgroupsPath":{path:?},"resources":{{"cpu":{{"shares":512,"quota":50000,"period":100000,"cpus":"0","mems":"0"}},"pids":{{"limit":42}}}},"#
+        );
+        let parts = Parts { linux: &linux, ..Parts::default() };
+        let bundle = Bundle::new(work.path(), id, &["/bin/sleep", "30"], &parts);
+        let out = create(&guard, &state, &bundle, id);
+        assert_eq!(out.status.code(), Some(0), "{id}: {}", stderr(&out));
+        let dirs = cgroup_dirs(&state, id);
+        assert!(!dirs.is_empty() && dirs.iter().all(|d| d.ends_with(path.trim_start_matches('/'))), "{id}: {dirs:?}");
+        assert_eq!(cgroup_file(&dirs, &["pids.max"]), "42", "{id}");
+        let quota = cgroup_file(&dirs, &["cpu.cfs_quota_us", "cpu.max"]);
+        assert!(quota == "50000" || quota == "50000 100000", "{id}: {quota}");
+        let shares = cgroup_file(&dirs, &["cpu.shares", "cpu.weight"]);
+        assert!(shares == "512" || shares == "20", "{id}: {shares}");
+        assert_eq!(cgroup_file(&dirs, &["cpuset.cpus"]), "0", "{id}");
+        let (status, pid) = state_of(&guard, &state, id);
+        assert_eq!(status, "created");
+        let procs = cgroup_file(&dirs, &["cgroup.procs"]);
+        assert_eq!(procs, pid.to_string(), "{id}: the held process is in");
+        let out = nsrun(&guard, &state, &["delete", "--force", id]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        for dir in &dirs {
+            assert_eq!(dir.exists(), id == "g3" && dir == &before, "{id}: {}", dir.display());
+        }
+    }
+    std::fs::remove_dir(&before).unwrap();
+    guard.check();
+}
+
+/// runtime.md "Lifecycle" and "Operations": create (created, the process held),
+/// start (running, the process is the config's), state, kill with a signal the
+/// process handles, kill of a stopped container (an error, no effect), delete,
+/// and config.json changed after create (no effect). Suite files: create, start,
+/// state, kill, killsig, kill_no_effect, config_updates_without_affect.
+#[test]
+fn the_lifecycle_create_start_state_kill_delete() {
+    require!(can_run(), "needs root, namespaces and busybox-static");
+    let work = TempDir::new("oci-life");
+    let state = work.path().join("state");
+    let shared = work.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    let guard = Guard::new(&[]);
+    let mounts = format!(
+        r#"{{"destination":"/shared","type":"bind","source":{:?},"options":["rbind","rw"]}},"#,
+        shared.display().to_string()
+    );
+    let parts = Parts { mounts: &mounts, top: r#""hostname":"first","#, ..Parts::default() };
+    let script = "trap 'echo usr1 >> /shared/out' USR1; hostname > /shared/out; while :; do sleep 0.05; done";
+    let bundle = Bundle::new(work.path(), "b", &["/bin/sh", "-c", script], &parts);
+    let out = create(&guard, &state, &bundle, "k1");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (status, pid) = state_of(&guard, &state, "k1");
+    assert_eq!(status, "created");
+    assert!(pid > 0 && Path::new(&format!("/proc/{pid}")).exists());
+    assert!(!shared.join("out").exists(), "the process ran before start");
+    // What config.json says after create changes nothing.
+    let config = std::fs::read_to_string(bundle.dir.join("config.json")).unwrap();
+    std::fs::write(bundle.dir.join("config.json"), config.replace("\"first\"", "\"second\"")).unwrap();
+    let out = nsrun(&guard, &state, &["start", "k1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(state_of(&guard, &state, "k1"), ("running".to_owned(), pid));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(shared.join("out")).is_ok_and(|o| o == "first\n") {
+        assert!(Instant::now() < deadline, "the process never ran");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // A second start is an error.
+    assert_eq!(nsrun(&guard, &state, &["start", "k1"]).status.code(), Some(1));
+    let out = nsrun(&guard, &state, &["kill", "k1", "USR1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    while !std::fs::read_to_string(shared.join("out")).is_ok_and(|o| o == "first\nusr1\n") {
+        assert!(Instant::now() < deadline, "the signal never came");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(nsrun(&guard, &state, &["kill", "k1", "KILL"]).status.code(), Some(0));
+    wait_status(&guard, &state, "k1", "stopped");
+    let out = nsrun(&guard, &state, &["kill", "k1", "TERM"]);
+    assert_eq!(out.status.code(), Some(1), "a kill of a stopped container is an error");
+    assert_eq!(nsrun(&guard, &state, &["delete", "k1"]).status.code(), Some(0));
+    let out = nsrun(&guard, &state, &["state", "k1"]);
+    assert_eq!((out.status.code(), stderr(&out).as_str()), (Some(1), "nsrun: 'k1': no such container\n"));
+    guard.check();
+}
