@@ -165,6 +165,10 @@ fn bad_input_is_refused_before_any_cgroup_exists() {
         let out = guard.command("cglimit").args(args).arg("true").output().unwrap();
         assert_eq!((code(&out), stderr(&out).as_str()), (125, message), "{args:?}");
     }
+    // A control file's name is no cgroup's, and the message says so.
+    let out = guard.command("cglimit").args(["--name=cgroup.procs", "true"]).output().unwrap();
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("that is a control file of the parent cgroup"), "{}", stderr(&out));
     guard.check();
 }
 

@@ -117,6 +117,9 @@ impl Made {
         trace::step(|| format!("mkdir {}", dir.display()));
         std::fs::create_dir(&dir).map_err(|e| {
             let why = match e.kind() {
+                std::io::ErrorKind::AlreadyExists if dir.is_file() => {
+                    "that is a control file of the parent cgroup, not a cgroup: choose another name (--name)".to_owned()
+                }
                 std::io::ErrorKind::AlreadyExists => "a cgroup of that name exists already (--name)".to_owned(),
                 _ => crate::io_reason(&e),
             };
