@@ -34,10 +34,23 @@ pub enum Step {
     Pin,
     /// nsunshare's holder is PID 1 of the new PID namespace.
     HolderUp,
+    /// nsrun → the container's (or exec's) process: it is in the container's
+    /// cgroups, its maps and oom_score_adj are written: it may go on.
+    InCgroups,
+    /// The container's process → nsrun create: its root is built; create's
+    /// hooks (prestart, createRuntime) are due.
+    HooksDue,
+    /// nsrun create → the container's process: those hooks ran; the state
+    /// document they read follows, up to the end of the pipe.
+    HooksRan,
+    /// The container's process → nsrun create: set up, held until start.
+    Ready,
+    /// The other side failed; its message follows, up to the end of the pipe.
+    Failed,
 }
 
 impl Step {
-    const ALL: [Step; 8] = [
+    const ALL: [Step; 13] = [
         Step::NamespacesMade,
         Step::MapsWritten,
         Step::SetUp,
@@ -46,6 +59,11 @@ impl Step {
         Step::PidReported,
         Step::Pin,
         Step::HolderUp,
+        Step::InCgroups,
+        Step::HooksDue,
+        Step::HooksRan,
+        Step::Ready,
+        Step::Failed,
     ];
 
     fn byte(self) -> u8 {
@@ -58,6 +76,11 @@ impl Step {
             Step::PidReported => b'A',
             Step::Pin => b'P',
             Step::HolderUp => b'H',
+            Step::InCgroups => b'C',
+            Step::HooksDue => b'K',
+            Step::HooksRan => b'k',
+            Step::Ready => b'Y',
+            Step::Failed => b'F',
         }
     }
 
@@ -72,6 +95,11 @@ impl Step {
             Step::PidReported => "PID reported",
             Step::Pin => "pin",
             Step::HolderUp => "PID 1 holder up",
+            Step::InCgroups => "in the cgroups",
+            Step::HooksDue => "hooks due",
+            Step::HooksRan => "hooks ran",
+            Step::Ready => "ready",
+            Step::Failed => "failed",
         }
     }
 }
@@ -88,23 +116,80 @@ pub fn send(fd: BorrowedFd<'_>, step: Step) -> Result<(), Errno> {
     }
 }
 
-/// Wait until the other side says `step` is done. The error names the step
-/// that did not come: the other side left (it reports its own failure), or
-/// said something else.
-pub fn expect(fd: BorrowedFd<'_>, step: Step) -> Result<(), Error> {
+/// What came from the other side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Heard {
+    Step(Step),
+    /// [`Step::Failed`], with the message that followed it.
+    Failed(String),
+    /// The pipe ended (the other side left) or held something that is no step.
+    Gone,
+}
+
+/// The next step from the other side (and a failure's message).
+pub fn hear(fd: BorrowedFd<'_>) -> Heard {
     let mut byte = [0u8];
-    let got = loop {
+    let step = loop {
         match nix::unistd::read(fd, &mut byte) {
             Ok(1) => break Step::ALL.into_iter().find(|s| s.byte() == byte[0]),
             Err(Errno::EINTR) => continue,
             _ => break None,
         }
     };
-    match got {
-        Some(s) if s == step => Ok(()),
-        Some(other) => Err(Error::new("handshake failed", step.name(), format!("got {} instead", other.name()))),
-        None => Err(Error::new("handshake failed", step.name(), "the other side is gone")),
+    match step {
+        Some(Step::Failed) => Heard::Failed(receive_text(fd, 64 * 1024).unwrap_or_default()),
+        Some(step) => Heard::Step(step),
+        None => Heard::Gone,
     }
+}
+
+/// Wait until the other side says `step` is done. The error names the step
+/// that did not come: the other side left (it reports its own failure), or
+/// said something else; a failure it sent is its own message.
+pub fn expect(fd: BorrowedFd<'_>, step: Step) -> Result<(), Error> {
+    match hear(fd) {
+        Heard::Step(s) if s == step => Ok(()),
+        Heard::Step(other) => Err(Error::new("handshake failed", step.name(), format!("got {} instead", other.name()))),
+        Heard::Failed(message) => Err(Error::new("", "", message)),
+        Heard::Gone => Err(Error::new("handshake failed", step.name(), "the other side is gone")),
+    }
+}
+
+/// Say we failed, and why: [`Step::Failed`] and the message, for a parent
+/// whose stderr is not ours to write (an engine reads it).
+pub fn send_failure(fd: BorrowedFd<'_>, err: &Error) {
+    if send(fd, Step::Failed).is_ok() {
+        let _ = send_text(fd, &err.to_string());
+    }
+}
+
+/// Text that follows a step (a state document, a message), whole.
+pub fn send_text(fd: BorrowedFd<'_>, text: &str) -> Result<(), Errno> {
+    let mut bytes = text.as_bytes();
+    while !bytes.is_empty() {
+        match nix::unistd::write(fd, bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// The text that follows a step, up to the end of the pipe, at most `limit` bytes.
+pub fn receive_text(fd: BorrowedFd<'_>, limit: usize) -> Result<String, Error> {
+    let mut text = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match nix::unistd::read(fd, &mut buf) {
+            Ok(0) => break,
+            Ok(n) if text.len() + n <= limit => text.extend_from_slice(&buf[..n]),
+            Ok(_) => return Err(Error::new("handshake failed", "a text", format!("longer than {limit} bytes"))),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(Error::sys("handshake failed", "a text", e)),
+        }
+    }
+    String::from_utf8(text).map_err(|_| Error::new("handshake failed", "a text", "not UTF-8"))
 }
 
 /// Read the raw wait status an init reported, if it did.
@@ -156,4 +241,40 @@ pub fn receive_fd(socket: BorrowedFd<'_>) -> Result<OwnedFd, Error> {
         }
     }
     Err(Error::new("cannot receive", "a descriptor", "the other side ended before sending it"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn every_step_has_its_own_byte_and_name() {
+        for (i, a) in Step::ALL.iter().enumerate() {
+            for b in &Step::ALL[i + 1..] {
+                assert!(a.byte() != b.byte() && a.name() != b.name(), "{a:?} {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn steps_texts_and_failures_travel() {
+        let (r, w) = pipe().unwrap();
+        send(w.as_fd(), Step::HooksRan).unwrap();
+        send_text(w.as_fd(), "{\"status\":\"created\"}").unwrap();
+        drop(w);
+        assert_eq!(expect(r.as_fd(), Step::HooksRan), Ok(()));
+        assert_eq!(receive_text(r.as_fd(), 1024).unwrap(), "{\"status\":\"created\"}");
+        let (r, w) = pipe().unwrap();
+        send_failure(w.as_fd(), &Error::new("cannot mount", "/proc", "why"));
+        drop(w);
+        assert_eq!(expect(r.as_fd(), Step::Ready).unwrap_err().to_string(), "cannot mount: /proc: why");
+        let (r, w) = pipe().unwrap();
+        drop(w);
+        assert_eq!(hear(r.as_fd()), Heard::Gone);
+        let (r, w) = pipe().unwrap();
+        send_text(w.as_fd(), &"x".repeat(2000)).unwrap();
+        drop(w);
+        assert!(receive_text(r.as_fd(), 1000).is_err());
+    }
 }

@@ -5,12 +5,13 @@
 //! at `create`, before anything is made: never silently left out.
 
 use std::ffi::OsString;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use common::error::quoted;
 use common::process::{self, Forked};
 use common::rootfs::{self, Root};
+use common::sync::{self, Step};
 use common::{Error, caps, trace};
 use nix::errno::Errno;
 use nix::mount::{MsFlags, mount};
@@ -357,8 +358,7 @@ fn build(
             drop(from_child);
             drop(placed_it);
             // Nothing runs before the process is in the container's cgroups.
-            let mut go = [0u8; 1];
-            if !matches!(nix::unistd::read(&in_cgroups, &mut go), Ok(1)) {
+            if sync::expect(in_cgroups.as_fd(), Step::InCgroups).is_err() {
                 process::child_exit(1);
             }
             init(bundle, rootfs, (process, config), &joins, (&fifo_fd, files.console.as_ref()), (to_parent, in_cgroups))
@@ -374,7 +374,7 @@ fn build(
                 let _ = process::reap_helper(pid, "the process");
                 return Err(err);
             }
-            let _ = nix::unistd::write(&placed_it, b"1");
+            let _ = sync::send(placed_it.as_fd(), Step::InCgroups);
             let state = State {
                 id: id.to_owned(),
                 pid,
@@ -384,33 +384,12 @@ fn build(
                 annotations: config.annotations.iter().map(|(k, v)| (k.clone(), json!(v))).collect(),
                 cgroups: placed.to_vec(),
             };
-            let mut from_child = std::io::BufReader::new(std::fs::File::from(from_child));
-            let mut said = String::new();
-            if needs_hook_state(config) {
-                let _ = std::io::BufRead::read_line(&mut from_child, &mut said);
-                if said == "hooks\n" {
-                    said.clear();
-                    let doc = state.hook_state("created");
-                    let h = &config.hooks;
-                    let ran = hooks::run_all("prestart", &h.prestart, &doc)
-                        .and_then(|()| hooks::run_all("createRuntime", &h.create_runtime, &doc));
-                    if let Err(err) = ran {
-                        drop(placed_it);
-                        // Our own child, which exits once the pipe closes unwritten (or has ended).
-                        let _ = process::reap_helper(pid, "the process");
-                        return Err(err);
-                    }
-                    let _ = nix::unistd::write(&placed_it, doc.as_bytes());
-                }
-            }
-            drop(placed_it);
-            let _ = std::io::Read::read_to_string(&mut from_child, &mut said);
-            if said != "ok" {
+            let handshake = run_create_hooks(config, &state, from_child.as_fd(), placed_it)
+                .and_then(|()| sync::expect(from_child.as_fd(), Step::Ready).map_err(|e| set_up_failed(id, e)));
+            if let Err(err) = handshake {
                 // Our own child, which exits once the pipe closes unwritten (or has ended).
                 let _ = process::reap_helper(pid, "the process");
-                let why =
-                    if said.is_empty() { "the container's process died while it was set up".to_owned() } else { said };
-                return Err(Error::new("cannot create", quoted(id), why));
+                return Err(err);
             }
             state.write(dir)?;
             if let Some(file) = files.pid_file {
@@ -421,8 +400,35 @@ fn build(
     }
 }
 
-fn report(to_parent: &OwnedFd, text: &str) {
-    let _ = nix::unistd::write(to_parent, text.as_bytes());
+/// The container's process did not get set up: its own message, or that it died.
+fn set_up_failed(id: &str, heard: Error) -> Error {
+    let why = if heard.what.is_empty() {
+        heard.reason
+    } else {
+        "the container's process died while it was set up".to_owned()
+    };
+    Error::new("cannot create", quoted(id), why)
+}
+
+/// Create's hooks, when the container's process says they are due: then the
+/// state document they read goes to it, for its own createContainer hooks.
+fn run_create_hooks(
+    config: &Config,
+    state: &State,
+    from_child: BorrowedFd<'_>,
+    to_child: OwnedFd,
+) -> Result<(), Error> {
+    if !needs_hook_state(config) {
+        return Ok(());
+    }
+    sync::expect(from_child, Step::HooksDue).map_err(|e| set_up_failed(&state.id, e))?;
+    let doc = state.hook_state("created");
+    let h = &config.hooks;
+    hooks::run_all("prestart", &h.prestart, &doc)
+        .and_then(|()| hooks::run_all("createRuntime", &h.create_runtime, &doc))?;
+    sync::send(to_child.as_fd(), Step::HooksRan)
+        .and_then(|()| sync::send_text(to_child.as_fd(), &doc))
+        .map_err(|e| Error::sys("cannot send", "the state to the container's process", e))
 }
 
 /// The container's process: set up, report to `create` (which waits for the
@@ -447,21 +453,23 @@ fn init(
     ) {
         Ok(fd) => fd,
         Err(e) => {
-            report(&to_parent, &Error::sys("cannot open", "/proc/self/fd", e).to_string());
+            sync::send_failure(to_parent.as_fd(), &Error::sys("cannot open", "/proc/self/fd", e));
             process::child_exit(1);
         }
     };
     let fail = |e: Error| -> ! {
-        report(&to_parent, &e.to_string());
+        sync::send_failure(to_parent.as_fd(), &e);
         process::child_exit(1)
     };
     let root = set_up(bundle, rootfs, config, joins).unwrap_or_else(|e| fail(e));
     // The hooks of create: nsrun's first (it sends the state when they are done), then ours.
     let mut hook_state = serde_json::Value::Null;
     if needs_hook_state(config) {
-        report(&to_parent, "hooks\n");
-        let mut text = String::new();
-        let _ = std::io::Read::read_to_string(&mut std::fs::File::from(from_parent), &mut text);
+        let _ = sync::send(to_parent.as_fd(), Step::HooksDue);
+        if sync::expect(from_parent.as_fd(), Step::HooksRan).is_err() {
+            process::child_exit(1);
+        }
+        let text = sync::receive_text(from_parent.as_fd(), 1 << 20).unwrap_or_else(|e| fail(e));
         hook_state = serde_json::from_str(&text).unwrap_or_else(|_| process::child_exit(1));
         hooks::run_all("createContainer", &config.hooks.create_container, &text).unwrap_or_else(|e| fail(e));
     } else {
@@ -471,7 +479,7 @@ fn init(
     if let Some(socket) = console {
         crate::console::take_terminal(socket).unwrap_or_else(|e| fail(e));
     }
-    report(&to_parent, "ok");
+    let _ = sync::send(to_parent.as_fd(), Step::Ready);
     drop(to_parent);
     // Held here until `start` opens the FIFO to read.
     let name = std::ffi::CString::new(fifo.as_raw_fd().to_string()).unwrap_or_default();

@@ -5,11 +5,12 @@
 //! seccomp filter. Waited for and its status relayed, or with `--detach`
 //! left to the engine's subreaper, its PID in the pid file.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use common::error::quoted;
 use common::process::{self, Forked};
+use common::sync::{self, Step};
 use common::{Error, ns, trace};
 
 use crate::config::{Config, Process};
@@ -72,8 +73,8 @@ pub fn exec(dir: &Path, id: &str, config: &Config, e: &Exec) -> Result<i32, Erro
             // our /proc files while we still hold nsrun's privileges (runc's CVE-2016-9962).
             container::not_dumpable();
             drop(go);
-            let mut byte = [0u8; 1];
-            if !matches!(nix::unistd::read(&placed, &mut byte), Ok(1)) {
+            // Nothing runs before the process is in the container's cgroups.
+            if sync::expect(placed.as_fd(), Step::InCgroups).is_err() {
                 process::child_exit(1);
             }
             drop(placed);
@@ -112,7 +113,7 @@ pub fn exec(dir: &Path, id: &str, config: &Config, e: &Exec) -> Result<i32, Erro
             if let Some(f) = &pid_file {
                 f.write(pid.to_string().as_bytes())?;
             }
-            let _ = nix::unistd::write(&go, b"1");
+            let _ = sync::send(go.as_fd(), Step::InCgroups);
             drop(go);
             if e.detach {
                 return Ok(0);
