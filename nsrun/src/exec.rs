@@ -28,7 +28,7 @@ pub struct Exec {
 pub fn exec(dir: &Path, id: &str, config: &Config, e: &Exec) -> Result<i32, Error> {
     let state = State::read(dir, id)?;
     let status = state.status(dir);
-    if status != "running" {
+    if status != container::Status::Running {
         return Err(Error::new("cannot exec in", quoted(id), format!("it is {status}, not running")));
     }
     let pidfd =

@@ -1,0 +1,105 @@
+//! What the container's process (and exec's) takes on last: capabilities,
+//! rlimits, oomScoreAdj, user, seccomp, through `common::becoming`.
+
+use std::os::fd::OwnedFd;
+
+use common::{Error, caps};
+use nix::errno::Errno;
+
+use crate::config::Process;
+
+/// A capability we cannot give is an error, not left out (the spec's rule, and runc's).
+pub fn check_capabilities(p: &Process) -> Result<(), Error> {
+    let Some(c) = p.capabilities else { return Ok(()) };
+    let missing = (c.bounding | c.effective | c.permitted | c.inheritable | c.ambient) & !caps::bounding();
+    if missing == 0 {
+        return Ok(());
+    }
+    Err(Error::new(
+        "cannot give",
+        format!("process.capabilities {}", caps::names(missing)),
+        "not in nsrun's own bounding set",
+    ))
+}
+
+/// The process's rlimits, on ourselves (they pass through exec).
+pub fn set_rlimits(p: &Process) -> Result<(), Error> {
+    for r in &p.rlimits {
+        let limit = libc::rlimit { rlim_cur: r.soft, rlim_max: r.hard };
+        // SAFETY: a valid rlimit for a resource number from the table.
+        if unsafe { libc::setrlimit(r.resource as _, &limit) } != 0 {
+            return Err(Error::sys("cannot set", &r.kind, Errno::last()));
+        }
+    }
+    Ok(())
+}
+
+/// The process's oomScoreAdj, written by us for process `pid` through `proc`,
+/// the host's /proc (in a user namespace its own /proc files are not its to write).
+pub fn set_oom_score_adj(p: &Process, pid: libc::pid_t, proc: &OwnedFd) -> Result<(), Error> {
+    let Some(adj) = p.oom_score_adj else { return Ok(()) };
+    let file = format!("{pid}/oom_score_adj");
+    let fd = nix::fcntl::openat(
+        proc,
+        file.as_str(),
+        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| Error::sys("cannot set", "process.oomScoreAdj", e))?;
+    nix::unistd::write(&fd, adj.to_string().as_bytes())
+        .map_err(|e| Error::sys("cannot set", "process.oomScoreAdj", e))?;
+    Ok(())
+}
+
+/// The user, capabilities, no_new_privs, seccomp filter, umask, working
+/// directory and environment of `process`, in the order that keeps each
+/// step possible (as nsjoin takes on a target's).
+pub fn become_process(p: &Process, seccomp: Option<&crate::config::Seccomp>) -> Result<(), Error> {
+    let c = p.capabilities.unwrap_or_default();
+    let profile = seccomp
+        .map(|s| s.profile())
+        .transpose()
+        .map_err(|e| Error::new("invalid config", "linux.seccomp", e.to_string()))?;
+    let filters = match &profile {
+        Some(profile) => {
+            let arch = common::seccomp::Arch::native()
+                .ok_or_else(|| Error::new("cannot filter", "", "an architecture nsrun has no tables for"))?;
+            vec![
+                common::seccomp::compile(profile, arch)
+                    .map_err(|why| Error::new("cannot compile", "linux.seccomp", why))?,
+            ]
+        }
+        None => Vec::new(),
+    };
+    let becoming = common::becoming::Becoming {
+        privileges: Some(common::becoming::Privileges {
+            bounding: c.bounding,
+            sets: caps::Sets { effective: c.effective, permitted: c.permitted, inheritable: c.inheritable },
+            ambient: c.ambient,
+            no_new_privs: p.no_new_privileges,
+        }),
+        filters,
+        account: Some(common::account::Account {
+            uid: p.user.uid,
+            gid: p.user.gid,
+            groups: p.user.additional_gids.clone(),
+            name: None,
+            home: None,
+        }),
+    };
+    becoming.take_on()?;
+    if let Some(mask) = p.user.umask {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask as _));
+    }
+    nix::unistd::chdir(p.cwd.as_str()).map_err(|e| Error::sys("cannot chdir to", &p.cwd, e))?;
+    // SAFETY: single-threaded; clearenv, then the config's entries (checked to be NAME=VALUE).
+    unsafe {
+        libc::clearenv();
+        for entry in &p.env {
+            if let Some((name, value)) = entry.split_once('=') {
+                std::env::set_var(name, value);
+            }
+        }
+    }
+    Ok(())
+}

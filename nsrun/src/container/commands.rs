@@ -1,0 +1,232 @@
+//! The commands that act on what create wrote: start, kill, ps, delete,
+//! run, pause and resume.
+
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+use common::error::quoted;
+use common::process::{self};
+use common::{Error, trace};
+use nix::errno::Errno;
+
+use crate::{cgroups, hooks};
+
+use super::*;
+
+/// `start`: release the process `create` holds.
+pub fn start(dir: &Path, id: &str) -> Result<(), Error> {
+    let state = State::read(dir, id)?;
+    match state.status(dir) {
+        Status::Created => {}
+        other => return Err(Error::new("cannot start", quoted(id), format!("it is {other}, not created"))),
+    }
+    let fifo = dir.join(FIFO);
+    let fd = nix::fcntl::open(
+        &fifo,
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| Error::sys("cannot open", fifo.display(), e))?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let mut byte = [0u8; 1];
+        match nix::unistd::read(&fd, &mut byte) {
+            Ok(1) => break,
+            Ok(_) | Err(Errno::EAGAIN) => {
+                if state.status(dir) == Status::Stopped || std::time::Instant::now() > deadline {
+                    return Err(Error::new("cannot start", quoted(id), "its process is gone"));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            Err(e) => return Err(Error::sys("cannot read", fifo.display(), e)),
+        }
+    }
+    std::fs::remove_file(&fifo).map_err(|e| Error::new("cannot remove", fifo.display(), common::io_reason(&e)))?;
+    if let Some(config) = kept_config(dir) {
+        hooks::run_all_warning("poststart", &config.hooks.poststart, &state.hook_state(Status::Running));
+    }
+    Ok(())
+}
+
+/// A signal by number, or by name with or without SIG (TERM, SIGKILL, rtmin+3 style not taken).
+pub fn parse_signal(text: &str) -> Result<libc::c_int, Error> {
+    if let Ok(n) = text.parse::<libc::c_int>()
+        && (1..=64).contains(&n)
+    {
+        return Ok(n);
+    }
+    let name = text.to_ascii_uppercase();
+    let name = name.strip_prefix("SIG").unwrap_or(&name);
+    let known = [
+        ("HUP", libc::SIGHUP),
+        ("INT", libc::SIGINT),
+        ("QUIT", libc::SIGQUIT),
+        ("ILL", libc::SIGILL),
+        ("TRAP", libc::SIGTRAP),
+        ("ABRT", libc::SIGABRT),
+        ("BUS", libc::SIGBUS),
+        ("FPE", libc::SIGFPE),
+        ("KILL", libc::SIGKILL),
+        ("USR1", libc::SIGUSR1),
+        ("SEGV", libc::SIGSEGV),
+        ("USR2", libc::SIGUSR2),
+        ("PIPE", libc::SIGPIPE),
+        ("ALRM", libc::SIGALRM),
+        ("TERM", libc::SIGTERM),
+        ("CHLD", libc::SIGCHLD),
+        ("CONT", libc::SIGCONT),
+        ("STOP", libc::SIGSTOP),
+        ("TSTP", libc::SIGTSTP),
+        ("TTIN", libc::SIGTTIN),
+        ("TTOU", libc::SIGTTOU),
+        ("URG", libc::SIGURG),
+        ("XCPU", libc::SIGXCPU),
+        ("XFSZ", libc::SIGXFSZ),
+        ("VTALRM", libc::SIGVTALRM),
+        ("PROF", libc::SIGPROF),
+        ("WINCH", libc::SIGWINCH),
+        ("IO", libc::SIGIO),
+        ("PWR", libc::SIGPWR),
+        ("SYS", libc::SIGSYS),
+    ];
+    known
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, s)| *s)
+        .ok_or_else(|| Error::new("invalid signal", quoted(text), "a number from 1 to 64, or a name such as TERM"))
+}
+
+pub fn kill(dir: &Path, id: &str, signal: libc::c_int, all: bool) -> Result<(), Error> {
+    let state = State::read(dir, id)?;
+    if state.status(dir) == Status::Stopped {
+        return Err(Error::new("cannot kill", quoted(id), "it is not running"));
+    }
+    if all {
+        for pid in cgroups::processes(&state.cgroups) {
+            // SAFETY: plain kill(2) on a process listed in the container's own cgroup.
+            unsafe { libc::kill(pid, signal) };
+        }
+    }
+    // SAFETY: plain kill(2); the PID is the container's, checked by its start time just now.
+    if unsafe { libc::kill(state.pid, signal) } != 0 {
+        return Err(Error::sys("cannot kill", quoted(id), Errno::last()));
+    }
+    if signal == libc::SIGKILL {
+        thaw_if_frozen(&state);
+    }
+    Ok(())
+}
+
+/// What a create killed midway left: its state directory, and the cgroups its
+/// config names, removed only if empty (nothing proves their processes ours).
+pub(super) fn remove_half_made(dir: &Path, id: &str) -> Result<(), Error> {
+    trace::step(|| format!("# {id}: no state (a create that never finished): removing what it left"));
+    if let Some(config) = kept_config(dir)
+        && let Ok(targets) = cgroups::plan(&config, id, &[])
+    {
+        for target in targets {
+            let _ = std::fs::remove_dir(&target.dir);
+        }
+    }
+    std::fs::remove_dir_all(dir).map_err(|e| Error::new("cannot remove", dir.display(), common::io_reason(&e)))
+}
+
+/// Thaw a paused container so that a SIGKILL sent to it takes effect.
+pub(super) fn thaw_if_frozen(state: &State) {
+    if cgroups::frozen(&state.cgroups) {
+        let _ = cgroups::freeze(&state.cgroups, false);
+    }
+}
+
+/// The processes of the container, as our PID namespace numbers them: those
+/// in its cgroup (those in its PID namespace, for a state without one).
+pub fn processes(dir: &Path, id: &str) -> Result<Vec<libc::pid_t>, Error> {
+    let state = State::read(dir, id)?;
+    if state.status(dir) == Status::Stopped {
+        return Err(Error::new("cannot list", quoted(id), "it is not running"));
+    }
+    if !state.cgroups.is_empty() {
+        return Ok(cgroups::processes(&state.cgroups));
+    }
+    let theirs = std::fs::read_link(format!("/proc/{}/ns/pid", state.pid))
+        .map_err(|e| Error::new("cannot read", format!("/proc/{}/ns/pid", state.pid), common::io_reason(&e)))?;
+    let mut pids: Vec<libc::pid_t> = std::fs::read_dir("/proc")
+        .map_err(|e| Error::new("cannot read", "/proc", common::io_reason(&e)))?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|pid: &libc::pid_t| std::fs::read_link(format!("/proc/{pid}/ns/pid")).is_ok_and(|ns| ns == theirs))
+        .collect();
+    pids.sort_unstable();
+    Ok(pids)
+}
+
+pub fn delete(dir: &Path, id: &str, force: bool) -> Result<(), Error> {
+    let state = match State::read(dir, id) {
+        // A create killed before it wrote its state: what it made goes, so the id can be used again.
+        Err(_) if !dir.join(STATE).exists() && dir.join(CONFIG).exists() => return remove_half_made(dir, id),
+        other => other?,
+    };
+    if state.status(dir) != Status::Stopped {
+        if !force {
+            return Err(Error::new(
+                "cannot delete",
+                quoted(id),
+                format!("it is {}: stop it first, or give --force", state.status(dir)),
+            ));
+        }
+        let pidfd = process::pidfd_open(state.pid).ok();
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(state.pid), nix::sys::signal::Signal::SIGKILL);
+        // A frozen process takes its SIGKILL only once thawed (v1's freezer): thaw, as runc does.
+        thaw_if_frozen(&state);
+        if let Some(fd) = pidfd {
+            let mut fds = [libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+            // SAFETY: one valid pollfd; waits up to 2 s for the process to end.
+            unsafe { libc::poll(fds.as_mut_ptr(), 1, 2000) };
+        }
+    }
+    cgroups::remove(&state.cgroups);
+    let config = kept_config(dir);
+    std::fs::remove_dir_all(dir).map_err(|e| Error::new("cannot remove", dir.display(), common::io_reason(&e)))?;
+    if let Some(config) = config {
+        hooks::run_all_warning("poststop", &config.hooks.poststop, &state.hook_state(Status::Stopped));
+    }
+    Ok(())
+}
+
+/// `run`, after create: start, wait for the process (our child), delete.
+pub fn run(dir: &Path, id: &str) -> Result<i32, Error> {
+    let state = State::read(dir, id)?;
+    if let Err(err) = start(dir, id) {
+        let _ = delete(dir, id, true);
+        return Err(err);
+    }
+    let status = process::wait_forwarding(state.pid);
+    delete(dir, id, true)?;
+    Ok(process::mirror(status?))
+}
+
+/// `pause` and `resume`: freeze or thaw every process of a running (or paused) container.
+pub fn freeze(dir: &Path, id: &str, frozen: bool) -> Result<(), Error> {
+    let state = State::read(dir, id)?;
+    let (want, verb) = if frozen { (Status::Running, "pause") } else { (Status::Paused, "resume") };
+    let status = state.status(dir);
+    if status != want {
+        return Err(Error::new(format!("cannot {verb}"), quoted(id), format!("it is {status}, not {want}")));
+    }
+    cgroups::freeze(&state.cgroups, frozen)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_by_number_and_name() {
+        assert_eq!(parse_signal("15").unwrap(), libc::SIGTERM);
+        assert_eq!(parse_signal("KILL").unwrap(), libc::SIGKILL);
+        assert_eq!(parse_signal("sigusr1").unwrap(), libc::SIGUSR1);
+        for bad in ["0", "65", "-1", "TERMINATE", ""] {
+            assert!(parse_signal(bad).is_err(), "{bad}");
+        }
+    }
+}

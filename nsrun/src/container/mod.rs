@@ -1,0 +1,80 @@
+//! The container lifecycle: `create` builds the container and holds its
+//! process on a FIFO until `start`; `state`, `kill` and `delete` act on
+//! what `create` wrote in ROOT/ID/state.json. What nsrun cannot honour yet
+//! (what the config cannot have) is refused
+//! at `create`, before anything is made: never silently left out.
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use common::Error;
+
+use crate::config::Config;
+
+mod becoming;
+mod commands;
+mod create;
+mod init;
+mod root;
+mod state;
+
+pub use becoming::{become_process, check_capabilities, set_oom_score_adj, set_rlimits};
+pub use commands::{delete, freeze, kill, parse_signal, processes, run, start};
+pub use create::{Files, create};
+use init::needs_hook_state;
+use root::{finish, set_up};
+pub use state::{State, Status};
+
+pub(super) const FIFO: &str = "exec.fifo";
+
+pub(super) const STATE: &str = "state.json";
+
+/// The config as create read it, kept for start and delete (a later edit of the bundle's changes nothing).
+pub(super) const CONFIG: &str = "config.json";
+
+pub fn dir_of(root: &Path, id: &str) -> PathBuf {
+    root.join(id)
+}
+
+/// The config create kept (None for a state without one).
+pub fn kept_config(dir: &Path) -> Option<Config> {
+    Config::parse(&std::fs::read_to_string(dir.join(CONFIG)).ok()?).ok()
+}
+
+/// Field 22 of /proc/PID/stat: when the process started, in clock ticks.
+pub fn start_time(pid: libc::pid_t) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.rsplit_once(") ")?.1;
+    // A zombie is gone already, as far as a container's status goes.
+    if after.starts_with('Z') || after.starts_with('X') {
+        return None;
+    }
+    after.split_whitespace().nth(19)?.parse().ok()
+}
+
+pub fn not_dumpable() {
+    // SAFETY: prctl with integer arguments; it cannot fail for 0.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+}
+
+/// The host's /proc, held before a join changes what the name means.
+pub fn host_proc() -> Result<OwnedFd, Error> {
+    nix::fcntl::open(
+        "/proc",
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| Error::sys("cannot open", "/proc", e))
+}
+
+/// The descriptors after stdio that systemd-style socket activation hands on (LISTEN_FDS).
+pub(super) fn preserve_fds() -> u32 {
+    std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
+/// Close on exec every descriptor above stdio and the `preserve` the engine
+/// passes on (LISTEN_FDS style), so nothing of nsrun's caller reaches the
+/// container by accident.
+pub fn keep_only_fds(preserve: u32) {
+    common::process::close_on_exec_from(3 + preserve);
+}

@@ -1,0 +1,164 @@
+//! The container's root: its namespaces joined, the root built through
+//! `rootfs::Root` (mounts, devices, masks, read-only paths), then pivoted into.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+use common::rootfs::{self, Root};
+use common::{Error, trace};
+use nix::mount::{MsFlags, mount};
+
+use crate::config::Config;
+use crate::mounts::{self, Recursive};
+
+use super::*;
+
+pub(super) fn propagation(name: Option<&str>) -> MsFlags {
+    match name {
+        Some("private") => MsFlags::MS_PRIVATE,
+        Some("rprivate") => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+        Some("shared") => MsFlags::MS_SHARED,
+        Some("rshared") => MsFlags::MS_SHARED | MsFlags::MS_REC,
+        Some("slave") => MsFlags::MS_SLAVE,
+        Some("unbindable") => MsFlags::MS_UNBINDABLE,
+        Some("runbindable") => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
+        _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+    }
+}
+
+/// Everything up to pivot_root, where the create hooks run.
+pub(super) fn set_up(bundle: &Path, rootfs: &Path, config: &Config, joins: &[OwnedFd]) -> Result<Root<'static>, Error> {
+    for fd in joins {
+        nix::sched::setns(fd, nix::sched::CloneFlags::empty())
+            .map_err(|e| Error::sys("cannot join", "a namespace of linux.namespaces", e))?;
+    }
+    // In a user namespace, become its root: the ids we came with are the
+    // host's, unmapped there (so files we made would be overflow-owned).
+    if config.linux.namespaces.iter().any(|n| n.ns.flag == libc::CLONE_NEWUSER) {
+        nix::unistd::setgroups(&[])
+            .map_err(|e| Error::sys("cannot set", "the groups of the user namespace's root", e))?;
+        let zero = (nix::unistd::Gid::from_raw(0), nix::unistd::Uid::from_raw(0));
+        nix::unistd::setresgid(zero.0, zero.0, zero.0)
+            .map_err(|e| Error::sys("cannot become", "gid 0 of the user namespace", e))?;
+        nix::unistd::setresuid(zero.1, zero.1, zero.1)
+            .map_err(|e| Error::sys("cannot become", "uid 0 of the user namespace", e))?;
+    }
+    // Nothing we mount reaches the host (slave by default, as runc does).
+    // A shared root cannot be pivoted from: slave (or private, if asked) until
+    // after pivot_root, which applies what the config asks.
+    let before = match config.linux.rootfs_propagation.as_deref() {
+        Some("private" | "rprivate") => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+        _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+    };
+    mount(None::<&str>, "/", None::<&str>, before, None::<&str>)
+        .map_err(|e| Error::sys("cannot set the propagation of", "/", e))?;
+    mount(Some(rootfs), rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+        .map_err(|e| Error::sys("cannot bind", rootfs.display(), e))?;
+    let root = Root::open(rootfs, common::userns::in_user_namespace(), None)?;
+    let mut has_dev = false;
+    for m in &config.mounts {
+        let dest = Path::new(&m.destination);
+        let plan = mounts::plan(&m.options);
+        let kind = m.kind.as_deref().unwrap_or("");
+        if plan.bind.is_some() || kind == "bind" {
+            let source = Path::new(m.source.as_deref().unwrap_or(""));
+            let source = if source.is_absolute() { source.to_path_buf() } else { bundle.join(source) };
+            let ro = plan.flags.contains(MsFlags::MS_RDONLY) || plan.recursive_set & 0x1 != 0;
+            root.bind(&source, dest, ro)?;
+            let extra = plan.flags & (MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
+            if !extra.is_empty() {
+                let fd = root
+                    .resolve(dest, nix::fcntl::OFlag::O_PATH)
+                    .map_err(|e| Error::sys("cannot open", dest.display(), e))?;
+                let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | extra | (plan.flags & MsFlags::MS_RDONLY);
+                mount(None::<&str>, rootfs::fd_path(fd.as_fd()).as_str(), None::<&str>, flags, None::<&str>)
+                    .map_err(|e| Error::sys("cannot remount", dest.display(), e))?;
+            }
+        } else if kind == "cgroup" {
+            rootfs::mount_cgroups(&root)?;
+        } else {
+            let data = plan.data.join(",");
+            let source = m.source.as_deref().filter(|s| !s.is_empty()).unwrap_or(kind);
+            // tmpcopyup: what the image has there, held open before the tmpfs hides it.
+            let below = if plan.copy_up {
+                root.resolve(dest, nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY).ok()
+            } else {
+                None
+            };
+            root.mount_source(source, kind, dest, plan.flags, (!data.is_empty()).then_some(data.as_str()))?;
+            if let Some(below) = below {
+                let fresh = root
+                    .resolve(dest, nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY)
+                    .map_err(|e| Error::sys("cannot open", dest.display(), e))?;
+                rootfs::copy_tree(&below, &fresh)?;
+            }
+            if m.destination == "/dev" {
+                has_dev = true;
+            }
+        }
+        if plan.recursive_set & !0x1 != 0 || plan.recursive_clear != 0 || plan.recursive_atime.is_some() {
+            let (set, clear) = match plan.recursive_atime {
+                Some(mode) => (plan.recursive_set | mode, plan.recursive_clear | mounts::MOUNT_ATTR_ATIME),
+                None => (plan.recursive_set, plan.recursive_clear),
+            };
+            root.set_attributes(dest, set, clear)?;
+        }
+        if let Some((p, recursive)) = plan.propagation {
+            let fd = root
+                .resolve(dest, nix::fcntl::OFlag::O_PATH)
+                .map_err(|e| Error::sys("cannot open", dest.display(), e))?;
+            let flags = if recursive == Recursive::Yes { p | MsFlags::MS_REC } else { p };
+            mount(None::<&str>, rootfs::fd_path(fd.as_fd()).as_str(), None::<&str>, flags, None::<&str>)
+                .map_err(|e| Error::sys("cannot set the propagation of", dest.display(), e))?;
+        }
+    }
+    if has_dev {
+        rootfs::default_devices(&root)?;
+    }
+    for d in &config.linux.devices {
+        let owner = (d.uid.unwrap_or(0), d.gid.unwrap_or(0));
+        let mode = d.file_mode.unwrap_or(0o666);
+        rootfs::device(&root, Path::new(&d.path), d.kind, d.major as u32, d.minor as u32, mode, owner)?;
+    }
+    for path in &config.linux.masked_paths {
+        rootfs::mask(&root, Path::new(path))?;
+    }
+    for path in &config.linux.readonly_paths {
+        rootfs::read_only_path(&root, Path::new(path))?;
+    }
+    Ok(root)
+}
+
+/// pivot_root, and all that is done inside the new root.
+pub(super) fn finish(root: Root<'_>, config: &Config) -> Result<(), Error> {
+    rootfs::pivot(&root)?;
+    if let Some(name) = &config.linux.rootfs_propagation {
+        mount(None::<&str>, "/", None::<&str>, propagation(Some(name)), None::<&str>)
+            .map_err(|e| Error::sys("cannot set the propagation of", format!("/ ({name})"), e))?;
+    }
+    if config.root.as_ref().is_some_and(|r| r.readonly) {
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .map_err(|e| Error::sys("cannot make read-only", "/", e))?;
+    }
+    if let Some(name) = &config.hostname {
+        common::uts::set_hostname(std::ffi::OsStr::new(name))?;
+    }
+    if let Some(name) = &config.domainname {
+        common::uts::set_domainname(std::ffi::OsStr::new(name))?;
+    }
+    for (key, value) in &config.linux.sysctl {
+        let path = format!("/proc/sys/{}", key.replace('.', "/"));
+        common::procfs::write_once(Path::new(&path), value).map_err(|e| Error::sys("cannot set sysctl", key, e))?;
+    }
+    if let Some(p) = &config.process {
+        set_rlimits(p)?;
+    }
+    trace::step(|| "set up; held until start".to_owned());
+    Ok(())
+}

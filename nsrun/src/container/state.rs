@@ -1,0 +1,128 @@
+//! A container's state: its file (state.json), its status, the documents
+//! engines and hooks read.
+
+use std::path::Path;
+
+use common::Error;
+use common::error::quoted;
+use serde_json::json;
+
+use crate::cgroups;
+
+use super::*;
+
+/// Where a container is in its lifecycle (runtime.md), as `state` says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Made, its process held on the FIFO until start.
+    Created,
+    Running,
+    /// Frozen in its cgroup (pause).
+    Paused,
+    /// Its process gone (or its PID now another's).
+    Stopped,
+}
+
+impl Status {
+    /// The spec's word for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What `create` records of a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct State {
+    pub id: String,
+    pub pid: libc::pid_t,
+    /// Its start time in clock ticks (/proc/PID/stat), so that a reused PID is not taken for it.
+    pub start_time: u64,
+    pub bundle: String,
+    pub created: String,
+    pub annotations: serde_json::Map<String, serde_json::Value>,
+    pub cgroups: Vec<cgroups::Placed>,
+}
+
+impl State {
+    pub fn read(dir: &Path, id: &str) -> Result<Self, Error> {
+        let path = dir.join(STATE);
+        let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::new("", quoted(id), "no such container"),
+            _ => Error::new("cannot read", path.display(), common::io_reason(&e)),
+        })?;
+        let bad = || Error::new("cannot read", path.display(), "not a state file of nsrun");
+        let v: serde_json::Value = serde_json::from_str(&text).map_err(|_| bad())?;
+        let placed = cgroups::from_json(&v["nsrunCgroups"]);
+        let own = kept_config(dir).and_then(|c| c.linux.cgroups_path).unwrap_or_else(|| id.to_owned());
+        cgroups::check_placed(&placed, &own)?;
+        Ok(Self {
+            id: v["id"].as_str().ok_or_else(bad)?.to_owned(),
+            pid: v["pid"].as_i64().and_then(|p| i32::try_from(p).ok()).ok_or_else(bad)?,
+            start_time: v["nsrunStartTime"].as_u64().ok_or_else(bad)?,
+            bundle: v["bundle"].as_str().unwrap_or_default().to_owned(),
+            created: v["created"].as_str().unwrap_or_default().to_owned(),
+            annotations: v["annotations"].as_object().cloned().unwrap_or_default(),
+            cgroups: placed,
+        })
+    }
+
+    pub(super) fn write(&self, dir: &Path) -> Result<(), Error> {
+        let v = json!({
+            "id": self.id, "pid": self.pid, "nsrunStartTime": self.start_time,
+            "bundle": self.bundle, "created": self.created, "annotations": self.annotations,
+            "nsrunCgroups": cgroups::to_json(&self.cgroups),
+        });
+        let tmp = dir.join(".state.json.tmp");
+        std::fs::write(&tmp, v.to_string())
+            .map_err(|e| Error::new("cannot write", tmp.display(), common::io_reason(&e)))?;
+        std::fs::rename(&tmp, dir.join(STATE))
+            .map_err(|e| Error::new("cannot write", dir.join(STATE).display(), common::io_reason(&e)))
+    }
+
+    /// Stopped if its PID is gone (or another's), created while the FIFO holds it,
+    /// paused while its cgroup is frozen, else running.
+    pub fn status(&self, dir: &Path) -> Status {
+        if start_time(self.pid) != Some(self.start_time) {
+            Status::Stopped
+        } else if dir.join(FIFO).exists() {
+            Status::Created
+        } else if cgroups::frozen(&self.cgroups) {
+            Status::Paused
+        } else {
+            Status::Running
+        }
+    }
+
+    /// The state a hook reads on stdin, with `status` as the hook's moment has it.
+    pub fn hook_state(&self, status: Status) -> String {
+        json!({
+            "ociVersion": "1.0.2", "id": self.id, "status": status.as_str(), "pid": self.pid, "bundle": self.bundle,
+            "annotations": self.annotations,
+        })
+        .to_string()
+    }
+
+    /// The OCI state document.
+    pub fn document(&self, dir: &Path) -> serde_json::Value {
+        let status = self.status(dir);
+        let mut v = json!({
+            "ociVersion": "1.0.2", "id": self.id, "status": status.as_str(), "bundle": self.bundle,
+            "created": self.created, "annotations": self.annotations,
+        });
+        if status != Status::Stopped {
+            v["pid"] = json!(self.pid);
+        }
+        v
+    }
+}
