@@ -2,7 +2,7 @@
 //! the container's process cloned and led through the handshake.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use common::Error;
 use common::error::quoted;
@@ -44,6 +44,29 @@ pub struct Files<'a> {
     pub console: Option<OwnedFd>,
 }
 
+/// One container being made: what create read and opened before anything
+/// was made, handed to the clone and to the container's process.
+pub(super) struct Container<'a> {
+    pub id: &'a str,
+    /// ROOT/ID: the state, the kept config, the FIFO.
+    pub dir: PathBuf,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub config: &'a Config,
+    pub process: &'a Process,
+    pub namespaces: Namespaces,
+    pub files: Files<'a>,
+}
+
+/// The container's namespaces: new ones (CLONE_NEW* flags), those joined by
+/// path (opened and checked, the user namespace first: it owns the others),
+/// and the id maps of a new user namespace.
+pub(super) struct Namespaces {
+    pub new: libc::c_int,
+    pub joins: Vec<(libc::c_int, OwnedFd)>,
+    pub maps: Option<common::userns::MapPlan>,
+}
+
 pub fn create(
     root: &Path,
     id: &str,
@@ -55,43 +78,67 @@ pub fn create(
     let (Some(process), Some(rootfs_spec)) = (&config.process, &config.root) else {
         return Err(Error::new("invalid config", bundle.display(), "root and process are needed"));
     };
-    let bundle = std::fs::canonicalize(bundle)
-        .map_err(|e| Error::new("cannot open", bundle.display(), common::io_reason(&e)))?;
-    let rootfs = bundle.join(&rootfs_spec.path);
-    let rootfs = std::fs::canonicalize(&rootfs)
-        .map_err(|e| Error::new("cannot open", rootfs.display(), common::io_reason(&e)))?;
-    // Namespaces to join, opened and checked before anything is made: the
-    // user namespace first (it owns the others), a PID namespace by the
-    // parent (setns applies it to the child it clones next).
-    let mut flags = 0;
+    check_capabilities(process)?;
+    let canonical =
+        |p: &Path| std::fs::canonicalize(p).map_err(|e| Error::new("cannot open", p.display(), common::io_reason(&e)));
+    let bundle = canonical(bundle)?;
+    let rootfs = canonical(&bundle.join(&rootfs_spec.path))?;
+    let namespaces = namespaces(config)?;
+    let targets = cgroups::plan(config, id, &device_rules(config))?;
+    let dir = make_dir(root, id)?;
+    let container = Container { id, dir, bundle, rootfs, config, process, namespaces, files };
+    let kept = container.dir.join(CONFIG);
+    let result = std::fs::write(&kept, text)
+        .map_err(|e| Error::new("cannot write", kept.display(), common::io_reason(&e)))
+        .and_then(|()| cgroups::make(&targets))
+        .and_then(|placed| {
+            let built = build(container, &placed);
+            if built.is_err() {
+                cgroups::remove(&placed);
+            }
+            built
+        });
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(dir_of(root, id));
+    }
+    result
+}
+
+/// The namespaces of `linux.namespaces`, those given by path opened and checked now.
+fn namespaces(config: &Config) -> Result<Namespaces, Error> {
+    let mut new = 0;
     let mut joins: Vec<(libc::c_int, OwnedFd)> = Vec::new();
     for spec in &config.linux.namespaces {
-        match &spec.path {
-            None => flags |= spec.ns.flag,
-            Some(path) => {
-                let (fd, kind) = common::ns::open(std::ffi::OsStr::new(path))?;
-                if kind.flag != spec.ns.flag {
-                    return Err(Error::new(
-                        "",
-                        path,
-                        format!("is a {} namespace, not a {} namespace", kind.name, spec.ns.name),
-                    ));
-                }
-                if kind.flag == libc::CLONE_NEWNS && same_file(&fd, Path::new("/proc/self/ns/mnt")) {
-                    return Err(Error::new("cannot join", path, "it is nsrun's own mount namespace (the host's)"));
-                }
-                joins.push((kind.flag, fd));
-            }
+        let Some(path) = &spec.path else {
+            new |= spec.ns.flag;
+            continue;
+        };
+        let (fd, kind) = common::ns::open(std::ffi::OsStr::new(path))?;
+        if kind.flag != spec.ns.flag {
+            return Err(Error::new(
+                "",
+                path,
+                format!("is a {} namespace, not a {} namespace", kind.name, spec.ns.name),
+            ));
         }
+        if kind.flag == libc::CLONE_NEWNS && same_file(&fd, Path::new("/proc/self/ns/mnt")) {
+            return Err(Error::new("cannot join", path, "it is nsrun's own mount namespace (the host's)"));
+        }
+        joins.push((kind.flag, fd));
     }
     joins.sort_by_key(|(flag, _)| *flag != libc::CLONE_NEWUSER);
-    let maps = (flags & libc::CLONE_NEWUSER != 0).then(|| common::userns::MapPlan {
+    let maps = (new & libc::CLONE_NEWUSER != 0).then(|| common::userns::MapPlan {
         uid: config.linux.uid_mappings.clone(),
         gid: config.linux.gid_mappings.clone(),
         setgroups: common::userns::Setgroups::Allow,
         writer: common::userns::MapWriter::Direct,
     });
-    let made: Vec<common::cgroup::devices::Rule> = config
+    Ok(Namespaces { new, joins, maps })
+}
+
+/// The device rules the config's own devices need (their nodes are made inside).
+fn device_rules(config: &Config) -> Vec<common::cgroup::devices::Rule> {
+    config
         .linux
         .devices
         .iter()
@@ -100,68 +147,55 @@ pub fn create(
             kind: Some(if d.kind == 'b' { 'b' } else { 'c' }),
             ..common::cgroup::devices::Rule::allow_char(d.major as u32, Some(d.minor as u32))
         })
-        .collect();
-    check_capabilities(process)?;
-    let targets = cgroups::plan(config, id, &made)?;
+        .collect()
+}
+
+/// ROOT/ID, new, root's alone: whoever opens the FIFO starts the container.
+fn make_dir(root: &Path, id: &str) -> Result<PathBuf, Error> {
     std::fs::create_dir_all(root).map_err(|e| Error::new("cannot create", root.display(), common::io_reason(&e)))?;
     let dir = dir_of(root, id);
-    // Only root may reach the FIFO (whoever opens it starts the container) and the state.
     std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700).create(&dir).map_err(|e| match e
         .kind()
     {
         std::io::ErrorKind::AlreadyExists => Error::new("cannot create", quoted(id), "a container of that id exists"),
         _ => Error::new("cannot create", dir.display(), common::io_reason(&e)),
     })?;
-    let kept = dir.join(CONFIG);
-    let result = std::fs::write(&kept, text)
-        .map_err(|e| Error::new("cannot write", kept.display(), common::io_reason(&e)))
-        .and_then(|()| cgroups::make(&targets))
-        .and_then(|placed| {
-            let built = build(&dir, id, &bundle, &rootfs, process, config, (flags, joins, maps), &files, &placed);
-            if built.is_err() {
-                cgroups::remove(&placed);
-            }
-            built
-        });
-    if result.is_err() {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-    result
+    Ok(dir)
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(super) fn build(
-    dir: &Path,
-    id: &str,
-    bundle: &Path,
-    rootfs: &Path,
-    process: &Process,
-    config: &Config,
-    (flags, joins, maps): (libc::c_int, Vec<(libc::c_int, OwnedFd)>, Option<common::userns::MapPlan>),
-    files: &Files<'_>,
-    placed: &[cgroups::Placed],
-) -> Result<(), Error> {
-    let fifo = dir.join(FIFO);
+/// The FIFO the process waits on until start, and our O_PATH descriptor of
+/// it. In a user namespace the process opens it as that namespace's root: the
+/// FIFO is that user's (the directory, root's alone, still keeps everyone out).
+fn make_fifo(c: &Container<'_>) -> Result<OwnedFd, Error> {
+    let fifo = c.dir.join(FIFO);
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
         .map_err(|e| Error::sys("cannot create", fifo.display(), e))?;
-    // In a user namespace the process opens it as that namespace's root: the
-    // FIFO is that user's (the directory, root's alone, still keeps everyone out).
-    if let Some(plan) = &maps {
+    if let Some(plan) = &c.namespaces.maps {
         let outer = |maps: &[common::userns::IdMap]| maps.iter().find(|m| m.inner == 0).map(|m| m.outer);
         let uid = outer(&plan.uid).map(nix::unistd::Uid::from_raw);
         let gid = outer(&plan.gid).map(nix::unistd::Gid::from_raw);
         nix::unistd::chown(&fifo, uid, gid).map_err(|e| Error::sys("cannot hand over", fifo.display(), e))?;
     }
-    let fifo_fd = nix::fcntl::open(
-        &fifo,
-        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .map_err(|e| Error::sys("cannot open", fifo.display(), e))?;
-    let (from_child, to_parent) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::sys("cannot make", "a pipe", e))?;
-    let (in_cgroups, placed_it) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::sys("cannot make", "a pipe", e))?;
+    nix::fcntl::open(&fifo, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+        .map_err(|e| Error::sys("cannot open", fifo.display(), e))
+}
+
+/// The two pipes of the handshake, one each way (`common::sync` steps).
+pub(super) struct Pipes {
+    pub to_child: OwnedFd,
+    pub from_parent: OwnedFd,
+    pub to_parent: OwnedFd,
+    pub from_child: OwnedFd,
+}
+
+/// Clone the container's process into its namespaces and lead it through the
+/// handshake; then write the state and the pid file.
+fn build(mut c: Container<'_>, placed: &[cgroups::Placed]) -> Result<(), Error> {
+    let fifo = make_fifo(&c)?;
+    let (from_child, to_parent) = sync::pipe()?;
+    let (from_parent, to_child) = sync::pipe()?;
+    let pipes = Pipes { to_child, from_parent, to_parent, from_child };
+    let joins = std::mem::take(&mut c.namespaces.joins);
     let (pid_joins, joins): (Vec<_>, Vec<_>) = joins.into_iter().partition(|(flag, _)| *flag == libc::CLONE_NEWPID);
     let joins: Vec<OwnedFd> = joins.into_iter().map(|(_, fd)| fd).collect();
     for (_, fd) in &pid_joins {
@@ -169,64 +203,61 @@ pub(super) fn build(
         nix::sched::setns(fd, nix::sched::CloneFlags::CLONE_NEWPID)
             .map_err(|e| Error::sys("cannot join", "the PID namespace of linux.namespaces", e))?;
     }
+    let flags = c.namespaces.new;
     match process::clone_child(flags).map_err(|e| common::ns::namespace_failure("cannot clone", flags, e))? {
         Forked::Child => {
             // Until exec, which resets it: no process of the container's may ptrace us or read
             // our /proc files while we still hold nsrun's privileges (runc's CVE-2016-9962).
             not_dumpable();
-            drop(from_child);
-            drop(placed_it);
+            let Pipes { to_child, from_parent, to_parent, from_child } = pipes;
+            drop((from_child, to_child));
             // Nothing runs before the process is in the container's cgroups.
-            if sync::expect(in_cgroups.as_fd(), Step::InCgroups).is_err() {
+            if sync::expect(from_parent.as_fd(), Step::InCgroups).is_err() {
                 process::child_exit(1);
             }
-            super::init::init(
-                bundle,
-                rootfs,
-                (process, config),
-                &joins,
-                (&fifo_fd, files.console.as_ref()),
-                (to_parent, in_cgroups),
-            )
+            super::init::init(&c, &joins, &fifo, (to_parent, from_parent))
         }
-        Forked::Parent(pid) => {
-            drop(to_parent);
-            drop(in_cgroups);
-            let mapped = maps.as_ref().map_or(Ok(()), |plan| common::userns::write_maps(pid, plan));
-            let adjusted = mapped.and_then(|()| host_proc()).and_then(|proc| set_oom_score_adj(process, pid, &proc));
-            if let Err(err) = adjusted.and_then(|()| cgroups::join(placed, pid)) {
-                drop(placed_it);
-                // Our own child, which exits once the pipe closes unwritten (or has ended).
-                let _ = process::reap_helper(pid, "the process");
-                return Err(err);
-            }
-            let _ = sync::send(placed_it.as_fd(), Step::InCgroups);
-            let state = State {
-                id: id.to_owned(),
-                pid,
-                start_time: start_time(pid).unwrap_or(0),
-                bundle: bundle.display().to_string(),
-                created: crate::rfc3339_now(),
-                annotations: config.annotations.iter().map(|(k, v)| (k.clone(), json!(v))).collect(),
-                cgroups: placed.to_vec(),
-            };
-            let handshake = run_create_hooks(config, &state, from_child.as_fd(), placed_it)
-                .and_then(|()| sync::expect(from_child.as_fd(), Step::Ready).map_err(|e| set_up_failed(id, e)));
-            if let Err(err) = handshake {
-                // Our own child, which exits once the pipe closes unwritten (or has ended).
-                let _ = process::reap_helper(pid, "the process");
-                return Err(err);
-            }
-            state.write(dir)?;
-            if let Some(file) = files.pid_file {
-                common::ReplacedFile::at(file)?.write(pid.to_string().as_bytes())?;
-            }
-            Ok(())
-        }
+        Forked::Parent(pid) => lead(&c, pid, placed, pipes),
     }
 }
 
-/// The container's process did not get set up: its own message, or that it died.
+/// create's side of the handshake with the process `pid` it cloned.
+fn lead(c: &Container<'_>, pid: libc::pid_t, placed: &[cgroups::Placed], pipes: Pipes) -> Result<(), Error> {
+    let Pipes { to_child, from_parent, to_parent, from_child } = pipes;
+    drop((to_parent, from_parent));
+    let fail = |err: Error| {
+        // Our own child, which exits once the pipe closes unwritten (or has ended).
+        let _ = process::reap_helper(pid, "the process");
+        Err(err)
+    };
+    let mapped = c.namespaces.maps.as_ref().map_or(Ok(()), |plan| common::userns::write_maps(pid, plan));
+    let adjusted = mapped.and_then(|()| host_proc()).and_then(|proc| set_oom_score_adj(c.process, pid, &proc));
+    if let Err(err) = adjusted.and_then(|()| cgroups::join(placed, pid)) {
+        drop(to_child);
+        return fail(err);
+    }
+    let _ = sync::send(to_child.as_fd(), Step::InCgroups);
+    let state = State {
+        id: c.id.to_owned(),
+        pid,
+        start_time: start_time(pid).unwrap_or(0),
+        bundle: c.bundle.display().to_string(),
+        created: crate::rfc3339_now(),
+        annotations: c.config.annotations.iter().map(|(k, v)| (k.clone(), json!(v))).collect(),
+        cgroups: placed.to_vec(),
+    };
+    let handshake = run_create_hooks(c.config, &state, from_child.as_fd(), to_child)
+        .and_then(|()| sync::expect(from_child.as_fd(), Step::Ready).map_err(|e| set_up_failed(c.id, e)));
+    if let Err(err) = handshake {
+        return fail(err);
+    }
+    state.write(&c.dir)?;
+    if let Some(file) = c.files.pid_file {
+        common::ReplacedFile::at(file)?.write(pid.to_string().as_bytes())?;
+    }
+    Ok(())
+}
+
 pub(super) fn set_up_failed(id: &str, heard: Error) -> Error {
     let why = if heard.what.is_empty() {
         heard.reason

@@ -3,7 +3,6 @@
 
 use std::ffi::OsString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::Path;
 
 use common::Error;
 use common::process::{self};
@@ -11,7 +10,7 @@ use common::sync::{self, Step};
 use nix::errno::Errno;
 use serde_json::json;
 
-use crate::config::{Config, Process};
+use crate::config::Config;
 use crate::hooks;
 
 use super::*;
@@ -21,13 +20,13 @@ use super::*;
 /// describes, exec. A failure before the report goes to `create`; after it,
 /// to stderr, which the engine reads.
 pub(super) fn init(
-    bundle: &Path,
-    rootfs: &Path,
-    (process, config): (&Process, &Config),
+    c: &Container<'_>,
     joins: &[OwnedFd],
-    (fifo, console): (&OwnedFd, Option<&OwnedFd>),
+    fifo: &OwnedFd,
     (to_parent, from_parent): (OwnedFd, OwnedFd),
 ) -> ! {
+    let (process, config) = (c.process, c.config);
+    let console = c.files.console.as_ref();
     // Our descriptor directory in the host's /proc, opened before the pivot: after it,
     // /proc is whatever the image and the config put there, and a file the image
     // planted at /proc/self/fd/N would let the process run before start.
@@ -46,7 +45,7 @@ pub(super) fn init(
         sync::send_failure(to_parent.as_fd(), &e);
         process::child_exit(1)
     };
-    let root = set_up(bundle, rootfs, config, joins).unwrap_or_else(|e| fail(e));
+    let root = set_up(&c.bundle, &c.rootfs, config, joins).unwrap_or_else(|e| fail(e));
     // The hooks of create: nsrun's first (it sends the state when they are done), then ours.
     let mut hook_state = serde_json::Value::Null;
     if needs_hook_state(config) {

@@ -20,6 +20,7 @@ mod state;
 
 pub use becoming::{become_process, check_capabilities, set_oom_score_adj, set_rlimits};
 pub use commands::{delete, freeze, kill, parse_signal, processes, run, start};
+use create::Container;
 pub use create::{Files, create};
 use init::needs_hook_state;
 use root::{finish, set_up};
