@@ -137,6 +137,57 @@ pub fn string_value(parser: &mut lexopt::Parser) -> Result<String, lexopt::Error
     parser.value()?.string()
 }
 
+/// One option of a command: how it is written, what `--help` says, and what
+/// it sets in the command's arguments `A`. A command's table of these is the
+/// one thing its parser and its `--help` (and through it the man page check)
+/// follow.
+pub struct Flag<A> {
+    pub short: Option<char>,
+    pub long: &'static str,
+    /// The value's name in `--help`, for an option that takes one.
+    pub value: Option<&'static str>,
+    pub help: &'static str,
+    pub set: fn(&mut A, &str) -> Result<(), Error>,
+}
+
+/// Take `opt` (and its value) through `table`; anything else is a usage error of `cli`.
+pub fn take_flag<A>(
+    cli: &Cli,
+    table: &[(&str, Flag<A>)],
+    args: &mut A,
+    opt: &Opt,
+    parser: &mut lexopt::Parser,
+) -> Result<(), Error> {
+    let Some((_, flag)) = table.iter().find(|(_, f)| opt.is(f.short, f.long)) else {
+        return Err(cli.usage_error(opt.unexpected()));
+    };
+    let value = match flag.value {
+        Some(_) => string_value(parser).map_err(|e| cli.usage_error(e))?,
+        None => String::new(),
+    };
+    (flag.set)(args, &value)
+}
+
+/// The options of `table` as `--help` lists them, under their headings
+/// (an empty heading: no heading line).
+pub fn render_flags<A>(table: &[(&str, Flag<A>)]) -> String {
+    let mut out = String::new();
+    let mut heading = None;
+    for (group, f) in table {
+        if heading != Some(*group) {
+            if !group.is_empty() {
+                out.push_str(&format!("\n{group}\n"));
+            }
+            heading = Some(*group);
+        }
+        let short = f.short.map_or_else(|| "    ".to_owned(), |c| format!("-{c}, "));
+        let value = f.value.map_or_else(String::new, |v| format!("={v}"));
+        let spec = format!("  {short}--{}{value}", f.long);
+        out.push_str(&format!("{spec:<27}{}\n", f.help));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

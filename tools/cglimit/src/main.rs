@@ -40,24 +40,14 @@ const HELP_TAIL: &str = "  -h, --help               show this help and exit
 Exit status: COMMAND's; 125 cglimit failed; 126 COMMAND cannot run; 127 not found.
 ";
 
-/// One option: how it is written, what `--help` says, and what it sets.
-/// The one table the parser, `--help` (and through it the man page check) follow.
-struct Option_ {
-    short: Option<char>,
-    long: &'static str,
-    value: Option<&'static str>,
-    help: &'static str,
-    set: fn(&mut Args, &str) -> Result<(), Error>,
-}
-
 const LIMITS: &str = "Limits:";
 const CGROUP: &str = "The cgroup:";
 
 /// The options, under their headings.
-const OPTIONS: [(&str, Option_); 13] = [
+const OPTIONS: [(&str, cli::Flag<Args>); 13] = [
     (
         LIMITS,
-        Option_ {
+        cli::Flag {
             short: Some('m'),
             long: "memory",
             value: Some("SIZE"),
@@ -70,7 +60,7 @@ const OPTIONS: [(&str, Option_); 13] = [
     ),
     (
         LIMITS,
-        Option_ {
+        cli::Flag {
             short: None,
             long: "memory-high",
             value: Some("SIZE"),
@@ -83,7 +73,7 @@ const OPTIONS: [(&str, Option_); 13] = [
     ),
     (
         LIMITS,
-        Option_ {
+        cli::Flag {
             short: None,
             long: "swap",
             value: Some("SIZE"),
@@ -96,7 +86,7 @@ const OPTIONS: [(&str, Option_); 13] = [
     ),
     (
         LIMITS,
-        Option_ {
+        cli::Flag {
             short: Some('p'),
             long: "pids",
             value: Some("N|max"),
@@ -109,7 +99,7 @@ const OPTIONS: [(&str, Option_); 13] = [
     ),
     (
         LIMITS,
-        Option_ {
+        cli::Flag {
             short: Some('c'),
             long: "cpu",
             value: Some("CPUS"),
@@ -122,7 +112,7 @@ const OPTIONS: [(&str, Option_); 13] = [
     ),
     (
         LIMITS,
-        Option_ {
+        cli::Flag {
             short: None,
             long: "cpu-weight",
             value: Some("N"),
@@ -135,7 +125,7 @@ const OPTIONS: [(&str, Option_); 13] = [
     ),
     (
         LIMITS,
-        Option_ {
+        cli::Flag {
             short: None,
             long: "cpuset",
             value: Some("LIST"),
@@ -148,7 +138,7 @@ const OPTIONS: [(&str, Option_); 13] = [
     ),
     (
         LIMITS,
-        Option_ {
+        cli::Flag {
             short: None,
             long: "io-weight",
             value: Some("N"),
@@ -161,7 +151,7 @@ const OPTIONS: [(&str, Option_); 13] = [
     ),
     (
         LIMITS,
-        Option_ {
+        cli::Flag {
             short: None,
             long: "oom-group",
             value: None,
@@ -174,7 +164,7 @@ const OPTIONS: [(&str, Option_); 13] = [
     ),
     (
         CGROUP,
-        Option_ {
+        cli::Flag {
             short: None,
             long: "name",
             value: Some("NAME"),
@@ -187,7 +177,7 @@ const OPTIONS: [(&str, Option_); 13] = [
     ),
     (
         CGROUP,
-        Option_ {
+        cli::Flag {
             short: None,
             long: "parent",
             value: Some("PATH"),
@@ -200,7 +190,7 @@ const OPTIONS: [(&str, Option_); 13] = [
     ),
     (
         CGROUP,
-        Option_ {
+        cli::Flag {
             short: None,
             long: "exec",
             value: None,
@@ -213,7 +203,7 @@ const OPTIONS: [(&str, Option_); 13] = [
     ),
     (
         CGROUP,
-        Option_ {
+        cli::Flag {
             short: Some('v'),
             long: "verbose",
             value: None,
@@ -228,20 +218,7 @@ const OPTIONS: [(&str, Option_); 13] = [
 
 /// `--help`, from [`OPTIONS`].
 fn help() -> String {
-    let mut out = String::from(HELP_HEAD);
-    let mut heading = "";
-    for (group, o) in &OPTIONS {
-        if *group != heading {
-            out.push_str(&format!("\n{group}\n"));
-            heading = group;
-        }
-        let short = o.short.map_or_else(|| "    ".to_owned(), |c| format!("-{c}, "));
-        let value = o.value.map_or_else(String::new, |v| format!("={v}"));
-        let spec = format!("  {short}--{}{value}", o.long);
-        out.push_str(&format!("{spec:<27}{}\n", o.help));
-    }
-    out.push_str(HELP_TAIL);
-    out
+    format!("{HELP_HEAD}{}{HELP_TAIL}", cli::render_flags(&OPTIONS))
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -308,14 +285,7 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, 
 
 /// One of cglimit's options, by [`OPTIONS`], with its value; a usage error for anything else.
 fn take_option(a: &mut Args, opt: &Opt, parser: &mut lexopt::Parser) -> Result<(), Error> {
-    let Some((_, o)) = OPTIONS.iter().find(|(_, o)| opt.is(o.short, o.long)) else {
-        return Err(CLI.usage_error(opt.unexpected()));
-    };
-    let value = match o.value {
-        Some(_) => cli::string_value(parser).map_err(|e| CLI.usage_error(e))?,
-        None => String::new(),
-    };
-    (o.set)(a, &value)
+    cli::take_flag(&CLI, &OPTIONS, a, opt, parser)
 }
 
 fn run(argv: Vec<OsString>) -> Result<i32, Error> {
