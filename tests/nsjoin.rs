@@ -654,7 +654,7 @@ fn only_stdio_crosses_and_the_callers_terminal_stays_outside() {
     let out = with_root_at_7(&["--preserve-fds=5"]);
     assert!(stdout(&out).lines().any(|fd| fd == "7"), "{}{}", stdout(&out), stderr(&out));
     // At a terminal: pipes in its place, and no controlling terminal, unless --tty.
-    let script = "readlink /proc/self/fd/0 /proc/self/fd/1 /proc/self/fd/2; tty; exit 7";
+    let script = "for fd in 0 1 2; do readlink /proc/self/fd/$fd; done; tty; exit 7";
     let mut cmd = guard.command("nsjoin");
     cmd.args(["-a", "-t", &target, "sh", "-c", script]);
     let mut pty = nstools::pty::Pty::spawn(cmd);
