@@ -1,0 +1,161 @@
+//! config-linux.md: namespaces, id maps, devices, sysctl, masked and read-only paths.
+
+use std::collections::BTreeMap;
+
+use common::ns::{NAMESPACES, Namespace};
+use common::userns::IdMap;
+use serde_json::{Map, Value};
+
+use super::*;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceSpec {
+    pub ns: &'static Namespace,
+    /// Join this one instead of making a new one.
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Linux {
+    pub namespaces: Vec<NamespaceSpec>,
+    pub uid_mappings: Vec<IdMap>,
+    pub gid_mappings: Vec<IdMap>,
+    pub sysctl: BTreeMap<String, String>,
+    pub resources: Resources,
+    pub cgroups_path: Option<String>,
+    pub devices: Vec<Device>,
+    pub seccomp: Option<Seccomp>,
+    pub rootfs_propagation: Option<String>,
+    pub masked_paths: Vec<String>,
+    pub readonly_paths: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub path: String,
+    pub kind: char,
+    pub major: i64,
+    pub minor: i64,
+    pub file_mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+}
+
+/// The namespace types of the runtime spec, by their names there.
+pub(super) const OCI_NAMESPACES: [(&str, &str); 8] = [
+    ("pid", "pid"),
+    ("network", "net"),
+    ("mount", "mnt"),
+    ("ipc", "ipc"),
+    ("uts", "uts"),
+    ("user", "user"),
+    ("cgroup", "cgroup"),
+    ("time", "time"),
+];
+
+pub(super) fn id_maps(l: &Map<String, Value>, key: &str) -> Read<Vec<IdMap>> {
+    array(l, "linux", key)?
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let f = format!("linux.{key}[{i}]");
+            let o = object(v, &f)?;
+            let need = |k: &str| id(o, &f, k)?.map_or_else(|| invalid(&format!("{f}.{k}"), "missing"), Ok);
+            let text = format!("{}:{}:{}", need("containerID")?, need("hostID")?, need("size")?);
+            IdMap::parse(&text).map_err(|e| Invalid { field: f, why: e.reason })
+        })
+        .collect()
+}
+
+pub(super) fn linux(l: &Map<String, Value>) -> Read<Linux> {
+    let mut namespaces: Vec<NamespaceSpec> = Vec::new();
+    for (i, v) in array(l, "linux", "namespaces")?.iter().enumerate() {
+        let f = format!("linux.namespaces[{i}]");
+        let o = object(v, &f)?;
+        let kind = string(o, &f, "type")?.unwrap_or_default();
+        let Some(&(_, ours)) = OCI_NAMESPACES.iter().find(|(oci, _)| *oci == kind) else {
+            return invalid(&format!("{f}.type"), format!("'{kind}' is no namespace type"));
+        };
+        let Some(ns) = NAMESPACES.iter().find(|n| n.name == ours) else {
+            return invalid(&format!("{f}.type"), format!("'{kind}' is no namespace type this kernel table has"));
+        };
+        if namespaces.iter().any(|n| n.ns.flag == ns.flag) {
+            return invalid(&format!("{f}.type"), format!("'{kind}' is listed twice"));
+        }
+        let path = string(o, &f, "path")?;
+        if let Some(p) = &path {
+            absolute(&format!("{f}.path"), p)?;
+        }
+        namespaces.push(NamespaceSpec { ns, path });
+    }
+    let mut sysctl = BTreeMap::new();
+    if let Some(v) = get(l, "sysctl") {
+        for (k, v) in object(v, "linux.sysctl")? {
+            let Some(s) = v.as_str() else { return invalid(&format!("linux.sysctl.{k}"), "expected a string") };
+            sysctl.insert(k.clone(), s.to_owned());
+        }
+    }
+    let resources = match get(l, "resources") {
+        None => Resources::default(),
+        Some(v) => resources(object(v, "linux.resources")?)?,
+    };
+    let devices = array(l, "linux", "devices")?
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let f = format!("linux.devices[{i}]");
+            let o = object(v, &f)?;
+            let path = string(o, &f, "path")?.unwrap_or_default();
+            absolute(&format!("{f}.path"), &path)?;
+            let kind = device_kind(o, &f, &['c', 'b', 'u', 'p'])?;
+            let number = |k: &str| integer(o, &f, k, 0, i64::from(u32::MAX));
+            let (major, minor) = (number("major")?, number("minor")?);
+            let (major, minor) = match (kind, major, minor) {
+                ('p', m, n) => (m.unwrap_or(0), n.unwrap_or(0)),
+                (_, Some(m), Some(n)) => (m, n),
+                _ => return invalid(&f, "a character or block device needs major and minor"),
+            };
+            Ok(Device {
+                path,
+                kind,
+                major,
+                minor,
+                file_mode: id(o, &f, "fileMode")?,
+                uid: id(o, &f, "uid")?,
+                gid: id(o, &f, "gid")?,
+            })
+        })
+        .collect::<Read<Vec<_>>>()?;
+    let seccomp = get(l, "seccomp").map(|v| seccomp(object(v, "linux.seccomp")?)).transpose()?;
+    let rootfs_propagation = string(l, "linux", "rootfsPropagation")?;
+    if let Some(p) = &rootfs_propagation
+        && !["private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable", "runbindable"]
+            .contains(&p.as_str())
+    {
+        return invalid("linux.rootfsPropagation", format!("'{p}' is no propagation"));
+    }
+    Ok(Linux {
+        namespaces,
+        uid_mappings: id_maps(l, "uidMappings")?,
+        gid_mappings: id_maps(l, "gidMappings")?,
+        sysctl,
+        resources,
+        cgroups_path: string(l, "linux", "cgroupsPath")?,
+        devices,
+        seccomp,
+        rootfs_propagation,
+        masked_paths: strings(l, "linux", "maskedPaths")?,
+        readonly_paths: strings(l, "linux", "readonlyPaths")?,
+    })
+}
+
+pub(super) fn device_kind(o: &Map<String, Value>, field: &str, allowed: &[char]) -> Read<char> {
+    let text = string(o, field, "type")?.unwrap_or_else(|| "a".to_owned());
+    let mut chars = text.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), None) if allowed.contains(&c) => Ok(c),
+        _ => {
+            invalid(&format!("{field}.type"), format!("'{text}' is not one of {}", allowed.iter().collect::<String>()))
+        }
+    }
+}

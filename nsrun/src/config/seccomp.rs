@@ -1,0 +1,174 @@
+//! config-linux.md "Seccomp": the profile by names, compiled by `common::seccomp`.
+
+use serde_json::{Map, Value};
+
+use super::*;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seccomp {
+    pub default_action: String,
+    pub default_errno_ret: Option<u32>,
+    pub architectures: Vec<String>,
+    pub flags: Vec<String>,
+    pub syscalls: Vec<SyscallRule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyscallRule {
+    pub names: Vec<String>,
+    pub action: String,
+    pub errno_ret: Option<u32>,
+    pub args: Vec<ArgRule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArgRule {
+    pub index: u32,
+    pub value: u64,
+    pub value_two: u64,
+    pub op: String,
+}
+
+pub const SECCOMP_ACTIONS: [&str; 9] = [
+    "SCMP_ACT_KILL",
+    "SCMP_ACT_KILL_PROCESS",
+    "SCMP_ACT_KILL_THREAD",
+    "SCMP_ACT_TRAP",
+    "SCMP_ACT_ERRNO",
+    "SCMP_ACT_TRACE",
+    "SCMP_ACT_ALLOW",
+    "SCMP_ACT_LOG",
+    "SCMP_ACT_NOTIFY",
+];
+
+pub const SECCOMP_OPERATORS: [&str; 7] =
+    ["SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ"];
+
+pub const SECCOMP_ARCHITECTURES: [&str; 8] = [
+    "SCMP_ARCH_X86_64",
+    "SCMP_ARCH_X86",
+    "SCMP_ARCH_X32",
+    "SCMP_ARCH_AARCH64",
+    "SCMP_ARCH_ARM",
+    "SCMP_ARCH_RISCV64",
+    "SCMP_ARCH_PPC64LE",
+    "SCMP_ARCH_S390X",
+];
+
+pub(super) fn seccomp(s: &Map<String, Value>) -> Read<Seccomp> {
+    let f = "linux.seccomp";
+    let action = |o: &Map<String, Value>, field: &str, key: &str| -> Read<String> {
+        let a = string(o, field, key)?.unwrap_or_default();
+        if SECCOMP_ACTIONS.contains(&a.as_str()) {
+            Ok(a)
+        } else {
+            invalid(&join(field, key), format!("'{a}' is no seccomp action"))
+        }
+    };
+    let default_action = action(s, f, "defaultAction")?;
+    let architectures = strings(s, f, "architectures")?;
+    if let Some((i, bad)) = architectures.iter().enumerate().find(|(_, a)| !SECCOMP_ARCHITECTURES.contains(&a.as_str()))
+    {
+        return invalid(&format!("{f}.architectures[{i}]"), format!("'{bad}' is no architecture"));
+    }
+    let syscalls = array(s, f, "syscalls")?
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let field = format!("{f}.syscalls[{i}]");
+            let o = object(v, &field)?;
+            let names = strings(o, &field, "names")?;
+            if names.is_empty() {
+                return invalid(&format!("{field}.names"), "missing or empty");
+            }
+            let args = array(o, &field, "args")?
+                .iter()
+                .enumerate()
+                .map(|(j, v)| {
+                    let af = format!("{field}.args[{j}]");
+                    let a = object(v, &af)?;
+                    let op = string(a, &af, "op")?.unwrap_or_default();
+                    if !SECCOMP_OPERATORS.contains(&op.as_str()) {
+                        return invalid(&format!("{af}.op"), format!("'{op}' is no comparison"));
+                    }
+                    let index = integer(a, &af, "index", 0, 5)?
+                        .map_or_else(|| invalid(&format!("{af}.index"), "missing"), Ok)?;
+                    Ok(ArgRule {
+                        index: index as u32,
+                        value: unsigned(a, &af, "value")?.unwrap_or(0),
+                        value_two: unsigned(a, &af, "valueTwo")?.unwrap_or(0),
+                        op,
+                    })
+                })
+                .collect::<Read<Vec<_>>>()?;
+            Ok(SyscallRule { names, action: action(o, &field, "action")?, errno_ret: id(o, &field, "errnoRet")?, args })
+        })
+        .collect::<Read<Vec<_>>>()?;
+    Ok(Seccomp {
+        default_action,
+        default_errno_ret: id(s, f, "defaultErrnoRet")?,
+        architectures,
+        flags: strings(s, f, "flags")?,
+        syscalls,
+    })
+}
+
+impl Seccomp {
+    /// The profile as common's compiler takes it. SCMP_ACT_NOTIFY needs a
+    /// seccomp agent (listenerPath), which nsrun does not run: refused.
+    pub fn profile(&self) -> Read<common::seccomp::Profile> {
+        use common::seccomp::{Action, Condition, Op, Profile, Rule};
+        let errno = |e: Option<u32>| e.map_or(libc::EPERM as u16, |e| e.min(4095) as u16);
+        let action = |name: &str, ret: Option<u32>, field: &str| -> Read<Action> {
+            Ok(match name {
+                "SCMP_ACT_KILL" | "SCMP_ACT_KILL_THREAD" => Action::KillThread,
+                "SCMP_ACT_KILL_PROCESS" => Action::KillProcess,
+                "SCMP_ACT_TRAP" => Action::Trap,
+                "SCMP_ACT_ERRNO" => Action::Errno(errno(ret)),
+                "SCMP_ACT_TRACE" => Action::Trace(errno(ret)),
+                "SCMP_ACT_LOG" => Action::Log,
+                "SCMP_ACT_ALLOW" => Action::Allow,
+                other => {
+                    return invalid(
+                        field,
+                        format!("'{other}' needs a seccomp agent (listenerPath), which nsrun does not run"),
+                    );
+                }
+            })
+        };
+        let default = action(&self.default_action, self.default_errno_ret, "linux.seccomp.defaultAction")?;
+        let mut rules = Vec::new();
+        for (i, r) in self.syscalls.iter().enumerate() {
+            let field = format!("linux.seccomp.syscalls[{i}]");
+            let conditions = r
+                .args
+                .iter()
+                .map(|a| Condition {
+                    index: a.index as u8,
+                    op: match a.op.as_str() {
+                        "SCMP_CMP_NE" => Op::Ne,
+                        "SCMP_CMP_LT" => Op::Lt,
+                        "SCMP_CMP_LE" => Op::Le,
+                        "SCMP_CMP_EQ" => Op::Eq,
+                        "SCMP_CMP_GE" => Op::Ge,
+                        "SCMP_CMP_GT" => Op::Gt,
+                        _ => Op::MaskedEq,
+                    },
+                    value: a.value,
+                    value_two: a.value_two,
+                })
+                .collect();
+            rules.push(Rule {
+                names: r.names.clone(),
+                action: action(&r.action, r.errno_ret, &format!("{field}.action"))?,
+                conditions,
+            });
+        }
+        let profile = Profile { default, rules };
+        if let Some(arch) = common::seccomp::Arch::native() {
+            common::seccomp::compile(&profile, arch)
+                .map_err(|why| Invalid { field: "linux.seccomp".to_owned(), why })?;
+        }
+        Ok(profile)
+    }
+}
