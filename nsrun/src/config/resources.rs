@@ -3,6 +3,8 @@
 
 use serde_json::{Map, Value};
 
+use common::cgroup::limit::{self as l, Write};
+
 use super::*;
 
 /// `linux.resources`: the limit files to write, checked and in order, and the device rules.
@@ -23,93 +25,128 @@ pub(super) fn limit(map: &Map<String, Value>, field: &str, key: &str) -> Read<Op
 }
 
 pub(super) fn resources(r: &Map<String, Value>) -> Read<Resources> {
-    use common::cgroup::limit as l;
-    let not_built = |key: &str| invalid(&join("linux.resources", key), "is not built yet in nsrun");
     let mut out = Resources::default();
-    if let Some(v) = get(r, "memory") {
-        let f = "linux.resources.memory";
-        let m = object(v, f)?;
-        let memory = limit(m, f, "limit")?;
-        if let Some(memory) = memory {
-            out.writes.push(l::memory(memory));
-        }
-        if let Some(total) = limit(m, f, "swap")? {
-            if let (Some(Some(memory)), Some(total)) = (memory, total)
-                && total < memory
-            {
-                return invalid(
-                    "linux.resources.memory.swap",
-                    format!("{total} is below the limit {memory}: swap counts memory and swap together"),
-                );
-            }
-            out.writes.push(l::memory_and_swap(memory.flatten(), total));
-        }
-        if let Some(Some(low)) = limit(m, f, "reservation")? {
-            out.writes.push(l::memory_low(low));
-        }
-        // `kernel` is left to the kernel, which no longer limits kernel memory apart (5.16), as runc does.
-        if let Some(Some(tcp)) = limit(m, f, "kernelTCP")? {
-            out.writes.push(l::kernel_tcp(tcp));
-        }
-        if let Some(n) = integer(m, f, "swappiness", 0, 100)? {
-            out.writes.push(l::swappiness(n as u64));
-        }
-        if boolean(m, f, "disableOOMKiller")? {
-            out.writes.push(l::oom_killer_disabled());
+    let sections: [(&str, Section); 6] = [
+        ("memory", memory),
+        ("cpu", cpu),
+        ("pids", pids),
+        ("blockIO", block_io),
+        ("network", network),
+        ("unified", unified),
+    ];
+    for (key, section) in sections {
+        if let Some(v) = get(r, key) {
+            section(v, &mut out.writes)?;
         }
     }
-    if let Some(v) = get(r, "cpu") {
-        let f = "linux.resources.cpu";
-        let c = object(v, f)?;
-        if let Some(shares) = unsigned(c, f, "shares")? {
-            out.writes.push(l::cpu_shares(shares));
+    hugepages(r, &mut out.writes)?;
+    if get(r, "rdma").is_some() {
+        return not_built("rdma");
+    }
+    out.devices = device_rules(r)?;
+    Ok(out)
+}
+
+/// One section of linux.resources, its writes added to `out`.
+type Section = fn(&Value, &mut Vec<Write>) -> Read<()>;
+
+fn not_built<T>(key: &str) -> Read<T> {
+    invalid(&join("linux.resources", key), "is not built yet in nsrun")
+}
+
+fn memory(v: &Value, out: &mut Vec<Write>) -> Read<()> {
+    let f = "linux.resources.memory";
+    let m = object(v, f)?;
+    let memory = limit(m, f, "limit")?;
+    if let Some(memory) = memory {
+        out.push(l::memory(memory));
+    }
+    if let Some(total) = limit(m, f, "swap")? {
+        if let (Some(Some(memory)), Some(total)) = (memory, total)
+            && total < memory
+        {
+            return invalid(
+                "linux.resources.memory.swap",
+                format!("{total} is below the limit {memory}: swap counts memory and swap together"),
+            );
         }
-        let quota = limit(c, f, "quota")?;
-        let period = unsigned(c, f, "period")?;
-        if quota.is_some() || period.is_some() {
-            if period.is_some_and(|p| !(1000..=1_000_000).contains(&p)) {
-                return invalid(&join(f, "period"), "out of range (1000 to 1000000 microseconds)");
-            }
-            out.writes.push(l::cpu_quota(quota.flatten(), period.unwrap_or(l::CPU_PERIOD)));
+        out.push(l::memory_and_swap(memory.flatten(), total));
+    }
+    if let Some(Some(low)) = limit(m, f, "reservation")? {
+        out.push(l::memory_low(low));
+    }
+    // `kernel` is left to the kernel, which no longer limits kernel memory apart (5.16), as runc does.
+    if let Some(Some(tcp)) = limit(m, f, "kernelTCP")? {
+        out.push(l::kernel_tcp(tcp));
+    }
+    if let Some(n) = integer(m, f, "swappiness", 0, 100)? {
+        out.push(l::swappiness(n as u64));
+    }
+    if boolean(m, f, "disableOOMKiller")? {
+        out.push(l::oom_killer_disabled());
+    }
+    Ok(())
+}
+
+fn cpu(v: &Value, out: &mut Vec<Write>) -> Read<()> {
+    let f = "linux.resources.cpu";
+    let c = object(v, f)?;
+    if let Some(shares) = unsigned(c, f, "shares")? {
+        out.push(l::cpu_shares(shares));
+    }
+    let quota = limit(c, f, "quota")?;
+    let period = unsigned(c, f, "period")?;
+    if quota.is_some() || period.is_some() {
+        if period.is_some_and(|p| !(1000..=1_000_000).contains(&p)) {
+            return invalid(&join(f, "period"), "out of range (1000 to 1000000 microseconds)");
         }
-        let rt_runtime = integer(c, f, "realtimeRuntime", -1, i64::MAX)?;
-        let rt_period = unsigned(c, f, "realtimePeriod")?;
-        if rt_runtime.is_some() || rt_period.is_some() {
-            out.writes.push(l::cpu_realtime(rt_runtime, rt_period));
-        }
-        if let Some(cpus) = string(c, f, "cpus")?.filter(|s| !s.is_empty()) {
-            out.writes.push(l::cpuset_cpus(&checked(l::cpu_list(&cpus), &join(f, "cpus"))?));
-        }
-        if let Some(mems) = string(c, f, "mems")?.filter(|s| !s.is_empty()) {
-            out.writes.push(l::cpuset_mems(&checked(l::cpu_list(&mems), &join(f, "mems"))?));
-        }
-        if let Some(idle) = integer(c, f, "idle", 0, 1)? {
-            out.writes.push(l::cpu_idle(idle));
+        out.push(l::cpu_quota(quota.flatten(), period.unwrap_or(l::CPU_PERIOD)));
+    }
+    let rt_runtime = integer(c, f, "realtimeRuntime", -1, i64::MAX)?;
+    let rt_period = unsigned(c, f, "realtimePeriod")?;
+    if rt_runtime.is_some() || rt_period.is_some() {
+        out.push(l::cpu_realtime(rt_runtime, rt_period));
+    }
+    if let Some(cpus) = string(c, f, "cpus")?.filter(|s| !s.is_empty()) {
+        out.push(l::cpuset_cpus(&checked(l::cpu_list(&cpus), &join(f, "cpus"))?));
+    }
+    if let Some(mems) = string(c, f, "mems")?.filter(|s| !s.is_empty()) {
+        out.push(l::cpuset_mems(&checked(l::cpu_list(&mems), &join(f, "mems"))?));
+    }
+    if let Some(idle) = integer(c, f, "idle", 0, 1)? {
+        out.push(l::cpu_idle(idle));
+    }
+    Ok(())
+}
+
+fn pids(v: &Value, out: &mut Vec<Write>) -> Read<()> {
+    let f = "linux.resources.pids";
+    if let Some(n) = limit(object(v, f)?, f, "limit")? {
+        out.push(l::pids(n.filter(|n| *n > 0)));
+    }
+    Ok(())
+}
+
+fn block_io(v: &Value, out: &mut Vec<Write>) -> Read<()> {
+    let f = "linux.resources.blockIO";
+    let b = object(v, f)?;
+    if let Some(w) = integer(b, f, "weight", 10, 1000)? {
+        out.push(l::io_weight(w as u64));
+    }
+    for key in ["leafWeight", "weightDevice", "throttleReadBpsDevice", "throttleWriteBpsDevice"] {
+        if get(b, key).is_some() {
+            return not_built(&format!("blockIO.{key}"));
         }
     }
-    if let Some(v) = get(r, "pids") {
-        let f = "linux.resources.pids";
-        if let Some(n) = limit(object(v, f)?, f, "limit")? {
-            out.writes.push(l::pids(n.filter(|n| *n > 0)));
+    for key in ["throttleReadIOPSDevice", "throttleWriteIOPSDevice"] {
+        if get(b, key).is_some() {
+            return not_built(&format!("blockIO.{key}"));
         }
     }
-    if let Some(v) = get(r, "blockIO") {
-        let f = "linux.resources.blockIO";
-        let b = object(v, f)?;
-        if let Some(w) = integer(b, f, "weight", 10, 1000)? {
-            out.writes.push(l::io_weight(w as u64));
-        }
-        for key in ["leafWeight", "weightDevice", "throttleReadBpsDevice", "throttleWriteBpsDevice"] {
-            if get(b, key).is_some() {
-                return not_built(&format!("blockIO.{key}"));
-            }
-        }
-        for key in ["throttleReadIOPSDevice", "throttleWriteIOPSDevice"] {
-            if get(b, key).is_some() {
-                return not_built(&format!("blockIO.{key}"));
-            }
-        }
-    }
+    Ok(())
+}
+
+fn hugepages(r: &Map<String, Value>, out: &mut Vec<Write>) -> Read<()> {
     for (i, v) in array(r, "linux.resources", "hugepageLimits")?.iter().enumerate() {
         let f = format!("linux.resources.hugepageLimits[{i}]");
         let h = object(v, &f)?;
@@ -122,36 +159,41 @@ pub(super) fn resources(r: &Map<String, Value>) -> Read<Resources> {
             return invalid(&join(&f, "pageSize"), format!("'{size}' is not a page size such as 2MB or 1GB"));
         }
         let bytes = unsigned(h, &f, "limit")?.unwrap_or(0);
-        out.writes.push(l::hugetlb(&size, bytes));
+        out.push(l::hugetlb(&size, bytes));
     }
-    if let Some(v) = get(r, "network") {
-        let f = "linux.resources.network";
-        let n = object(v, f)?;
-        if let Some(id) = id(n, f, "classID")? {
-            out.writes.push(l::net_class(id));
+    Ok(())
+}
+
+fn network(v: &Value, out: &mut Vec<Write>) -> Read<()> {
+    let f = "linux.resources.network";
+    let n = object(v, f)?;
+    if let Some(id) = id(n, f, "classID")? {
+        out.push(l::net_class(id));
+    }
+    for (i, p) in array(n, f, "priorities")?.iter().enumerate() {
+        let pf = format!("{f}.priorities[{i}]");
+        let p = object(p, &pf)?;
+        let name = string(p, &pf, "name")?.unwrap_or_default();
+        if name.is_empty() || name.contains(char::is_whitespace) {
+            return invalid(&join(&pf, "name"), format!("'{name}' is not an interface name"));
         }
-        for (i, p) in array(n, f, "priorities")?.iter().enumerate() {
-            let pf = format!("{f}.priorities[{i}]");
-            let p = object(p, &pf)?;
-            let name = string(p, &pf, "name")?.unwrap_or_default();
-            if name.is_empty() || name.contains(char::is_whitespace) {
-                return invalid(&join(&pf, "name"), format!("'{name}' is not an interface name"));
-            }
-            out.writes.push(l::net_priority(&name, id(p, &pf, "priority")?.unwrap_or(0)));
-        }
+        out.push(l::net_priority(&name, id(p, &pf, "priority")?.unwrap_or(0)));
     }
-    if get(r, "rdma").is_some() {
-        return not_built("rdma");
+    Ok(())
+}
+
+fn unified(v: &Value, out: &mut Vec<Write>) -> Read<()> {
+    let f = "linux.resources.unified";
+    for (name, value) in object(v, f)? {
+        let Some(value) = value.as_str() else { return invalid(&join(f, name), "expected a string") };
+        let write = checked(l::unified(name, value), &join(f, name))?;
+        out.push(write);
     }
-    if let Some(v) = get(r, "unified") {
-        let f = "linux.resources.unified";
-        for (name, value) in object(v, f)? {
-            let Some(value) = value.as_str() else { return invalid(&join(f, name), "expected a string") };
-            let write = checked(l::unified(name, value), &join(f, name))?;
-            out.writes.push(write);
-        }
-    }
-    out.devices = array(r, "linux.resources", "devices")?
+    Ok(())
+}
+
+fn device_rules(r: &Map<String, Value>) -> Read<Vec<common::cgroup::devices::Rule>> {
+    array(r, "linux.resources", "devices")?
         .iter()
         .enumerate()
         .map(|(i, v)| {
@@ -176,6 +218,5 @@ pub(super) fn resources(r: &Map<String, Value>) -> Read<Resources> {
                 access,
             })
         })
-        .collect::<Read<Vec<_>>>()?;
-    Ok(out)
+        .collect::<Read<Vec<_>>>()
 }
