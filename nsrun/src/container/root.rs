@@ -32,85 +32,13 @@ pub(super) fn set_up(bundle: &Path, rootfs: &Path, config: &Config, joins: &[Own
         nix::sched::setns(fd, nix::sched::CloneFlags::empty())
             .map_err(|e| Error::sys("cannot join", "a namespace of linux.namespaces", e))?;
     }
-    // In a user namespace, become its root: the ids we came with are the
-    // host's, unmapped there (so files we made would be overflow-owned).
     if config.linux.namespaces.iter().any(|n| n.ns.flag == libc::CLONE_NEWUSER) {
-        nix::unistd::setgroups(&[])
-            .map_err(|e| Error::sys("cannot set", "the groups of the user namespace's root", e))?;
-        let zero = (nix::unistd::Gid::from_raw(0), nix::unistd::Uid::from_raw(0));
-        nix::unistd::setresgid(zero.0, zero.0, zero.0)
-            .map_err(|e| Error::sys("cannot become", "gid 0 of the user namespace", e))?;
-        nix::unistd::setresuid(zero.1, zero.1, zero.1)
-            .map_err(|e| Error::sys("cannot become", "uid 0 of the user namespace", e))?;
+        become_namespace_root()?;
     }
-    // Nothing we mount reaches the host (slave by default, as runc does).
-    // A shared root cannot be pivoted from: slave (or private, if asked) until
-    // after pivot_root, which applies what the config asks.
-    let before = match config.linux.rootfs_propagation.as_deref() {
-        Some("private" | "rprivate") => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
-        _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
-    };
-    mount(None::<&str>, "/", None::<&str>, before, None::<&str>)
-        .map_err(|e| Error::sys("cannot set the propagation of", "/", e))?;
-    mount(Some(rootfs), rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        .map_err(|e| Error::sys("cannot bind", rootfs.display(), e))?;
-    let root = Root::open(rootfs, common::userns::in_user_namespace(), None)?;
+    let root = open_root(config, rootfs)?;
     let mut has_dev = false;
     for m in &config.mounts {
-        let dest = Path::new(&m.destination);
-        let plan = mounts::plan(&m.options);
-        let kind = m.kind.as_deref().unwrap_or("");
-        if plan.bind.is_some() || kind == "bind" {
-            let source = Path::new(m.source.as_deref().unwrap_or(""));
-            let source = if source.is_absolute() { source.to_path_buf() } else { bundle.join(source) };
-            let ro = plan.flags.contains(MsFlags::MS_RDONLY) || plan.recursive_set & 0x1 != 0;
-            root.bind(&source, dest, ro)?;
-            let extra = plan.flags & (MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
-            if !extra.is_empty() {
-                let fd = root
-                    .resolve(dest, nix::fcntl::OFlag::O_PATH)
-                    .map_err(|e| Error::sys("cannot open", dest.display(), e))?;
-                let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | extra | (plan.flags & MsFlags::MS_RDONLY);
-                mount(None::<&str>, rootfs::fd_path(fd.as_fd()).as_str(), None::<&str>, flags, None::<&str>)
-                    .map_err(|e| Error::sys("cannot remount", dest.display(), e))?;
-            }
-        } else if kind == "cgroup" {
-            rootfs::mount_cgroups(&root)?;
-        } else {
-            let data = plan.data.join(",");
-            let source = m.source.as_deref().filter(|s| !s.is_empty()).unwrap_or(kind);
-            // tmpcopyup: what the image has there, held open before the tmpfs hides it.
-            let below = if plan.copy_up {
-                root.resolve(dest, nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY).ok()
-            } else {
-                None
-            };
-            root.mount_source(source, kind, dest, plan.flags, (!data.is_empty()).then_some(data.as_str()))?;
-            if let Some(below) = below {
-                let fresh = root
-                    .resolve(dest, nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY)
-                    .map_err(|e| Error::sys("cannot open", dest.display(), e))?;
-                rootfs::copy_tree(&below, &fresh)?;
-            }
-            if m.destination == "/dev" {
-                has_dev = true;
-            }
-        }
-        if plan.recursive_set & !0x1 != 0 || plan.recursive_clear != 0 || plan.recursive_atime.is_some() {
-            let (set, clear) = match plan.recursive_atime {
-                Some(mode) => (plan.recursive_set | mode, plan.recursive_clear | mounts::MOUNT_ATTR_ATIME),
-                None => (plan.recursive_set, plan.recursive_clear),
-            };
-            root.set_attributes(dest, set, clear)?;
-        }
-        if let Some((p, recursive)) = plan.propagation {
-            let fd = root
-                .resolve(dest, nix::fcntl::OFlag::O_PATH)
-                .map_err(|e| Error::sys("cannot open", dest.display(), e))?;
-            let flags = if recursive == Recursive::Yes { p | MsFlags::MS_REC } else { p };
-            mount(None::<&str>, rootfs::fd_path(fd.as_fd()).as_str(), None::<&str>, flags, None::<&str>)
-                .map_err(|e| Error::sys("cannot set the propagation of", dest.display(), e))?;
-        }
+        has_dev |= mount_one(&root, bundle, m)?;
     }
     if has_dev {
         rootfs::default_devices(&root)?;
@@ -127,6 +55,99 @@ pub(super) fn set_up(bundle: &Path, rootfs: &Path, config: &Config, joins: &[Own
         rootfs::read_only_path(&root, Path::new(path))?;
     }
     Ok(root)
+}
+
+/// In a user namespace, become its root: the ids we came with are the
+/// host's, unmapped there (so files we made would be overflow-owned).
+fn become_namespace_root() -> Result<(), Error> {
+    nix::unistd::setgroups(&[]).map_err(|e| Error::sys("cannot set", "the groups of the user namespace's root", e))?;
+    let zero = (nix::unistd::Gid::from_raw(0), nix::unistd::Uid::from_raw(0));
+    nix::unistd::setresgid(zero.0, zero.0, zero.0)
+        .map_err(|e| Error::sys("cannot become", "gid 0 of the user namespace", e))?;
+    nix::unistd::setresuid(zero.1, zero.1, zero.1)
+        .map_err(|e| Error::sys("cannot become", "uid 0 of the user namespace", e))
+}
+
+/// The bundle's root, bound onto itself (a mount to pivot into), held by a descriptor.
+fn open_root(config: &Config, rootfs: &Path) -> Result<Root<'static>, Error> {
+    // Nothing we mount reaches the host (slave by default, as runc does).
+    // A shared root cannot be pivoted from: slave (or private, if asked) until
+    // after pivot_root, which applies what the config asks.
+    let before = match config.linux.rootfs_propagation.as_deref() {
+        Some("private" | "rprivate") => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+        _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+    };
+    mount(None::<&str>, "/", None::<&str>, before, None::<&str>)
+        .map_err(|e| Error::sys("cannot set the propagation of", "/", e))?;
+    mount(Some(rootfs), rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+        .map_err(|e| Error::sys("cannot bind", rootfs.display(), e))?;
+    Root::open(rootfs, common::userns::in_user_namespace(), None)
+}
+
+/// One mount of config.json (a bind, the cgroup hierarchies, or a file
+/// system), then its recursive attributes and propagation. True for a /dev of the config's.
+fn mount_one(root: &Root<'_>, bundle: &Path, m: &crate::config::Mount) -> Result<bool, Error> {
+    let dest = Path::new(&m.destination);
+    let plan = mounts::plan(&m.options);
+    let kind = m.kind.as_deref().unwrap_or("");
+    if plan.bind.is_some() || kind == "bind" {
+        bind(root, bundle, m, &plan)?;
+    } else if kind == "cgroup" {
+        rootfs::mount_cgroups(root)?;
+    } else {
+        file_system(root, m, &plan)?;
+    }
+    if plan.recursive_set & !0x1 != 0 || plan.recursive_clear != 0 || plan.recursive_atime.is_some() {
+        let (set, clear) = match plan.recursive_atime {
+            Some(mode) => (plan.recursive_set | mode, plan.recursive_clear | mounts::MOUNT_ATTR_ATIME),
+            None => (plan.recursive_set, plan.recursive_clear),
+        };
+        root.set_attributes(dest, set, clear)?;
+    }
+    if let Some((p, recursive)) = plan.propagation {
+        let flags = if recursive == Recursive::Yes { p | MsFlags::MS_REC } else { p };
+        remount(root, dest, flags, "cannot set the propagation of")?;
+    }
+    Ok(m.destination == "/dev" && kind != "bind" && kind != "cgroup" && plan.bind.is_none())
+}
+
+/// A bind mount, read-only as asked, then nosuid/nodev/noexec in place.
+fn bind(root: &Root<'_>, bundle: &Path, m: &crate::config::Mount, plan: &mounts::Plan) -> Result<(), Error> {
+    let dest = Path::new(&m.destination);
+    let source = Path::new(m.source.as_deref().unwrap_or(""));
+    let source = if source.is_absolute() { source.to_path_buf() } else { bundle.join(source) };
+    let ro = plan.flags.contains(MsFlags::MS_RDONLY) || plan.recursive_set & 0x1 != 0;
+    root.bind(&source, dest, ro)?;
+    let extra = plan.flags & (MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
+    if extra.is_empty() {
+        return Ok(());
+    }
+    let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | extra | (plan.flags & MsFlags::MS_RDONLY);
+    remount(root, dest, flags, "cannot remount")
+}
+
+/// mount(2) with no source on `dest` inside the root, through its descriptor.
+fn remount(root: &Root<'_>, dest: &Path, flags: MsFlags, what: &str) -> Result<(), Error> {
+    let fd = root.resolve(dest, nix::fcntl::OFlag::O_PATH).map_err(|e| Error::sys("cannot open", dest.display(), e))?;
+    mount(None::<&str>, rootfs::fd_path(fd.as_fd()).as_str(), None::<&str>, flags, None::<&str>)
+        .map_err(|e| Error::sys(what.to_owned(), dest.display(), e))
+}
+
+/// A file system (proc, tmpfs, sysfs, devpts, mqueue...), with tmpcopyup:
+/// what the image has there, held open before the tmpfs hides it, copied in.
+fn file_system(root: &Root<'_>, m: &crate::config::Mount, plan: &mounts::Plan) -> Result<(), Error> {
+    let dest = Path::new(&m.destination);
+    let kind = m.kind.as_deref().unwrap_or("");
+    let data = plan.data.join(",");
+    let source = m.source.as_deref().filter(|s| !s.is_empty()).unwrap_or(kind);
+    let dir = nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY;
+    let below = if plan.copy_up { root.resolve(dest, dir).ok() } else { None };
+    root.mount_source(source, kind, dest, plan.flags, (!data.is_empty()).then_some(data.as_str()))?;
+    if let Some(below) = below {
+        let fresh = root.resolve(dest, dir).map_err(|e| Error::sys("cannot open", dest.display(), e))?;
+        rootfs::copy_tree(&below, &fresh)?;
+    }
+    Ok(())
 }
 
 /// pivot_root, and all that is done inside the new root.
