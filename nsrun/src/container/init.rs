@@ -25,59 +25,72 @@ pub(super) fn init(
     fifo: &OwnedFd,
     (to_parent, from_parent): (OwnedFd, OwnedFd),
 ) -> ! {
-    let (process, config) = (c.process, c.config);
-    let console = c.files.console.as_ref();
-    // Our descriptor directory in the host's /proc, opened before the pivot: after it,
-    // /proc is whatever the image and the config put there, and a file the image
-    // planted at /proc/self/fd/N would let the process run before start.
-    let fds = match nix::fcntl::open(
-        "/proc/self/fd",
-        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    ) {
-        Ok(fd) => fd,
-        Err(e) => {
-            sync::send_failure(to_parent.as_fd(), &Error::sys("cannot open", "/proc/self/fd", e));
-            process::child_exit(1);
-        }
-    };
     let fail = |e: Error| -> ! {
         sync::send_failure(to_parent.as_fd(), &e);
         process::child_exit(1)
     };
-    let root = set_up(&c.bundle, &c.rootfs, config, joins).unwrap_or_else(|e| fail(e));
-    // The hooks of create: nsrun's first (it sends the state when they are done), then ours.
-    let mut hook_state = serde_json::Value::Null;
-    if needs_hook_state(config) {
-        let _ = sync::send(to_parent.as_fd(), Step::HooksDue);
-        if sync::expect(from_parent.as_fd(), Step::HooksRan).is_err() {
-            process::child_exit(1);
-        }
-        let text = sync::receive_text(from_parent.as_fd(), 1 << 20).unwrap_or_else(|e| fail(e));
-        hook_state = serde_json::from_str(&text).unwrap_or_else(|_| process::child_exit(1));
-        hooks::run_all("createContainer", &config.hooks.create_container, &text).unwrap_or_else(|e| fail(e));
-    } else {
-        drop(from_parent);
-    }
-    finish(root, config).unwrap_or_else(|e| fail(e));
-    if let Some(socket) = console {
+    // Our descriptor directory in the host's /proc, opened before the pivot: after it,
+    // /proc is whatever the image and the config put there, and a file the image
+    // planted at /proc/self/fd/N would let the process run before start.
+    let fds = nix::fcntl::open(
+        "/proc/self/fd",
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .unwrap_or_else(|e| fail(Error::sys("cannot open", "/proc/self/fd", e)));
+    let root = set_up(&c.bundle, &c.rootfs, c.config, joins).unwrap_or_else(|e| fail(e));
+    let hook_state = create_container_hooks(c.config, &to_parent, from_parent).unwrap_or_else(|e| fail(e));
+    finish(root, c.config).unwrap_or_else(|e| fail(e));
+    if let Some(socket) = &c.files.console {
         crate::console::take_terminal(socket).unwrap_or_else(|e| fail(e));
     }
     let _ = sync::send(to_parent.as_fd(), Step::Ready);
     drop(to_parent);
-    // Held here until `start` opens the FIFO to read.
+    if let Err(e) = wait_for_start(&fds, fifo) {
+        common::report(&e);
+        process::child_exit(1);
+    }
+    drop(fds);
+    start_and_exec(c, hook_state)
+}
+
+/// The hooks of create: nsrun's first (it sends the state when they are done),
+/// then the createContainer ones, here. The state they read, for startContainer.
+fn create_container_hooks(
+    config: &Config,
+    to_parent: &OwnedFd,
+    from_parent: OwnedFd,
+) -> Result<serde_json::Value, Error> {
+    if !needs_hook_state(config) {
+        return Ok(serde_json::Value::Null);
+    }
+    let _ = sync::send(to_parent.as_fd(), Step::HooksDue);
+    if sync::expect(from_parent.as_fd(), Step::HooksRan).is_err() {
+        process::child_exit(1);
+    }
+    let text = sync::receive_text(from_parent.as_fd(), 1 << 20)?;
+    let state = serde_json::from_str(&text).unwrap_or_else(|_| process::child_exit(1));
+    hooks::run_all("createContainer", &config.hooks.create_container, &text)?;
+    Ok(state)
+}
+
+/// Held here until `start` opens the FIFO to read: our end opened through the
+/// host's /proc/self/fd (`fds`), never by a name the image controls.
+fn wait_for_start(fds: &OwnedFd, fifo: &OwnedFd) -> Result<(), Error> {
     let name = std::ffi::CString::new(fifo.as_raw_fd().to_string()).unwrap_or_default();
     // SAFETY: a valid directory descriptor and a NUL-terminated name; the result is checked.
     let raw = unsafe { libc::openat(fds.as_raw_fd(), name.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
     if raw < 0 {
-        common::report(&Error::sys("cannot wait for start on", FIFO, Errno::last()));
-        process::child_exit(1);
+        return Err(Error::sys("cannot wait for start on", FIFO, Errno::last()));
     }
     // SAFETY: a fresh descriptor from openat, ours alone.
     let held = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
-    drop(fds);
-    let _ = nix::unistd::write(&held, b"0");
-    drop(held);
+    sync::send(held.as_fd(), Step::Go).map_err(|e| Error::sys("cannot signal start on", FIFO, e))
+}
+
+/// Started: the startContainer hooks, the process the config describes, exec.
+fn start_and_exec(c: &Container<'_>, mut hook_state: serde_json::Value) -> ! {
+    let config = c.config;
     if !config.hooks.start_container.is_empty() {
         hook_state["status"] = json!(Status::Running.as_str());
         if let Err(e) = hooks::run_all("startContainer", &config.hooks.start_container, &hook_state.to_string()) {
@@ -85,15 +98,12 @@ pub(super) fn init(
             process::child_exit(1);
         }
     }
-    match become_process(process, config.linux.seccomp.as_ref()) {
-        Ok(()) => {}
-        Err(e) => {
-            common::report(&e);
-            process::child_exit(e.code);
-        }
+    if let Err(e) = become_process(c.process, config.linux.seccomp.as_ref()) {
+        common::report(&e);
+        process::child_exit(e.code);
     }
     keep_only_fds(preserve_fds());
-    let argv: Vec<OsString> = process.args.iter().map(OsString::from).collect();
+    let argv: Vec<OsString> = c.process.args.iter().map(OsString::from).collect();
     let err = common::exec::exec_into(&argv);
     common::report(&err);
     process::child_exit(err.code)
