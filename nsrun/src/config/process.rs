@@ -75,27 +75,6 @@ pub fn parse_process(text: &str) -> Read<Process> {
 
 pub(super) fn process(v: &Value) -> Read<Process> {
     let p = object(v, "process")?;
-    let user = match get(p, "user") {
-        None => User::default(),
-        Some(v) => {
-            let u = object(v, "process.user")?;
-            User {
-                uid: id(u, "process.user", "uid")?.unwrap_or(0),
-                gid: id(u, "process.user", "gid")?.unwrap_or(0),
-                umask: id(u, "process.user", "umask")?,
-                additional_gids: array(u, "process.user", "additionalGids")?
-                    .iter()
-                    .enumerate()
-                    .map(|(i, g)| {
-                        g.as_u64().filter(|&g| g <= u64::from(u32::MAX)).map(|g| g as u32).map_or_else(
-                            || invalid(&format!("process.user.additionalGids[{i}]"), "expected a group id"),
-                            Ok,
-                        )
-                    })
-                    .collect::<Read<Vec<_>>>()?,
-            }
-        }
-    };
     let args = strings(p, "process", "args")?;
     if args.is_empty() {
         return invalid("process.args", "missing or empty: there is nothing to run");
@@ -106,37 +85,67 @@ pub(super) fn process(v: &Value) -> Read<Process> {
     }
     let cwd = string(p, "process", "cwd")?.unwrap_or_else(|| "/".to_owned());
     absolute("process.cwd", &cwd)?;
-    let capabilities = match get(p, "capabilities") {
-        None => None,
-        Some(v) => {
-            let c = object(v, "process.capabilities")?;
-            let set = |key: &str| -> Read<u64> {
-                let f = format!("process.capabilities.{key}");
-                let mut bits = 0u64;
-                for (i, name) in strings(c, "process.capabilities", key)?.iter().enumerate() {
-                    let bare = name.strip_prefix("CAP_").unwrap_or(name).to_ascii_lowercase();
-                    match CAPABILITIES.iter().position(|&known| known == bare) {
-                        Some(bit) => bits |= 1 << bit,
-                        None => {
-                            return invalid(
-                                &format!("{f}[{i}]"),
-                                format!("'{name}' is no capability this kernel table knows"),
-                            );
-                        }
-                    }
-                }
-                Ok(bits)
+    Ok(Process {
+        terminal: boolean(p, "process", "terminal")?,
+        user: get(p, "user").map_or(Ok(User::default()), user)?,
+        args,
+        env,
+        cwd,
+        capabilities: get(p, "capabilities").map(capabilities).transpose()?,
+        rlimits: rlimits(p)?,
+        no_new_privileges: boolean(p, "process", "noNewPrivileges")?,
+        oom_score_adj: integer(p, "process", "oomScoreAdj", -1000, 1000)?.map(|i| i as i32),
+    })
+}
+
+/// process.user.
+fn user(v: &Value) -> Read<User> {
+    let u = object(v, "process.user")?;
+    let additional_gids = array(u, "process.user", "additionalGids")?
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            g.as_u64()
+                .filter(|&g| g <= u64::from(u32::MAX))
+                .map(|g| g as u32)
+                .map_or_else(|| invalid(&format!("process.user.additionalGids[{i}]"), "expected a group id"), Ok)
+        })
+        .collect::<Read<Vec<_>>>()?;
+    Ok(User {
+        uid: id(u, "process.user", "uid")?.unwrap_or(0),
+        gid: id(u, "process.user", "gid")?.unwrap_or(0),
+        umask: id(u, "process.user", "umask")?,
+        additional_gids,
+    })
+}
+
+/// process.capabilities: each set by names, as a bit mask.
+fn capabilities(v: &Value) -> Read<Capabilities> {
+    let c = object(v, "process.capabilities")?;
+    let set = |key: &str| -> Read<u64> {
+        let f = format!("process.capabilities.{key}");
+        let mut bits = 0u64;
+        for (i, name) in strings(c, "process.capabilities", key)?.iter().enumerate() {
+            let bare = name.strip_prefix("CAP_").unwrap_or(name).to_ascii_lowercase();
+            let Some(bit) = CAPABILITIES.iter().position(|&known| known == bare) else {
+                return invalid(&format!("{f}[{i}]"), format!("'{name}' is no capability this kernel table knows"));
             };
-            Some(Capabilities {
-                bounding: set("bounding")?,
-                effective: set("effective")?,
-                inheritable: set("inheritable")?,
-                permitted: set("permitted")?,
-                ambient: set("ambient")?,
-            })
+            bits |= 1 << bit;
         }
+        Ok(bits)
     };
-    let rlimits = array(p, "process", "rlimits")?
+    Ok(Capabilities {
+        bounding: set("bounding")?,
+        effective: set("effective")?,
+        inheritable: set("inheritable")?,
+        permitted: set("permitted")?,
+        ambient: set("ambient")?,
+    })
+}
+
+/// process.rlimits, each by its RLIMIT_* resource number.
+fn rlimits(p: &Map<String, Value>) -> Read<Vec<Rlimit>> {
+    array(p, "process", "rlimits")?
         .iter()
         .enumerate()
         .map(|(i, v)| {
@@ -153,16 +162,5 @@ pub(super) fn process(v: &Value) -> Read<Process> {
             }
             Ok(Rlimit { kind, resource, hard, soft })
         })
-        .collect::<Read<Vec<_>>>()?;
-    Ok(Process {
-        terminal: boolean(p, "process", "terminal")?,
-        user,
-        args,
-        env,
-        cwd,
-        capabilities,
-        rlimits,
-        no_new_privileges: boolean(p, "process", "noNewPrivileges")?,
-        oom_score_adj: integer(p, "process", "oomScoreAdj", -1000, 1000)?.map(|i| i as i32),
-    })
+        .collect()
 }
