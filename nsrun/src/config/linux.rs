@@ -68,6 +68,31 @@ pub(super) fn id_maps(l: &Map<String, Value>, key: &str) -> Read<Vec<IdMap>> {
 }
 
 pub(super) fn linux(l: &Map<String, Value>) -> Read<Linux> {
+    let rootfs_propagation = string(l, "linux", "rootfsPropagation")?;
+    if let Some(p) = &rootfs_propagation
+        && !["private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable", "runbindable"]
+            .contains(&p.as_str())
+    {
+        return invalid("linux.rootfsPropagation", format!("'{p}' is no propagation"));
+    }
+    Ok(Linux {
+        namespaces: namespaces(l)?,
+        uid_mappings: id_maps(l, "uidMappings")?,
+        gid_mappings: id_maps(l, "gidMappings")?,
+        sysctl: sysctl(l)?,
+        resources: get(l, "resources")
+            .map_or(Ok(Resources::default()), |v| resources(object(v, "linux.resources")?))?,
+        cgroups_path: string(l, "linux", "cgroupsPath")?,
+        devices: devices(l)?,
+        seccomp: get(l, "seccomp").map(|v| seccomp(object(v, "linux.seccomp")?)).transpose()?,
+        rootfs_propagation,
+        masked_paths: strings(l, "linux", "maskedPaths")?,
+        readonly_paths: strings(l, "linux", "readonlyPaths")?,
+    })
+}
+
+/// linux.namespaces: each type once, by the kernel table's entry; a path absolute.
+fn namespaces(l: &Map<String, Value>) -> Read<Vec<NamespaceSpec>> {
     let mut namespaces: Vec<NamespaceSpec> = Vec::new();
     for (i, v) in array(l, "linux", "namespaces")?.iter().enumerate() {
         let f = format!("linux.namespaces[{i}]");
@@ -88,6 +113,11 @@ pub(super) fn linux(l: &Map<String, Value>) -> Read<Linux> {
         }
         namespaces.push(NamespaceSpec { ns, path });
     }
+    Ok(namespaces)
+}
+
+/// linux.sysctl: names to string values.
+fn sysctl(l: &Map<String, Value>) -> Read<BTreeMap<String, String>> {
     let mut sysctl = BTreeMap::new();
     if let Some(v) = get(l, "sysctl") {
         for (k, v) in object(v, "linux.sysctl")? {
@@ -95,11 +125,12 @@ pub(super) fn linux(l: &Map<String, Value>) -> Read<Linux> {
             sysctl.insert(k.clone(), s.to_owned());
         }
     }
-    let resources = match get(l, "resources") {
-        None => Resources::default(),
-        Some(v) => resources(object(v, "linux.resources")?)?,
-    };
-    let devices = array(l, "linux", "devices")?
+    Ok(sysctl)
+}
+
+/// linux.devices: the nodes to make, a character or block device with its numbers.
+fn devices(l: &Map<String, Value>) -> Read<Vec<Device>> {
+    array(l, "linux", "devices")?
         .iter()
         .enumerate()
         .map(|(i, v)| {
@@ -109,44 +140,15 @@ pub(super) fn linux(l: &Map<String, Value>) -> Read<Linux> {
             absolute(&format!("{f}.path"), &path)?;
             let kind = device_kind(o, &f, &['c', 'b', 'u', 'p'])?;
             let number = |k: &str| integer(o, &f, k, 0, i64::from(u32::MAX));
-            let (major, minor) = (number("major")?, number("minor")?);
-            let (major, minor) = match (kind, major, minor) {
+            let (major, minor) = match (kind, number("major")?, number("minor")?) {
                 ('p', m, n) => (m.unwrap_or(0), n.unwrap_or(0)),
                 (_, Some(m), Some(n)) => (m, n),
                 _ => return invalid(&f, "a character or block device needs major and minor"),
             };
-            Ok(Device {
-                path,
-                kind,
-                major,
-                minor,
-                file_mode: id(o, &f, "fileMode")?,
-                uid: id(o, &f, "uid")?,
-                gid: id(o, &f, "gid")?,
-            })
+            let (file_mode, uid, gid) = (id(o, &f, "fileMode")?, id(o, &f, "uid")?, id(o, &f, "gid")?);
+            Ok(Device { path, kind, major, minor, file_mode, uid, gid })
         })
-        .collect::<Read<Vec<_>>>()?;
-    let seccomp = get(l, "seccomp").map(|v| seccomp(object(v, "linux.seccomp")?)).transpose()?;
-    let rootfs_propagation = string(l, "linux", "rootfsPropagation")?;
-    if let Some(p) = &rootfs_propagation
-        && !["private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable", "runbindable"]
-            .contains(&p.as_str())
-    {
-        return invalid("linux.rootfsPropagation", format!("'{p}' is no propagation"));
-    }
-    Ok(Linux {
-        namespaces,
-        uid_mappings: id_maps(l, "uidMappings")?,
-        gid_mappings: id_maps(l, "gidMappings")?,
-        sysctl,
-        resources,
-        cgroups_path: string(l, "linux", "cgroupsPath")?,
-        devices,
-        seccomp,
-        rootfs_propagation,
-        masked_paths: strings(l, "linux", "maskedPaths")?,
-        readonly_paths: strings(l, "linux", "readonlyPaths")?,
-    })
+        .collect()
 }
 
 pub(super) fn device_kind(o: &Map<String, Value>, field: &str, allowed: &[char]) -> Read<char> {
