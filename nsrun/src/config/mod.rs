@@ -247,28 +247,7 @@ pub fn summary(c: &Config) -> String {
         let _ = writeln!(s, "root {}{}", r.path, if r.readonly { " (read-only)" } else { "" });
     }
     if let Some(p) = &c.process {
-        let _ = writeln!(s, "process {:?} cwd {} terminal {}", p.args, p.cwd, p.terminal);
-        let _ = writeln!(
-            s,
-            "  user {}:{} umask {:?} groups {:?}",
-            p.user.uid, p.user.gid, p.user.umask, p.user.additional_gids
-        );
-        let _ = writeln!(s, "  env {}", p.env.len());
-        if let Some(caps) = &p.capabilities {
-            let _ = writeln!(
-                s,
-                "  caps bounding {} effective {} permitted {} inheritable {} ambient {}",
-                common::caps::names(caps.bounding),
-                common::caps::names(caps.effective),
-                common::caps::names(caps.permitted),
-                common::caps::names(caps.inheritable),
-                common::caps::names(caps.ambient)
-            );
-        }
-        for r in &p.rlimits {
-            let _ = writeln!(s, "  rlimit {} {}:{}", r.kind, r.soft, r.hard);
-        }
-        let _ = writeln!(s, "  noNewPrivileges {} oomScoreAdj {:?}", p.no_new_privileges, p.oom_score_adj);
+        summary_of_process(&mut s, p);
     }
     if let Some(h) = &c.hostname {
         let _ = writeln!(s, "hostname {h}");
@@ -283,7 +262,41 @@ pub fn summary(c: &Config) -> String {
             m.options.join(",")
         );
     }
-    let l = &c.linux;
+    summary_of_linux(&mut s, &c.linux);
+    let _ = writeln!(s, "annotations {}", c.annotations.len());
+    s
+}
+
+/// [`summary`]'s lines of the process.
+fn summary_of_process(s: &mut String, p: &Process) {
+    use std::fmt::Write;
+    let _ = writeln!(s, "process {:?} cwd {} terminal {}", p.args, p.cwd, p.terminal);
+    let _ = writeln!(
+        s,
+        "  user {}:{} umask {:?} groups {:?}",
+        p.user.uid, p.user.gid, p.user.umask, p.user.additional_gids
+    );
+    let _ = writeln!(s, "  env {}", p.env.len());
+    if let Some(caps) = &p.capabilities {
+        let _ = writeln!(
+            s,
+            "  caps bounding {} effective {} permitted {} inheritable {} ambient {}",
+            common::caps::names(caps.bounding),
+            common::caps::names(caps.effective),
+            common::caps::names(caps.permitted),
+            common::caps::names(caps.inheritable),
+            common::caps::names(caps.ambient)
+        );
+    }
+    for r in &p.rlimits {
+        let _ = writeln!(s, "  rlimit {} {}:{}", r.kind, r.soft, r.hard);
+    }
+    let _ = writeln!(s, "  noNewPrivileges {} oomScoreAdj {:?}", p.no_new_privileges, p.oom_score_adj);
+}
+
+/// [`summary`]'s lines of linux.
+fn summary_of_linux(s: &mut String, l: &Linux) {
+    use std::fmt::Write;
     let ns: Vec<String> = l
         .namespaces
         .iter()
@@ -313,8 +326,6 @@ pub fn summary(c: &Config) -> String {
         );
     }
     let _ = writeln!(s, "masked {} read-only {}", l.masked_paths.len(), l.readonly_paths.len());
-    let _ = writeln!(s, "annotations {}", c.annotations.len());
-    s
 }
 
 #[cfg(test)]
