@@ -32,6 +32,7 @@ pub fn exec(dir: &Path, id: &str, config: &Config, e: &Exec) -> Result<i32, Erro
         return Err(Error::new("cannot exec in", quoted(id), format!("it is {status}, not running")));
     }
     let held = Held::open(&state, e)?;
+    let filter = container::compile_filter(config.linux.seccomp.as_ref())?;
     let flags = namespaces_to_join(state.pid);
     let (from_parent, to_child) = sync::pipe()?;
     trace::step(|| format!("setns pidfd of {} ({flags:#x})", state.pid));
@@ -43,7 +44,7 @@ pub fn exec(dir: &Path, id: &str, config: &Config, e: &Exec) -> Result<i32, Erro
     match process::fork().map_err(|err| Error::sys("cannot fork", "the exec'd process", err))? {
         Forked::Child => {
             drop(to_child);
-            become_and_exec(e, config, from_parent)
+            become_and_exec(e, filter.as_deref(), from_parent)
         }
         Forked::Parent(pid) => {
             drop(from_parent);
@@ -100,7 +101,7 @@ fn namespaces_to_join(pid: libc::pid_t) -> libc::c_int {
 
 /// The exec'd process, once in the container's cgroups: its terminal, rlimits,
 /// then the process it becomes; exec.
-fn become_and_exec(e: &Exec, config: &Config, from_parent: OwnedFd) -> ! {
+fn become_and_exec(e: &Exec, filter: Option<&[libc::sock_filter]>, from_parent: OwnedFd) -> ! {
     // Until exec, which resets it: no process of the container's may ptrace us or read
     // our /proc files while we still hold nsrun's privileges (runc's CVE-2016-9962).
     container::not_dumpable();
@@ -115,7 +116,7 @@ fn become_and_exec(e: &Exec, config: &Config, from_parent: OwnedFd) -> ! {
         .map_or(Ok(()), crate::console::take_terminal)
         .map_err(|err| err.with_code(1))
         .and_then(|()| container::set_rlimits(&e.process))
-        .and_then(|()| container::become_process(&e.process, config.linux.seccomp.as_ref()));
+        .and_then(|()| container::become_process(&e.process, filter));
     if let Err(err) = result {
         common::report(&err);
         process::child_exit(err.code);

@@ -8,7 +8,7 @@ use common::Error;
 use common::cli::Flag;
 
 use super::{Global, dir, one_id, parse, path};
-use crate::{config, console, container, mounts};
+use crate::{config, console, container};
 
 #[derive(Debug, Default)]
 pub struct CreateArgs {
@@ -91,8 +91,7 @@ pub fn create(words: &[OsString], global: &Global, run: bool) -> Result<i32, Err
     }
     common::trace::step(|| config::summary(&config));
     for m in &config.mounts {
-        let plan = mounts::plan(&m.options);
-        common::trace::step(|| format!("# mount {}: {plan:?}", m.destination));
+        common::trace::step(|| format!("# mount {}: {:?}", m.destination, m.plan));
     }
     let terminal = config.process.as_ref().is_some_and(|p| p.terminal);
     let console = match (&args.console_socket, terminal) {

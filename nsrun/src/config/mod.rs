@@ -203,9 +203,6 @@ impl Config {
     /// What `create` needs beyond a well-formed config, and the rules that
     /// span sections.
     fn check(&self) -> Read<()> {
-        if let Some(seccomp) = &self.linux.seccomp {
-            seccomp.profile()?;
-        }
         let has = |name: &str| self.linux.namespaces.iter().any(|n| n.ns.name == name);
         if (!self.linux.uid_mappings.is_empty() || !self.linux.gid_mappings.is_empty()) && !has("user") {
             return invalid("linux.uidMappings", "id mappings need a user namespace in linux.namespaces");

@@ -10,12 +10,14 @@ pub struct Root {
     pub readonly: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
     pub destination: String,
     pub kind: Option<String>,
     pub source: Option<String>,
     pub options: Vec<String>,
+    /// What the options ask of the kernel, planned once, at parse.
+    pub plan: crate::mounts::Plan,
 }
 
 pub(super) fn mount(v: &Value, field: &str) -> Read<Mount> {
@@ -25,10 +27,11 @@ pub(super) fn mount(v: &Value, field: &str) -> Read<Mount> {
         return invalid(&format!("{field}.destination"), "missing or empty");
     }
     absolute(&format!("{field}.destination"), &destination)?;
-    Ok(Mount {
-        destination,
-        kind: string(m, field, "type")?,
-        source: string(m, field, "source")?,
-        options: strings(m, field, "options")?,
-    })
+    let options = strings(m, field, "options")?;
+    let kind = string(m, field, "type")?;
+    let plan = crate::mounts::plan(&options);
+    if plan.copy_up && kind.as_deref() != Some("tmpfs") {
+        return invalid(&format!("{field}.options"), "tmpcopyup is for tmpfs mounts");
+    }
+    Ok(Mount { destination, kind, source: string(m, field, "source")?, options, plan })
 }

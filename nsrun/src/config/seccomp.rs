@@ -11,6 +11,8 @@ pub struct Seccomp {
     pub architectures: Vec<String>,
     pub flags: Vec<String>,
     pub syscalls: Vec<SyscallRule>,
+    /// The same, by common's types, as its compiler takes it: made once, at parse.
+    pub profile: common::seccomp::Profile,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,19 +106,22 @@ pub(super) fn seccomp(s: &Map<String, Value>) -> Read<Seccomp> {
             Ok(SyscallRule { names, action: action(o, &field, "action")?, errno_ret: id(o, &field, "errnoRet")?, args })
         })
         .collect::<Read<Vec<_>>>()?;
-    Ok(Seccomp {
+    let mut seccomp = Seccomp {
         default_action,
         default_errno_ret: id(s, f, "defaultErrnoRet")?,
         architectures,
         flags: strings(s, f, "flags")?,
         syscalls,
-    })
+        profile: common::seccomp::Profile { default: common::seccomp::Action::Allow, rules: Vec::new() },
+    };
+    seccomp.profile = seccomp.to_profile()?;
+    Ok(seccomp)
 }
 
 impl Seccomp {
     /// The profile as common's compiler takes it. SCMP_ACT_NOTIFY needs a
     /// seccomp agent (listenerPath), which nsrun does not run: refused.
-    pub fn profile(&self) -> Read<common::seccomp::Profile> {
+    fn to_profile(&self) -> Read<common::seccomp::Profile> {
         use common::seccomp::{Action, Condition, Op, Profile, Rule};
         let errno = |e: Option<u32>| e.map_or(libc::EPERM as u16, |e| e.min(4095) as u16);
         let action = |name: &str, ret: Option<u32>, field: &str| -> Read<Action> {

@@ -127,7 +127,7 @@ fn podmans_seccomp_profile_compiles_and_decides() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
     let text = std::fs::read_to_string(dir.join("configs/podman-run.json")).unwrap();
     let config = Config::parse(&text).unwrap();
-    let profile = config.linux.seccomp.as_ref().unwrap().profile().unwrap();
+    let profile = config.linux.seccomp.as_ref().unwrap().profile.clone();
     let arch = Arch::native().unwrap();
     let program = compile(&profile, arch).unwrap();
     assert!(program.len() < 4096, "{} instructions", program.len());

@@ -54,23 +54,20 @@ pub fn set_oom_score_adj(p: &Process, pid: libc::pid_t, proc: &OwnedFd) -> Resul
 /// The user, capabilities, no_new_privs, seccomp filter, umask, working
 /// directory and environment of `process`, in the order that keeps each
 /// step possible (as nsjoin takes on a target's).
-pub fn become_process(p: &Process, seccomp: Option<&crate::config::Seccomp>) -> Result<(), Error> {
+/// linux.seccomp compiled for this machine's architecture, once, before
+/// anything is made (create) or joined (exec): the process only installs it.
+pub fn compile_filter(seccomp: Option<&crate::config::Seccomp>) -> Result<Option<Vec<libc::sock_filter>>, Error> {
+    let Some(seccomp) = seccomp else { return Ok(None) };
+    let arch = common::seccomp::Arch::native()
+        .ok_or_else(|| Error::new("cannot filter", "", "an architecture nsrun has no tables for"))?;
+    common::seccomp::compile(&seccomp.profile, arch)
+        .map(Some)
+        .map_err(|why| Error::new("cannot compile", "linux.seccomp", why))
+}
+
+pub fn become_process(p: &Process, filter: Option<&[libc::sock_filter]>) -> Result<(), Error> {
     let c = p.capabilities.unwrap_or_default();
-    let profile = seccomp
-        .map(|s| s.profile())
-        .transpose()
-        .map_err(|e| Error::new("invalid config", "linux.seccomp", e.to_string()))?;
-    let filters = match &profile {
-        Some(profile) => {
-            let arch = common::seccomp::Arch::native()
-                .ok_or_else(|| Error::new("cannot filter", "", "an architecture nsrun has no tables for"))?;
-            vec![
-                common::seccomp::compile(profile, arch)
-                    .map_err(|why| Error::new("cannot compile", "linux.seccomp", why))?,
-            ]
-        }
-        None => Vec::new(),
-    };
+    let filters = filter.map(|f| vec![f.to_vec()]).unwrap_or_default();
     let becoming = common::becoming::Becoming {
         privileges: Some(common::becoming::Privileges {
             bounding: c.bounding,

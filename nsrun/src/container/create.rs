@@ -11,7 +11,6 @@ use common::sync::{self, Step};
 use serde_json::json;
 
 use crate::config::{Config, Process};
-use crate::mounts::{self};
 use crate::{cgroups, hooks};
 
 use super::*;
@@ -27,12 +26,6 @@ pub(super) fn refuse_unsupported(c: &Config) -> Result<(), Error> {
     // Mounting and pivoting in nsrun's own mount namespace would change the host.
     if !c.linux.namespaces.iter().any(|n| n.ns.flag == libc::CLONE_NEWNS) {
         return Err(Error::new("cannot create", "linux.namespaces", "a container needs a mount namespace of its own"));
-    }
-    for m in &c.mounts {
-        let plan = mounts::plan(&m.options);
-        if plan.copy_up && m.kind.as_deref() != Some("tmpfs") {
-            return Err(Error::new("invalid config", &m.destination, "tmpcopyup is for tmpfs mounts"));
-        }
     }
     Ok(())
 }
@@ -56,6 +49,8 @@ pub(super) struct Container<'a> {
     pub process: &'a Process,
     pub namespaces: Namespaces,
     pub files: Files<'a>,
+    /// linux.seccomp, compiled before anything is made.
+    pub filter: Option<Vec<libc::sock_filter>>,
 }
 
 /// The container's namespaces: new ones (CLONE_NEW* flags), those joined by
@@ -84,9 +79,10 @@ pub fn create(
     let bundle = canonical(bundle)?;
     let rootfs = canonical(&bundle.join(&rootfs_spec.path))?;
     let namespaces = namespaces(config)?;
+    let filter = compile_filter(config.linux.seccomp.as_ref())?;
     let targets = cgroups::plan(config, id, &device_rules(config))?;
     let dir = make_dir(root, id)?;
-    let container = Container { id, dir, bundle, rootfs, config, process, namespaces, files };
+    let container = Container { id, dir, bundle, rootfs, config, process, namespaces, files, filter };
     let kept = container.dir.join(CONFIG);
     let result = std::fs::write(&kept, text)
         .map_err(|e| Error::new("cannot write", kept.display(), common::io_reason(&e)))

@@ -98,7 +98,7 @@ fn start_and_exec(c: &Container<'_>, mut hook_state: serde_json::Value) -> ! {
             process::child_exit(1);
         }
     }
-    if let Err(e) = become_process(c.process, config.linux.seccomp.as_ref()) {
+    if let Err(e) = become_process(c.process, c.filter.as_deref()) {
         common::report(&e);
         process::child_exit(e.code);
     }

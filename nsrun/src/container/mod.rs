@@ -18,7 +18,7 @@ mod init;
 mod root;
 mod state;
 
-pub use becoming::{become_process, check_capabilities, set_oom_score_adj, set_rlimits};
+pub use becoming::{become_process, check_capabilities, compile_filter, set_oom_score_adj, set_rlimits};
 pub use commands::{delete, freeze, kill, parse_signal, processes, run, start};
 use create::Container;
 pub use create::{Files, create};

@@ -88,14 +88,14 @@ fn open_root(config: &Config, rootfs: &Path) -> Result<Root<'static>, Error> {
 /// system), then its recursive attributes and propagation. True for a /dev of the config's.
 fn mount_one(root: &Root<'_>, bundle: &Path, m: &crate::config::Mount) -> Result<bool, Error> {
     let dest = Path::new(&m.destination);
-    let plan = mounts::plan(&m.options);
+    let plan = &m.plan;
     let kind = m.kind.as_deref().unwrap_or("");
     if plan.bind.is_some() || kind == "bind" {
-        bind(root, bundle, m, &plan)?;
+        bind(root, bundle, m, plan)?;
     } else if kind == "cgroup" {
         rootfs::mount_cgroups(root)?;
     } else {
-        file_system(root, m, &plan)?;
+        file_system(root, m, plan)?;
     }
     if plan.recursive_set & !0x1 != 0 || plan.recursive_clear != 0 || plan.recursive_atime.is_some() {
         let (set, clear) = match plan.recursive_atime {
