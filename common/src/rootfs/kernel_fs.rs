@@ -210,7 +210,7 @@ fn device_nodes(root: &Root) -> Result<(), Error> {
 pub fn device(
     root: &Root,
     inside: &Path,
-    kind: char,
+    file_type: libc::mode_t,
     major: u32,
     minor: u32,
     mode: u32,
@@ -227,12 +227,13 @@ pub fn device(
         .resolve(parent, OFlag::O_PATH | OFlag::O_DIRECTORY)
         .map_err(|e| Error::sys("cannot open", parent.display(), e))?;
     let c = cstring(Path::new(name))?;
-    let type_bits = match kind {
-        'b' => libc::S_IFBLK,
-        'p' => libc::S_IFIFO,
-        _ => libc::S_IFCHR,
+    let type_bits = file_type & libc::S_IFMT;
+    let letter = match type_bits {
+        libc::S_IFBLK => 'b',
+        libc::S_IFIFO => 'p',
+        _ => 'c',
     };
-    trace::step(|| format!("mknod -m {mode:o} {} {kind} {major} {minor}", inside.display()));
+    trace::step(|| format!("mknod -m {mode:o} {} {letter} {major} {minor}", inside.display()));
     // SAFETY: a valid directory descriptor and a NUL-terminated name; the result is checked.
     let rc =
         unsafe { libc::mknodat(dir.as_raw_fd(), c.as_ptr(), type_bits | (mode & 0o7777), libc::makedev(major, minor)) };

@@ -83,17 +83,11 @@ pub fn create(words: &[OsString], global: &Global, run: bool) -> Result<i32, Err
         std::fs::read_to_string(&path).map_err(|e| Error::new("cannot read", path.display(), common::io_reason(&e)))?;
     let config =
         config::Config::parse(&text).map_err(|e| Error::new("invalid config", path.display(), e.to_string()))?;
-    if config.root.is_none() {
-        return Err(Error::new("invalid config", path.display(), "root: missing"));
-    }
-    if config.process.is_none() {
-        return Err(Error::new("invalid config", path.display(), "process: missing"));
-    }
     common::trace::step(|| config::summary(&config));
     for m in &config.mounts {
         common::trace::step(|| format!("# mount {}: {:?}", m.destination, m.plan));
     }
-    let terminal = config.process.as_ref().is_some_and(|p| p.terminal);
+    let terminal = config.process.terminal;
     let console = match (&args.console_socket, terminal) {
         (Some(path), true) => Some(console::connect(path)?),
         (None, true) => {

@@ -141,7 +141,7 @@ fn process(args: &ExecArgs, dir: &std::path::Path, id: &str, command: &[OsString
             if command.is_empty() {
                 return Err(CLI.usage_error("exec needs a command, or --process FILE"));
             }
-            let mut p = config.process.unwrap_or_default();
+            let mut p = config.process;
             p.args = command.iter().map(|a| a.to_string_lossy().into_owned()).collect();
             p.terminal = false;
             p

@@ -25,7 +25,7 @@ pub struct Linux {
     pub cgroups_path: Option<String>,
     pub devices: Vec<Device>,
     pub seccomp: Option<Seccomp>,
-    pub rootfs_propagation: Option<String>,
+    pub rootfs_propagation: Option<RootfsPropagation>,
     pub masked_paths: Vec<String>,
     pub readonly_paths: Vec<String>,
 }
@@ -33,7 +33,7 @@ pub struct Linux {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Device {
     pub path: String,
-    pub kind: char,
+    pub kind: DeviceKind,
     pub major: i64,
     pub minor: i64,
     pub file_mode: Option<u32>,
@@ -68,13 +68,7 @@ pub(super) fn id_maps(l: &Map<String, Value>, key: &str) -> Read<Vec<IdMap>> {
 }
 
 pub(super) fn linux(l: &Map<String, Value>) -> Read<Linux> {
-    let rootfs_propagation = string(l, "linux", "rootfsPropagation")?;
-    if let Some(p) = &rootfs_propagation
-        && !["private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable", "runbindable"]
-            .contains(&p.as_str())
-    {
-        return invalid("linux.rootfsPropagation", format!("'{p}' is no propagation"));
-    }
+    let rootfs_propagation = string(l, "linux", "rootfsPropagation")?.map(rootfs_propagation).transpose()?;
     Ok(Linux {
         namespaces: namespaces(l)?,
         uid_mappings: id_maps(l, "uidMappings")?,
@@ -89,6 +83,58 @@ pub(super) fn linux(l: &Map<String, Value>) -> Read<Linux> {
         masked_paths: strings(l, "linux", "maskedPaths")?,
         readonly_paths: strings(l, "linux", "readonlyPaths")?,
     })
+}
+
+/// A node of linux.devices: what mknod makes, and what a cgroup rule names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceKind {
+    /// `c` and `u` (unbuffered: the same node).
+    Char,
+    Block,
+    Fifo,
+}
+
+impl DeviceKind {
+    /// The file type mknod(2) takes.
+    pub fn file_type(self) -> libc::mode_t {
+        match self {
+            DeviceKind::Char => libc::S_IFCHR,
+            DeviceKind::Block => libc::S_IFBLK,
+            DeviceKind::Fifo => libc::S_IFIFO,
+        }
+    }
+
+    /// The type letter of a device cgroup rule; a FIFO needs none.
+    pub fn rule_type(self) -> Option<char> {
+        match self {
+            DeviceKind::Char => Some('c'),
+            DeviceKind::Block => Some('b'),
+            DeviceKind::Fifo => None,
+        }
+    }
+}
+
+/// linux.rootfsPropagation: its name, for messages, and the flags it means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootfsPropagation {
+    pub name: String,
+    pub flags: nix::mount::MsFlags,
+}
+
+fn rootfs_propagation(name: String) -> Read<RootfsPropagation> {
+    use nix::mount::MsFlags as F;
+    let flags = match name.as_str() {
+        "private" => F::MS_PRIVATE,
+        "rprivate" => F::MS_PRIVATE | F::MS_REC,
+        "shared" => F::MS_SHARED,
+        "rshared" => F::MS_SHARED | F::MS_REC,
+        "slave" => F::MS_SLAVE,
+        "rslave" => F::MS_SLAVE | F::MS_REC,
+        "unbindable" => F::MS_UNBINDABLE,
+        "runbindable" => F::MS_UNBINDABLE | F::MS_REC,
+        _ => return invalid("linux.rootfsPropagation", format!("'{name}' is no propagation")),
+    };
+    Ok(RootfsPropagation { name, flags })
 }
 
 /// linux.namespaces: each type once, by the kernel table's entry; a path absolute.
@@ -138,10 +184,14 @@ fn devices(l: &Map<String, Value>) -> Read<Vec<Device>> {
             let o = object(v, &f)?;
             let path = string(o, &f, "path")?.unwrap_or_default();
             absolute(&format!("{f}.path"), &path)?;
-            let kind = device_kind(o, &f, &['c', 'b', 'u', 'p'])?;
+            let kind = match device_kind(o, &f, &['c', 'b', 'u', 'p'])? {
+                'b' => DeviceKind::Block,
+                'p' => DeviceKind::Fifo,
+                _ => DeviceKind::Char,
+            };
             let number = |k: &str| integer(o, &f, k, 0, i64::from(u32::MAX));
             let (major, minor) = match (kind, number("major")?, number("minor")?) {
-                ('p', m, n) => (m.unwrap_or(0), n.unwrap_or(0)),
+                (DeviceKind::Fifo, m, n) => (m.unwrap_or(0), n.unwrap_or(0)),
                 (_, Some(m), Some(n)) => (m, n),
                 _ => return invalid(&f, "a character or block device needs major and minor"),
             };

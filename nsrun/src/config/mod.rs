@@ -49,8 +49,8 @@ pub(super) fn invalid<T>(field: &str, why: impl Into<String>) -> Read<T> {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Config {
     pub oci_version: String,
-    pub root: Option<Root>,
-    pub process: Option<Process>,
+    pub root: Root,
+    pub process: Process,
     pub hostname: Option<String>,
     pub domainname: Option<String>,
     pub mounts: Vec<Mount>,
@@ -153,18 +153,15 @@ impl Config {
         if !oci_version.starts_with("1.") {
             return invalid("ociVersion", format!("'{oci_version}' is not a 1.x version, which is what nsrun reads"));
         }
-        let root = match get(top, "root") {
-            None => None,
-            Some(v) => {
-                let r = object(v, "root")?;
-                let path = string(r, "root", "path")?.unwrap_or_default();
-                if path.is_empty() {
-                    return invalid("root.path", "missing or empty");
-                }
-                Some(Root { path, readonly: boolean(r, "root", "readonly")? })
-            }
-        };
-        let process = get(top, "process").map(process).transpose()?;
+        let Some(root) = get(top, "root") else { return invalid("root", "missing") };
+        let r = object(root, "root")?;
+        let path = string(r, "root", "path")?.unwrap_or_default();
+        if path.is_empty() {
+            return invalid("root.path", "missing or empty");
+        }
+        let root = Root { path, readonly: boolean(r, "root", "readonly")? };
+        let Some(process) = get(top, "process") else { return invalid("process", "missing") };
+        let process = self::process(process)?;
         let mounts = array(top, "", "mounts")?
             .iter()
             .enumerate()
@@ -240,12 +237,8 @@ pub fn summary(c: &Config) -> String {
     use std::fmt::Write;
     let mut s = String::new();
     let _ = writeln!(s, "ociVersion {}", c.oci_version);
-    if let Some(r) = &c.root {
-        let _ = writeln!(s, "root {}{}", r.path, if r.readonly { " (read-only)" } else { "" });
-    }
-    if let Some(p) = &c.process {
-        summary_of_process(&mut s, p);
-    }
+    let _ = writeln!(s, "root {}{}", c.root.path, if c.root.readonly { " (read-only)" } else { "" });
+    summary_of_process(&mut s, &c.process);
     if let Some(h) = &c.hostname {
         let _ = writeln!(s, "hostname {h}");
     }

@@ -70,9 +70,7 @@ pub fn create(
     (config, text): (&Config, &str),
 ) -> Result<(), Error> {
     refuse_unsupported(config)?;
-    let (Some(process), Some(rootfs_spec)) = (&config.process, &config.root) else {
-        return Err(Error::new("invalid config", bundle.display(), "root and process are needed"));
-    };
+    let (process, rootfs_spec) = (&config.process, &config.root);
     check_capabilities(process)?;
     let canonical =
         |p: &Path| std::fs::canonicalize(p).map_err(|e| Error::new("cannot open", p.display(), common::io_reason(&e)));
@@ -138,10 +136,12 @@ fn device_rules(config: &Config) -> Vec<common::cgroup::devices::Rule> {
         .linux
         .devices
         .iter()
-        .filter(|d| d.kind != 'p')
-        .map(|d| common::cgroup::devices::Rule {
-            kind: Some(if d.kind == 'b' { 'b' } else { 'c' }),
-            ..common::cgroup::devices::Rule::allow_char(d.major as u32, Some(d.minor as u32))
+        .filter_map(|d| {
+            let kind = d.kind.rule_type()?;
+            Some(common::cgroup::devices::Rule {
+                kind: Some(kind),
+                ..common::cgroup::devices::Rule::allow_char(d.major as u32, Some(d.minor as u32))
+            })
         })
         .collect()
 }

@@ -13,19 +13,6 @@ use crate::mounts::{self, Recursive};
 
 use super::*;
 
-pub(super) fn propagation(name: Option<&str>) -> MsFlags {
-    match name {
-        Some("private") => MsFlags::MS_PRIVATE,
-        Some("rprivate") => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
-        Some("shared") => MsFlags::MS_SHARED,
-        Some("rshared") => MsFlags::MS_SHARED | MsFlags::MS_REC,
-        Some("slave") => MsFlags::MS_SLAVE,
-        Some("unbindable") => MsFlags::MS_UNBINDABLE,
-        Some("runbindable") => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
-        _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
-    }
-}
-
 /// Everything up to pivot_root, where the create hooks run.
 pub(super) fn set_up(bundle: &Path, rootfs: &Path, config: &Config, joins: &[OwnedFd]) -> Result<Root<'static>, Error> {
     for fd in joins {
@@ -46,7 +33,7 @@ pub(super) fn set_up(bundle: &Path, rootfs: &Path, config: &Config, joins: &[Own
     for d in &config.linux.devices {
         let owner = (d.uid.unwrap_or(0), d.gid.unwrap_or(0));
         let mode = d.file_mode.unwrap_or(0o666);
-        rootfs::device(&root, Path::new(&d.path), d.kind, d.major as u32, d.minor as u32, mode, owner)?;
+        rootfs::device(&root, Path::new(&d.path), d.kind.file_type(), d.major as u32, d.minor as u32, mode, owner)?;
     }
     for path in &config.linux.masked_paths {
         rootfs::mask(&root, Path::new(path))?;
@@ -73,10 +60,8 @@ fn open_root(config: &Config, rootfs: &Path) -> Result<Root<'static>, Error> {
     // Nothing we mount reaches the host (slave by default, as runc does).
     // A shared root cannot be pivoted from: slave (or private, if asked) until
     // after pivot_root, which applies what the config asks.
-    let before = match config.linux.rootfs_propagation.as_deref() {
-        Some("private" | "rprivate") => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
-        _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
-    };
+    let private = config.linux.rootfs_propagation.as_ref().is_some_and(|p| p.flags.contains(MsFlags::MS_PRIVATE));
+    let before = if private { MsFlags::MS_PRIVATE | MsFlags::MS_REC } else { MsFlags::MS_SLAVE | MsFlags::MS_REC };
     mount(None::<&str>, "/", None::<&str>, before, None::<&str>)
         .map_err(|e| Error::sys("cannot set the propagation of", "/", e))?;
     mount(Some(rootfs), rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
@@ -153,11 +138,11 @@ fn file_system(root: &Root<'_>, m: &crate::config::Mount, plan: &mounts::Plan) -
 /// pivot_root, and all that is done inside the new root.
 pub(super) fn finish(root: Root<'_>, config: &Config) -> Result<(), Error> {
     rootfs::pivot(&root)?;
-    if let Some(name) = &config.linux.rootfs_propagation {
-        mount(None::<&str>, "/", None::<&str>, propagation(Some(name)), None::<&str>)
-            .map_err(|e| Error::sys("cannot set the propagation of", format!("/ ({name})"), e))?;
+    if let Some(p) = &config.linux.rootfs_propagation {
+        mount(None::<&str>, "/", None::<&str>, p.flags, None::<&str>)
+            .map_err(|e| Error::sys("cannot set the propagation of", format!("/ ({})", p.name), e))?;
     }
-    if config.root.as_ref().is_some_and(|r| r.readonly) {
+    if config.root.readonly {
         mount(
             None::<&str>,
             "/",
@@ -177,9 +162,7 @@ pub(super) fn finish(root: Root<'_>, config: &Config) -> Result<(), Error> {
         let path = format!("/proc/sys/{}", key.replace('.', "/"));
         common::procfs::write_once(Path::new(&path), value).map_err(|e| Error::sys("cannot set sysctl", key, e))?;
     }
-    if let Some(p) = &config.process {
-        set_rlimits(p)?;
-    }
+    set_rlimits(&config.process)?;
     trace::step(|| "set up; held until start".to_owned());
     Ok(())
 }
