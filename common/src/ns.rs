@@ -27,12 +27,22 @@ pub struct Namespace {
     pub long: &'static str,
     /// The first Linux release with this namespace type.
     pub since: &'static str,
+    /// Its name in an OCI config's linux.namespaces[].type (`network`, `mount`, …).
+    pub oci: &'static str,
 }
 
 /// Every namespace type, in the order to enter them when gaining privilege
 /// (user first; nsenter(1) documents why).
 pub const NAMESPACES: [Namespace; 8] = [
-    Namespace { name: "user", proc_name: "user", flag: libc::CLONE_NEWUSER, letter: 'U', long: "user", since: "3.8" },
+    Namespace {
+        name: "user",
+        proc_name: "user",
+        flag: libc::CLONE_NEWUSER,
+        letter: 'U',
+        long: "user",
+        since: "3.8",
+        oci: "user",
+    },
     Namespace {
         name: "cgroup",
         proc_name: "cgroup",
@@ -40,13 +50,62 @@ pub const NAMESPACES: [Namespace; 8] = [
         letter: 'C',
         long: "cgroup",
         since: "4.6",
+        oci: "cgroup",
     },
-    Namespace { name: "ipc", proc_name: "ipc", flag: libc::CLONE_NEWIPC, letter: 'i', long: "ipc", since: "2.6.19" },
-    Namespace { name: "uts", proc_name: "uts", flag: libc::CLONE_NEWUTS, letter: 'u', long: "uts", since: "2.6.19" },
-    Namespace { name: "net", proc_name: "net", flag: libc::CLONE_NEWNET, letter: 'n', long: "net", since: "2.6.24" },
-    Namespace { name: "pid", proc_name: "pid", flag: libc::CLONE_NEWPID, letter: 'p', long: "pid", since: "2.6.24" },
-    Namespace { name: "mnt", proc_name: "mnt", flag: libc::CLONE_NEWNS, letter: 'm', long: "mount", since: "2.4.19" },
-    Namespace { name: "time", proc_name: "time", flag: libc::CLONE_NEWTIME, letter: 'T', long: "time", since: "5.6" },
+    Namespace {
+        name: "ipc",
+        proc_name: "ipc",
+        flag: libc::CLONE_NEWIPC,
+        letter: 'i',
+        long: "ipc",
+        since: "2.6.19",
+        oci: "ipc",
+    },
+    Namespace {
+        name: "uts",
+        proc_name: "uts",
+        flag: libc::CLONE_NEWUTS,
+        letter: 'u',
+        long: "uts",
+        since: "2.6.19",
+        oci: "uts",
+    },
+    Namespace {
+        name: "net",
+        proc_name: "net",
+        flag: libc::CLONE_NEWNET,
+        letter: 'n',
+        long: "net",
+        since: "2.6.24",
+        oci: "network",
+    },
+    Namespace {
+        name: "pid",
+        proc_name: "pid",
+        flag: libc::CLONE_NEWPID,
+        letter: 'p',
+        long: "pid",
+        since: "2.6.24",
+        oci: "pid",
+    },
+    Namespace {
+        name: "mnt",
+        proc_name: "mnt",
+        flag: libc::CLONE_NEWNS,
+        letter: 'm',
+        long: "mount",
+        since: "2.4.19",
+        oci: "mount",
+    },
+    Namespace {
+        name: "time",
+        proc_name: "time",
+        flag: libc::CLONE_NEWTIME,
+        letter: 'T',
+        long: "time",
+        since: "5.6",
+        oci: "time",
+    },
 ];
 
 /// Look a type up by its type name (`mnt`) or its long option (`mount`).

@@ -157,7 +157,7 @@ fn dispatch(inv: &Invocation) -> Result<i32, Error> {
 /// The runtime-spec features document: what this nsrun does, and only that
 /// (cgroupfs, not systemd; no AppArmor, no SELinux).
 pub(crate) fn features() -> serde_json::Value {
-    let namespaces = ["pid", "network", "mount", "ipc", "uts", "cgroup", "time", "user"];
+    let namespaces: Vec<&str> = common::ns::NAMESPACES.iter().map(|n| n.oci).collect();
     let caps: Vec<String> =
         common::caps::CAPABILITIES.iter().map(|c| format!("CAP_{}", c.to_ascii_uppercase())).collect();
     let arch = match common::seccomp::Arch::native() {

@@ -42,16 +42,6 @@ pub struct Device {
 }
 
 /// The namespace types of the runtime spec, by their names there.
-pub(super) const OCI_NAMESPACES: [(&str, &str); 8] = [
-    ("pid", "pid"),
-    ("network", "net"),
-    ("mount", "mnt"),
-    ("ipc", "ipc"),
-    ("uts", "uts"),
-    ("user", "user"),
-    ("cgroup", "cgroup"),
-    ("time", "time"),
-];
 
 pub(super) fn id_maps(l: &Map<String, Value>, key: &str) -> Read<Vec<IdMap>> {
     array(l, "linux", key)?
@@ -144,11 +134,8 @@ fn namespaces(l: &Map<String, Value>) -> Read<Vec<NamespaceSpec>> {
         let f = format!("linux.namespaces[{i}]");
         let o = object(v, &f)?;
         let kind = string(o, &f, "type")?.unwrap_or_default();
-        let Some(&(_, ours)) = OCI_NAMESPACES.iter().find(|(oci, _)| *oci == kind) else {
+        let Some(ns) = NAMESPACES.iter().find(|n| n.oci == kind) else {
             return invalid(&format!("{f}.type"), format!("'{kind}' is no namespace type"));
-        };
-        let Some(ns) = NAMESPACES.iter().find(|n| n.name == ours) else {
-            return invalid(&format!("{f}.type"), format!("'{kind}' is no namespace type this kernel table has"));
         };
         if namespaces.iter().any(|n| n.ns.flag == ns.flag) {
             return invalid(&format!("{f}.type"), format!("'{kind}' is listed twice"));
