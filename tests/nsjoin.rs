@@ -526,7 +526,9 @@ const EXEWATCH_C: &str = include_str!("exewatch.c");
 fn wait_report(report: &Path, word: &str, count: usize) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let text = std::fs::read_to_string(report).unwrap_or_default();
+        let mut text = std::fs::read_to_string(report).unwrap_or_default();
+        // Only whole lines: the attacker may be writing the next one as we read.
+        text.truncate(text.rfind('\n').map_or(0, |at| at + 1));
         if text.lines().filter(|l| l.starts_with(word)).count() >= count {
             return text;
         }

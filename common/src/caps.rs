@@ -55,6 +55,14 @@ pub fn capability_bit(name: &str) -> u64 {
     CAPABILITIES.iter().position(|c| *c == name).map_or(0, |bit| 1 << bit)
 }
 
+/// The bit of a capability as a user or a config writes it (`CAP_NET_RAW`,
+/// `net_raw`, `Net_Raw`), or None for a name the table does not know.
+pub fn bit_by_name(name: &str) -> Option<u64> {
+    let bare = name.to_ascii_lowercase();
+    let bare = bare.strip_prefix("cap_").unwrap_or(&bare);
+    CAPABILITIES.iter().position(|c| *c == bare).map(|bit| 1 << bit)
+}
+
 /// `--cap-drop=ALL` or a comma list of names (`CAP_NET_RAW`, `net_raw`): a bit set.
 pub fn parse_caps(text: &str) -> Result<u64, Error> {
     if text.eq_ignore_ascii_case("all") {

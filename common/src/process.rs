@@ -640,3 +640,26 @@ pub fn close_on_exec_from(first: u32) {
         unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     }
 }
+
+/// Not dumpable until exec (which resets it): no process of a container we
+/// are entering may ptrace us or open our /proc files while we hold the
+/// host's privileges and descriptors (runc's CVE-2016-9962).
+pub fn not_dumpable() -> Result<(), Error> {
+    nix::sys::prctl::set_dumpable(false).map_err(|e| Error::sys("cannot set", "PR_SET_DUMPABLE", e))
+}
+
+/// Our environment, all of it, replaced by `entries`: nothing of the
+/// caller's reaches the command. clearenv, not remove_var: a forged entry of
+/// the caller's ("=a=b") would make remove_var panic. Single-threaded
+/// callers only (the tools and nsrun are).
+pub fn replace_environment<N: AsRef<std::ffi::OsStr>, V: AsRef<std::ffi::OsStr>>(
+    entries: impl IntoIterator<Item = (N, V)>,
+) {
+    // SAFETY: the callers are single-threaded: nothing reads the environment concurrently.
+    unsafe {
+        libc::clearenv();
+        for (name, value) in entries {
+            std::env::set_var(name, value);
+        }
+    }
+}

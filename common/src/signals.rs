@@ -138,3 +138,50 @@ fn internal_signal_at_default(sig: libc::c_int) -> bool {
     };
     rc == 0 && old.handler == libc::SIG_DFL as libc::c_ulong
 }
+
+/// A signal by its number (1 to 64) or its name, with or without SIG, in any
+/// case (TERM, SIGKILL, usr1); the real-time ones by number only.
+pub fn by_name_or_number(text: &str) -> Option<libc::c_int> {
+    if let Ok(n) = text.parse::<libc::c_int>()
+        && (1..=64).contains(&n)
+    {
+        return Some(n);
+    }
+    let name = text.to_ascii_uppercase();
+    let name = name.strip_prefix("SIG").unwrap_or(&name);
+    NAMES.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+}
+
+/// The standard signals by name.
+const NAMES: [(&str, libc::c_int); 30] = [
+    ("HUP", libc::SIGHUP),
+    ("INT", libc::SIGINT),
+    ("QUIT", libc::SIGQUIT),
+    ("ILL", libc::SIGILL),
+    ("TRAP", libc::SIGTRAP),
+    ("ABRT", libc::SIGABRT),
+    ("BUS", libc::SIGBUS),
+    ("FPE", libc::SIGFPE),
+    ("KILL", libc::SIGKILL),
+    ("USR1", libc::SIGUSR1),
+    ("SEGV", libc::SIGSEGV),
+    ("USR2", libc::SIGUSR2),
+    ("PIPE", libc::SIGPIPE),
+    ("ALRM", libc::SIGALRM),
+    ("TERM", libc::SIGTERM),
+    ("CHLD", libc::SIGCHLD),
+    ("CONT", libc::SIGCONT),
+    ("STOP", libc::SIGSTOP),
+    ("TSTP", libc::SIGTSTP),
+    ("TTIN", libc::SIGTTIN),
+    ("TTOU", libc::SIGTTOU),
+    ("URG", libc::SIGURG),
+    ("XCPU", libc::SIGXCPU),
+    ("XFSZ", libc::SIGXFSZ),
+    ("VTALRM", libc::SIGVTALRM),
+    ("PROF", libc::SIGPROF),
+    ("WINCH", libc::SIGWINCH),
+    ("IO", libc::SIGIO),
+    ("PWR", libc::SIGPWR),
+    ("SYS", libc::SIGSYS),
+];

@@ -175,14 +175,12 @@ fn process(args: &ExecArgs, dir: &std::path::Path, id: &str, command: &[OsString
 /// --cap: each in every set but ambient.
 fn add_capabilities(process: &mut Process, caps: &[String]) -> Result<(), Error> {
     for cap in caps {
-        let name = cap.to_ascii_lowercase();
-        let name = name.strip_prefix("cap_").unwrap_or(&name);
-        let Some(bit) = common::caps::CAPABILITIES.iter().position(|c| *c == name) else {
+        let Some(bit) = common::caps::bit_by_name(cap) else {
             return Err(Error::new("invalid --cap", quoted(cap), "not a capability this kernel table knows"));
         };
         let mut c = process.capabilities.unwrap_or_default();
         for set in [&mut c.bounding, &mut c.effective, &mut c.permitted, &mut c.inheritable] {
-            *set |= 1 << bit;
+            *set |= bit;
         }
         process.capabilities = Some(c);
     }

@@ -41,8 +41,6 @@ pub struct Device {
     pub gid: Option<u32>,
 }
 
-/// The namespace types of the runtime spec, by their names there.
-
 pub(super) fn id_maps(l: &Map<String, Value>, key: &str) -> Read<Vec<IdMap>> {
     array(l, "linux", key)?
         .iter()

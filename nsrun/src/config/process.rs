@@ -1,6 +1,5 @@
 //! config.md "Process": args, env, cwd, user, capabilities, rlimits, oomScoreAdj, noNewPrivileges.
 
-use common::caps::CAPABILITIES;
 use serde_json::Value;
 
 use super::*;
@@ -126,11 +125,10 @@ fn capabilities(v: &Value) -> Read<Capabilities> {
         let f = format!("process.capabilities.{key}");
         let mut bits = 0u64;
         for (i, name) in strings(c, "process.capabilities", key)?.iter().enumerate() {
-            let bare = name.strip_prefix("CAP_").unwrap_or(name).to_ascii_lowercase();
-            let Some(bit) = CAPABILITIES.iter().position(|&known| known == bare) else {
+            let Some(bit) = common::caps::bit_by_name(name) else {
                 return invalid(&format!("{f}[{i}]"), format!("'{name}' is no capability this kernel table knows"));
             };
-            bits |= 1 << bit;
+            bits |= bit;
         }
         Ok(bits)
     };

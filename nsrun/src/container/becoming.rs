@@ -89,14 +89,7 @@ pub fn become_process(p: &Process, filter: Option<&[libc::sock_filter]>) -> Resu
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask as _));
     }
     nix::unistd::chdir(p.cwd.as_str()).map_err(|e| Error::sys("cannot chdir to", &p.cwd, e))?;
-    // SAFETY: single-threaded; clearenv, then the config's entries (checked to be NAME=VALUE).
-    unsafe {
-        libc::clearenv();
-        for entry in &p.env {
-            if let Some((name, value)) = entry.split_once('=') {
-                std::env::set_var(name, value);
-            }
-        }
-    }
+    // The config's entries, checked to be NAME=VALUE at parse.
+    common::process::replace_environment(p.env.iter().filter_map(|e| e.split_once('=')));
     Ok(())
 }

@@ -48,51 +48,9 @@ pub fn start(dir: &Path, id: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// A signal by number, or by name with or without SIG (TERM, SIGKILL, rtmin+3 style not taken).
+/// A signal by number or name (TERM, SIGKILL), as `kill` takes it.
 pub fn parse_signal(text: &str) -> Result<libc::c_int, Error> {
-    if let Ok(n) = text.parse::<libc::c_int>()
-        && (1..=64).contains(&n)
-    {
-        return Ok(n);
-    }
-    let name = text.to_ascii_uppercase();
-    let name = name.strip_prefix("SIG").unwrap_or(&name);
-    let known = [
-        ("HUP", libc::SIGHUP),
-        ("INT", libc::SIGINT),
-        ("QUIT", libc::SIGQUIT),
-        ("ILL", libc::SIGILL),
-        ("TRAP", libc::SIGTRAP),
-        ("ABRT", libc::SIGABRT),
-        ("BUS", libc::SIGBUS),
-        ("FPE", libc::SIGFPE),
-        ("KILL", libc::SIGKILL),
-        ("USR1", libc::SIGUSR1),
-        ("SEGV", libc::SIGSEGV),
-        ("USR2", libc::SIGUSR2),
-        ("PIPE", libc::SIGPIPE),
-        ("ALRM", libc::SIGALRM),
-        ("TERM", libc::SIGTERM),
-        ("CHLD", libc::SIGCHLD),
-        ("CONT", libc::SIGCONT),
-        ("STOP", libc::SIGSTOP),
-        ("TSTP", libc::SIGTSTP),
-        ("TTIN", libc::SIGTTIN),
-        ("TTOU", libc::SIGTTOU),
-        ("URG", libc::SIGURG),
-        ("XCPU", libc::SIGXCPU),
-        ("XFSZ", libc::SIGXFSZ),
-        ("VTALRM", libc::SIGVTALRM),
-        ("PROF", libc::SIGPROF),
-        ("WINCH", libc::SIGWINCH),
-        ("IO", libc::SIGIO),
-        ("PWR", libc::SIGPWR),
-        ("SYS", libc::SIGSYS),
-    ];
-    known
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, s)| *s)
+    common::signals::by_name_or_number(text)
         .ok_or_else(|| Error::new("invalid signal", quoted(text), "a number from 1 to 64, or a name such as TERM"))
 }
 

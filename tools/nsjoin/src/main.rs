@@ -259,7 +259,7 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
         cgroup::enter(dir)?;
     }
     // While we hold descriptors of the host, nothing inside may ptrace us.
-    nix::sys::prctl::set_dumpable(false).map_err(|e| Error::sys("cannot set", "PR_SET_DUMPABLE", e))?;
+    process::not_dumpable()?;
     join(&joins, target.as_ref())?;
     enter_dirs(dirs)?;
     if let Some(environment) = environment {
@@ -527,14 +527,7 @@ fn cgroups_to_join(t: &Held) -> Result<Vec<PathBuf>, Error> {
 /// Ours goes entirely, so nothing of the host's environment reaches the command.
 fn replace_environment(entries: Vec<(OsString, OsString)>) {
     trace::step(|| format!("# the target's environment: {} variables", entries.len()));
-    // SAFETY: nsjoin is single-threaded: nothing reads the environment concurrently.
-    // clearenv, not remove_var: a forged entry of ours ("=a=b") would make remove_var panic.
-    unsafe {
-        libc::clearenv();
-        for (name, value) in entries {
-            std::env::set_var(name, value);
-        }
-    }
+    process::replace_environment(entries);
 }
 
 fn resolve_target(args: &Args) -> Result<Option<Held>, Error> {
