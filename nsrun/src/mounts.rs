@@ -119,51 +119,65 @@ pub const OPTIONS: [&str; 50] = [
 ];
 
 /// Read `options` in order (a later one overrides an earlier one).
+/// The options that set (true) or clear (false) one mount flag.
+const FLAGS: [(&str, MsFlags, bool); 22] = [
+    ("ro", MsFlags::MS_RDONLY, true),
+    ("rw", MsFlags::MS_RDONLY, false),
+    ("nosuid", MsFlags::MS_NOSUID, true),
+    ("suid", MsFlags::MS_NOSUID, false),
+    ("nodev", MsFlags::MS_NODEV, true),
+    ("dev", MsFlags::MS_NODEV, false),
+    ("noexec", MsFlags::MS_NOEXEC, true),
+    ("exec", MsFlags::MS_NOEXEC, false),
+    ("sync", MsFlags::MS_SYNCHRONOUS, true),
+    ("dirsync", MsFlags::MS_DIRSYNC, true),
+    ("remount", MsFlags::MS_REMOUNT, true),
+    ("mand", MsFlags::MS_MANDLOCK, true),
+    ("nomand", MsFlags::MS_MANDLOCK, false),
+    ("atime", MsFlags::MS_NOATIME, false),
+    ("noatime", MsFlags::MS_NOATIME, true),
+    ("diratime", MsFlags::MS_NODIRATIME, false),
+    ("nodiratime", MsFlags::MS_NODIRATIME, true),
+    ("relatime", MsFlags::MS_RELATIME, true),
+    ("norelatime", MsFlags::MS_RELATIME, false),
+    ("strictatime", MsFlags::MS_STRICTATIME, true),
+    ("nostrictatime", MsFlags::MS_STRICTATIME, false),
+    ("defaults", MsFlags::empty(), true),
+];
+
+/// The propagation options, with whether they apply to the whole tree.
+const PROPAGATIONS: [(&str, MsFlags, Recursive); 8] = [
+    ("shared", MsFlags::MS_SHARED, Recursive::No),
+    ("rshared", MsFlags::MS_SHARED, Recursive::Yes),
+    ("slave", MsFlags::MS_SLAVE, Recursive::No),
+    ("rslave", MsFlags::MS_SLAVE, Recursive::Yes),
+    ("private", MsFlags::MS_PRIVATE, Recursive::No),
+    ("rprivate", MsFlags::MS_PRIVATE, Recursive::Yes),
+    ("unbindable", MsFlags::MS_UNBINDABLE, Recursive::No),
+    ("runbindable", MsFlags::MS_UNBINDABLE, Recursive::Yes),
+];
+
 pub fn plan(options: &[String]) -> Plan {
     let mut p = Plan::default();
-    let set = |p: &mut Plan, flag: MsFlags, on: bool| {
-        if on {
-            p.flags |= flag;
-            p.cleared &= !flag;
-        } else {
-            p.flags &= !flag;
-            p.cleared |= flag;
+    for option in options.iter().map(String::as_str) {
+        if let Some(&(_, flag, on)) = FLAGS.iter().find(|(name, _, _)| *name == option) {
+            if on {
+                p.flags |= flag;
+                p.cleared &= !flag;
+            } else {
+                p.flags &= !flag;
+                p.cleared |= flag;
+            }
+            continue;
         }
-    };
-    for option in options {
-        match option.as_str() {
-            "defaults" | "async" => {}
-            "ro" => set(&mut p, MsFlags::MS_RDONLY, true),
-            "rw" => set(&mut p, MsFlags::MS_RDONLY, false),
-            "nosuid" => set(&mut p, MsFlags::MS_NOSUID, true),
-            "suid" => set(&mut p, MsFlags::MS_NOSUID, false),
-            "nodev" => set(&mut p, MsFlags::MS_NODEV, true),
-            "dev" => set(&mut p, MsFlags::MS_NODEV, false),
-            "noexec" => set(&mut p, MsFlags::MS_NOEXEC, true),
-            "exec" => set(&mut p, MsFlags::MS_NOEXEC, false),
-            "sync" => set(&mut p, MsFlags::MS_SYNCHRONOUS, true),
-            "dirsync" => set(&mut p, MsFlags::MS_DIRSYNC, true),
-            "remount" => set(&mut p, MsFlags::MS_REMOUNT, true),
-            "mand" => set(&mut p, MsFlags::MS_MANDLOCK, true),
-            "nomand" => set(&mut p, MsFlags::MS_MANDLOCK, false),
-            "atime" => set(&mut p, MsFlags::MS_NOATIME, false),
-            "noatime" => set(&mut p, MsFlags::MS_NOATIME, true),
-            "diratime" => set(&mut p, MsFlags::MS_NODIRATIME, false),
-            "nodiratime" => set(&mut p, MsFlags::MS_NODIRATIME, true),
-            "relatime" => set(&mut p, MsFlags::MS_RELATIME, true),
-            "norelatime" => set(&mut p, MsFlags::MS_RELATIME, false),
-            "strictatime" => set(&mut p, MsFlags::MS_STRICTATIME, true),
-            "nostrictatime" => set(&mut p, MsFlags::MS_STRICTATIME, false),
+        if let Some(&(_, flag, recursive)) = PROPAGATIONS.iter().find(|(name, _, _)| *name == option) {
+            p.propagation = Some((flag, recursive));
+            continue;
+        }
+        match option {
+            "async" => {}
             "bind" => p.bind = Some(Recursive::No),
             "rbind" => p.bind = Some(Recursive::Yes),
-            "shared" => p.propagation = Some((MsFlags::MS_SHARED, Recursive::No)),
-            "rshared" => p.propagation = Some((MsFlags::MS_SHARED, Recursive::Yes)),
-            "slave" => p.propagation = Some((MsFlags::MS_SLAVE, Recursive::No)),
-            "rslave" => p.propagation = Some((MsFlags::MS_SLAVE, Recursive::Yes)),
-            "private" => p.propagation = Some((MsFlags::MS_PRIVATE, Recursive::No)),
-            "rprivate" => p.propagation = Some((MsFlags::MS_PRIVATE, Recursive::Yes)),
-            "unbindable" => p.propagation = Some((MsFlags::MS_UNBINDABLE, Recursive::No)),
-            "runbindable" => p.propagation = Some((MsFlags::MS_UNBINDABLE, Recursive::Yes)),
             "tmpcopyup" => p.copy_up = true,
             "rnoatime" => p.recursive_atime = Some(MOUNT_ATTR_NOATIME),
             "rstrictatime" => p.recursive_atime = Some(MOUNT_ATTR_STRICTATIME),
