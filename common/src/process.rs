@@ -383,12 +383,8 @@ pub fn run_init(argv: &[OsString], report: Option<BorrowedFd<'_>>, on_spawn: imp
         Ok(pid) => pid,
         Err(err) => child_fail(&err),
     };
+    // The caller's last steps with the command started (a report, a seal away from files).
     on_spawn(command);
-    // The init needs no file from here on: leave them all, so that no process
-    // that sees this one (the container, through its /proc) finds a way back
-    // to the host's files through it. Best effort: without it, mkroot will not
-    // mount a /proc that shows us.
-    let _ = crate::rootfs::seal_away_from_files();
     loop {
         // SAFETY: plain data, filled by sigwaitinfo.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };

@@ -226,6 +226,11 @@ fn child(args: &Args, maps: bool, from_parent: &OwnedFd, to_parent: Option<&Owne
                 let _ = sync::send(to_parent.as_fd(), Step::CommandStarted);
                 let _ = sync::expect(from_parent.as_fd(), Step::PidReported);
             }
+            // The init needs no file from here on: leave them all, so that no process
+            // that sees it (the container, through its /proc) finds a way back to the
+            // host's files through it. Best effort: without it, mkroot will not mount
+            // a /proc that shows it.
+            let _ = common::rootfs::seal_away_from_files();
         })
     }
     process::child_fail(&exec::exec_into(&args.command))
