@@ -522,21 +522,6 @@ fn a_target_that_exits_meanwhile_is_never_joined_by_mistake() {
 /// the executable of the process that entered it, and tries to write it.
 const EXEWATCH_C: &str = include_str!("exewatch.c");
 
-/// Wait until `report` has `count` lines starting with `word`; its text.
-fn wait_report(report: &Path, word: &str, count: usize) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let mut text = std::fs::read_to_string(report).unwrap_or_default();
-        // Only whole lines: the attacker may be writing the next one as we read.
-        text.truncate(text.rfind('\n').map_or(0, |at| at + 1));
-        if text.lines().filter(|l| l.starts_with(word)).count() >= count {
-            return text;
-        }
-        assert!(Instant::now() < deadline, "{count} × {word} never came: {text}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
 #[test]
 fn the_container_never_gets_our_binary_to_write() {
     require!(can_run(), "needs root and namespaces");
@@ -590,7 +575,7 @@ fn the_container_never_gets_our_binary_to_write() {
             .stderr(stalled.stdio())
             .spawn()
             .unwrap();
-        let caught = wait_report(&report, "caught", i + 1);
+        let caught = nstools::wait_report(&report, "caught", i + 1);
         let said = stalled.drain();
         let out = joining.wait_with_output().unwrap();
         assert_eq!(out.status.code(), Some(125), "{name}: {said}");
@@ -598,7 +583,7 @@ fn the_container_never_gets_our_binary_to_write() {
         let line = caught.lines().rfind(|l| l.starts_with("caught")).unwrap().to_owned();
         assert!(line.ends_with("/memfd:nsjoin (deleted)"), "{name}: {line}");
     }
-    let text = wait_report(&report, "refused", JOINS);
+    let text = nstools::wait_report(&report, "refused", JOINS);
     assert!(!text.contains("WROTE"), "{text}");
     assert!(std::fs::read(&victim).unwrap() == before, "the container rewrote the host's nsjoin: {text}");
     end(child);

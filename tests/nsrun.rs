@@ -602,21 +602,6 @@ impl Drop for Deleting {
     }
 }
 
-/// Wait until `report` has `count` lines starting with `word`; its text.
-fn wait_report(report: &std::path::Path, word: &str, count: usize) -> String {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let mut text = std::fs::read_to_string(report).unwrap_or_default();
-        // Only whole lines: the attacker may be writing the next one as we read.
-        text.truncate(text.rfind('\n').map_or(0, |at| at + 1));
-        if text.lines().filter(|l| l.starts_with(word)).count() >= count {
-            return text;
-        }
-        assert!(std::time::Instant::now() < deadline, "{count} × {word} never came: {text}");
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
-}
-
 /// runc's CVE-2019-5736, as an engine meets it: create and start (the container's own
 /// process is a #! script of /proc/self/exe), then 100 execs of every way to name the
 /// binary, each caught inside by an attacker that holds its executable and, once it has
@@ -683,14 +668,14 @@ fn the_container_never_gets_our_binary_to_write() {
             let name = ["/tmp/script", "/tmp/link", "/tmp/chain", "/proc/self/exe"][i % 4];
             let mut stalled = nstools::FullPipe::new();
             let exec = nsrun_victim(&["exec", id, name]).stderr(stalled.stdio()).spawn().unwrap();
-            let caught = wait_report(&report, "caught", i + 1);
+            let caught = nstools::wait_report(&report, "caught", i + 1);
             let said = stalled.drain();
             let status = exec.wait_with_output().unwrap().status;
             assert!(!status.success(), "{id} {name}: {said}");
             let line = caught.lines().rfind(|l| l.starts_with("caught")).unwrap().to_owned();
             assert!(line.ends_with("/memfd:nsrun (deleted)"), "{id} {name}: {line}");
         }
-        let text = wait_report(&report, "refused", EXECS);
+        let text = nstools::wait_report(&report, "refused", EXECS);
         assert!(!text.contains("WROTE"), "{id}: {text}");
         assert!(std::fs::read(&victim).unwrap() == before, "{id}: the container rewrote the host's nsrun: {text}");
         run_ok(&guard, &root, &["delete", "--force", id]);

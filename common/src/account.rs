@@ -93,12 +93,7 @@ pub fn resolve(spec: &UserSpec, passwd: Option<&str>, group: Option<&str>) -> Re
 /// opened with O_NONBLOCK: only a regular file of at most 1 MiB, so that a
 /// hostile image's FIFO or device cannot hang or flood the tool.
 pub fn read_accounts(fd: std::os::fd::OwnedFd) -> Option<String> {
-    let file = std::fs::File::from(fd);
-    let meta = file.metadata().ok()?;
-    if !meta.is_file() || meta.len() > 1 << 20 {
-        return None;
-    }
-    std::io::read_to_string(file).ok()
+    String::from_utf8(crate::read_regular_file(std::fs::File::from(fd), 1 << 20).ok()?).ok()
 }
 
 /// Open `path` for [`read_accounts`]: never blocking on a FIFO.

@@ -142,7 +142,6 @@ macro_rules! tool_main {
 /// /dev/zero), read no further than `limit` (a file that grows meanwhile).
 /// For files a caller names that a container may have put there.
 pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, Error> {
-    use std::io::Read;
     let fail = |why: String| Error::new("cannot read", error::shown(path.as_os_str()), why);
     let fd = nix::fcntl::open(
         path,
@@ -150,15 +149,20 @@ pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, Error> {
         nix::sys::stat::Mode::empty(),
     )
     .map_err(|e| fail(e.desc().to_owned()))?;
-    let file = std::fs::File::from(fd);
-    let meta = file.metadata().map_err(|e| fail(io_reason(&e)))?;
+    read_regular_file(std::fs::File::from(fd), limit).map_err(fail)
+}
+
+/// [`read_regular`] of a file already open (without blocking), or why not.
+pub fn read_regular_file(file: std::fs::File, limit: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let meta = file.metadata().map_err(|e| io_reason(&e))?;
     if !meta.is_file() {
-        return Err(fail("not a regular file".to_owned()));
+        return Err("not a regular file".to_owned());
     }
     let mut bytes = Vec::new();
-    file.take(limit + 1).read_to_end(&mut bytes).map_err(|e| fail(io_reason(&e)))?;
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(|e| io_reason(&e))?;
     if bytes.len() as u64 > limit {
-        return Err(fail(format!("larger than {limit} bytes")));
+        return Err(format!("larger than {limit} bytes"));
     }
     Ok(bytes)
 }

@@ -207,12 +207,13 @@ pub fn receive_status(fd: BorrowedFd<'_>) -> Option<i32> {
     Some(i32::from_ne_bytes(buf))
 }
 
-/// Hand `fd` to the other end of a unix socket pair (SCM_RIGHTS): a pty
-/// master made inside a container, for the parent outside to relay.
-pub fn send_fd(socket: BorrowedFd<'_>, fd: BorrowedFd<'_>) -> Result<(), Error> {
+/// Hand `fd` to the other end of a unix socket (SCM_RIGHTS), with `payload`
+/// (at least one byte): a pty master made inside a container, for the parent
+/// outside to relay, or for an engine's --console-socket (its name as payload).
+pub fn send_fd(socket: BorrowedFd<'_>, fd: BorrowedFd<'_>, payload: &[u8]) -> Result<(), Error> {
     use std::os::fd::AsRawFd;
     let fds = [fd.as_raw_fd()];
-    let payload = [std::io::IoSlice::new(b"F")];
+    let payload = [std::io::IoSlice::new(if payload.is_empty() { b"F" } else { payload })];
     let rights = [nix::sys::socket::ControlMessage::ScmRights(&fds)];
     nix::sys::socket::sendmsg::<()>(socket.as_raw_fd(), &payload, &rights, nix::sys::socket::MsgFlags::empty(), None)
         .map(drop)

@@ -52,6 +52,16 @@ pub fn open_pty() -> Result<(OwnedFd, OwnedFd), Error> {
     Ok((master, slave))
 }
 
+/// The name of a pty's far end, /dev/pts/N of its devpts (TIOCGPTN).
+pub fn pty_name(master: BorrowedFd<'_>) -> Result<String, Error> {
+    let mut n: libc::c_uint = 0;
+    // SAFETY: TIOCGPTN writes the pty's number to a c_uint we own.
+    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut n) } != 0 {
+        return Err(Error::sys("cannot name", "the pty", Errno::last()));
+    }
+    Ok(format!("/dev/pts/{n}"))
+}
+
 /// Make `slave` our controlling terminal and our stdin, stdout and stderr, in
 /// a session of our own.
 pub fn take_as_controlling(slave: &OwnedFd) -> Result<(), Error> {

@@ -3,12 +3,11 @@
 //! controlling terminal, and its master sent to the engine over
 //! `--console-socket` (SCM_RIGHTS, the pty's name as payload, as runc sends it).
 
-use std::io::IoSlice;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
 use common::Error;
-use nix::sys::socket::{AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr};
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr};
 
 /// Connect to the engine's socket (before anything changes our root).
 pub fn connect(path: &Path) -> Result<OwnedFd, Error> {
@@ -20,42 +19,12 @@ pub fn connect(path: &Path) -> Result<OwnedFd, Error> {
 }
 
 /// Make the pty in the devpts at /dev/pts (ours, the container's), send its
-/// master over `socket`, and take its far end as our terminal.
+/// master over `socket` with its name, and take its far end as our terminal.
 pub fn take_terminal(socket: &OwnedFd) -> Result<(), Error> {
-    use nix::pty::{PtyMaster, grantpt, posix_openpt, ptsname_r, unlockpt};
-    let master: PtyMaster =
-        posix_openpt(nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY | nix::fcntl::OFlag::O_CLOEXEC)
-            .map_err(|e| Error::sys("cannot open", "/dev/ptmx", e))?;
-    grantpt(&master).map_err(|e| Error::sys("cannot grant", "the pty", e))?;
-    unlockpt(&master).map_err(|e| Error::sys("cannot unlock", "the pty", e))?;
-    let name = ptsname_r(&master).map_err(|e| Error::sys("cannot name", "the pty", e))?;
-    let slave = nix::fcntl::open(
-        name.as_str(),
-        nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .map_err(|e| Error::sys("cannot open", &name, e))?;
-    let fds = [master.as_raw_fd()];
-    let payload = [IoSlice::new(name.as_bytes())];
-    nix::sys::socket::sendmsg::<()>(
-        socket.as_raw_fd(),
-        &payload,
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
-        None,
-    )
-    .map_err(|e| Error::sys("cannot send the pty over", "--console-socket", e))?;
+    let (master, slave) = common::terminal::open_pty()?;
+    let name = common::terminal::pty_name(master.as_fd())?;
+    common::sync::send_fd(socket.as_fd(), master.as_fd(), name.as_bytes())
+        .map_err(|e| Error::new("cannot send the pty over", "--console-socket", e.reason))?;
     drop(master);
-    nix::unistd::setsid().map_err(|e| Error::sys("cannot start", "a session", e))?;
-    // SAFETY: TIOCSCTTY on a pty we opened, as the leader of a session without a terminal.
-    if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } != 0 {
-        return Err(Error::sys("cannot take", &name, nix::errno::Errno::last()));
-    }
-    for fd in 0..3 {
-        // SAFETY: dup2(2) of a descriptor we own onto stdio; the result is checked.
-        if unsafe { libc::dup2(slave.as_raw_fd(), fd) } < 0 {
-            return Err(Error::sys("cannot make", format!("{name} our stdio"), nix::errno::Errno::last()));
-        }
-    }
-    Ok(())
+    common::terminal::take_as_controlling(&slave)
 }

@@ -365,3 +365,19 @@ impl FullPipe {
         String::from_utf8_lossy(&all).trim_start_matches('.').to_owned()
     }
 }
+
+/// Wait until `report` (a file another process appends lines to) has `count`
+/// whole lines starting with `word`; its text up to its last whole line.
+pub fn wait_report(report: &Path, word: &str, count: usize) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let mut text = std::fs::read_to_string(report).unwrap_or_default();
+        // Only whole lines: the writer may be writing the next one as we read.
+        text.truncate(text.rfind('\n').map_or(0, |at| at + 1));
+        if text.lines().filter(|l| l.starts_with(word)).count() >= count {
+            return text;
+        }
+        assert!(std::time::Instant::now() < deadline, "{count} × {word} never came: {text}");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}

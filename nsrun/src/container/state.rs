@@ -83,11 +83,7 @@ impl State {
             "bundle": self.bundle, "created": self.created, "annotations": self.annotations,
             "nsrunCgroups": cgroups::to_json(&self.cgroups),
         });
-        let tmp = dir.join(".state.json.tmp");
-        std::fs::write(&tmp, v.to_string())
-            .map_err(|e| Error::new("cannot write", tmp.display(), common::io_reason(&e)))?;
-        std::fs::rename(&tmp, dir.join(STATE))
-            .map_err(|e| Error::new("cannot write", dir.join(STATE).display(), common::io_reason(&e)))
+        common::ReplacedFile::at(&dir.join(STATE))?.write(v.to_string().as_bytes())
     }
 
     /// Stopped if its PID is gone (or another's), created while the FIFO holds it,

@@ -391,7 +391,7 @@ fn fork_command(args: &Args, becoming: Becoming, stdio: StdioPlan) -> Result<i32
 fn take_stdio(pipes: &[Option<(OwnedFd, OwnedFd)>], socket: Option<&OwnedFd>) -> Result<(), Error> {
     if let Some(socket) = socket {
         let (master, slave) = common::terminal::open_pty()?;
-        common::sync::send_fd(socket.as_fd(), master.as_fd())?;
+        common::sync::send_fd(socket.as_fd(), master.as_fd(), b"F")?;
         drop(master);
         return common::terminal::take_as_controlling(&slave);
     }
