@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -196,26 +196,71 @@ fn every_man_page_has_the_sections_a_reader_looks_for() {
     }
 }
 
+/// The words of a man page tag line, without font escapes.
+fn tag_words(tag: &str) -> Vec<String> {
+    let plain = tag.replace("\\fB", "").replace("\\fR", "").replace("\\fI", "").replace("\\fP", "").replace("\\-", "-");
+    plain
+        .split([',', ' ', '"'])
+        .map(|w| w.split(['=', '[']).next().unwrap_or_default().to_owned())
+        .filter(|w| !w.is_empty() && w != ".BI" && w != ".BR" && w != ".B")
+        .collect()
+}
+
+/// nsrun.8's COMMANDS: each command (a tag at the outer level) with the
+/// options tagged below it (inside its .RS/.RE).
+fn man_command_options(page: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut lines = page.lines().skip_while(|l| *l != ".SH COMMANDS").skip(1);
+    let (mut depth, mut command) = (0, String::new());
+    while let Some(line) = lines.next() {
+        match line {
+            l if l.starts_with(".SH") => break,
+            ".RS" => depth += 1,
+            ".RE" => depth -= 1,
+            ".TP" | ".TQ" => {
+                let words = tag_words(lines.next().unwrap_or_default());
+                if depth == 0 {
+                    command = words.first().cloned().unwrap_or_default();
+                    out.entry(command.clone()).or_default();
+                } else {
+                    out.entry(command.clone()).or_default().extend(words.into_iter().filter(|w| w.starts_with('-')));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 /// nsrun, an OCI runtime beside the six tools (section 8, not in tools()):
-/// its global options, in --help and in man/nsrun.8 alike.
+/// its global options, its commands and each command's options, in --help
+/// (`nsrun --help`, `nsrun COMMAND --help`) and in man/nsrun.8 alike.
 #[test]
-fn nsrun_help_and_man_page_list_the_same_global_options() {
+fn nsrun_help_and_man_page_list_the_same_options() {
     require_host!(source_dir().join("man").is_dir(), "the man pages are not here");
     let help = stdout(&run("nsrun", &["--help"]));
-    let global = help.split("Commands:").next().unwrap_or_default();
+    let (global, listed) = help.split_once("Commands:").expect("a Commands section");
     let page = std::fs::read_to_string(source_dir().join("man/nsrun.8")).unwrap();
     assert_eq!(help_options(global), man_options(&page));
     assert!(help_options(global).contains("--log-format"));
-    // Every command of --help has its entry in COMMANDS.
+    let commands: Vec<&str> = listed
+        .lines()
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let man = man_command_options(&page);
+    assert_eq!(commands.iter().map(|c| c.to_string()).collect::<BTreeSet<_>>(), man.keys().cloned().collect());
     for command in ["create", "run", "start", "state", "kill", "delete", "exec", "ps", "pause", "resume", "features"] {
-        assert!(
-            help.contains(&format!("\n  {command} ")) || help.contains(&format!(", {command} ")),
-            "--help: {command}"
-        );
-        let lines: Vec<&str> = page.lines().skip_while(|l| *l != ".SH COMMANDS").collect();
-        let tags: Vec<&str> = lines.windows(2).filter(|w| w[0] == ".TP").map(|w| w[1]).collect();
-        assert!(tags.iter().any(|t| t.split([' ', '"']).any(|w| w == command)), "nsrun.8 COMMANDS: {command}");
+        assert!(commands.contains(&command), "--help lists {command}");
     }
+    for command in commands {
+        let out = run("nsrun", &[command, "--help"]);
+        assert_eq!(code(&out), 0, "nsrun {command} --help");
+        let mut options = help_options(&stdout(&out));
+        assert!(options.remove("--help") && options.remove("-h"), "{command}: {options:?}");
+        assert_eq!(options, man[command], "nsrun {command}: --help and nsrun.8 differ");
+    }
+    assert!(man["exec"].contains("--preserve-fds") && man["kill"].contains("--all"), "{man:?}");
 }
 
 /// Red team 3 (#18): a name with terminal escapes (from an image, a command

@@ -33,7 +33,7 @@ impl UserSpec {
 }
 
 fn number(text: &str) -> Option<u32> {
-    crate::cli::values::decimal(text, u64::from(u32::MAX) - 1).ok().map(|n| n as u32)
+    crate::values::decimal(text, u64::from(u32::MAX) - 1).ok().map(|n| n as u32)
 }
 
 /// Who the command runs as.

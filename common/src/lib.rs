@@ -22,6 +22,7 @@ pub mod process;
 pub mod procfs;
 pub mod rootfs;
 pub mod seccomp;
+pub mod setup;
 pub mod signals;
 pub mod sync;
 pub mod syscalls;
@@ -30,6 +31,7 @@ pub mod timens;
 pub mod trace;
 pub mod userns;
 pub mod uts;
+pub mod values;
 
 use std::ffi::{CString, OsString};
 use std::io::Write;

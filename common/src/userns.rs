@@ -6,8 +6,8 @@ use nix::errno::Errno;
 
 use std::path::Path;
 
-use crate::cli::values::{NotDecimal, decimal};
 use crate::error::{Error, quoted};
+use crate::values::{NotDecimal, decimal};
 use crate::{procfs, trace};
 
 /// One line of `/proc/PID/uid_map`: `inner outer count`, in that order.

@@ -48,26 +48,6 @@ Global options:
       --systemd-cgroup     refused: nsrun manages cgroupfs paths itself
   -h, --help               show this help and exit
   -V, --version            show the version and exit
-
-Commands:
-  create --bundle=DIR [--pid-file=FILE] [--console-socket=SOCKET] ID
-                           build the container, its process held until start
-  start ID                 let it run
-  state ID                 the OCI state document
-  kill [--all] ID [SIGNAL] a signal (default TERM), by name or number
-                           (--all: to every process in its cgroup)
-  delete [--force] ID      remove a stopped one (--force: end it first)
-  exec [--process=FILE] [--detach] [--pid-file=FILE] [--console-socket=SOCKET]
-       [--tty] [--env=NAME=VALUE] [--user=UID[:GID]] [--cwd=DIR] [--cap=CAP]
-       [--no-new-privs] [--preserve-fds=N] ID [COMMAND...]
-                           one more process in a running container
-  ps [--format=json] ID    the container's processes (PIDs as ours number them)
-  pause ID, resume ID      freeze and thaw all its processes
-  run --bundle=DIR [--pid-file=FILE] [--console-socket=SOCKET] ID
-                           create, start, wait, delete; exit as the container did
-  features                 what this nsrun does (the runtime-spec document)
-
-Exit status: 0, or 1 with one line on stderr (as engines expect of a runtime).
 ",
 };
 
@@ -126,8 +106,10 @@ fn take_global(g: &mut Global, opt: &Opt, parser: &mut lexopt::Parser) -> Result
 
 fn run(argv: Vec<OsString>) -> Result<i32, Error> {
     // A runtime fails with 1, whatever failed, usage included (engines read the message, not the code).
-    let Some(inv) = CLI.finish(parse_args(argv.clone())).map_err(|e| e.with_code(1))? else {
-        return Ok(0);
+    let inv = match parse_args(argv.clone()).map_err(|e| e.with_code(1))? {
+        Parsed::Run(inv) => inv,
+        Parsed::Help => return common::print(&format!("{}\n{}", CLI.help, commands::list())).map(|()| 0),
+        Parsed::Version => return common::print(&CLI.version()).map(|()| 0),
     };
     common::trace::enable(inv.global.debug);
     // What enters a container ends in an exec it chooses, which may name our executable

@@ -181,7 +181,7 @@ pub fn cpu_list(text: &str) -> Result<String, Error> {
     let ok = !text.is_empty()
         && text.split(',').all(|part| {
             let mut ends = part.splitn(2, '-');
-            ends.all(|n| crate::cli::values::decimal(n, 8191).is_ok())
+            ends.all(|n| crate::values::decimal(n, 8191).is_ok())
         });
     if ok {
         Ok(text.to_owned())

@@ -5,7 +5,6 @@
 //! nsclone and nsunshare share.
 
 pub mod namespaces;
-pub mod values;
 
 use std::ffi::OsString;
 use std::fmt::Display;
@@ -183,7 +182,11 @@ pub fn render_flags<A>(table: &[(&str, Flag<A>)]) -> String {
         let short = f.short.map_or_else(|| "    ".to_owned(), |c| format!("-{c}, "));
         let value = f.value.map_or_else(String::new, |v| format!("={v}"));
         let spec = format!("  {short}--{}{value}", f.long);
-        out.push_str(&format!("{spec:<27}{}\n", f.help));
+        if spec.len() < 27 {
+            out.push_str(&format!("{spec:<27}{}\n", f.help));
+        } else {
+            out.push_str(&format!("{spec}\n{:27}{}\n", "", f.help));
+        }
     }
     out
 }

@@ -6,12 +6,12 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use crate::cli::Opt;
-use crate::cli::values::{checked_name, parse_id, parse_seconds};
 use crate::error::{Error, quoted};
 use crate::mount::Propagation;
 use crate::ns::{self, Namespace};
+use crate::setup::Inside;
 use crate::userns::{IdMap, MapRequest, Setgroups};
-use crate::{mount, net, timens, uts};
+use crate::values::{checked_name, parse_id, parse_seconds};
 
 /// Everything nsclone and nsunshare are asked to set up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -301,7 +301,7 @@ impl Spec {
     }
 }
 
-/// The steps of [`Spec::set_up_inside`] that another process does instead.
+/// The steps of [`Spec::inside`] that another process does instead.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DoneElsewhere {
     /// `--mount-proc`: nsunshare's PID 1 holder mounts it, from inside the new PID namespace.
@@ -311,29 +311,17 @@ pub struct DoneElsewhere {
 }
 
 impl Spec {
-    /// Set up the new namespaces from the inside, in a fixed order: mount
-    /// propagation first (before any mount), then /proc, names, loopback, and
-    /// last the time namespace (entered at exec or by the next child).
-    pub fn set_up_inside(&self, elsewhere: DoneElsewhere) -> Result<(), Error> {
-        if self.wants(libc::CLONE_NEWNS) {
-            mount::set_propagation(self.propagation)?;
+    /// What the process inside the new namespaces sets up, less what
+    /// another process does instead.
+    pub fn inside(&self, elsewhere: DoneElsewhere) -> Inside<'_> {
+        Inside {
+            propagation: self.wants(libc::CLONE_NEWNS).then_some(self.propagation),
+            mount_proc: self.mount_proc.as_deref().filter(|_| !elsewhere.mount_proc),
+            hostname: self.hostname.as_deref(),
+            domainname: self.domainname.as_deref(),
+            loopback: self.wants(libc::CLONE_NEWNET) && self.loopback,
+            time: (self.wants(libc::CLONE_NEWTIME) && !elsewhere.time).then_some((self.monotonic, self.boottime)),
         }
-        if let (Some(dir), false) = (&self.mount_proc, elsewhere.mount_proc) {
-            mount::mount_proc(dir)?;
-        }
-        if let Some(name) = &self.hostname {
-            uts::set_hostname(name)?;
-        }
-        if let Some(name) = &self.domainname {
-            uts::set_domainname(name)?;
-        }
-        if self.wants(libc::CLONE_NEWNET) && self.loopback {
-            net::loopback_up()?;
-        }
-        if self.wants(libc::CLONE_NEWTIME) && !elsewhere.time {
-            timens::new_time_namespace(self.monotonic, self.boottime)?;
-        }
-        Ok(())
     }
 }
 
@@ -359,6 +347,22 @@ mod tests {
             }
         }
         Ok((s, rest))
+    }
+
+    #[test]
+    fn inside_leaves_out_what_is_done_elsewhere() {
+        let (s, _) = spec(&["-mnT", "--mount-proc", "--hostname=box", "--monotonic=5"]).unwrap();
+        let all = s.inside(DoneElsewhere::default());
+        assert_eq!(all.propagation, Some(Propagation::Private));
+        assert_eq!(all.mount_proc, Some(std::path::Path::new("/proc")));
+        assert_eq!(all.hostname, Some(std::ffi::OsStr::new("box")));
+        assert!(all.loopback);
+        assert_eq!(all.time, Some((Some(5), None)));
+        let rest = s.inside(DoneElsewhere { mount_proc: true, time: true });
+        assert_eq!((rest.mount_proc, rest.time), (None, None));
+        let (s, _) = spec(&["-u"]).unwrap();
+        let uts = s.inside(DoneElsewhere::default());
+        assert_eq!((uts.propagation, uts.loopback, uts.time), (None, false, None));
     }
 
     #[test]

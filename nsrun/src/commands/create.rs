@@ -75,7 +75,7 @@ pub const CREATE: [(&str, Flag<CreateArgs>); 5] = [
 
 pub fn create(words: &[OsString], global: &Global, run: bool) -> Result<i32, Error> {
     let command = if run { "run" } else { "create" };
-    let (args, operands) = parse(command, &CREATE, words, false)?;
+    let Some((args, operands)) = parse(command, &CREATE, words, false)? else { return Ok(0) };
     let id = one_id(command, &operands)?;
     let bundle = args.bundle.unwrap_or_else(|| PathBuf::from("."));
     let path = bundle.join("config.json");

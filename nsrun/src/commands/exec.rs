@@ -104,7 +104,7 @@ pub const EXEC: [(&str, Flag<ExecArgs>); 14] = [
 ];
 
 pub fn exec(words: &[OsString], global: &Global) -> Result<i32, Error> {
-    let (args, operands) = parse("exec", &EXEC, words, true)?;
+    let Some((args, operands)) = parse("exec", &EXEC, words, true)? else { return Ok(0) };
     let Some((id, command)) = operands.split_first() else { return Err(CLI.usage_error("exec takes a container id")) };
     let id = id_of(id)?;
     let dir = dir(global, &id);

@@ -28,7 +28,7 @@ pub const KILL: [(&str, Flag<KillArgs>); 1] = [(
 )];
 
 pub fn kill(words: &[OsString], global: &Global) -> Result<i32, Error> {
-    let (args, operands) = parse("kill", &KILL, words, false)?;
+    let Some((args, operands)) = parse("kill", &KILL, words, false)? else { return Ok(0) };
     let (id, signal) = match operands.as_slice() {
         [id] => (id_of(id)?, libc::SIGTERM),
         [id, sig] => (id_of(id)?, container::parse_signal(&sig.to_string_lossy())?),

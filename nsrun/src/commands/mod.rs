@@ -21,20 +21,119 @@ pub struct Global {
     pub root: PathBuf,
 }
 
+/// A command of runc's command line: how `--help` shows it, and how it runs.
+pub struct Command {
+    pub name: &'static str,
+    /// What follows the name in its usage line.
+    pub usage: &'static str,
+    pub summary: &'static str,
+    /// Its option table, as `--help` lists it.
+    pub options: fn() -> String,
+    run: fn(&[OsString], &Global) -> Result<i32, Error>,
+}
+
+const fn command(
+    name: &'static str,
+    usage: &'static str,
+    summary: &'static str,
+    options: fn() -> String,
+    run: fn(&[OsString], &Global) -> Result<i32, Error>,
+) -> Command {
+    Command { name, usage, summary, options, run }
+}
+
+fn no_options() -> String {
+    String::new()
+}
+
+/// Every command, in the order `nsrun --help` lists them.
+pub const COMMANDS: [Command; 11] = [
+    command(
+        "create",
+        "[options] ID",
+        "build the container, its process held until start",
+        || cli::render_flags(&create::CREATE),
+        |w, g| create::create(w, g, false),
+    ),
+    command("start", "ID", "let it run", no_options, simple::start),
+    command("state", "ID", "the OCI state document", no_options, simple::state),
+    command(
+        "kill",
+        "[options] ID [SIGNAL]",
+        "send a signal (default TERM), by name or number",
+        || cli::render_flags(&kill::KILL),
+        kill::kill,
+    ),
+    command(
+        "delete",
+        "[options] ID",
+        "remove a stopped container",
+        || cli::render_flags(&simple::DELETE),
+        simple::delete,
+    ),
+    command(
+        "exec",
+        "[options] ID [COMMAND...]",
+        "one more process in a running container",
+        || cli::render_flags(&exec::EXEC),
+        exec::exec,
+    ),
+    command(
+        "ps",
+        "[options] ID",
+        "the container's processes (PIDs as ours number them)",
+        || cli::render_flags(&simple::PS),
+        simple::ps,
+    ),
+    command("pause", "ID", "freeze all its processes", no_options, |w, g| simple::pause(w, g, true)),
+    command("resume", "ID", "thaw them", no_options, |w, g| simple::pause(w, g, false)),
+    command(
+        "run",
+        "[options] ID",
+        "create, start, wait, delete; exit as the container did",
+        || cli::render_flags(&create::CREATE),
+        |w, g| create::create(w, g, true),
+    ),
+    command("features", "", "what this nsrun does (the runtime-spec document)", no_options, |w, _| simple::features(w)),
+];
+
+/// The Commands section of `nsrun --help`.
+pub fn list() -> String {
+    let mut out = String::from("Commands:\n");
+    for c in &COMMANDS {
+        let head = format!("  {} {}", c.name, c.usage);
+        if head.len() < 27 {
+            out.push_str(&format!("{head:<27}{}\n", c.summary));
+        } else {
+            out.push_str(&format!("{head}\n{:27}{}\n", "", c.summary));
+        }
+    }
+    out.push_str("\n`nsrun COMMAND --help` lists a command's options.\n");
+    out.push_str("\nExit status: 0, or 1 with one line on stderr (as engines expect of a runtime).\n");
+    out
+}
+
+/// `nsrun COMMAND --help`.
+fn help(name: &str) -> Result<i32, Error> {
+    let Some(c) = COMMANDS.iter().find(|c| c.name == name) else { return Ok(0) };
+    let mut summary = c.summary.to_owned();
+    if let Some(first) = summary.get_mut(..1) {
+        first.make_ascii_uppercase();
+    }
+    let line = format!("nsrun [global options] {} {}", c.name, c.usage);
+    let usage = format!("Usage:\n  {}\n\n{summary}.\n", line.trim_end());
+    let options = format!("{}  -h, --help               show this help and exit\n", (c.options)());
+    common::print(&format!("{usage}\nOptions:\n{options}")).map(|()| 0)
+}
+
 /// Run `command` with its own `words`.
-pub fn dispatch(command: &str, words: &[OsString], global: &Global) -> Result<i32, Error> {
-    match command {
-        "create" | "run" => create::create(words, global, command == "run"),
-        "exec" => exec::exec(words, global),
-        "kill" => kill::kill(words, global),
-        "start" => simple::start(words, global),
-        "state" => simple::state(words, global),
-        "delete" => simple::delete(words, global),
-        "ps" => simple::ps(words, global),
-        "pause" | "resume" => simple::pause(words, global, command == "pause"),
-        "features" => simple::features(words),
+pub fn dispatch(name: &str, words: &[OsString], global: &Global) -> Result<i32, Error> {
+    if let Some(c) = COMMANDS.iter().find(|c| c.name == name) {
+        return (c.run)(words, global);
+    }
+    match name {
         "update" | "events" | "checkpoint" | "restore" | "list" | "spec" => {
-            Err(Error::new(format!("cannot {command}"), "", "not built yet in this version of nsrun"))
+            Err(Error::new(format!("cannot {name}"), "", "not built yet in this version of nsrun"))
         }
         other => Err(CLI.usage_error(format!("unknown command {}", quoted(other)))),
     }
@@ -42,13 +141,14 @@ pub fn dispatch(command: &str, words: &[OsString], global: &Global) -> Result<i3
 
 /// A command's options through its `table`, then its operands: all of them,
 /// or with `rest_after_first`, the first one and every word after it as they
-/// are (exec's command line).
+/// are (exec's command line). `-h` or `--help`: the command's help, printed,
+/// and `None`.
 fn parse<A: Default>(
     command: &str,
     table: &[(&str, Flag<A>)],
     words: &[OsString],
     rest_after_first: bool,
-) -> Result<(A, Vec<OsString>), Error> {
+) -> Result<Option<(A, Vec<OsString>)>, Error> {
     let mut args = A::default();
     let mut operands = Vec::new();
     let mut parser = lexopt::Parser::from_args(words.iter().cloned());
@@ -59,11 +159,14 @@ fn parse<A: Default>(
                 operands.extend(parser.raw_args().map_err(|e| CLI.usage_error(e))?);
             }
             Opt::Value(v) => operands.push(v),
+            opt if opt.is(Some('h'), "help") && !table.iter().any(|(_, f)| f.short == Some('h')) => {
+                return help(command).map(|_| None);
+            }
             opt => cli::take_flag(&CLI, table, &mut args, &opt, &mut parser)
                 .map_err(|e| CLI.usage_error(format!("{command}: {}", e.reason)))?,
         }
     }
-    Ok((args, operands))
+    Ok(Some((args, operands)))
 }
 
 /// The one operand most commands take: the container id, checked.
@@ -109,7 +212,7 @@ mod tests {
     fn an_id_named_like_a_value_is_an_id() {
         // ps's --format takes its value: an id named json is an id (the word filter took it).
         let (args, operands) =
-            parse("ps", &simple::PS, &["--format".into(), "json".into(), "json".into()], false).unwrap();
+            parse("ps", &simple::PS, &["--format".into(), "json".into(), "json".into()], false).unwrap().unwrap();
         assert!(args.json);
         assert_eq!(one_id("ps", &operands).unwrap(), "json");
     }

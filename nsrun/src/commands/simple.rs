@@ -10,13 +10,13 @@ use super::{Global, dir, one_id, parse};
 use crate::container;
 
 pub fn start(words: &[OsString], global: &Global) -> Result<i32, Error> {
-    let ((), operands) = parse("start", &[], words, false)?;
+    let Some(((), operands)) = parse("start", &[], words, false)? else { return Ok(0) };
     let id = one_id("start", &operands)?;
     container::start(&dir(global, &id), &id).map(|()| 0)
 }
 
 pub fn state(words: &[OsString], global: &Global) -> Result<i32, Error> {
-    let ((), operands) = parse("state", &[], words, false)?;
+    let Some(((), operands)) = parse("state", &[], words, false)? else { return Ok(0) };
     let id = one_id("state", &operands)?;
     let dir = dir(global, &id);
     let state = container::State::read(&dir, &id)?;
@@ -44,7 +44,7 @@ pub const DELETE: [(&str, Flag<DeleteArgs>); 1] = [(
 )];
 
 pub fn delete(words: &[OsString], global: &Global) -> Result<i32, Error> {
-    let (args, operands) = parse("delete", &DELETE, words, false)?;
+    let Some((args, operands)) = parse("delete", &DELETE, words, false)? else { return Ok(0) };
     let id = one_id("delete", &operands)?;
     container::delete(&dir(global, &id), &id, args.force).map(|()| 0)
 }
@@ -75,7 +75,7 @@ pub const PS: [(&str, Flag<PsArgs>); 1] = [(
 )];
 
 pub fn ps(words: &[OsString], global: &Global) -> Result<i32, Error> {
-    let (args, operands) = parse("ps", &PS, words, false)?;
+    let Some((args, operands)) = parse("ps", &PS, words, false)? else { return Ok(0) };
     let id = one_id("ps", &operands)?;
     let pids = container::processes(&dir(global, &id), &id)?;
     let text = if args.json {
@@ -89,13 +89,13 @@ pub fn ps(words: &[OsString], global: &Global) -> Result<i32, Error> {
 /// `pause` (`freeze`) and `resume`.
 pub fn pause(words: &[OsString], global: &Global, freeze: bool) -> Result<i32, Error> {
     let command = if freeze { "pause" } else { "resume" };
-    let ((), operands) = parse(command, &[], words, false)?;
+    let Some(((), operands)) = parse(command, &[], words, false)? else { return Ok(0) };
     let id = one_id(command, &operands)?;
     container::freeze(&dir(global, &id), &id, freeze).map(|()| 0)
 }
 
 pub fn features(words: &[OsString]) -> Result<i32, Error> {
-    let ((), operands) = parse("features", &[], words, false)?;
+    let Some(((), operands)) = parse("features", &[], words, false)? else { return Ok(0) };
     if !operands.is_empty() {
         return Err(crate::CLI.usage_error("features takes no operand"));
     }

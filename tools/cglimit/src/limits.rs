@@ -5,8 +5,8 @@ use std::path::{Component, Path, PathBuf};
 
 use common::Error;
 use common::cgroup::Made;
-use common::cli::values::{self, Size};
 use common::error::quoted;
+use common::values::{self, Size};
 
 /// The smallest memory limit we take, as Docker does: a smaller cgroup
 /// cannot even start a shell.
@@ -173,7 +173,7 @@ pub fn own_name(name: &str) -> Option<OwnName> {
         Some(_) => return None,
         None => (rest, OwnName::Waiting as fn(u32) -> OwnName),
     };
-    common::cli::values::decimal(pid, u32::MAX as u64).ok().map(|pid| kind(pid as u32))
+    common::values::decimal(pid, u32::MAX as u64).ok().map(|pid| kind(pid as u32))
 }
 
 /// The lock a waiting cglimit holds on each cgroup it made, for as long as

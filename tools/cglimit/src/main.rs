@@ -10,8 +10,9 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
 use common::cgroup::{self, Made, Membership};
-use common::cli::{self, Cli, Opt, Parsed, values};
+use common::cli::{self, Cli, Opt, Parsed};
 use common::process::{self, Forked};
+use common::values;
 use common::{Error, exec, trace};
 
 use limits::{FileWrite, Limits};

@@ -10,10 +10,11 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use common::account::{self, UserSpec};
-use common::cli::values::{self, Size};
+use common::becoming::{Becoming, Privileges};
 use common::cli::{self, Cli, Opt, Parsed};
 use common::error::quoted;
 use common::rootfs::{self, Root};
+use common::values::{self, Size};
 use common::{Error, caps, exec, procfs, seccomp, trace, userns};
 use nix::errno::Errno;
 
@@ -398,11 +399,11 @@ impl Made {
     }
 }
 
-/// What the command may do, set last before exec in the one order that works:
-/// no_new_privs; the seccomp filter, while we still hold CAP_SYS_ADMIN to
-/// install it without no_new_privs; the bounding set, while we hold
-/// CAP_SETPCAP; the user, while we hold CAP_SETUID and CAP_SETGID; then the
-/// other sets (and, for a user other than root, the ambient ones it was given).
+/// What the command takes on, in the order `common::becoming` keeps for
+/// every way into a container: the capabilities kept (less CAP_SYS_CHROOT
+/// under a chroot), the seccomp filter, `--user` resolved in the new root.
+/// A user other than root keeps only what `--cap-add` named, as ambient
+/// capabilities, and inherits nothing else.
 fn restrict(args: &Args, entered: rootfs::Entered) -> Result<(), Error> {
     let mut keep = kept_capabilities(args);
     // Under a chroot the old root is still there, below: without
@@ -411,38 +412,31 @@ fn restrict(args: &Args, entered: rootfs::Entered) -> Result<(), Error> {
         trace::step(|| "dropping CAP_SYS_CHROOT: the old root is only hidden, not detached".to_owned());
         keep &= !caps::capability_bit("sys_chroot");
     }
-    if args.no_new_privs {
-        trace::step(|| "prctl PR_SET_NO_NEW_PRIVS".to_owned());
-        nix::sys::prctl::set_no_new_privs().map_err(|e| Error::sys("cannot set", "no_new_privs", e))?;
-    }
+    let account = args.user.as_ref().map(resolve_user).transpose()?;
+    let non_root = account.as_ref().is_some_and(|a| a.uid != 0);
+    let sets = if non_root { args.cap_add & keep } else { keep };
+    let mut filters = Vec::new();
     if args.seccomp
         && let Some(arch) = seccomp::Arch::native()
     {
         let policy = seccomp::Policy { kept: keep, privileged: args.privileged };
         trace::step(|| format!("seccomp: EPERM for {} and TIOCSTI", seccomp::denied(arch, policy).join(",")));
-        seccomp::install(&seccomp::filter(arch, policy))?;
+        filters.push(seccomp::filter(arch, policy));
     }
-    caps::limit_bounding(keep)?;
-    let ambient = match &args.user {
-        Some(spec) => become_user(spec, args.cap_add & keep)?,
-        None => 0,
+    let privileges = Privileges {
+        bounding: keep,
+        sets: caps::Sets { effective: sets, permitted: sets, inheritable: sets },
+        ambient: if non_root { sets } else { 0 },
+        no_new_privs: args.no_new_privs,
     };
-    caps::limit_sets(keep)?;
-    caps::raise_ambient(ambient)
+    Becoming { privileges: Some(privileges), filters, account }.take_on()
 }
 
-/// Switch to `--user`, resolved in the new root. A user other than root
-/// keeps only the capabilities `--cap-add` named, as ambient ones; returns them.
-fn become_user(spec: &UserSpec, added: u64) -> Result<u64, Error> {
+/// `--user`, resolved in the new root's /etc/passwd and /etc/group.
+fn resolve_user(spec: &UserSpec) -> Result<account::Account, Error> {
     let (passwd, group) = (account::open_accounts("/etc/passwd"), account::open_accounts("/etc/group"));
-    let account = account::resolve(spec, passwd.as_deref(), group.as_deref())
-        .map_err(|why| Error::new("cannot run as", quoted(&spec.user), why))?;
-    let ambient = if account.uid != 0 { added } else { 0 };
-    if ambient != 0 {
-        nix::sys::prctl::set_keepcaps(true).map_err(|e| Error::sys("cannot set", "PR_SET_KEEPCAPS", e))?;
-    }
-    account::switch_to(&account)?;
-    Ok(ambient)
+    account::resolve(spec, passwd.as_deref(), group.as_deref())
+        .map_err(|why| Error::new("cannot run as", quoted(&spec.user), why))
 }
 
 /// The initial PID namespace has a fixed inode number (PROC_PID_INIT_INO).

@@ -96,7 +96,7 @@ fn pid_file(value: OsString) -> Result<PathBuf, Error> {
 
 /// `--pid-fd=N`: a descriptor number.
 fn pid_fd_number(text: &str) -> Result<i32, Error> {
-    let fd = common::cli::values::decimal(text, 1 << 20)
+    let fd = common::values::decimal(text, 1 << 20)
         .map_err(|_| Error::new("invalid descriptor", format!("--pid-fd={text}"), "not a descriptor number"))?;
     Ok(fd as i32)
 }
@@ -203,7 +203,9 @@ fn child(args: &Args, maps: bool, from_parent: &OwnedFd, to_parent: Option<&Owne
         fail();
     }
     let elsewhere = DoneElsewhere { time: layout.time_by_parent, ..DoneElsewhere::default() };
-    if let Err(err) = process::die_with_parent(from_parent.as_fd()).and_then(|()| args.spec.set_up_inside(elsewhere)) {
+    if let Err(err) =
+        process::die_with_parent(from_parent.as_fd()).and_then(|()| common::setup::set_up(&args.spec.inside(elsewhere)))
+    {
         process::child_fail(&err);
     }
     if layout.handshake {

@@ -10,10 +10,11 @@ use std::path::PathBuf;
 
 use common::account::Account;
 use common::becoming::{Becoming, Privileges};
-use common::cli::{self, Cli, Opt, Parsed, values};
+use common::cli::{self, Cli, Opt, Parsed};
 use common::error::quoted;
 use common::ns::{self, NAMESPACES, Namespace};
 use common::process::{self, Forked};
+use common::values;
 use common::{Error, caps, cgroup, exec, seccomp, trace, userns};
 use nix::fcntl::OFlag;
 

@@ -7,10 +7,10 @@ mod output;
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use common::cli::values;
 use common::cli::{self, Cli, Parsed};
 use common::error::quoted;
 use common::ns::{self, Namespace};
+use common::values;
 use common::{Error, exit};
 use lexopt::prelude::*;
 

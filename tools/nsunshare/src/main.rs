@@ -99,7 +99,7 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
     }
     // /proc for a new PID namespace must be mounted from inside it: the holder does it.
     let new_pid = spec.wants(libc::CLONE_NEWPID);
-    spec.set_up_inside(DoneElsewhere { mount_proc: new_pid, ..DoneElsewhere::default() })?;
+    common::setup::set_up(&spec.inside(DoneElsewhere { mount_proc: new_pid, ..DoneElsewhere::default() }))?;
     if new_pid {
         start_holder(spec.mount_proc.as_deref())?;
     }
