@@ -60,7 +60,7 @@ fn engine_flags_and_ids_are_checked() {
     let out = nsrun(&["create", "--bundle", "/nonexistent", "c1"]);
     assert_eq!(stderr(&out), "nsrun: cannot read: /nonexistent/config.json: No such file or directory\n");
     let out = nsrun(&["--root", "/nonexistent-nstools", "state", "c1"]);
-    assert_eq!((out.status.code(), stderr(&out).as_str()), (Some(1), "nsrun: 'c1': no such container\n"));
+    assert_eq!((out.status.code(), stderr(&out).as_str()), (Some(1), "nsrun: 'c1': container does not exist\n"));
     // features says what nsrun does, and only that: cgroupfs, not systemd; no AppArmor.
     let out = nsrun(&["features"]);
     let text = stdout(&out);
@@ -74,7 +74,7 @@ fn engine_flags_and_ids_are_checked() {
         "{text}"
     );
     let out = nsrun(&["--root", "/nonexistent-nstools", "exec", "c1", "true"]);
-    assert_eq!(stderr(&out), "nsrun: 'c1': no such container\n");
+    assert_eq!(stderr(&out), "nsrun: 'c1': container does not exist\n");
     let out = nsrun(&["exec", "--user", "x:y", "--process", "/nonexistent", "c1"]);
     assert_eq!(stderr(&out), "nsrun: cannot read: /nonexistent: No such file or directory\n");
 }
@@ -307,7 +307,7 @@ fn a_container_lives_through_create_start_state_kill_and_delete() {
     );
     assert_eq!(std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap(), std::path::Path::new("/tmp"));
     let out = nsrun(&["--root", &root, "exec", "c1", "true"]);
-    assert_eq!(stderr(&out), "nsrun: 'c1': no such container\n");
+    assert_eq!(stderr(&out), "nsrun: 'c1': container does not exist\n");
     let out = nsrun(&["--root", &root, "delete", "c2"]);
     assert_eq!(stderr(&out), "nsrun: cannot delete: 'c2': it is running: stop it first, or give --force\n");
     run(&["kill", "c2", "KILL"]);

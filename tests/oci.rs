@@ -44,7 +44,7 @@ impl Bundle {
         std::fs::copy(busybox, bin_dir.join("busybox")).unwrap();
         for applet in [
             "sh", "cat", "echo", "grep", "id", "hostname", "readlink", "ls", "stat", "touch", "env", "pwd", "sleep",
-            "wc", "head", "tr", "cut", "trap", "mkdir",
+            "wc", "head", "tr", "cut", "trap", "mkdir", "mount", "test",
         ] {
             std::os::unix::fs::symlink("busybox", bin_dir.join(applet)).unwrap();
         }
@@ -491,6 +491,174 @@ fn the_lifecycle_create_start_state_kill_delete() {
     assert_eq!(out.status.code(), Some(1), "a kill of a stopped container is an error");
     assert_eq!(nsrun(&guard, &state, &["delete", "k1"]).status.code(), Some(0));
     let out = nsrun(&guard, &state, &["state", "k1"]);
-    assert_eq!((out.status.code(), stderr(&out).as_str()), (Some(1), "nsrun: 'k1': no such container\n"));
+    assert_eq!((out.status.code(), stderr(&out).as_str()), (Some(1), "nsrun: 'k1': container does not exist\n"));
+    guard.check();
+}
+
+// What engines depend on beyond the specification: runc's behaviour, and its
+// words, which engines match in a runtime's messages (../shared/oci/README.md).
+
+/// podman on Debian sets `net.ipv4.ping_group_range` (containers.conf's
+/// default_sysctls) and makes /proc/sys read-only: the sysctl is written
+/// first, as runc does, and /proc/sys is read-only after.
+#[test]
+fn sysctls_are_written_before_proc_sys_turns_read_only() {
+    require!(can_run(), "needs root, namespaces and busybox-static");
+    let work = TempDir::new("oci-sysctl-ro");
+    let state = work.path().join("state");
+    let guard = Guard::new(&[]);
+    let parts = Parts {
+        linux: r#""sysctl":{"net.ipv4.ping_group_range":"0 0"},"readonlyPaths":["/proc/sys"],"maskedPaths":["/proc/kcore"],"#,
+        ..Parts::default()
+    };
+    let script = "tr '\\t' ' ' < /proc/sys/net/ipv4/ping_group_range; \
+                  echo 1 > /proc/sys/net/ipv4/ip_forward 2>/dev/null && echo writable || echo read-only";
+    let bundle = Bundle::new(work.path(), "b", &["/bin/sh", "-c", script], &parts);
+    let out = run(&guard, &state, &bundle, "s1");
+    assert_eq!((out.status.code(), stdout(&out).as_str()), (Some(0), "0 0\nread-only\n"), "{}", stderr(&out));
+    guard.check();
+}
+
+/// podman's `--cgroupns=private` (its default on cgroup v2): the new cgroup
+/// namespace is rooted at the container's own cgroups, which it joins first,
+/// and the cgroup mount shows them from there.
+#[test]
+fn a_new_cgroup_namespace_is_rooted_at_the_containers_cgroups() {
+    require!(can_run() && has_namespace("cgroup"), "needs root, namespaces, a cgroup namespace and busybox-static");
+    let work = TempDir::new("oci-cgroupns");
+    let state = work.path().join("state");
+    let guard = Guard::new(&[]);
+    let parts = Parts {
+        mounts: r#"{"destination":"/sys","type":"sysfs","source":"sysfs","options":["ro","nosuid","nodev","noexec"]},
+                   {"destination":"/sys/fs/cgroup","type":"cgroup","source":"cgroup","options":["ro","nosuid","nodev","noexec"]},"#,
+        namespaces: Some(
+            r#"[{"type":"pid"},{"type":"mount"},{"type":"uts"},{"type":"ipc"},{"type":"network"},{"type":"cgroup"}]"#,
+        ),
+        ..Parts::default()
+    };
+    let script = "grep -cv ':/$' /proc/self/cgroup; ls /sys/fs/cgroup | head -1 | wc -l";
+    let bundle = Bundle::new(work.path(), "b", &["/bin/sh", "-c", script], &parts);
+    let out = run(&guard, &state, &bundle, "g1");
+    // Every line of /proc/self/cgroup is at the namespace's root, and the mount shows something.
+    assert_eq!((out.status.code(), stdout(&out).as_str()), (Some(0), "0\n1\n"), "{}", stderr(&out));
+    guard.check();
+}
+
+/// `create --preserve-fds N` (podman run --preserve-fds) passes descriptors
+/// 3 to 2+N on; a LISTEN_FDS that names another process passes nothing.
+#[test]
+fn create_passes_preserved_descriptors_and_no_others() {
+    require!(can_run(), "needs root, namespaces and busybox-static");
+    let work = TempDir::new("oci-preserve");
+    let state = work.path().join("state");
+    let guard = Guard::new(&[]);
+    let script = "for n in 3 4 5; do test -e /proc/self/fd/$n && echo open $n; done; echo done";
+    let bundle = Bundle::new(work.path(), "b", &["/bin/sh", "-c", script], &Parts::default());
+    let line = format!(
+        "exec 3</dev/null 4</dev/null 5</dev/null; exec {} --root {} run --preserve-fds 1 --bundle {} p1",
+        nstools::bin("nsrun").display(),
+        state.display(),
+        bundle.dir.display()
+    );
+    let mut sh = guard.watch(Command::new("sh"));
+    let out = sh.args(["-c", &line]).env("LISTEN_FDS", "2").env("LISTEN_PID", "1").output().unwrap();
+    assert_eq!((out.status.code(), stdout(&out).as_str()), (Some(0), "open 3\ndone\n"), "{}", stderr(&out));
+    guard.check();
+}
+
+/// A missing or unrunnable executable fails `create` (not the start after
+/// it), in runc's words: podman turns "executable file not found" and "no
+/// such file or directory" into 127, "permission denied" into 126. Nothing is left.
+#[test]
+fn an_executable_that_cannot_run_fails_create_in_runcs_words() {
+    require!(can_run(), "needs root, namespaces and busybox-static");
+    let work = TempDir::new("oci-noexec");
+    let state = work.path().join("state");
+    let guard = Guard::new(&[]);
+    for (i, (program, words)) in [
+        ("nosuch", "exec: \"nosuch\": executable file not found in $PATH"),
+        ("/bin/nosuch", "exec: \"/bin/nosuch\": no such file or directory"),
+        ("/etc/plain", "exec: \"/etc/plain\": permission denied"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let bundle = Bundle::new(work.path(), &format!("b{i}"), &[program], &Parts::default());
+        std::fs::write(bundle.dir.join("rootfs/etc/plain"), "not a program\n").unwrap();
+        let id = format!("x{i}");
+        let out = create(&guard, &state, &bundle, &id);
+        assert_eq!(out.status.code(), Some(1), "{program}");
+        assert!(stderr(&out).contains(words), "{program}: {}", stderr(&out));
+        assert!(!state.join(&id).exists(), "{program}: a failed create left its state");
+    }
+    guard.check();
+}
+
+/// containerd's CRI sends `kill --all ID KILL` to every container that has
+/// exited: runc succeeds; without --all it says `container not running`; a
+/// container that is gone `does not exist`. The shim knows only those words.
+#[test]
+fn a_stopped_or_gone_container_answers_in_runcs_words() {
+    require!(can_run(), "needs root, namespaces and busybox-static");
+    let work = TempDir::new("oci-words");
+    let state = work.path().join("state");
+    let guard = Guard::new(&[]);
+    let bundle = Bundle::new(work.path(), "b", &["/bin/true"], &Parts::default());
+    std::os::unix::fs::symlink("busybox", bundle.dir.join("rootfs/bin/true")).unwrap();
+    assert_eq!(create(&guard, &state, &bundle, "w1").status.code(), Some(0));
+    assert_eq!(nsrun(&guard, &state, &["start", "w1"]).status.code(), Some(0));
+    wait_status(&guard, &state, "w1", "stopped");
+    let out = nsrun(&guard, &state, &["kill", "w1", "KILL"]);
+    assert_eq!(
+        (out.status.code(), stderr(&out).as_str()),
+        (Some(1), "nsrun: cannot kill: 'w1': container not running\n")
+    );
+    let out = nsrun(&guard, &state, &["kill", "--all", "w1", "KILL"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = nsrun(&guard, &state, &["ps", "w1"]);
+    assert!(stderr(&out).ends_with(": container not running\n"), "{}", stderr(&out));
+    assert_eq!(nsrun(&guard, &state, &["delete", "w1"]).status.code(), Some(0));
+    for args in [&["kill", "w1", "KILL"][..], &["kill", "--all", "w1", "9"], &["delete", "w1"], &["state", "w1"]] {
+        let out = nsrun(&guard, &state, args);
+        assert_eq!(
+            (out.status.code(), stderr(&out).as_str()),
+            (Some(1), "nsrun: 'w1': container does not exist\n"),
+            "{args:?}"
+        );
+    }
+    guard.check();
+}
+
+/// A Kubernetes `Bidirectional` volume: `rootfsPropagation: rshared` and an
+/// `rshared` bind of a shared host directory. What the container mounts
+/// there reaches the host, as with runc (and only there: the root itself is
+/// private while it is built, so nothing else propagates).
+#[test]
+fn an_rshared_volume_propagates_the_containers_mounts_to_the_host() {
+    require!(can_run() && nstools::have_program("mount"), "needs root, namespaces, busybox-static and mount");
+    let work = TempDir::new("oci-rshared");
+    let state = work.path().join("state");
+    let volume = work.path().join("volume");
+    std::fs::create_dir(&volume).unwrap();
+    let guard = Guard::new(&[]);
+    let host = |args: &[&str]| Command::new("mount").args(args).status().unwrap().success();
+    let v = volume.to_str().unwrap();
+    assert!(host(&["-t", "tmpfs", "-o", "size=1m", "nstools-volume", v]) && host(&["--make-shared", v]));
+    let mounts = format!(r#"{{"destination":"/volume","type":"bind","source":{v:?},"options":["rbind","rshared"]}},"#);
+    let parts = Parts {
+        mounts: &mounts,
+        linux: r#""rootfsPropagation":"rshared","#,
+        process: r#""capabilities":{"bounding":["CAP_SYS_ADMIN"],"effective":["CAP_SYS_ADMIN"],"permitted":["CAP_SYS_ADMIN"]},"#,
+        ..Parts::default()
+    };
+    let script = "mkdir /volume/inner && mount -t tmpfs nstools-inner /volume/inner && echo made > /volume/inner/f";
+    let bundle = Bundle::new(work.path(), "b", &["/bin/sh", "-c", script], &parts);
+    let out = run(&guard, &state, &bundle, "r1");
+    let seen = std::fs::read_to_string(volume.join("inner/f")).unwrap_or_default();
+    let mounted = std::fs::read_to_string("/proc/self/mountinfo").unwrap().contains(" nstools-inner ");
+    let _ = Command::new("umount").arg(volume.join("inner")).status();
+    let _ = Command::new("umount").arg(&volume).status();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!((seen.as_str(), mounted), ("made\n", true), "the container's mount never reached the host");
     guard.check();
 }

@@ -43,7 +43,7 @@ pub fn exec_failure(program: &OsStr, errno: Errno) -> Error {
     let name = crate::error::shown(program);
     match errno {
         Errno::ENOENT => {
-            let reason = match locate(program) {
+            let reason = match locate(program, &search_path()) {
                 _ if program.is_empty() => "command not found".to_owned(),
                 None if program.as_bytes().contains(&b'/') => errno.desc().to_owned(),
                 None => "command not found".to_owned(),
@@ -61,17 +61,28 @@ pub fn exec_failure(program: &OsStr, errno: Errno) -> Error {
 /// it gave up its privileges; exec itself may still fail later (a missing
 /// ELF interpreter), and then says so the same way.
 pub fn check_runnable(argv: &[OsString]) -> Result<(), Error> {
-    use std::os::unix::fs::PermissionsExt;
     let Some(program) = argv.first() else { return Err(Error::usage("no command given")) };
-    let Some(file) = locate(program) else { return Err(exec_failure(program, Errno::ENOENT)) };
+    runnable(program, &search_path()).map(|_| ()).map_err(|errno| exec_failure(program, errno))
+}
+
+/// The file execvp would run for `program` with PATH `path`: ENOENT when
+/// there is none, EACCES when it is a directory or not executable.
+pub fn runnable(program: &OsStr, path: &OsStr) -> Result<PathBuf, Errno> {
+    use std::os::unix::fs::PermissionsExt;
+    let file = locate(program, path).ok_or(Errno::ENOENT)?;
     match std::fs::metadata(&file) {
-        Ok(m) if m.is_dir() || m.permissions().mode() & 0o111 == 0 => Err(exec_failure(program, Errno::EACCES)),
-        _ => Ok(()),
+        Ok(m) if m.is_dir() || m.permissions().mode() & 0o111 == 0 => Err(Errno::EACCES),
+        _ => Ok(file),
     }
 }
 
+/// Our PATH, or execvp's default without one.
+fn search_path() -> OsString {
+    std::env::var_os("PATH").unwrap_or_else(|| OsString::from("/bin:/usr/bin"))
+}
+
 /// The file execvp would have run: the path itself, or the first PATH match.
-fn locate(program: &OsStr) -> Option<PathBuf> {
+fn locate(program: &OsStr, path: &OsStr) -> Option<PathBuf> {
     if program.is_empty() {
         // Not PATH's directories themselves: an empty name is no command (127, as execvp says).
         return None;
@@ -80,8 +91,7 @@ fn locate(program: &OsStr) -> Option<PathBuf> {
         let p = PathBuf::from(program);
         return p.symlink_metadata().is_ok().then_some(p);
     }
-    let path = std::env::var_os("PATH").unwrap_or_else(|| OsString::from("/bin:/usr/bin"));
-    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|candidate| candidate.symlink_metadata().is_ok())
+    std::env::split_paths(path).map(|dir| dir.join(program)).find(|candidate| candidate.symlink_metadata().is_ok())
 }
 
 /// Why `file` exists yet exec said ENOENT: a missing `#!` or ELF interpreter,

@@ -42,6 +42,25 @@ pub fn mount_at<'a>(mountinfo: &'a str, dir: &Path) -> Option<&'a str> {
         .next_back()
 }
 
+/// The mount point of the mount that holds `path` (the longest mount point
+/// above it, the last of equals), and whether that mount is shared.
+pub fn mount_holding(mountinfo: &str, path: &Path) -> Option<(std::path::PathBuf, bool)> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut best: Option<(std::path::PathBuf, bool)> = None;
+    for line in mountinfo.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let Some(dash) = fields.iter().position(|f| *f == "-") else { continue };
+        let Some(point) = fields.get(4) else { continue };
+        let point = std::path::PathBuf::from(std::ffi::OsStr::from_bytes(&unescape_octal(point)));
+        let shared = fields.get(6..dash).is_some_and(|tags| tags.iter().any(|t| t.starts_with("shared:")));
+        if path.starts_with(&point) && best.as_ref().is_none_or(|(b, _)| point.as_os_str().len() >= b.as_os_str().len())
+        {
+            best = Some((point, shared));
+        }
+    }
+    best
+}
+
 /// mountinfo writes space, tab, newline and backslash as `\ooo`.
 fn unescape_octal(text: &str) -> Vec<u8> {
     let bytes = text.as_bytes();
@@ -66,6 +85,18 @@ fn unescape_octal(text: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_mount_holding_a_path() {
+        let info = "22 1 8:1 / / rw shared:1 - ext4 /dev/sda1 rw\n\
+                    30 22 0:40 / /var/lib rw - tmpfs tmpfs rw\n\
+                    31 30 0:41 / /var/lib/c\\040d rw shared:7 master:2 - tmpfs tmpfs rw\n";
+        let at = |p: &str| mount_holding(info, Path::new(p));
+        assert_eq!(at("/var/lib/c d/rootfs"), Some(("/var/lib/c d".into(), true)));
+        assert_eq!(at("/var/lib/x/rootfs"), Some(("/var/lib".into(), false)));
+        assert_eq!(at("/var/library"), Some(("/".into(), true)));
+        assert_eq!(at("/"), Some(("/".into(), true)));
+    }
 
     #[test]
     fn mount_points_from_mountinfo() {

@@ -29,7 +29,7 @@ pub fn exec(dir: &Path, id: &str, config: &Config, e: &Exec) -> Result<i32, Erro
     let state = State::read(dir, id)?;
     let status = state.status(dir);
     if status != container::Status::Running {
-        return Err(Error::new("cannot exec in", quoted(id), format!("it is {status}, not running")));
+        return Err(Error::new("cannot exec in", quoted(id), format!("{} (it is {status})", container::NOT_RUNNING)));
     }
     let held = Held::open(&state, e)?;
     let filter = container::compile_filter(config.linux.seccomp.as_ref())?;

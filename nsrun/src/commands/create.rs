@@ -15,9 +15,10 @@ pub struct CreateArgs {
     bundle: Option<PathBuf>,
     pid_file: Option<PathBuf>,
     console_socket: Option<PathBuf>,
+    preserve_fds: u32,
 }
 
-pub const CREATE: [(&str, Flag<CreateArgs>); 5] = [
+pub const CREATE: [(&str, Flag<CreateArgs>); 6] = [
     (
         "",
         Flag {
@@ -53,6 +54,19 @@ pub const CREATE: [(&str, Flag<CreateArgs>); 5] = [
             help: "send the pty's master there (process.terminal)",
             set: |a, v| {
                 a.console_socket = path(v);
+                Ok(())
+            },
+        },
+    ),
+    (
+        "",
+        Flag {
+            short: None,
+            long: "preserve-fds",
+            value: Some("N"),
+            help: "pass descriptors 3 to 2+N on",
+            set: |a, v| {
+                a.preserve_fds = super::count(v, "--preserve-fds")?;
                 Ok(())
             },
         },
@@ -95,7 +109,8 @@ pub fn create(words: &[OsString], global: &Global, run: bool) -> Result<i32, Err
         }
         (_, false) => None,
     };
-    let files = container::Files { pid_file: args.pid_file.as_deref(), console };
+    let preserve_fds = args.preserve_fds.saturating_add(container::listen_fds());
+    let files = container::Files { pid_file: args.pid_file.as_deref(), console, preserve_fds };
     if run {
         // create, start, wait (passing signals on), delete: the container's status is ours.
         common::process::block_for_waiting();

@@ -95,7 +95,7 @@ pub const EXEC: [(&str, Flag<ExecArgs>); 14] = [
         Ok(())
     }),
     flag(None, "preserve-fds", Some("N"), "pass descriptors 3 to 2+N on", |a, v| {
-        a.preserve_fds = v.parse().map_err(|_| Error::new("invalid --preserve-fds", quoted(v), "expected a count"))?;
+        a.preserve_fds = super::count(v, "--preserve-fds")?;
         Ok(())
     }),
     flag(None, "process-label", Some("LABEL"), "refused: no SELinux here", |_, v| unsupported("process-label", v)),
@@ -114,12 +114,12 @@ pub fn exec(words: &[OsString], global: &Global) -> Result<i32, Error> {
         (None, true) => return Err(Error::new("cannot exec", "--tty", "a terminal needs --console-socket")),
         (_, false) => None,
     };
-    let config = container::kept_config(&dir).ok_or_else(|| Error::new("", quoted(&id), "no such container"))?;
+    let config = container::kept_config(&dir).ok_or_else(|| Error::new("", quoted(&id), container::DOES_NOT_EXIST))?;
     let e = crate::exec::Exec {
         process,
         detach: args.detach,
         pid_file: args.pid_file,
-        preserve_fds: args.preserve_fds,
+        preserve_fds: args.preserve_fds.saturating_add(container::listen_fds()),
         console,
     };
     crate::exec::exec(&dir, &id, &config, &e)
@@ -137,7 +137,8 @@ fn process(args: &ExecArgs, dir: &std::path::Path, id: &str, command: &[OsString
             config::parse_process(&text).map_err(|e| Error::new("invalid process", file.display(), e.to_string()))?
         }
         None => {
-            let config = container::kept_config(dir).ok_or_else(|| Error::new("", quoted(id), "no such container"))?;
+            let config =
+                container::kept_config(dir).ok_or_else(|| Error::new("", quoted(id), container::DOES_NOT_EXIST))?;
             if command.is_empty() {
                 return Err(CLI.usage_error("exec needs a command, or --process FILE"));
             }

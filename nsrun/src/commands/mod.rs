@@ -191,6 +191,13 @@ fn dir(global: &Global, id: &str) -> PathBuf {
     crate::container::dir_of(&global.root, id)
 }
 
+/// A count of descriptors: at most what a process can hold open.
+fn count(value: &str, option: &str) -> Result<u32, Error> {
+    common::values::decimal(value, 1 << 20)
+        .map(|n| n as u32)
+        .map_err(|_| Error::new(format!("invalid {option}"), quoted(value), "expected a count of descriptors"))
+}
+
 /// A path option's value.
 fn path(value: &str) -> Option<PathBuf> {
     Some(PathBuf::from(value))

@@ -19,9 +19,16 @@ pub(super) fn checked<T>(r: Result<T, common::Error>, field: &str) -> Read<T> {
     r.map_err(|e| Invalid { field: field.to_owned(), why: e.reason })
 }
 
-/// A limit where -1 (and, for pids, 0) means none.
+/// A limit: absent or 0 leaves the file alone (runc's "0 means unset", which
+/// engines rely on: Docker sends zeros for what the user did not set); -1
+/// (or any negative) means no limit.
 pub(super) fn limit(map: &Map<String, Value>, field: &str, key: &str) -> Read<Option<Option<u64>>> {
-    Ok(integer(map, field, key, -1, i64::MAX)?.map(|n| u64::try_from(n).ok()))
+    Ok(integer(map, field, key, i64::MIN, i64::MAX)?.filter(|n| *n != 0).map(|n| u64::try_from(n).ok()))
+}
+
+/// A value where absent and 0 both leave the file alone, as runc reads it.
+pub(super) fn set_value(map: &Map<String, Value>, field: &str, key: &str) -> Read<Option<u64>> {
+    Ok(unsigned(map, field, key)?.filter(|n| *n != 0))
 }
 
 pub(super) fn resources(r: &Map<String, Value>) -> Read<Resources> {
@@ -79,8 +86,9 @@ fn memory(v: &Value, out: &mut Vec<Write>) -> Read<()> {
     if let Some(Some(tcp)) = limit(m, f, "kernelTCP")? {
         out.push(l::kernel_tcp(tcp));
     }
-    if let Some(n) = integer(m, f, "swappiness", 0, 100)? {
-        out.push(l::swappiness(n as u64));
+    // Unset: absent, -1 (Docker's word for it) or its uint64 form.
+    if let Some(n) = swappiness(m, f)? {
+        out.push(l::swappiness(n));
     }
     if boolean(m, f, "disableOOMKiller")? {
         out.push(l::oom_killer_disabled());
@@ -91,19 +99,19 @@ fn memory(v: &Value, out: &mut Vec<Write>) -> Read<()> {
 fn cpu(v: &Value, out: &mut Vec<Write>) -> Read<()> {
     let f = "linux.resources.cpu";
     let c = object(v, f)?;
-    if let Some(shares) = unsigned(c, f, "shares")? {
+    if let Some(shares) = set_value(c, f, "shares")? {
         out.push(l::cpu_shares(shares));
     }
     let quota = limit(c, f, "quota")?;
-    let period = unsigned(c, f, "period")?;
+    let period = set_value(c, f, "period")?;
     if quota.is_some() || period.is_some() {
         if period.is_some_and(|p| !(1000..=1_000_000).contains(&p)) {
             return invalid(&join(f, "period"), "out of range (1000 to 1000000 microseconds)");
         }
         out.push(l::cpu_quota(quota.flatten(), period.unwrap_or(l::CPU_PERIOD)));
     }
-    let rt_runtime = integer(c, f, "realtimeRuntime", -1, i64::MAX)?;
-    let rt_period = unsigned(c, f, "realtimePeriod")?;
+    let rt_runtime = integer(c, f, "realtimeRuntime", -1, i64::MAX)?.filter(|n| *n != 0);
+    let rt_period = set_value(c, f, "realtimePeriod")?;
     if rt_runtime.is_some() || rt_period.is_some() {
         out.push(l::cpu_realtime(rt_runtime, rt_period));
     }
@@ -119,10 +127,17 @@ fn cpu(v: &Value, out: &mut Vec<Write>) -> Read<()> {
     Ok(())
 }
 
+fn swappiness(m: &Map<String, Value>, f: &str) -> Read<Option<u64>> {
+    match get(m, "swappiness") {
+        Some(Value::Number(n)) if n.as_i64() == Some(-1) || n.as_u64() == Some(u64::MAX) => Ok(None),
+        _ => Ok(integer(m, f, "swappiness", 0, 100)?.map(|n| n as u64)),
+    }
+}
+
 fn pids(v: &Value, out: &mut Vec<Write>) -> Read<()> {
     let f = "linux.resources.pids";
     if let Some(n) = limit(object(v, f)?, f, "limit")? {
-        out.push(l::pids(n.filter(|n| *n > 0)));
+        out.push(l::pids(n));
     }
     Ok(())
 }
@@ -130,16 +145,24 @@ fn pids(v: &Value, out: &mut Vec<Write>) -> Read<()> {
 fn block_io(v: &Value, out: &mut Vec<Write>) -> Read<()> {
     let f = "linux.resources.blockIO";
     let b = object(v, f)?;
-    if let Some(w) = integer(b, f, "weight", 10, 1000)? {
+    if let Some(w) = integer(b, f, "weight", 0, 1000)?.filter(|w| *w != 0) {
+        if w < 10 {
+            return invalid(&join(f, "weight"), format!("{w} is out of range (10 to 1000, or 0 for unset)"));
+        }
         out.push(l::io_weight(w as u64));
     }
-    for key in ["leafWeight", "weightDevice", "throttleReadBpsDevice", "throttleWriteBpsDevice"] {
-        if get(b, key).is_some() {
-            return not_built(&format!("blockIO.{key}"));
-        }
+    // leafWeight: cgroup v1's CFQ only, gone from the kernel (5.0); 0 is unset.
+    if integer(b, f, "leafWeight", 0, 1000)?.is_some_and(|w| w != 0) {
+        return not_built("blockIO.leafWeight");
     }
-    for key in ["throttleReadIOPSDevice", "throttleWriteIOPSDevice"] {
-        if get(b, key).is_some() {
+    for key in [
+        "weightDevice",
+        "throttleReadBpsDevice",
+        "throttleWriteBpsDevice",
+        "throttleReadIOPSDevice",
+        "throttleWriteIOPSDevice",
+    ] {
+        if !array(b, f, key)?.is_empty() {
             return not_built(&format!("blockIO.{key}"));
         }
     }
@@ -167,7 +190,7 @@ fn hugepages(r: &Map<String, Value>, out: &mut Vec<Write>) -> Read<()> {
 fn network(v: &Value, out: &mut Vec<Write>) -> Read<()> {
     let f = "linux.resources.network";
     let n = object(v, f)?;
-    if let Some(id) = id(n, f, "classID")? {
+    if let Some(id) = id(n, f, "classID")?.filter(|id| *id != 0) {
         out.push(l::net_class(id));
     }
     for (i, p) in array(n, f, "priorities")?.iter().enumerate() {

@@ -85,7 +85,7 @@ fn broken_configs_name_the_field() {
         ),
         (
             "/linux/resources/blockIO",
-            json!({"weightDevice": []}),
+            json!({"weightDevice": [{"major": 8, "minor": 0, "weight": 100}]}),
             "linux.resources.blockIO.weightDevice: is not built yet",
         ),
         (
@@ -171,4 +171,37 @@ fn fuzz_configs_never_panic() {
         }
         let _ = Config::parse(&String::from_utf8_lossy(&mutated));
     }
+}
+
+/// Docker sends zeros for every resource its user did not set (blockIO.weight
+/// 0 on every run): runc reads 0 as "unset", so no file is written, and -1
+/// (and swappiness's uint64 -1) as no limit or unset.
+#[test]
+fn zeros_are_unset_as_runc_reads_them() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let text = std::fs::read_to_string(dir.join("configs/ctr-run.json")).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let zeros = serde_json::json!({
+        "memory": {"limit": 0, "reservation": 0, "swap": 0, "kernel": 0, "kernelTCP": 0, "swappiness": u64::MAX},
+        "cpu": {"shares": 0, "quota": 0, "period": 0, "realtimeRuntime": 0, "realtimePeriod": 0, "cpus": "", "mems": ""},
+        "pids": {"limit": 0},
+        "blockIO": {"weight": 0, "leafWeight": 0, "weightDevice": [], "throttleReadBpsDevice": [],
+                    "throttleWriteBpsDevice": [], "throttleReadIOPSDevice": [], "throttleWriteIOPSDevice": []},
+        "network": {"classID": 0},
+    });
+    v["linux"]["resources"] = zeros;
+    let config = Config::parse(&v.to_string()).unwrap();
+    assert_eq!(config.linux.resources.writes, []);
+    v["linux"]["resources"] = serde_json::json!({"pids": {"limit": -1}, "memory": {"limit": -1, "swappiness": -1}});
+    let config = Config::parse(&v.to_string()).unwrap();
+    let files: Vec<String> = config
+        .linux
+        .resources
+        .writes
+        .iter()
+        .flat_map(|w| w.v2.iter().map(|f| format!("{}={}", f.file, f.value)))
+        .collect();
+    assert_eq!(files, ["memory.max=max", "pids.max=max"]);
+    v["linux"]["resources"] = serde_json::json!({"blockIO": {"weight": 5}});
+    assert!(Config::parse(&v.to_string()).unwrap_err().to_string().contains("blockIO.weight: 5 is out of range"));
 }

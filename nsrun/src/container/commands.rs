@@ -56,14 +56,21 @@ pub fn parse_signal(text: &str) -> Result<libc::c_int, Error> {
 
 pub fn kill(dir: &Path, id: &str, signal: libc::c_int, all: bool) -> Result<(), Error> {
     let state = State::read(dir, id)?;
-    if state.status(dir) == Status::Stopped {
-        return Err(Error::new("cannot kill", quoted(id), "it is not running"));
+    let stopped = state.status(dir) == Status::Stopped;
+    // As runc: a stopped container's cgroup may still hold processes, and
+    // `kill --all` of one (containerd's CRI sends it on every exit) succeeds.
+    if stopped && !all {
+        return Err(Error::new("cannot kill", quoted(id), NOT_RUNNING));
     }
     if all {
         for pid in cgroups::processes(&state.cgroups) {
             // SAFETY: plain kill(2) on a process listed in the container's own cgroup.
             unsafe { libc::kill(pid, signal) };
         }
+    }
+    if stopped {
+        // Its PID may be another process's by now.
+        return Ok(());
     }
     // SAFETY: plain kill(2); the PID is the container's, checked by its start time just now.
     if unsafe { libc::kill(state.pid, signal) } != 0 {
@@ -101,7 +108,7 @@ pub(super) fn thaw_if_frozen(state: &State) {
 pub fn processes(dir: &Path, id: &str) -> Result<Vec<libc::pid_t>, Error> {
     let state = State::read(dir, id)?;
     if state.status(dir) == Status::Stopped {
-        return Err(Error::new("cannot list", quoted(id), "it is not running"));
+        return Err(Error::new("cannot list", quoted(id), NOT_RUNNING));
     }
     if !state.cgroups.is_empty() {
         return Ok(cgroups::processes(&state.cgroups));

@@ -35,6 +35,8 @@ pub struct Files<'a> {
     pub pid_file: Option<&'a Path>,
     /// Connected to the engine's --console-socket, for process.terminal.
     pub console: Option<OwnedFd>,
+    /// Descriptors 3 to 2+N go on to the process (--preserve-fds, LISTEN_FDS).
+    pub preserve_fds: u32,
 }
 
 /// One container being made: what create read and opened before anything
@@ -199,7 +201,9 @@ fn build(mut c: Container<'_>, placed: &[cgroups::Placed]) -> Result<(), Error> 
         nix::sched::setns(fd, nix::sched::CloneFlags::CLONE_NEWPID)
             .map_err(|e| Error::sys("cannot join", "the PID namespace of linux.namespaces", e))?;
     }
-    let flags = c.namespaces.new;
+    // A new cgroup namespace is made once the process is in its cgroups, so
+    // that they are its root (as runc does), not nsrun's.
+    let flags = c.namespaces.new & !libc::CLONE_NEWCGROUP;
     match process::clone_child(flags).map_err(|e| common::ns::namespace_failure("cannot clone", flags, e))? {
         Forked::Child => {
             // Until exec, which resets it: no process of the container's may ptrace us or read
@@ -209,6 +213,12 @@ fn build(mut c: Container<'_>, placed: &[cgroups::Placed]) -> Result<(), Error> 
             drop((from_child, to_child));
             // Nothing runs before the process is in the container's cgroups.
             if sync::expect(from_parent.as_fd(), Step::InCgroups).is_err() {
+                process::child_exit(1);
+            }
+            if c.namespaces.new & libc::CLONE_NEWCGROUP != 0
+                && let Err(e) = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+            {
+                sync::send_failure(to_parent.as_fd(), &Error::sys("cannot create", "the cgroup namespace", e));
                 process::child_exit(1);
             }
             super::init::init(&c, &joins, &fifo, (to_parent, from_parent))

@@ -10,7 +10,7 @@ use common::sync::{self, Step};
 use nix::errno::Errno;
 use serde_json::json;
 
-use crate::config::Config;
+use crate::config::{Config, Process};
 use crate::hooks;
 
 use super::*;
@@ -40,7 +40,7 @@ pub(super) fn init(
     .unwrap_or_else(|e| fail(Error::sys("cannot open", "/proc/self/fd", e)));
     let root = set_up(&c.bundle, &c.rootfs, c.config, joins).unwrap_or_else(|e| fail(e));
     let hook_state = create_container_hooks(c.config, &to_parent, from_parent).unwrap_or_else(|e| fail(e));
-    finish(root, c.config).unwrap_or_else(|e| fail(e));
+    finish(root, c.config).and_then(|()| check_executable(c.process)).unwrap_or_else(|e| fail(e));
     if let Some(socket) = &c.files.console {
         crate::console::take_terminal(socket).unwrap_or_else(|e| fail(e));
     }
@@ -102,11 +102,33 @@ fn start_and_exec(c: &Container<'_>, mut hook_state: serde_json::Value) -> ! {
         common::report(&e);
         process::child_exit(e.code);
     }
-    keep_only_fds(preserve_fds());
+    keep_only_fds(c.files.preserve_fds);
     let argv: Vec<OsString> = c.process.args.iter().map(OsString::from).collect();
     let err = common::exec::exec_into(&argv);
     common::report(&err);
     process::child_exit(err.code)
+}
+
+/// The process's executable, looked for now as exec will (inside the root,
+/// through the process's PATH), so that create fails, not the start after
+/// it, and in runc's words, which engines read: podman exits 127 for
+/// "executable file not found" and "no such file or directory", 126 for
+/// "permission denied"; the kubelet shows them at StartContainer.
+fn check_executable(process: &Process) -> Result<(), Error> {
+    let Some(program) = process.args.first() else { return Ok(()) };
+    if program.contains('/') && !program.starts_with('/') {
+        // Relative to the working directory, which the process enters at start.
+        return Ok(());
+    }
+    // execvp's own default when the process has no PATH.
+    let path = process.env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or("/bin:/usr/bin");
+    let reason = match common::exec::runnable(std::ffi::OsStr::new(program), std::ffi::OsStr::new(path)) {
+        Ok(_) => return Ok(()),
+        Err(Errno::EACCES) => "permission denied",
+        Err(_) if program.contains('/') => "no such file or directory",
+        Err(_) => "executable file not found in $PATH",
+    };
+    Err(Error::new("exec", format!("\"{}\"", common::error::shown(program)), reason))
 }
 
 /// Whether a hook needs the state from `create`: nsrun's own of create, or the container's.

@@ -28,6 +28,12 @@ pub use state::{State, Status};
 
 pub(super) const FIFO: &str = "exec.fifo";
 
+/// runc's words, which engines match in our messages: containerd's shim
+/// takes a kill or delete that fails with them as "already gone"
+/// (with `no such process` and `os: process already finished`).
+pub const NOT_RUNNING: &str = "container not running";
+pub const DOES_NOT_EXIST: &str = "container does not exist";
+
 pub(super) const STATE: &str = "state.json";
 
 /// The config as create read it, kept for start and delete (a later edit of the bundle's changes nothing).
@@ -68,8 +74,14 @@ pub fn host_proc() -> Result<OwnedFd, Error> {
     .map_err(|e| Error::sys("cannot open", "/proc", e))
 }
 
-/// The descriptors after stdio that systemd-style socket activation hands on (LISTEN_FDS).
-pub(super) fn preserve_fds() -> u32 {
+/// The descriptors systemd's socket activation passed us (LISTEN_FDS, from 3
+/// on), only when LISTEN_PID names us, as runc does: a count left in the
+/// environment by some parent passes nothing on.
+pub fn listen_fds() -> u32 {
+    let ours = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok()) == Some(std::process::id());
+    if !ours {
+        return 0;
+    }
     std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse().ok()).unwrap_or(0)
 }
 

@@ -1,5 +1,6 @@
 //! The container's root: its namespaces joined, the root built through
-//! `rootfs::Root` (mounts, devices, masks, read-only paths), then pivoted into.
+//! `rootfs::Root` (mounts, devices), pivoted into, then sysctls, read-only
+//! paths and masks inside it.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
@@ -35,12 +36,6 @@ pub(super) fn set_up(bundle: &Path, rootfs: &Path, config: &Config, joins: &[Own
         let mode = d.file_mode.unwrap_or(0o666);
         rootfs::device(&root, Path::new(&d.path), d.kind.file_type(), d.major as u32, d.minor as u32, mode, owner)?;
     }
-    for path in &config.linux.masked_paths {
-        rootfs::mask(&root, Path::new(path))?;
-    }
-    for path in &config.linux.readonly_paths {
-        rootfs::read_only_path(&root, Path::new(path))?;
-    }
     Ok(root)
 }
 
@@ -57,13 +52,19 @@ fn become_namespace_root() -> Result<(), Error> {
 
 /// The bundle's root, bound onto itself (a mount to pivot into), held by a descriptor.
 fn open_root(config: &Config, rootfs: &Path) -> Result<Root<'static>, Error> {
-    // Nothing we mount reaches the host (slave by default, as runc does).
-    // A shared root cannot be pivoted from: slave (or private, if asked) until
-    // after pivot_root, which applies what the config asks.
-    let private = config.linux.rootfs_propagation.as_ref().is_some_and(|p| p.flags.contains(MsFlags::MS_PRIVATE));
-    let before = if private { MsFlags::MS_PRIVATE | MsFlags::MS_REC } else { MsFlags::MS_SLAVE | MsFlags::MS_REC };
+    // Our copy of every mount: slave by default, so that nothing we mount reaches
+    // the host; what rootfsPropagation asks otherwise (rshared: a Bidirectional
+    // volume's mounts reach the host through its source's peer group), as runc does.
+    let before = config.linux.rootfs_propagation.as_ref().map_or(MsFlags::MS_SLAVE | MsFlags::MS_REC, |p| p.flags);
     mount(None::<&str>, "/", None::<&str>, before, None::<&str>)
         .map_err(|e| Error::sys("cannot set the propagation of", "/", e))?;
+    // The mount holding the root, private if shared: the bind below then neither
+    // propagates nor is shared, which pivot_root refuses.
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    if let Some((point, true)) = common::procfs::mount_holding(&info, rootfs) {
+        mount(None::<&str>, &point, None::<&str>, MsFlags::MS_PRIVATE, None::<&str>)
+            .map_err(|e| Error::sys("cannot make private", point.display(), e))?;
+    }
     mount(Some(rootfs), rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
         .map_err(|e| Error::sys("cannot bind", rootfs.display(), e))?;
     Root::open(rootfs, common::userns::in_user_namespace(), None)
@@ -158,9 +159,16 @@ pub(super) fn finish(root: Root<'_>, config: &Config) -> Result<(), Error> {
     if let Some(name) = &config.domainname {
         common::uts::set_domainname(std::ffi::OsStr::new(name))?;
     }
+    // Sysctls before the masks and read-only paths, which may cover /proc/sys (as runc does).
     for (key, value) in &config.linux.sysctl {
         let path = format!("/proc/sys/{}", key.replace('.', "/"));
         common::procfs::write_once(Path::new(&path), value).map_err(|e| Error::sys("cannot set sysctl", key, e))?;
+    }
+    for path in &config.linux.readonly_paths {
+        rootfs::read_only_path(&root, Path::new(path))?;
+    }
+    for path in &config.linux.masked_paths {
+        rootfs::mask(&root, Path::new(path))?;
     }
     set_rlimits(&config.process)?;
     trace::step(|| "set up; held until start".to_owned());

@@ -58,7 +58,7 @@ impl State {
     pub fn read(dir: &Path, id: &str) -> Result<Self, Error> {
         let path = dir.join(STATE);
         let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::new("", quoted(id), "no such container"),
+            std::io::ErrorKind::NotFound => Error::new("", quoted(id), DOES_NOT_EXIST),
             _ => Error::new("cannot read", path.display(), common::io_reason(&e)),
         })?;
         let bad = || Error::new("cannot read", path.display(), "not a state file of nsrun");
