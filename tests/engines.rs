@@ -1,5 +1,7 @@
-//! nsrun under real engines, end to end: podman (through conmon) with its
-//! storage and configuration in a temporary directory, all of it inside
+//! nsrun under real engines, end to end: podman (through conmon) with the
+//! distribution's configuration and the README's block on top of it, its
+//! storage in a temporary directory, its network in a namespace of the
+//! test's own, all of it inside
 //! tests/oci/fence (the engine's cgroups at absolute paths such as
 //! /libpod_parent/..., its /run and its cache stay there). The engine's
 //! view is what is checked: exit statuses, exec, pause, stop, kill, the
@@ -22,7 +24,10 @@ fn busybox_tar(work: &Path) -> std::path::PathBuf {
     std::fs::create_dir_all(root.join("bin")).unwrap();
     let busybox = ["/bin/busybox", "/usr/bin/busybox"].iter().map(Path::new).find(|p| p.exists()).unwrap();
     std::fs::copy(busybox, root.join("bin/busybox")).unwrap();
-    for applet in ["sh", "echo", "cat", "sleep", "id", "hostname", "ls", "true", "false", "kill", "grep", "tr", "tty"] {
+    for applet in [
+        "sh", "echo", "cat", "sleep", "id", "hostname", "ls", "true", "false", "kill", "grep", "tr", "tty", "paste",
+        "test", "cut", "sort", "tail",
+    ] {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
     }
     let tar = work.join("bb.tar");
@@ -65,7 +70,10 @@ fn podman_runs_containers_through_nsrun() {
     std::fs::create_dir(&engine).unwrap();
     let guard = Guard::new(&[&engine, Path::new("/var/lib/containers"), Path::new("/run/nsrun")]);
     let mut cmd = guard.watch(Command::new(source_dir().join("tests/oci/fence")));
-    cmd.arg(bin("nsunshare")).arg("--private=/var/lib").arg(source_dir().join("tests/engines/podman"));
+    // Its own network namespace: podman's default network (a bridge, its
+    // firewall rules) is made there, never on the host.
+    cmd.arg(bin("nsunshare")).arg("--private=/var/lib").arg(bin("nsunshare")).arg("-n");
+    cmd.arg(source_dir().join("tests/engines/podman"));
     cmd.arg(bin("nsrun")).arg(&engine).arg(&tar);
     if debian_tar.exists() {
         cmd.arg(&debian_tar);
@@ -73,6 +81,12 @@ fn podman_runs_containers_through_nsrun() {
     let out = cmd.output().unwrap();
     let want = [
         ("hello", "hi"),
+        ("stock", "0 0 eth0 lo eth0 lo"),
+        ("sysctl", "1"),
+        ("cgroupns", "0"),
+        ("preserve_fds", "open 3 not 4"),
+        ("missing", "127"),
+        ("it", "/dev/pts/0 stdin-tty"),
         ("exit", "3"),
         ("pid1", "1"),
         ("tty", "/dev/pts/0 stdin-tty"),
