@@ -119,6 +119,51 @@ fn podman_runs_containers_through_nsrun() {
 }
 
 #[test]
+fn docker_runs_containers_through_nsrun() {
+    require!(is_root(), "needs root");
+    require_host!(!in_vm_lane(), "dockerd is the host lane's");
+    require_host!(
+        have_program("dockerd") && Path::new("/usr/bin/docker").exists() && have_program("script"),
+        "needs Debian's docker.io and script (tests/deps installs them)"
+    );
+    let work = TempDir::new("docker");
+    let tar = busybox_tar(work.path());
+    let engine = work.path().join("engine");
+    std::fs::create_dir(&engine).unwrap();
+    let guard = Guard::new(&[&engine, Path::new("/run/nsrun")]);
+    let out = guard
+        .watch(Command::new(source_dir().join("tests/oci/fence")))
+        .arg(bin("nsunshare"))
+        .arg("--private=/var/lib")
+        .arg(bin("nsunshare"))
+        .arg("-n")
+        .arg(source_dir().join("tests/engines/docker"))
+        .arg(bin("nsrun"))
+        .arg(&engine)
+        .arg(&tar)
+        .output()
+        .unwrap();
+    let want = [
+        ("hello", "hi"),
+        ("exit", "3"),
+        ("network", "eth0 lo"),
+        ("memory", "67108864"),
+        ("missing", "127"),
+        ("it", "/dev/pts/0 stdin-tty"),
+        ("exec", "in-13"),
+        ("exec_exit", "5"),
+        ("stopped", "exited"),
+        ("killed", "137"),
+        ("removed", "0"),
+        ("runtime_left", "0"),
+    ];
+    check(&out, &want);
+    std::fs::remove_dir_all(&engine).unwrap();
+    std::fs::create_dir(&engine).unwrap();
+    guard.check();
+}
+
+#[test]
 fn containerd_runs_tasks_through_nsrun() {
     require!(is_root(), "needs root");
     require_host!(!in_vm_lane(), "containerd is the host lane's");
