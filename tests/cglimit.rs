@@ -74,7 +74,8 @@ fn the_cpu_quota_throttles_a_busy_loop() {
     let cpu = common::cgroup::holding(&common::cgroup::own(), "cpu").unwrap().clone();
     let stat = cpu.dir.join("spin/cpu.stat");
     let script = format!(
-        "end=$(($(date +%s) + 1)); while [ $(date +%s) -lt $end ]; do :; done; grep nr_throttled {}",
+        // The shell itself spins (no fork per round), for two seconds of wall time.
+        "end=$(($(date +%s) + 2)); while [ $(date +%s) -lt $end ]; do i=0; while [ $i -lt 2000 ]; do i=$((i+1)); done; done; grep nr_throttled {}",
         stat.display()
     );
     let out = cglimit_sh(&guard, &["--name=spin", "--cpu=0.1"], &script);

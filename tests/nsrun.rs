@@ -107,6 +107,7 @@ fn compiled_profiles_are_accepted_and_enforced_by_the_kernel() {
     // program, a shell runs under it, and mkdir gets the default.
     let table = if arch == Arch::X86_64 { common::syscalls::X86_64 } else { common::syscalls::AARCH64 };
     let allow_list = Profile {
+        architectures: vec![],
         default: Action::Errno(libc::ENOSYS as u16),
         rules: vec![Rule {
             names: table.iter().map(|(n, _)| (*n).to_owned()).filter(|n| n != "mkdir" && n != "mkdirat").collect(),
@@ -118,6 +119,7 @@ fn compiled_profiles_are_accepted_and_enforced_by_the_kernel() {
     let text = stdout(&out);
     assert!(text.contains("Function not implemented") && text.ends_with("1\n"), "{text}{}", stderr(&out));
     let mkdir_denied = Profile {
+        architectures: vec![],
         default: Action::Allow,
         rules: vec![Rule {
             names: vec!["mkdir".into(), "mkdirat".into()],
@@ -134,6 +136,7 @@ fn compiled_profiles_are_accepted_and_enforced_by_the_kernel() {
         stderr(&out)
     );
     let errno_default = Profile {
+        architectures: vec![],
         default: Action::Errno(libc::ENOSYS as u16),
         rules: vec![Rule {
             names: vec!["uname".into()],
@@ -144,6 +147,25 @@ fn compiled_profiles_are_accepted_and_enforced_by_the_kernel() {
     // A default that refuses everything refuses execve too: sh never starts.
     let out = under_filter(compile(&errno_default, arch).unwrap(), "true");
     assert!(!out.status.success());
+}
+
+/// 32-bit programs (i386 on x86_64) run under the default filter of mkroot,
+/// nsclone and nsjoin, which filters their calls by i386's own numbers: a
+/// harmless call goes through (before, every call of theirs failed and such
+/// an image died at once), a denied one is still denied.
+#[test]
+fn the_default_filter_lets_32_bit_programs_run_and_still_filters_them() {
+    use common::seccomp::{Arch, Policy, filter};
+    require!(Arch::native() == Some(Arch::X86_64), "the i386 ABI is x86_64's");
+    let work = TempDir::new("compat");
+    let dir = nstools::c_helper(&work, "compat", include_str!("compat.c"));
+    require!(dir.is_some(), "needs gcc to build tests/compat.c");
+    let helper = dir.unwrap().join("compat");
+    let bare = Command::new(&helper).output().unwrap();
+    require!(bare.status.success(), "this kernel runs no i386 programs (ia32_emulation off)");
+    let program = filter(Arch::X86_64, Policy { kept: 0, privileged: false });
+    let out = under_filter(program, &format!("exec {}", helper.display()));
+    assert_eq!(stdout(&out), format!("getpid ok\nmount -{}\n", libc::EPERM), "{}", stderr(&out));
 }
 
 /// Root with the namespaces a bundle asks for (and `more`).

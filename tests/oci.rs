@@ -662,3 +662,34 @@ fn an_rshared_volume_propagates_the_containers_mounts_to_the_host() {
     assert_eq!((seen.as_str(), mounted), ("made\n", true), "the container's mount never reached the host");
     guard.check();
 }
+
+/// config-linux.md "Seccomp" `architectures`: a profile that names the
+/// 32-bit ABI (Docker's and podman's name SCMP_ARCH_X86 beside x86_64)
+/// filters its calls by their own numbers; one that does not, refuses them.
+#[test]
+fn a_profile_filters_the_32_bit_abi_it_names() {
+    require!(can_run(), "needs root, namespaces and busybox-static");
+    require!(common::seccomp::Arch::native() == Some(common::seccomp::Arch::X86_64), "the i386 ABI is x86_64's");
+    let work = TempDir::new("oci-compat");
+    let state = work.path().join("state");
+    let dir = nstools::c_helper(&work, "compat", include_str!("compat.c"));
+    require!(dir.is_some(), "needs gcc to build tests/compat.c");
+    let helper = dir.unwrap().join("compat");
+    require!(Command::new(&helper).output().unwrap().status.success(), "this kernel runs no i386 programs");
+    let guard = Guard::new(&[]);
+    for (name, archs, want) in [
+        ("named", r#""SCMP_ARCH_X86_64","SCMP_ARCH_X86""#, "getpid ok\nmount -13\n"),
+        ("unnamed", r#""SCMP_ARCH_X86_64""#, "getpid -1\nmount -1\n"),
+    ] {
+        let linux = format!(
+            r#""seccomp":{{"defaultAction":"SCMP_ACT_ALLOW","architectures":[{archs}],
+                 "syscalls":[{{"names":["mount"],"action":"SCMP_ACT_ERRNO","errnoRet":13}}]}},"#
+        );
+        let parts = Parts { linux: &linux, ..Parts::default() };
+        let bundle = Bundle::new(work.path(), name, &["/bin/compat"], &parts);
+        std::fs::copy(&helper, bundle.dir.join("rootfs/bin/compat")).unwrap();
+        let out = run(&guard, &state, &bundle, name);
+        assert_eq!((out.status.code(), stdout(&out).as_str()), (Some(0), want), "{name}: {}", stderr(&out));
+    }
+    guard.check();
+}

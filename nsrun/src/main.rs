@@ -142,11 +142,9 @@ pub(crate) fn features() -> serde_json::Value {
     let namespaces: Vec<&str> = common::ns::NAMESPACES.iter().map(|n| n.oci).collect();
     let caps: Vec<String> =
         common::caps::CAPABILITIES.iter().map(|c| format!("CAP_{}", c.to_ascii_uppercase())).collect();
-    let arch = match common::seccomp::Arch::native() {
-        Some(common::seccomp::Arch::X86_64) => vec!["SCMP_ARCH_X86_64"],
-        Some(common::seccomp::Arch::Aarch64) => vec!["SCMP_ARCH_AARCH64"],
-        None => vec![],
-    };
+    let native = common::seccomp::Arch::native();
+    let filtered = |a: common::seccomp::Arch| native.is_some_and(|n| n == a || n.compat() == Some(a));
+    let arch: Vec<&str> = config::ARCHITECTURES.iter().filter(|(_, a)| filtered(*a)).map(|(name, _)| *name).collect();
     let actions: Vec<&str> = config::SECCOMP_ACTIONS.iter().copied().filter(|a| *a != "SCMP_ACT_NOTIFY").collect();
     serde_json::json!({
         "ociVersionMin": "1.0.0",

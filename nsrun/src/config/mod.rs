@@ -25,7 +25,7 @@ pub use process::{Process, parse_process};
 pub use resources::Resources;
 use resources::resources;
 use seccomp::seccomp;
-pub use seccomp::{SECCOMP_ACTIONS, SECCOMP_OPERATORS, Seccomp};
+pub use seccomp::{ARCHITECTURES, SECCOMP_ACTIONS, SECCOMP_OPERATORS, Seccomp};
 
 /// A config.json problem: the field, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]

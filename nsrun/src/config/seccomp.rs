@@ -112,10 +112,26 @@ pub(super) fn seccomp(s: &Map<String, Value>) -> Read<Seccomp> {
         architectures,
         flags: strings(s, f, "flags")?,
         syscalls,
-        profile: common::seccomp::Profile { default: common::seccomp::Action::Allow, rules: Vec::new() },
+        profile: common::seccomp::Profile {
+            default: common::seccomp::Action::Allow,
+            rules: Vec::new(),
+            architectures: Vec::new(),
+        },
     };
     seccomp.profile = seccomp.to_profile()?;
     Ok(seccomp)
+}
+
+/// The architectures nsrun filters, by their runtime-spec names.
+pub const ARCHITECTURES: [(&str, common::seccomp::Arch); 4] = [
+    ("SCMP_ARCH_X86_64", common::seccomp::Arch::X86_64),
+    ("SCMP_ARCH_X86", common::seccomp::Arch::X86),
+    ("SCMP_ARCH_AARCH64", common::seccomp::Arch::Aarch64),
+    ("SCMP_ARCH_ARM", common::seccomp::Arch::Arm),
+];
+
+fn arch_by_name(name: &str) -> Option<common::seccomp::Arch> {
+    ARCHITECTURES.iter().find(|(n, _)| *n == name).map(|(_, a)| *a)
 }
 
 impl Seccomp {
@@ -169,7 +185,10 @@ impl Seccomp {
                 conditions,
             });
         }
-        let profile = Profile { default, rules };
+        // The 32-bit ABI of this kernel is filtered when named; x32 and
+        // architectures this kernel does not run never pass the filter.
+        let architectures = self.architectures.iter().filter_map(|name| arch_by_name(name)).collect();
+        let profile = Profile { default, rules, architectures };
         if let Some(arch) = common::seccomp::Arch::native() {
             common::seccomp::compile(&profile, arch)
                 .map_err(|why| Invalid { field: "linux.seccomp".to_owned(), why })?;
