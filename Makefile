@@ -52,11 +52,14 @@ test-host: deps lint images test-unit test-install test-package test-deb
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --quiet -- -D warnings
+	$(CARGO) fmt --manifest-path tests/cri/Cargo.toml --check
+	$(CARGO) clippy --manifest-path tests/cri/Cargo.toml --target $(TARGET) --target-dir target/cri --quiet -- -D warnings
 
 # cargo test does not build the tools the integration tests run: build them first, for the
 # shipped target (the VM lane runs the host triple's build: both libcs are tested).
 test-unit:
 	$(CARGO) build --workspace --bins --examples --target $(TARGET)
+	$(CARGO) build --manifest-path tests/cri/Cargo.toml --target $(TARGET) --target-dir target/cri
 	NSTOOLS_TARGET=$(TARGET) $(CARGO) test --workspace
 
 # A real image for mkroot's tests: a minbase debootstrap of this machine's release, from

@@ -163,6 +163,87 @@ fn docker_runs_containers_through_nsrun() {
     guard.check();
 }
 
+/// tests/cri's client, built by `make test-unit` for the tools' target
+/// (target/cri/TRIPLE/debug), or None.
+fn cri_client() -> Option<std::path::PathBuf> {
+    let triple = std::env::var("NSTOOLS_TARGET").ok()?;
+    let path = source_dir().join("target/cri").join(triple).join("debug/cri-client");
+    path.exists().then_some(path)
+}
+
+/// A tar of the pause program (tests/pause.c), as a pod sandbox's image.
+fn pause_tar(work: &TempDir) -> Option<std::path::PathBuf> {
+    let dir = nstools::c_helper(work, "pause", include_str!("pause.c"))?;
+    let tar = work.path().join("pause.tar");
+    let ok = Command::new("tar").arg("-C").arg(&dir).arg("-cf").arg(&tar).arg("pause").status().unwrap();
+    ok.success().then_some(tar)
+}
+
+/// Kubernetes' path: containerd's CRI plugin with the README's RuntimeClass
+/// handler, driven as a kubelet drives it (tests/cri), nsrun beside runc in
+/// the same run: every finding of nsrun's handler is the one runc's gives.
+#[test]
+fn kubernetes_cri_runs_pods_through_nsrun_as_through_runc() {
+    require!(is_root(), "needs root");
+    require_host!(!in_vm_lane(), "containerd is the host lane's");
+    require_host!(
+        have_program("containerd") && have_program("ctr") && have_program("podman") && have_program("runc"),
+        "needs containerd, ctr, podman and runc (tests/deps installs them)"
+    );
+    let Some(client) = cri_client() else {
+        return nstools::skip("no tests/cri client: make test-unit builds it (target/cri)");
+    };
+    let work = TempDir::new("cri");
+    let tar = busybox_tar(work.path());
+    let Some(pause) = pause_tar(&work) else { return nstools::skip("needs gcc to build tests/pause.c") };
+    let engine = work.path().join("engine");
+    std::fs::create_dir(&engine).unwrap();
+    let guard = Guard::new(&[&engine, Path::new("/run/nsrun")]);
+    let out = guard
+        .watch(Command::new(source_dir().join("tests/oci/fence")))
+        .arg(bin("nsunshare"))
+        .arg("--private=/var/lib")
+        .arg(bin("nsunshare"))
+        .arg("-n")
+        .arg(source_dir().join("tests/engines/cri"))
+        .arg(bin("nsrun"))
+        .arg(&client)
+        .arg(&engine)
+        .arg(&tar)
+        .arg(&pause)
+        .output()
+        .unwrap();
+    let want = [
+        ("runtime", "containerd"),
+        ("image", "true"),
+        ("running", "true"),
+        ("exec", "in-exec 6"),
+        ("limits", "67108864 50000"),
+        ("stats", "true"),
+        ("streams", "true"),
+        ("localhost", "pong"),
+        ("exit", "7 Error"),
+        ("removed_exited", "true"),
+        ("oom", "137 OOMKilled"),
+        ("missing", "reported"),
+        ("stopped", "true"),
+        ("removed", "true"),
+        ("log", "hi"),
+        ("pod_with_running", "true"),
+        ("left", "0 0"),
+    ];
+    let mut both = Vec::new();
+    for handler in ["runc", "nsrun"] {
+        both.extend(want.iter().map(|(k, v)| (format!("{handler}.{k}"), *v)));
+    }
+    both.push(("left".to_owned(), "0 0"));
+    let both: Vec<(&str, &str)> = both.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    check(&out, &both);
+    std::fs::remove_dir_all(&engine).unwrap();
+    std::fs::create_dir(&engine).unwrap();
+    guard.check();
+}
+
 #[test]
 fn containerd_runs_tasks_through_nsrun() {
     require!(is_root(), "needs root");
