@@ -1,4 +1,4 @@
-//! cri-client SOCKET HANDLER IMAGE WORKDIR
+//! cri-client SOCKET HANDLER IMAGE WORKDIR [pod]
 //!
 //! What a kubelet does with a pod, over containerd's CRI socket, with the
 //! runtime handler HANDLER (a RuntimeClass): run a pod sandbox, create and
@@ -7,7 +7,9 @@
 //! reported, stop and remove them, stop a pod with a container still
 //! running, remove the pods, and count what is left. One `name=value` line
 //! per finding, for tests/engines.rs; every call has a deadline, so a
-//! runtime that wedges the engine shows as `name=timeout`.
+//! runtime that wedges the engine shows as `name=timeout`. With `pod`: one
+//! pod from start to removal, a container that runs `true` in it, quietly
+//! (what bench/run times).
 
 use std::future::Future;
 use std::time::Duration;
@@ -121,12 +123,12 @@ impl Kubelet {
     }
 
     async fn wait_exited(&mut self, id: &str) -> Result<ContainerStatus, String> {
-        for _ in 0..200 {
+        for _ in 0..2000 {
             let (status, _) = self.status(id).await?;
             if status.state == EXITED {
                 return Ok(status);
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
         Err("never exited".to_owned())
     }
@@ -268,6 +270,18 @@ async fn kubelet(k: &mut Kubelet) -> Result<(), String> {
     Ok(())
 }
 
+/// One pod, start to removal, with one container that runs `true`.
+async fn one_pod(k: &mut Kubelet) -> Result<(), String> {
+    let pod = k.run_pod("bench").await?;
+    let config = k.container("true", &["true"], LinuxContainerResources::default());
+    let id = k.start(&pod, config).await?;
+    k.wait_exited(&id).await?;
+    k.remove(&id).await?;
+    call("stop_pod", k.runtime.stop_pod_sandbox(StopPodSandboxRequest { pod_sandbox_id: pod.0.clone() })).await?;
+    call("remove_pod", k.runtime.remove_pod_sandbox(RemovePodSandboxRequest { pod_sandbox_id: pod.0 })).await?;
+    Ok(())
+}
+
 async fn connect(socket: String) -> Result<Channel, String> {
     Endpoint::try_from("http://localhost")
         .map_err(|e| e.to_string())?
@@ -281,9 +295,13 @@ async fn connect(socket: String) -> Result<Channel, String> {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [socket, handler, image, work] = args.as_slice() else {
-        eprintln!("usage: cri-client SOCKET HANDLER IMAGE WORKDIR");
-        std::process::exit(2)
+    let (socket, handler, image, work, pod) = match args.as_slice() {
+        [socket, handler, image, work] => (socket, handler, image, work, false),
+        [socket, handler, image, work, mode] if mode == "pod" => (socket, handler, image, work, true),
+        _ => {
+            eprintln!("usage: cri-client SOCKET HANDLER IMAGE WORKDIR [pod]");
+            std::process::exit(2)
+        }
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
     let result = runtime.block_on(async {
@@ -295,7 +313,7 @@ fn main() {
             image: image.clone(),
             logs: format!("{work}/logs/{handler}"),
         };
-        kubelet(&mut k).await
+        if pod { one_pod(&mut k).await } else { kubelet(&mut k).await }
     });
     if let Err(e) = result {
         say("failed", e.replace('\n', " "));
