@@ -693,3 +693,274 @@ fn a_profile_filters_the_32_bit_abi_it_names() {
     }
     guard.check();
 }
+
+// ---- runc's command line beyond the conformance suite (run -d, --keep, a
+// terminal of nsrun's own, exec into a created container, update, events,
+// list, spec, ps with ps(1)'s arguments), and the defects found behind it ----
+
+/// A config's text with `from` replaced by `to` (the test's one change).
+fn edit(bundle: &Bundle, from: &str, to: &str) {
+    let path = bundle.dir.join("config.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "{from} not in {text}");
+    std::fs::write(&path, text.replace(from, to)).unwrap();
+}
+
+/// A devpts at /dev/pts after the bundle's /dev tmpfs, which gets `dev_options` more.
+fn add_devpts(bundle: &Bundle, dev_options: &str) {
+    edit(
+        bundle,
+        r#""options":["nosuid","mode=755"]}"#,
+        &format!(
+            r#""options":["nosuid","mode=755"{dev_options}]}},
+   {{"destination":"/dev/pts","type":"devpts","source":"devpts","options":["newinstance","ptmxmode=0666"]}}"#
+        ),
+    );
+}
+
+/// `run -d`, then what an admin does to a running container: list, ps with
+/// ps(1)'s arguments, exec, events --stats, kill 0, update (flags and -r -,
+/// read back from the host's cgroup files and kept in its state), delete -f,
+/// and delete -f again of what is gone (0, as runc). `run --keep` leaves the
+/// stopped container for delete.
+#[test]
+fn run_detached_then_list_ps_exec_events_update_and_delete() {
+    require!(can_run() && nstools::have_program("ps"), "needs root, namespaces, busybox-static and ps");
+    let work = TempDir::new("oci-runc-cli");
+    let state = work.path().join("state");
+    let guard = Guard::new(&[]);
+    let linux = r#""resources":{"pids":{"limit":40},"memory":{"limit":268435456}},"#;
+    let bundle = Bundle::new(work.path(), "b", &["/bin/sleep", "300"], &Parts { linux, ..Parts::default() });
+    let b = bundle.dir.to_str().unwrap();
+    // Its stdio on a file: a pipe would stay open as long as the container runs.
+    let err = work.path().join("d1.err");
+    let status = guard
+        .command("nsrun")
+        .arg("--root")
+        .arg(&state)
+        .args(["run", "-d", "--bundle", b, "d1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{}", std::fs::read_to_string(&err).unwrap());
+    let (status, pid) = state_of(&guard, &state, "d1");
+    assert_eq!(status, "running");
+
+    assert_eq!(stdout(&nsrun(&guard, &state, &["list", "-q"])), "d1\n");
+    let table = stdout(&nsrun(&guard, &state, &["list"]));
+    assert!(table.starts_with("ID   PID"), "{table}");
+    assert!(table.contains(&format!("d1   {pid}")) && table.contains("running"), "{table}");
+    let json = stdout(&nsrun(&guard, &state, &["list", "--format", "json"]));
+    assert!(json.contains(r#""id":"d1""#) && json.contains(&format!(r#""pid":{pid}"#)), "{json}");
+
+    let ps = stdout(&nsrun(&guard, &state, &["ps", "d1", "--", "-o", "pid,args"]));
+    assert_eq!(
+        ps.lines().next().map(str::split_whitespace).map(Iterator::collect::<Vec<_>>),
+        Some(vec!["PID", "COMMAND"])
+    );
+    assert_eq!(ps.lines().count(), 2, "{ps}");
+    assert!(ps.contains(&format!("{pid} /bin/sleep 300")), "{ps}");
+    assert_eq!(stdout(&nsrun(&guard, &state, &["ps", "-f", "json", "d1"])), format!("[{pid}]\n"));
+
+    let out = nsrun(&guard, &state, &["exec", "d1", "/bin/sh", "-c", "echo in"]);
+    assert_eq!((out.status.code(), stdout(&out).as_str()), (Some(0), "in\n"), "{}", stderr(&out));
+    let out = nsrun(&guard, &state, &["kill", "d1", "0"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let stats = stdout(&nsrun(&guard, &state, &["events", "--stats", "d1"]));
+    assert!(stats.starts_with(r#"{"data":"#) || stats.contains(r#""type":"stats""#), "{stats}");
+    assert!(stats.contains(r#""pids":{"current":1,"limit":40}"#), "{stats}");
+
+    let dirs = cgroup_dirs(&state, "d1");
+    let out = nsrun(&guard, &state, &["update", "--pids-limit", "30", "--memory", "128M", "d1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(cgroup_file(&dirs, &["pids.max"]), "30");
+    assert_eq!(cgroup_file(&dirs, &["memory.limit_in_bytes", "memory.max"]), (128u64 << 20).to_string());
+    // containerd's way: the whole LinuxResources object on stdin; devices in it change nothing.
+    let mut child = guard
+        .command("nsrun")
+        .arg("--root")
+        .arg(&state)
+        .args(["update", "-r", "-", "d1"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        child.stdin.as_mut().unwrap(),
+        br#"{"pids":{"limit":25},"memory":{"limit":0},"devices":[{"allow":false,"access":"rwm"}]}"#,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(cgroup_file(&dirs, &["pids.max"]), "25");
+    assert_eq!(cgroup_file(&dirs, &["memory.limit_in_bytes", "memory.max"]), (128u64 << 20).to_string(), "0 is unset");
+    let kept = std::fs::read_to_string(state.join("d1/config.json")).unwrap();
+    assert!(
+        kept.contains(r#""pids":{"limit":25}"#) && kept.contains(&format!(r#""limit":{}"#, 128u64 << 20)),
+        "{kept}"
+    );
+    let out = nsrun(&guard, &state, &["update", "--kernel-memory", "1M", "d1"]);
+    assert!(stderr(&out).contains("--kernel-memory: not supported"), "{}", stderr(&out));
+
+    assert_eq!(nsrun(&guard, &state, &["delete", "-f", "d1"]).status.code(), Some(0));
+    let out = nsrun(&guard, &state, &["delete", "-f", "d1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(nsrun(&guard, &state, &["delete", "d1"]).status.code(), Some(1));
+
+    let bundle = Bundle::new(work.path(), "k", &["/bin/sh", "-c", "exit 3"], &Parts::default());
+    let out = nsrun(&guard, &state, &["run", "--keep", "--bundle", bundle.dir.to_str().unwrap(), "k1"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(state_of(&guard, &state, "k1").0, "stopped");
+    assert_eq!(nsrun(&guard, &state, &["delete", "k1"]).status.code(), Some(0));
+    assert!(!state.join("k1").exists());
+    guard.check();
+}
+
+/// runc lets exec into a created container (its namespaces and cgroups are
+/// all there) and keeps it created; a paused one only with --ignore-paused.
+#[test]
+fn exec_enters_a_created_container_and_a_paused_one_only_when_told() {
+    require!(can_run(), "needs root, namespaces and busybox-static");
+    let work = TempDir::new("oci-exec-created");
+    let state = work.path().join("state");
+    let guard = Guard::new(&[]);
+    let bundle = Bundle::new(work.path(), "b", &["/bin/sleep", "300"], &Parts::default());
+    assert_eq!(create(&guard, &state, &bundle, "e1").status.code(), Some(0));
+    let out = nsrun(&guard, &state, &["exec", "--additional-gids", "7", "e1", "/bin/id", "-G"]);
+    assert_eq!((out.status.code(), stdout(&out).as_str()), (Some(0), "0 7\n"), "{}", stderr(&out));
+    assert_eq!(state_of(&guard, &state, "e1").0, "created");
+    assert_eq!(nsrun(&guard, &state, &["start", "e1"]).status.code(), Some(0));
+    assert_eq!(nsrun(&guard, &state, &["pause", "e1"]).status.code(), Some(0));
+    let out = nsrun(&guard, &state, &["exec", "e1", "/bin/true"]);
+    assert!(stderr(&out).contains("it is paused (give --ignore-paused)"), "{}", stderr(&out));
+    assert_eq!(nsrun(&guard, &state, &["resume", "e1"]).status.code(), Some(0));
+    let out = nsrun(&guard, &state, &["exec", "--cgroup", "../x", "e1", "/bin/true"]);
+    assert!(stderr(&out).contains("invalid --cgroup: '../x'"), "{}", stderr(&out));
+    let out = nsrun(&guard, &state, &["exec", "--cgroup", "no-such", "e1", "/bin/true"]);
+    assert!(stderr(&out).contains("no such cgroup below the container's"), "{}", stderr(&out));
+    assert_eq!(nsrun(&guard, &state, &["delete", "-f", "e1"]).status.code(), Some(0));
+    guard.check();
+}
+
+/// process.terminal with no --console-socket: a foreground run relays the
+/// pty on nsrun's own terminal (runc does), sized by consoleSize, owned by
+/// the process's user, the status relayed; create and run -d refuse, in runc's words.
+#[test]
+fn a_terminal_without_a_console_socket_is_relayed_by_run() {
+    require!(can_run(), "needs root, namespaces and busybox-static");
+    let work = TempDir::new("oci-tty");
+    let state = work.path().join("state");
+    let guard = Guard::new(&[]);
+    let process = r#""terminal":true,"consoleSize":{"height":31,"width":97},"#;
+    let script = "echo tty=$(readlink /proc/self/fd/0); stat -c owner=%u:%g /proc/self/fd/0; \
+                  echo size=$(stty size 2>/dev/null || echo none); read line; echo got=$line; exit 5";
+    let bundle = Bundle::new(work.path(), "b", &["/bin/sh", "-c", script], &Parts { process, ..Parts::default() });
+    std::os::unix::fs::symlink("busybox", bundle.dir.join("rootfs/bin/stty")).unwrap();
+    add_devpts(&bundle, "");
+    edit(&bundle, r#""user":{"uid":0,"gid":0}"#, r#""user":{"uid":1000,"gid":1001}"#);
+    let mut cmd = guard.command("nsrun");
+    cmd.arg("--root").arg(&state).args(["run", "--bundle", bundle.dir.to_str().unwrap(), "t1"]);
+    let mut pty = nstools::pty::Pty::spawn(cmd);
+    pty.expect("tty=/dev/pts/0", 10);
+    pty.expect("owner=1000:1001", 10);
+    pty.expect("size=31 97", 10);
+    pty.send(b"hello\r");
+    pty.expect("got=hello", 10);
+    assert_eq!(pty.wait(10).code(), Some(5));
+    assert!(!state.join("t1").exists());
+    for args in [&["create"][..], &["run", "-d"]] {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--bundle", bundle.dir.to_str().unwrap(), "t2"]);
+        let out = nsrun(&guard, &state, &all);
+        assert_eq!(
+            (out.status.code(), stderr(&out).as_str()),
+            (Some(1), "nsrun: cannot allocate tty if runc will detach without setting console socket\n"),
+            "{args:?}"
+        );
+    }
+    assert!(!state.join("t2").exists());
+    guard.check();
+}
+
+/// Defects runc does not have: a frozen cgroup refused at create (not a hang),
+/// a read-only /dev tmpfs made read-only only once /dev/pts and the devices
+/// are in, a 0700 working directory entered before the user changes, a
+/// device of linux.devices kept shut by a deny-all rule.
+#[test]
+fn frozen_cgroups_read_only_dev_private_cwd_and_device_rules_as_runc() {
+    require!(can_run(), "needs root, namespaces and busybox-static");
+    let work = TempDir::new("oci-defects");
+    let state = work.path().join("state");
+    let guard = Guard::new(&[]);
+
+    let own = common::cgroup::own();
+    if let Some(freezer) = common::cgroup::holding(&own, "freezer").cloned() {
+        let parent = format!("{}/oci-frozen.{}", freezer.path.trim_end_matches('/'), std::process::id());
+        let dir = freezer.point.join(parent.trim_start_matches('/'));
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("freezer.state"), "FROZEN").unwrap();
+        let linux = format!(r#""cgroupsPath":"{parent}/c","#);
+        let bundle = Bundle::new(work.path(), "f", &["/bin/true"], &Parts { linux: &linux, ..Parts::default() });
+        let out = create(&guard, &state, &bundle, "f1");
+        std::fs::write(dir.join("freezer.state"), "THAWED").unwrap();
+        let _ = std::fs::remove_dir(dir.join("c"));
+        std::fs::remove_dir(&dir).unwrap();
+        assert_eq!(
+            (out.status.code(), stderr(&out).as_str()),
+            (Some(1), "nsrun: cannot create: 'f1': container's cgroup unexpectedly frozen\n")
+        );
+        assert!(!state.join("f1").exists());
+    }
+
+    let linux = r#""devices":[{"path":"/dev/kmsg","type":"c","major":1,"minor":11}],"resources":{"devices":[{"allow":false,"access":"rwm"}]},"#;
+    let script = "pwd; test -c /dev/pts/ptmx && echo pts; test -c /dev/null && echo null; \
+                  touch /dev/x 2>&1 | grep -o 'Read-only file system'; \
+                  head -c1 /dev/kmsg 2>&1 | grep -o 'Operation not permitted'";
+    let bundle = Bundle::new(work.path(), "d", &["/bin/sh", "-c", script], &Parts { linux, ..Parts::default() });
+    add_devpts(&bundle, r#","ro""#);
+    edit(&bundle, r#""cwd":"/""#, r#""cwd":"/private""#);
+    edit(&bundle, r#""user":{"uid":0,"gid":0}"#, r#""user":{"uid":1000,"gid":1000}"#);
+    let private = bundle.dir.join("rootfs/private");
+    std::fs::create_dir(&private).unwrap();
+    std::fs::set_permissions(&private, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let out = run(&guard, &state, &bundle, "d1");
+    assert_eq!(
+        (out.status.code(), stdout(&out).as_str()),
+        (Some(0), "/private\npts\nnull\nRead-only file system\nOperation not permitted\n"),
+        "{}",
+        stderr(&out)
+    );
+    guard.check();
+}
+
+/// `spec` writes runc's starting config (never over one), which nsrun reads;
+/// `--rootless` maps the caller and leaves out the network namespace.
+#[test]
+fn spec_writes_a_config_nsrun_reads() {
+    let work = TempDir::new("oci-spec");
+    let dir = work.path().to_str().unwrap();
+    let out = Command::new(nstools::bin("nsrun")).args(["spec", "--bundle", dir]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = std::fs::read_to_string(work.path().join("config.json")).unwrap();
+    assert!(text.contains(r#""args": ["#) && text.contains(r#""type": "network""#), "{text}");
+    let out = Command::new(nstools::bin("nsrun")).args(["spec", "--bundle", dir, "--rootless"]).output().unwrap();
+    assert_eq!(
+        (out.status.code(), stderr(&out)),
+        (Some(1), format!("nsrun: {dir}/config.json: exists: remove it first\n"))
+    );
+    std::fs::remove_file(work.path().join("config.json")).unwrap();
+    let out = Command::new(nstools::bin("nsrun")).args(["spec", "-b", dir, "--rootless"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = std::fs::read_to_string(work.path().join("config.json")).unwrap();
+    assert!(text.contains(r#""uidMappings""#) && !text.contains(r#""type": "network""#), "{text}");
+    // nsrun reads what it wrote: a create of it fails on the missing rootfs, not on the config.
+    let state = work.path().join("state");
+    let out = Command::new(nstools::bin("nsrun"))
+        .args(["--root", state.to_str().unwrap(), "create", "--console-socket", "/nonexistent", "-b", dir, "s1"])
+        .output()
+        .unwrap();
+    assert!(!stderr(&out).contains("invalid config"), "{}", stderr(&out));
+}

@@ -26,6 +26,8 @@ pub struct Becoming {
     pub filters: Vec<Vec<libc::sock_filter>>,
     /// None: stay who we are.
     pub account: Option<Account>,
+    /// The last filter is installed with a listener (SCMP_ACT_NOTIFY), which take_on returns.
+    pub listen: bool,
 }
 
 impl Becoming {
@@ -34,16 +36,15 @@ impl Becoming {
     /// the user, keeping capabilities across the switch; the sets, never more
     /// than we held; then no_new_privs and, under it, the filters, as late as
     /// can be (as runc does).
-    pub fn take_on(&self) -> Result<(), Error> {
+    pub fn take_on(&self) -> Result<Option<std::os::fd::OwnedFd>, Error> {
         let ours = caps::Sets::read()?.permitted;
         let nnp = self.privileges.is_some_and(|p| p.no_new_privs);
         if let Some(p) = &self.privileges {
             caps::limit_bounding(p.bounding & ours)?;
         }
+        let mut listener = None;
         if !nnp {
-            for filter in &self.filters {
-                seccomp::install(filter)?;
-            }
+            listener = self.install_filters()?;
         }
         if let Some(a) = self.account.as_ref().filter(|a| !already(a)) {
             if a.uid != 0 && self.privileges.is_some() {
@@ -64,11 +65,21 @@ impl Becoming {
         }
         if nnp {
             nix::sys::prctl::set_no_new_privs().map_err(|e| Error::sys("cannot set", "no_new_privs", e))?;
-            for filter in &self.filters {
-                seccomp::install(filter)?;
-            }
+            listener = self.install_filters()?;
         }
-        Ok(())
+        Ok(listener)
+    }
+
+    /// The filters, oldest first; the last with a listener when asked.
+    fn install_filters(&self) -> Result<Option<std::os::fd::OwnedFd>, Error> {
+        let Some((last, earlier)) = self.filters.split_last() else { return Ok(None) };
+        for filter in earlier {
+            seccomp::install(filter)?;
+        }
+        if self.listen {
+            return seccomp::install_listening(last).map(Some);
+        }
+        seccomp::install(last).map(|()| None)
     }
 }
 

@@ -303,6 +303,24 @@ pub fn install(program: &[libc::sock_filter]) -> Result<(), Error> {
     Ok(())
 }
 
+/// Install `program` and get its listener (SECCOMP_FILTER_FLAG_NEW_LISTENER):
+/// the descriptor a seccomp agent reads the SCMP_ACT_NOTIFY calls from.
+pub fn install_listening(program: &[libc::sock_filter]) -> Result<std::os::fd::OwnedFd, Error> {
+    const SECCOMP_SET_MODE_FILTER: libc::c_ulong = 1;
+    const SECCOMP_FILTER_FLAG_NEW_LISTENER: libc::c_ulong = 1 << 3;
+    trace::step(|| format!("seccomp: a filter of {} instructions, with a listener", program.len()));
+    let prog = libc::sock_fprog { len: program.len() as u16, filter: program.as_ptr().cast_mut() };
+    // SAFETY: seccomp(2) with a valid sock_fprog that points to `program`, alive for the call.
+    let fd = unsafe {
+        libc::syscall(libc::SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &raw const prog)
+    };
+    if fd < 0 {
+        return Err(Error::sys("cannot install", "the seccomp filter with a listener", Errno::last()));
+    }
+    // SAFETY: the kernel gave us this new descriptor, ours alone.
+    Ok(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) })
+}
+
 // ---- profiles: filters described by rules (an OCI linux.seccomp), compiled ----
 
 const JGT_K: u16 = 0x25;
@@ -320,6 +338,8 @@ pub enum Action {
     Errno(u16),
     Trace(u16),
     Log,
+    /// SECCOMP_RET_USER_NOTIF: a seccomp agent holding the listener decides (Linux 5.0).
+    Notify,
     Allow,
 }
 
@@ -332,6 +352,7 @@ impl Action {
             Self::Errno(e) => 0x0005_0000 | u32::from(e),
             Self::Trace(e) => 0x7ff0_0000 | u32::from(e),
             Self::Log => 0x7ffc_0000,
+            Self::Notify => 0x7fc0_0000,
             Self::Allow => RET_ALLOW,
         }
     }
@@ -485,7 +506,7 @@ fn condition(c: &Condition) -> Vec<Pending> {
 /// (as runc does, for calls newer than the table or not on that architecture).
 pub fn compile(profile: &Profile, arch: Arch) -> Result<Vec<libc::sock_filter>, String> {
     let foreign = match profile.default {
-        Action::Allow | Action::Log => Action::Errno(libc::EPERM as u16),
+        Action::Allow | Action::Log | Action::Notify => Action::Errno(libc::EPERM as u16),
         other => other,
     };
     let mut sections = vec![(arch, compile_section(profile, arch, foreign)?)];

@@ -85,7 +85,8 @@ pub fn copy_window_size(from: RawFd, to: BorrowedFd<'_>) {
     let mut size: libc::winsize = unsafe { std::mem::zeroed() };
     // SAFETY: TIOCGWINSZ/TIOCSWINSZ with a valid winsize; a failure leaves the size as it was.
     unsafe {
-        if libc::ioctl(from, libc::TIOCGWINSZ, &mut size) == 0 {
+        // A terminal that was never sized (0x0) leaves the pty's own size (consoleSize) alone.
+        if libc::ioctl(from, libc::TIOCGWINSZ, &mut size) == 0 && size.ws_row > 0 && size.ws_col > 0 {
             libc::ioctl(to.as_raw_fd(), libc::TIOCSWINSZ, &size);
         }
     }

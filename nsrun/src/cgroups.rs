@@ -145,11 +145,11 @@ fn make_one(t: &Target, made: &mut Vec<Placed>) -> Result<(), Error> {
                 return Err(Error::new("cannot create cgroup", dir.display(), common::io_reason(&e)));
             }
             placed.created.push(dir.clone());
-            let m = Made { dir: dir.clone(), v2, moved: None };
-            if let Err(err) = limit::inherit_cpuset(&m) {
-                made.push(placed);
-                return Err(err);
-            }
+        }
+        // A v1 cpuset on the way, ours or made before us, needs CPUs and nodes to hold us (as runc's).
+        if let Err(err) = limit::inherit_cpuset(&Made { dir: dir.clone(), v2, moved: None }) {
+            made.push(placed);
+            return Err(err);
         }
     }
     made.push(placed);
@@ -227,6 +227,116 @@ pub fn processes(placed: &[Placed]) -> Vec<libc::pid_t> {
     let mut pids = m.map(|m| m.procs()).unwrap_or_default();
     pids.sort_unstable();
     pids
+}
+
+/// `update`: `writes` into the container's cgroups, each in the hierarchy
+/// that offers its controller. A write the kernel refuses is tried again once
+/// the others are in (v1's memory limit must stay below memory+swap, so
+/// which goes first depends on the old values).
+pub fn update(placed: &[Placed], writes: Vec<limit::Write>) -> Result<(), Error> {
+    let own = cgroup::own();
+    let hierarchies: Vec<Membership> = placed
+        .iter()
+        .filter_map(|p| {
+            let h = own.iter().find(|h| p.dir.starts_with(&h.point) && h.is_v2() == p.v2)?;
+            Some(Membership { dir: p.dir.clone(), ..h.clone() })
+        })
+        .collect();
+    let files = limit::place(&hierarchies, writes).map_err(|e| Error::new("cannot update", e.object, e.reason))?;
+    let mut refused = Vec::new();
+    for (h, list) in &files {
+        let cgroup = Made { dir: h.dir.clone(), v2: h.is_v2(), moved: None };
+        for f in list {
+            if cgroup.set(&f.file, &f.value).is_err() {
+                refused.push((cgroup.dir.clone(), cgroup.v2, f));
+            }
+        }
+    }
+    for (dir, v2, f) in refused {
+        Made { dir, v2, moved: None }.set(&f.file, &f.value)?;
+    }
+    Ok(())
+}
+
+/// The first of the container's cgroups that has `file`, read.
+fn read_file(placed: &[Placed], file: &str) -> Option<String> {
+    placed.iter().find_map(|p| std::fs::read_to_string(p.dir.join(file)).ok())
+}
+
+fn number_in(placed: &[Placed], file: &str) -> Option<u64> {
+    let text = read_file(placed, file)?;
+    let text = text.trim();
+    // v2's "max": no limit, as runc reports it.
+    if text == "max" { Some(u64::MAX) } else { text.parse().ok() }
+}
+
+/// `KEY VALUE` lines (memory.stat, cpu.stat, memory.events) as a map.
+fn keyed(placed: &[Placed], file: &str) -> serde_json::Map<String, Value> {
+    read_file(placed, file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            Some((k.to_owned(), json!(v.trim().parse::<u64>().ok()?)))
+        })
+        .collect()
+}
+
+/// How many processes the OOM killer has ended in the container's cgroup
+/// (v2's memory.events, v1's memory.oom_control: Linux 4.13).
+pub fn oom_kills(placed: &[Placed]) -> u64 {
+    let events = keyed(placed, "memory.events");
+    let control = keyed(placed, "memory.oom_control");
+    events.get("oom_kill").or_else(|| control.get("oom_kill")).and_then(Value::as_u64).unwrap_or(0)
+}
+
+/// The container's usage in runc's `events --stats` shape (its types.Stats):
+/// cpu, memory, pids, from v2's files or v1's, whichever it has.
+pub fn stats(placed: &[Placed]) -> Value {
+    let n = |file: &str| number_in(placed, file).unwrap_or(0);
+    let v2 = placed.iter().any(|p| p.v2 && p.dir.join("cpu.stat").exists());
+    let cpu_stat = keyed(placed, "cpu.stat");
+    let stat = |k: &str| cpu_stat.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let (usage, throttling, memory) = if v2 {
+        let usage = json!({"total": stat("usage_usec") * 1000, "kernel": stat("system_usec") * 1000, "user": stat("user_usec") * 1000});
+        let throttling = json!({"periods": stat("nr_periods"), "throttledPeriods": stat("nr_throttled"), "throttledTime": stat("throttled_usec") * 1000});
+        let events = keyed(placed, "memory.events");
+        let memory = json!({
+            "usage": {"usage": n("memory.current"), "limit": n("memory.max"), "max": n("memory.peak"), "failcnt": events.get("max").cloned().unwrap_or(json!(0))},
+            "swap": {"usage": n("memory.swap.current"), "limit": n("memory.swap.max"), "failcnt": 0},
+            "raw": keyed(placed, "memory.stat"),
+        });
+        (usage, throttling, memory)
+    } else {
+        let ticks = keyed(placed, "cpuacct.stat");
+        // USER_HZ is 100 on every architecture Linux exports it for.
+        let tick = |k: &str| ticks.get(k).and_then(Value::as_u64).unwrap_or(0) * 10_000_000;
+        let percpu: Vec<u64> = read_file(placed, "cpuacct.usage_percpu")
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|c| c.parse().ok())
+            .collect();
+        let usage =
+            json!({"total": n("cpuacct.usage"), "percpu": percpu, "kernel": tick("system"), "user": tick("user")});
+        let throttling = json!({"periods": stat("nr_periods"), "throttledPeriods": stat("nr_throttled"), "throttledTime": stat("throttledTime")});
+        let memory = json!({
+            "usage": {"usage": n("memory.usage_in_bytes"), "limit": n("memory.limit_in_bytes"), "max": n("memory.max_usage_in_bytes"), "failcnt": n("memory.failcnt")},
+            "swap": {"usage": n("memory.memsw.usage_in_bytes"), "limit": n("memory.memsw.limit_in_bytes"), "max": n("memory.memsw.max_usage_in_bytes"), "failcnt": n("memory.memsw.failcnt")},
+            "raw": keyed(placed, "memory.stat"),
+        });
+        (usage, throttling, memory)
+    };
+    json!({
+        "cpu": {"usage": usage, "throttling": throttling},
+        "memory": memory,
+        "pids": {"current": n("pids.current"), "limit": n("pids.max")},
+    })
+}
+
+/// Whether `placed` is in the v1 hierarchy of `controller` (a v2 cgroup
+/// names none: --cgroup gives it a plain path).
+pub fn offers(placed: &Placed, controller: &str) -> bool {
+    !placed.v2 && cgroup::own().iter().any(|h| !h.is_v2() && placed.dir.starts_with(&h.point) && h.offers(controller))
 }
 
 /// Freeze (`true`) or thaw every process in it: v2's cgroup.freeze, else the v1 freezer.

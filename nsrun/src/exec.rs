@@ -21,17 +21,46 @@ pub struct Exec {
     pub detach: bool,
     pub pid_file: Option<std::path::PathBuf>,
     pub preserve_fds: u32,
-    /// Connected to the engine's --console-socket, for process.terminal.
+    /// Connected to the engine's --console-socket (or nsrun's relay), for process.terminal.
     pub console: Option<OwnedFd>,
+    /// Our end of the console's socket pair, when nsrun relays the terminal itself.
+    pub relay: Option<OwnedFd>,
+    /// Into a paused container too (runc's --ignore-paused).
+    pub ignore_paused: bool,
+    /// A cgroup below the container's to run in (runc's --cgroup).
+    pub sub_cgroup: Option<SubCgroup>,
+    /// Connected to linux.seccomp.listenerPath, for SCMP_ACT_NOTIFY.
+    pub agent: Option<OwnedFd>,
 }
 
-pub fn exec(dir: &Path, id: &str, config: &Config, e: &Exec) -> Result<i32, Error> {
+/// `--cgroup [CONTROLLER:]PATH`: PATH below the container's cgroup, in the
+/// hierarchy of CONTROLLER (v1) or in every one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubCgroup {
+    pub controller: Option<String>,
+    pub path: std::path::PathBuf,
+}
+
+pub fn exec(dir: &Path, id: &str, config: &Config, mut e: Exec) -> Result<i32, Error> {
     let state = State::read(dir, id)?;
-    let status = state.status(dir);
-    if status != container::Status::Running {
-        return Err(Error::new("cannot exec in", quoted(id), format!("{} (it is {status})", container::NOT_RUNNING)));
+    match state.status(dir) {
+        // As runc: a created container's namespaces and cgroups are all there.
+        container::Status::Running | container::Status::Created => {}
+        container::Status::Paused if e.ignore_paused => {}
+        container::Status::Paused => {
+            return Err(Error::new("cannot exec in", quoted(id), "it is paused (give --ignore-paused)"));
+        }
+        status @ container::Status::Stopped => {
+            return Err(Error::new(
+                "cannot exec in",
+                quoted(id),
+                format!("{} (it is {status})", container::NOT_RUNNING),
+            ));
+        }
     }
-    let held = Held::open(&state, e)?;
+    let held = Held::open(&state, &e)?;
+    // Read while the host's paths are ours: after the joins they are not.
+    let document = state.document(dir);
     let filter = container::compile_filter(config.linux.seccomp.as_ref())?;
     let flags = namespaces_to_join(state.pid);
     let (from_parent, to_child) = sync::pipe()?;
@@ -43,16 +72,19 @@ pub fn exec(dir: &Path, id: &str, config: &Config, e: &Exec) -> Result<i32, Erro
     }
     match process::fork().map_err(|err| Error::sys("cannot fork", "the exec'd process", err))? {
         Forked::Child => {
-            drop(to_child);
-            become_and_exec(e, filter.as_deref(), from_parent)
+            drop((to_child, e.relay.take()));
+            let metadata = config.linux.seccomp.as_ref().map_or("", |s| s.listener_metadata.as_str());
+            let agent = e.agent.as_ref().map(|socket| container::Agent { socket, state: &document, metadata });
+            become_and_exec(&e, filter.as_deref(), agent, from_parent)
         }
         Forked::Parent(pid) => {
-            drop(from_parent);
-            place(&held, e, pid, to_child)?;
-            if e.detach {
-                return Ok(0);
+            drop((from_parent, e.console.take(), e.agent.take()));
+            place(&held, &e, pid, to_child)?;
+            match (&e.relay, e.detach) {
+                (_, true) => Ok(0),
+                (Some(ours), false) => Ok(process::mirror(crate::console::relay(ours, pid)?)),
+                (None, false) => Ok(process::mirror(process::wait_forwarding(pid)?)),
             }
-            Ok(process::mirror(process::wait_forwarding(pid)?))
         }
     }
 }
@@ -75,7 +107,7 @@ impl Held {
             .cgroups
             .iter()
             .map(|p| {
-                let file = p.dir.join("cgroup.procs");
+                let file = sub_cgroup_of(p, e.sub_cgroup.as_ref())?.join("cgroup.procs");
                 let flags = nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC;
                 nix::fcntl::open(&file, flags, nix::sys::stat::Mode::empty())
                     .map_err(|e| Error::sys("cannot open", file.display(), e))
@@ -84,6 +116,29 @@ impl Held {
         let pid_file = e.pid_file.as_deref().map(common::ReplacedFile::at).transpose()?;
         Ok(Self { pidfd, procs, pid_file, proc: container::host_proc()? })
     }
+}
+
+/// The cgroup of `placed` the process joins: the container's own, or the
+/// --cgroup below it (which must exist, as runc has it) in the hierarchy it names.
+fn sub_cgroup_of(placed: &crate::cgroups::Placed, sub: Option<&SubCgroup>) -> Result<std::path::PathBuf, Error> {
+    let Some(sub) = sub else { return Ok(placed.dir.clone()) };
+    let names_this = match &sub.controller {
+        None => true,
+        Some(c) => crate::cgroups::offers(placed, c),
+    };
+    if !names_this {
+        return Ok(placed.dir.clone());
+    }
+    let dir = placed.dir.join(&sub.path);
+    let found = std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir());
+    if !found {
+        return Err(Error::new(
+            "cannot join",
+            format!("--cgroup {}", quoted(sub.path.display().to_string())),
+            "no such cgroup below the container's",
+        ));
+    }
+    Ok(dir)
 }
 
 /// The container's namespaces that are not ours already, to join at once.
@@ -101,7 +156,12 @@ fn namespaces_to_join(pid: libc::pid_t) -> libc::c_int {
 
 /// The exec'd process, once in the container's cgroups: its terminal, rlimits,
 /// then the process it becomes; exec.
-fn become_and_exec(e: &Exec, filter: Option<&[libc::sock_filter]>, from_parent: OwnedFd) -> ! {
+fn become_and_exec(
+    e: &Exec,
+    filter: Option<&[libc::sock_filter]>,
+    agent: Option<container::Agent<'_>>,
+    from_parent: OwnedFd,
+) -> ! {
     // Until exec, which resets it: no process of the container's may ptrace us or read
     // our /proc files while we still hold nsrun's privileges (runc's CVE-2016-9962).
     container::not_dumpable();
@@ -113,15 +173,19 @@ fn become_and_exec(e: &Exec, filter: Option<&[libc::sock_filter]>, from_parent: 
     let result = e
         .console
         .as_ref()
-        .map_or(Ok(()), crate::console::take_terminal)
+        .map_or(Ok(()), |socket| crate::console::take_terminal(socket, &e.process))
         .map_err(|err| err.with_code(1))
         .and_then(|()| container::set_rlimits(&e.process))
-        .and_then(|()| container::become_process(&e.process, filter));
+        .and_then(|()| {
+            // Before the filter goes on: a strict profile need allow nothing of ours.
+            container::keep_only_fds(e.preserve_fds);
+            common::signals::restore();
+            container::become_process(&e.process, filter, agent)
+        });
     if let Err(err) = result {
         common::report(&err);
         process::child_exit(err.code);
     }
-    container::keep_only_fds(e.preserve_fds);
     let argv: Vec<std::ffi::OsString> = e.process.args.iter().map(Into::into).collect();
     let err = common::exec::exec_into(&argv);
     common::report(&err);

@@ -145,7 +145,6 @@ pub(crate) fn features() -> serde_json::Value {
     let native = common::seccomp::Arch::native();
     let filtered = |a: common::seccomp::Arch| native.is_some_and(|n| n == a || n.compat() == Some(a));
     let arch: Vec<&str> = config::ARCHITECTURES.iter().filter(|(_, a)| filtered(*a)).map(|(name, _)| *name).collect();
-    let actions: Vec<&str> = config::SECCOMP_ACTIONS.iter().copied().filter(|a| *a != "SCMP_ACT_NOTIFY").collect();
     serde_json::json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": "1.1.0",
@@ -155,7 +154,7 @@ pub(crate) fn features() -> serde_json::Value {
             "namespaces": namespaces,
             "capabilities": caps,
             "cgroup": { "v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false },
-            "seccomp": { "enabled": true, "actions": actions, "operators": config::SECCOMP_OPERATORS.to_vec(), "archs": arch },
+            "seccomp": { "enabled": true, "actions": config::SECCOMP_ACTIONS.to_vec(), "operators": config::SECCOMP_OPERATORS.to_vec(), "archs": arch },
             "apparmor": { "enabled": false },
             "selinux": { "enabled": false },
         },

@@ -232,14 +232,19 @@ fn missing_controller(controller: &str, hierarchies: &[Membership], v2_only: boo
     Error::new("cannot use the controller", quoted(controller), why)
 }
 
-/// Ready a new v1 cpuset to take processes: it gets its parent's CPUs and
-/// memory nodes (a cpuset with none takes no process).
+/// Ready a v1 cpuset to take processes: where it has no CPUs or memory
+/// nodes (new, or made empty by someone before us), it gets its parent's
+/// (a cpuset with none takes no process). What it has is left as it is.
 pub fn inherit_cpuset(made: &super::Made) -> Result<(), Error> {
     if made.v2 || !made.dir.join("cpuset.mems").exists() {
         return Ok(());
     }
     let parent = made.dir.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
     for f in ["cpuset.cpus", "cpuset.mems"] {
+        let own = std::fs::read_to_string(made.dir.join(f)).unwrap_or_default();
+        if !own.trim().is_empty() {
+            continue;
+        }
         let value = std::fs::read_to_string(parent.join(f)).unwrap_or_default();
         made.set(f, value.trim())?;
     }

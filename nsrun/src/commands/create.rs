@@ -2,6 +2,7 @@
 //! `run` (the same, then start, wait, delete: the container's status is ours).
 
 use std::ffi::OsString;
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 use common::Error;
@@ -16,80 +17,163 @@ pub struct CreateArgs {
     pid_file: Option<PathBuf>,
     console_socket: Option<PathBuf>,
     preserve_fds: u32,
+    /// run's: return once started.
+    detach: bool,
+    /// run's: leave the stopped container for `delete`.
+    keep: bool,
 }
 
-pub const CREATE: [(&str, Flag<CreateArgs>); 6] = [
-    (
-        "",
-        Flag {
-            short: Some('b'),
-            long: "bundle",
-            value: Some("DIR"),
-            help: "the bundle (config.json and the root); default .",
-            set: |a, v| {
-                a.bundle = path(v);
-                Ok(())
-            },
+const BUNDLE: (&str, Flag<CreateArgs>) = (
+    "",
+    Flag {
+        short: Some('b'),
+        long: "bundle",
+        value: Some("DIR"),
+        help: "the bundle (config.json and the root); default .",
+        set: |a, v| {
+            a.bundle = path(v);
+            Ok(())
         },
-    ),
-    (
-        "",
-        Flag {
-            short: None,
-            long: "pid-file",
-            value: Some("FILE"),
-            help: "write the process's PID there",
-            set: |a, v| {
-                a.pid_file = path(v);
-                Ok(())
-            },
+    },
+);
+
+const PID_FILE: (&str, Flag<CreateArgs>) = (
+    "",
+    Flag {
+        short: None,
+        long: "pid-file",
+        value: Some("FILE"),
+        help: "write the process's PID there",
+        set: |a, v| {
+            a.pid_file = path(v);
+            Ok(())
         },
-    ),
-    (
-        "",
-        Flag {
-            short: None,
-            long: "console-socket",
-            value: Some("SOCKET"),
-            help: "send the pty's master there (process.terminal)",
-            set: |a, v| {
-                a.console_socket = path(v);
-                Ok(())
-            },
+    },
+);
+
+const CONSOLE_SOCKET: (&str, Flag<CreateArgs>) = (
+    "",
+    Flag {
+        short: None,
+        long: "console-socket",
+        value: Some("SOCKET"),
+        help: "send the pty's master there (process.terminal)",
+        set: |a, v| {
+            a.console_socket = path(v);
+            Ok(())
         },
-    ),
-    (
-        "",
-        Flag {
-            short: None,
-            long: "preserve-fds",
-            value: Some("N"),
-            help: "pass descriptors 3 to 2+N on",
-            set: |a, v| {
-                a.preserve_fds = super::count(v, "--preserve-fds")?;
-                Ok(())
-            },
+    },
+);
+
+const PRESERVE_FDS: (&str, Flag<CreateArgs>) = (
+    "",
+    Flag {
+        short: None,
+        long: "preserve-fds",
+        value: Some("N"),
+        help: "pass descriptors 3 to 2+N on",
+        set: |a, v| {
+            a.preserve_fds = super::count(v, "--preserve-fds")?;
+            Ok(())
         },
-    ),
-    (
-        "",
-        Flag { short: None, long: "no-pivot", value: None, help: "accepted; nsrun always pivots", set: |_, _| Ok(()) },
-    ),
+    },
+);
+
+/// runc's --no-pivot makes the root with MS_MOVE and chroot, which a process
+/// holding CAP_SYS_CHROOT can leave; nsrun always pivots, and says so.
+const NO_PIVOT: (&str, Flag<CreateArgs>) = (
+    "",
+    Flag {
+        short: None,
+        long: "no-pivot",
+        value: None,
+        help: "refused: a chroot can be left; nsrun always pivots",
+        set: |_, _| {
+            Err(Error::new(
+                "",
+                "--no-pivot",
+                "not supported: a root made by chroot can be left, nsrun always uses pivot_root",
+            ))
+        },
+    },
+);
+
+const NO_NEW_KEYRING: (&str, Flag<CreateArgs>) = (
+    "",
+    Flag {
+        short: None,
+        long: "no-new-keyring",
+        value: None,
+        help: "keep the caller's session keyring (nsrun makes none)",
+        set: |_, _| Ok(()),
+    },
+);
+
+pub const CREATE: [(&str, Flag<CreateArgs>); 6] =
+    [BUNDLE, PID_FILE, CONSOLE_SOCKET, PRESERVE_FDS, NO_PIVOT, NO_NEW_KEYRING];
+
+pub const RUN: [(&str, Flag<CreateArgs>); 8] = [
+    BUNDLE,
+    PID_FILE,
+    CONSOLE_SOCKET,
+    PRESERVE_FDS,
+    NO_PIVOT,
+    NO_NEW_KEYRING,
     (
         "",
         Flag {
-            short: None,
-            long: "no-new-keyring",
+            short: Some('d'),
+            long: "detach",
             value: None,
-            help: "accepted; no keyring is made",
-            set: |_, _| Ok(()),
+            help: "return once it runs (a terminal then needs --console-socket)",
+            set: |a, _| {
+                a.detach = true;
+                Ok(())
+            },
+        },
+    ),
+    (
+        "",
+        Flag {
+            short: None,
+            long: "keep",
+            value: None,
+            help: "leave it, stopped, for delete",
+            set: |a, _| {
+                a.keep = true;
+                Ok(())
+            },
         },
     ),
 ];
 
+/// runc's words for a terminal that would have nobody to hold its master.
+pub const TTY_WITHOUT_SOCKET: &str = "cannot allocate tty if runc will detach without setting console socket";
+/// And for a socket nobody would send a master to.
+pub const SOCKET_WITHOUT_TTY: &str = "cannot use console socket if runc will not detach or allocate tty";
+
+/// Where the pty's master goes: the engine's socket, nsrun's own relay (a
+/// foreground run with no socket, as runc does), or nowhere (no terminal).
+pub fn console_for(
+    terminal: bool,
+    socket: Option<&std::path::Path>,
+    foreground: bool,
+) -> Result<(Option<OwnedFd>, Option<OwnedFd>), Error> {
+    match (terminal, socket) {
+        (true, Some(path)) => Ok((Some(console::connect(path)?), None)),
+        (true, None) if foreground => {
+            let (ours, theirs) = console::pair()?;
+            Ok((Some(theirs), Some(ours)))
+        }
+        (true, None) => Err(Error::new("", "", TTY_WITHOUT_SOCKET)),
+        (false, Some(_)) => Err(Error::new("", "", SOCKET_WITHOUT_TTY)),
+        (false, None) => Ok((None, None)),
+    }
+}
+
 pub fn create(words: &[OsString], global: &Global, run: bool) -> Result<i32, Error> {
-    let command = if run { "run" } else { "create" };
-    let Some((args, operands)) = parse(command, &CREATE, words, false)? else { return Ok(0) };
+    let (command, table): (_, &[_]) = if run { ("run", &RUN) } else { ("create", &CREATE) };
+    let Some((args, operands)) = parse(command, table, words, false)? else { return Ok(0) };
     let id = one_id(command, &operands)?;
     let bundle = args.bundle.unwrap_or_else(|| PathBuf::from("."));
     let path = bundle.join("config.json");
@@ -101,23 +185,35 @@ pub fn create(words: &[OsString], global: &Global, run: bool) -> Result<i32, Err
     for m in &config.mounts {
         common::trace::step(|| format!("# mount {}: {:?}", m.destination, m.plan));
     }
-    let terminal = config.process.terminal;
-    let console = match (&args.console_socket, terminal) {
-        (Some(path), true) => Some(console::connect(path)?),
-        (None, true) => {
-            return Err(Error::new("invalid config", "process.terminal", "a terminal needs --console-socket"));
-        }
-        (_, false) => None,
-    };
+    let foreground = run && !args.detach;
+    let (console, relay) = console_for(config.process.terminal, args.console_socket.as_deref(), foreground)?;
     let preserve_fds = args.preserve_fds.saturating_add(container::listen_fds());
-    let files = container::Files { pid_file: args.pid_file.as_deref(), console, preserve_fds };
-    if run {
+    let agent = agent(&config)?;
+    let files = container::Files { pid_file: args.pid_file.as_deref(), console, preserve_fds, agent };
+    if foreground {
         // create, start, wait (passing signals on), delete: the container's status is ours.
         common::process::block_for_waiting();
     }
     container::create(&global.root, &id, &bundle, files, (&config, &text))?;
+    let dir = dir(global, &id);
     if !run {
         return Ok(0);
     }
-    container::run(&dir(global, &id), &id)
+    if args.detach {
+        return container::start(&dir, &id).map(|()| 0).inspect_err(|_| {
+            let _ = container::delete(&dir, &id, true);
+        });
+    }
+    container::run(&dir, &id, args.keep, relay)
+}
+
+/// linux.seccomp.listenerPath, connected now: the process sends its listener there at start.
+pub fn agent(config: &config::Config) -> Result<Option<OwnedFd>, Error> {
+    config
+        .linux
+        .seccomp
+        .as_ref()
+        .and_then(|s| s.listener_path.as_deref())
+        .map(|p| console::connect(std::path::Path::new(p)))
+        .transpose()
 }

@@ -11,7 +11,7 @@ use common::error::quoted;
 
 use super::{Global, dir, id_of, parse, path};
 use crate::config::Process;
-use crate::{CLI, config, console, container};
+use crate::{CLI, config, container};
 
 #[derive(Debug, Default)]
 pub struct ExecArgs {
@@ -26,6 +26,9 @@ pub struct ExecArgs {
     caps: Vec<String>,
     no_new_privs: bool,
     preserve_fds: u32,
+    additional_gids: Vec<u32>,
+    ignore_paused: bool,
+    sub_cgroup: Option<crate::exec::SubCgroup>,
 }
 
 const fn flag(
@@ -47,7 +50,7 @@ fn unsupported(long: &str, v: &str) -> Result<(), Error> {
     }
 }
 
-pub const EXEC: [(&str, Flag<ExecArgs>); 14] = [
+pub const EXEC: [(&str, Flag<ExecArgs>); 16] = [
     flag(Some('p'), "process", Some("FILE"), "the process, as config.json's process", |a, v| {
         a.process = path(v);
         Ok(())
@@ -64,7 +67,7 @@ pub const EXEC: [(&str, Flag<ExecArgs>); 14] = [
         a.console_socket = path(v);
         Ok(())
     }),
-    flag(Some('t'), "tty", None, "a terminal (needs --console-socket)", |a, _| {
+    flag(Some('t'), "tty", None, "a terminal (relayed by nsrun without --console-socket)", |a, _| {
         a.tty = true;
         Ok(())
     }),
@@ -77,6 +80,11 @@ pub const EXEC: [(&str, Flag<ExecArgs>); 14] = [
     }),
     flag(Some('u'), "user", Some("UID[:GID]"), "run as", |a, v| {
         a.user = Some(v.to_owned());
+        Ok(())
+    }),
+    flag(Some('g'), "additional-gids", Some("GID"), "one more group (again for more)", |a, v| {
+        let gid = v.parse().map_err(|_| Error::new("invalid --additional-gids", quoted(v), "expected a group id"))?;
+        a.additional_gids.push(gid);
         Ok(())
     }),
     flag(None, "cwd", Some("DIR"), "working directory", |a, v| {
@@ -98,10 +106,32 @@ pub const EXEC: [(&str, Flag<ExecArgs>); 14] = [
         a.preserve_fds = super::count(v, "--preserve-fds")?;
         Ok(())
     }),
+    flag(None, "ignore-paused", None, "exec into a paused container too", |a, _| {
+        a.ignore_paused = true;
+        Ok(())
+    }),
+    flag(None, "cgroup", Some("[CTRL:]PATH"), "join PATH below the container's cgroup", |a, v| {
+        a.sub_cgroup = Some(sub_cgroup(v)?);
+        Ok(())
+    }),
     flag(None, "process-label", Some("LABEL"), "refused: no SELinux here", |_, v| unsupported("process-label", v)),
     flag(None, "apparmor", Some("PROFILE"), "refused: no AppArmor here", |_, v| unsupported("apparmor", v)),
-    flag(None, "cgroup", Some("PATH"), "refused: no sub-cgroup yet", |_, v| unsupported("cgroup", v)),
 ];
+
+/// `--cgroup [CONTROLLER:]PATH`: a relative path that stays below the container's cgroup.
+fn sub_cgroup(v: &str) -> Result<crate::exec::SubCgroup, Error> {
+    let (controller, path) = match v.split_once(':') {
+        Some((c, p)) => (Some(c.to_owned()), p),
+        None => (None, v),
+    };
+    let bad = || Error::new("invalid --cgroup", quoted(v), "expected [CONTROLLER:]PATH below the container's cgroup");
+    let relative = std::path::Path::new(path.trim_start_matches('/'));
+    let within = relative.components().all(|c| matches!(c, std::path::Component::Normal(_)));
+    if path.is_empty() || !within || controller.as_deref().is_some_and(|c| c.is_empty() || c.contains(',')) {
+        return Err(bad());
+    }
+    Ok(crate::exec::SubCgroup { controller, path: relative.to_path_buf() })
+}
 
 pub fn exec(words: &[OsString], global: &Global) -> Result<i32, Error> {
     let Some((args, operands)) = parse("exec", &EXEC, words, true)? else { return Ok(0) };
@@ -109,11 +139,7 @@ pub fn exec(words: &[OsString], global: &Global) -> Result<i32, Error> {
     let id = id_of(id)?;
     let dir = dir(global, &id);
     let process = process(&args, &dir, &id, command)?;
-    let console = match (&args.console_socket, process.terminal) {
-        (Some(path), true) => Some(console::connect(path)?),
-        (None, true) => return Err(Error::new("cannot exec", "--tty", "a terminal needs --console-socket")),
-        (_, false) => None,
-    };
+    let (console, relay) = super::create::console_for(process.terminal, args.console_socket.as_deref(), !args.detach)?;
     let config = container::kept_config(&dir).ok_or_else(|| Error::new("", quoted(&id), container::DOES_NOT_EXIST))?;
     let e = crate::exec::Exec {
         process,
@@ -121,8 +147,12 @@ pub fn exec(words: &[OsString], global: &Global) -> Result<i32, Error> {
         pid_file: args.pid_file,
         preserve_fds: args.preserve_fds.saturating_add(container::listen_fds()),
         console,
+        relay,
+        ignore_paused: args.ignore_paused,
+        sub_cgroup: args.sub_cgroup,
+        agent: super::create::agent(&config)?,
     };
-    crate::exec::exec(&dir, &id, &config, &e)
+    crate::exec::exec(&dir, &id, &config, e)
 }
 
 /// The process to run: the --process file's, or the container's own running `command`,
@@ -161,6 +191,7 @@ fn process(args: &ExecArgs, dir: &std::path::Path, id: &str, command: &[OsString
         process.user.gid = gid.parse().map_err(|_| bad())?;
         process.user.additional_gids.clear();
     }
+    process.user.additional_gids.extend(&args.additional_gids);
     if let Some(dir) = &args.cwd {
         process.cwd = dir.clone();
     }

@@ -4,8 +4,10 @@
 
 mod create;
 mod exec;
+mod info;
 mod kill;
 mod simple;
+mod update;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -47,7 +49,7 @@ fn no_options() -> String {
 }
 
 /// Every command, in the order `nsrun --help` lists them.
-pub const COMMANDS: [Command; 11] = [
+pub const COMMANDS: [Command; 15] = [
     command(
         "create",
         "[options] ID",
@@ -80,10 +82,17 @@ pub const COMMANDS: [Command; 11] = [
     ),
     command(
         "ps",
-        "[options] ID",
-        "the container's processes (PIDs as ours number them)",
+        "[options] ID [-- PS-ARGS...]",
+        "its processes: ps(1)'s table (-ef) cut to them, or their PIDs",
         || cli::render_flags(&simple::PS),
         simple::ps,
+    ),
+    command(
+        "update",
+        "[options] ID",
+        "new limits for its cgroups (runc's flags, or -r FILE)",
+        || cli::render_flags(&update::UPDATE),
+        update::update,
     ),
     command("pause", "ID", "freeze all its processes", no_options, |w, g| simple::pause(w, g, true)),
     command("resume", "ID", "thaw them", no_options, |w, g| simple::pause(w, g, false)),
@@ -94,6 +103,15 @@ pub const COMMANDS: [Command; 11] = [
         || cli::render_flags(&create::CREATE),
         |w, g| create::create(w, g, true),
     ),
+    command(
+        "events",
+        "[options] ID",
+        "its stats and OOM kills, JSON lines, until it stops",
+        || cli::render_flags(&info::EVENTS),
+        info::events,
+    ),
+    command("list", "[options]", "the containers under --root", || cli::render_flags(&info::LIST), info::list),
+    command("spec", "[options]", "write a config.json to start from", || cli::render_flags(&info::SPEC), info::spec),
     command("features", "", "what this nsrun does (the runtime-spec document)", no_options, |w, _| simple::features(w)),
 ];
 
@@ -132,7 +150,7 @@ pub fn dispatch(name: &str, words: &[OsString], global: &Global) -> Result<i32, 
         return (c.run)(words, global);
     }
     match name {
-        "update" | "events" | "checkpoint" | "restore" | "list" | "spec" => {
+        "checkpoint" | "restore" => {
             Err(Error::new(format!("cannot {name}"), "", "not built yet in this version of nsrun"))
         }
         other => Err(CLI.usage_error(format!("unknown command {}", quoted(other)))),
@@ -162,8 +180,11 @@ fn parse<A: Default>(
             opt if opt.is(Some('h'), "help") && !table.iter().any(|(_, f)| f.short == Some('h')) => {
                 return help(command).map(|_| None);
             }
-            opt => cli::take_flag(&CLI, table, &mut args, &opt, &mut parser)
-                .map_err(|e| CLI.usage_error(format!("{command}: {}", e.reason)))?,
+            opt => cli::take_flag(&CLI, table, &mut args, &opt, &mut parser).map_err(|e| match e.kind {
+                // An option it does not take: the command's usage error; a value it refuses: as it is.
+                common::error::Kind::Usage => Error::usage(format!("{command}: {}", e.reason)),
+                _ => e,
+            })?,
         }
     }
     Ok(Some((args, operands)))

@@ -22,8 +22,8 @@ use mounts::mount;
 pub use mounts::{Mount, Root};
 use process::process;
 pub use process::{Process, parse_process};
-pub use resources::Resources;
 use resources::resources;
+pub use resources::{Resources, UPDATABLE, parse_update};
 use seccomp::seccomp;
 pub use seccomp::{ARCHITECTURES, SECCOMP_ACTIONS, SECCOMP_OPERATORS, Seccomp};
 

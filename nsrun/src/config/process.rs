@@ -15,6 +15,8 @@ pub struct Process {
     pub rlimits: Vec<Rlimit>,
     pub no_new_privileges: bool,
     pub oom_score_adj: Option<i32>,
+    /// process.consoleSize: rows and columns of its terminal.
+    pub console_size: Option<(u16, u16)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -94,7 +96,15 @@ pub(super) fn process(v: &Value) -> Read<Process> {
         rlimits: rlimits(p)?,
         no_new_privileges: boolean(p, "process", "noNewPrivileges")?,
         oom_score_adj: integer(p, "process", "oomScoreAdj", -1000, 1000)?.map(|i| i as i32),
+        console_size: get(p, "consoleSize").map(console_size).transpose()?,
     })
+}
+
+/// process.consoleSize: {height, width}, each what a winsize holds.
+fn console_size(v: &Value) -> Read<(u16, u16)> {
+    let c = object(v, "process.consoleSize")?;
+    let dimension = |key| integer(c, "process.consoleSize", key, 0, i64::from(u16::MAX)).map(|n| n.unwrap_or(0) as u16);
+    Ok((dimension("height")?, dimension("width")?))
 }
 
 /// process.user.

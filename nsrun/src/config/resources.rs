@@ -31,6 +31,19 @@ pub(super) fn set_value(map: &Map<String, Value>, field: &str, key: &str) -> Rea
     Ok(unsigned(map, field, key)?.filter(|n| *n != 0))
 }
 
+/// What `update` may change, as runc's update has it: memory, cpu, pids,
+/// blockIO and unified. The rest of a LinuxResources (devices, hugepages,
+/// network: containerd sends the whole object) stays as create made it.
+pub const UPDATABLE: [&str; 5] = ["memory", "cpu", "pids", "blockIO", "unified"];
+
+/// An `update`'s LinuxResources object, its updatable sections read as the config's are.
+pub fn parse_update(v: &Value) -> Read<Resources> {
+    let all = object(v, "linux.resources")?;
+    let kept: Map<String, Value> =
+        all.iter().filter(|(k, _)| UPDATABLE.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+    resources(&kept)
+}
+
 pub(super) fn resources(r: &Map<String, Value>) -> Read<Resources> {
     let mut out = Resources::default();
     let sections: [(&str, Section); 6] = [

@@ -11,6 +11,10 @@ pub struct Seccomp {
     pub architectures: Vec<String>,
     pub flags: Vec<String>,
     pub syscalls: Vec<SyscallRule>,
+    /// listenerPath: the seccomp agent's socket, sent the listener of SCMP_ACT_NOTIFY.
+    pub listener_path: Option<String>,
+    /// listenerMetadata, passed to the agent as it is.
+    pub listener_metadata: String,
     /// The same, by common's types, as its compiler takes it: made once, at parse.
     pub profile: common::seccomp::Profile,
 }
@@ -112,15 +116,26 @@ pub(super) fn seccomp(s: &Map<String, Value>) -> Read<Seccomp> {
         architectures,
         flags: strings(s, f, "flags")?,
         syscalls,
+        listener_path: string(s, f, "listenerPath")?.filter(|p| !p.is_empty()),
+        listener_metadata: string(s, f, "listenerMetadata")?.unwrap_or_default(),
         profile: common::seccomp::Profile {
             default: common::seccomp::Action::Allow,
             rules: Vec::new(),
             architectures: Vec::new(),
         },
     };
+    if let Some(path) = &seccomp.listener_path {
+        absolute(&join(f, "listenerPath"), path)?;
+    }
     seccomp.profile = seccomp.to_profile()?;
     Ok(seccomp)
 }
+
+/// What the container's process (or exec's) still calls once its filter is
+/// on, until its exec: never sent to an agent, which has no listener yet
+/// (runc keeps the same list out of SCMP_ACT_NOTIFY).
+const NEVER_NOTIFIED: [&str; 8] =
+    ["sendmsg", "close", "close_range", "execve", "execveat", "rt_sigaction", "rt_sigprocmask", "exit_group"];
 
 /// The architectures nsrun filters, by their runtime-spec names.
 pub const ARCHITECTURES: [(&str, common::seccomp::Arch); 4] = [
@@ -136,7 +151,8 @@ fn arch_by_name(name: &str) -> Option<common::seccomp::Arch> {
 
 impl Seccomp {
     /// The profile as common's compiler takes it. SCMP_ACT_NOTIFY needs a
-    /// seccomp agent (listenerPath), which nsrun does not run: refused.
+    /// seccomp agent (listenerPath), and is refused as the default and for
+    /// the calls nsrun makes under the filter.
     fn to_profile(&self) -> Read<common::seccomp::Profile> {
         use common::seccomp::{Action, Condition, Op, Profile, Rule};
         let errno = |e: Option<u32>| e.map_or(libc::EPERM as u16, |e| e.min(4095) as u16);
@@ -149,14 +165,18 @@ impl Seccomp {
                 "SCMP_ACT_TRACE" => Action::Trace(errno(ret)),
                 "SCMP_ACT_LOG" => Action::Log,
                 "SCMP_ACT_ALLOW" => Action::Allow,
-                other => {
-                    return invalid(
-                        field,
-                        format!("'{other}' needs a seccomp agent (listenerPath), which nsrun does not run"),
-                    );
+                "SCMP_ACT_NOTIFY" if self.listener_path.is_none() => {
+                    return invalid(field, "SCMP_ACT_NOTIFY needs a seccomp agent: set linux.seccomp.listenerPath");
                 }
+                _ => Action::Notify,
             })
         };
+        if self.default_action == "SCMP_ACT_NOTIFY" {
+            return invalid(
+                "linux.seccomp.defaultAction",
+                "SCMP_ACT_NOTIFY cannot be the default: nsrun's own last calls would wait on the agent",
+            );
+        }
         let default = action(&self.default_action, self.default_errno_ret, "linux.seccomp.defaultAction")?;
         let mut rules = Vec::new();
         for (i, r) in self.syscalls.iter().enumerate() {
@@ -179,6 +199,14 @@ impl Seccomp {
                     value_two: a.value_two,
                 })
                 .collect();
+            if r.action == "SCMP_ACT_NOTIFY"
+                && let Some(name) = r.names.iter().find(|n| NEVER_NOTIFIED.contains(&n.as_str()))
+            {
+                return invalid(
+                    &format!("{field}.names"),
+                    format!("'{name}' cannot be SCMP_ACT_NOTIFY: nsrun calls it once the filter is on"),
+                );
+            }
             rules.push(Rule {
                 names: r.names.clone(),
                 action: action(&r.action, r.errno_ret, &format!("{field}.action"))?,

@@ -65,7 +65,13 @@ pub fn compile_filter(seccomp: Option<&crate::config::Seccomp>) -> Result<Option
         .map_err(|why| Error::new("cannot compile", "linux.seccomp", why))
 }
 
-pub fn become_process(p: &Process, filter: Option<&[libc::sock_filter]>) -> Result<(), Error> {
+/// Becomes `p`; with an `agent`, the filter is installed with a listener,
+/// sent to the agent with `state` (the spec's container process state).
+pub fn become_process(
+    p: &Process,
+    filter: Option<&[libc::sock_filter]>,
+    agent: Option<Agent<'_>>,
+) -> Result<(), Error> {
     let c = p.capabilities.unwrap_or_default();
     let filters = filter.map(|f| vec![f.to_vec()]).unwrap_or_default();
     let becoming = common::becoming::Becoming {
@@ -83,13 +89,67 @@ pub fn become_process(p: &Process, filter: Option<&[libc::sock_filter]>) -> Resu
             name: None,
             home: None,
         }),
+        listen: agent.is_some(),
     };
-    becoming.take_on()?;
     if let Some(mask) = p.user.umask {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask as _));
     }
-    nix::unistd::chdir(p.cwd.as_str()).map_err(|e| Error::sys("cannot chdir to", &p.cwd, e))?;
+    // The working directory while we are still root with every capability
+    // and no filter (a 0700 directory, a profile denying chdir), as runc
+    // does; as the user after, should root be refused (a squashing NFS).
+    let entered = enter_cwd(&p.cwd);
+    let listener = becoming.take_on()?;
+    if let (Some(agent), Some(listener)) = (agent, listener) {
+        agent.send(&listener)?;
+    }
+    if entered.is_err() {
+        enter_cwd(&p.cwd)?;
+    }
     // The config's entries, checked to be NAME=VALUE at parse.
     common::process::replace_environment(p.env.iter().filter_map(|e| e.split_once('=')));
     Ok(())
+}
+
+/// A seccomp agent (linux.seccomp.listenerPath), connected before anything
+/// changed our root, and what it is told of the process.
+pub struct Agent<'a> {
+    pub socket: &'a OwnedFd,
+    /// The container's state document.
+    pub state: &'a serde_json::Value,
+    pub metadata: &'a str,
+}
+
+impl Agent<'_> {
+    /// The listener with the container process state (runtime-spec's
+    /// ContainerProcessState), as one SCM_RIGHTS message.
+    fn send(&self, listener: &OwnedFd) -> Result<(), Error> {
+        let payload = serde_json::json!({
+            "ociVersion": "1.0.2",
+            "fds": ["seccompFd"],
+            "pid": std::process::id(),
+            "metadata": self.metadata,
+            "state": self.state,
+        });
+        common::sync::send_fd(
+            std::os::fd::AsFd::as_fd(self.socket),
+            std::os::fd::AsFd::as_fd(listener),
+            payload.to_string().as_bytes(),
+        )
+        .map_err(|e| Error::new("cannot send the seccomp listener to", "linux.seccomp.listenerPath", e.reason))
+    }
+}
+
+/// chdir, then a check that the directory is inside our root: a path through
+/// a descriptor the process could still see (/proc/self/fd/N) must not make
+/// a host directory its working directory (runc's CVE-2024-21626).
+fn enter_cwd(cwd: &str) -> Result<(), Error> {
+    nix::unistd::chdir(cwd).map_err(|e| Error::sys("cannot chdir to", cwd, e))?;
+    let mut buffer = [0u8; 4096];
+    // SAFETY: getcwd(2) into our buffer, at most its length; the kernel says
+    // "(unreachable)..." for a directory outside our root, never "/...".
+    let n = unsafe { libc::syscall(libc::SYS_getcwd, buffer.as_mut_ptr(), buffer.len()) };
+    if n > 0 && buffer[0] == b'/' {
+        return Ok(());
+    }
+    Err(Error::new("cannot chdir to", cwd, "it is outside the container's root"))
 }

@@ -50,8 +50,12 @@ pub fn start(dir: &Path, id: &str) -> Result<(), Error> {
 
 /// A signal by number or name (TERM, SIGKILL), as `kill` takes it.
 pub fn parse_signal(text: &str) -> Result<libc::c_int, Error> {
+    // 0 asks whether the process is alive, as kill(1) and runc take it.
+    if text == "0" {
+        return Ok(0);
+    }
     common::signals::by_name_or_number(text)
-        .ok_or_else(|| Error::new("invalid signal", quoted(text), "a number from 1 to 64, or a name such as TERM"))
+        .ok_or_else(|| Error::new("invalid signal", quoted(text), "a number from 0 to 64, or a name such as TERM"))
 }
 
 pub fn kill(dir: &Path, id: &str, signal: libc::c_int, all: bool) -> Result<(), Error> {
@@ -129,6 +133,8 @@ pub fn delete(dir: &Path, id: &str, force: bool) -> Result<(), Error> {
     let state = match State::read(dir, id) {
         // A create killed before it wrote its state: what it made goes, so the id can be used again.
         Err(_) if !dir.join(STATE).exists() && dir.join(CONFIG).exists() => return remove_half_made(dir, id),
+        // As runc: what --force should remove is gone already.
+        Err(_) if force && !dir.exists() => return Ok(()),
         other => other?,
     };
     if state.status(dir) != Status::Stopped {
@@ -158,15 +164,22 @@ pub fn delete(dir: &Path, id: &str, force: bool) -> Result<(), Error> {
     Ok(())
 }
 
-/// `run`, after create: start, wait for the process (our child), delete.
-pub fn run(dir: &Path, id: &str) -> Result<i32, Error> {
+/// `run`, after create: start, wait for the process (our child), relaying
+/// its terminal's master when `relay` holds our end of its socket, then
+/// delete unless `keep`.
+pub fn run(dir: &Path, id: &str, keep: bool, relay: Option<std::os::fd::OwnedFd>) -> Result<i32, Error> {
     let state = State::read(dir, id)?;
     if let Err(err) = start(dir, id) {
         let _ = delete(dir, id, true);
         return Err(err);
     }
-    let status = process::wait_forwarding(state.pid);
-    delete(dir, id, true)?;
+    let status = match &relay {
+        Some(ours) => crate::console::relay(ours, state.pid),
+        None => process::wait_forwarding(state.pid),
+    };
+    if !keep {
+        delete(dir, id, true)?;
+    }
     Ok(process::mirror(status?))
 }
 
@@ -190,7 +203,8 @@ mod tests {
         assert_eq!(parse_signal("15").unwrap(), libc::SIGTERM);
         assert_eq!(parse_signal("KILL").unwrap(), libc::SIGKILL);
         assert_eq!(parse_signal("sigusr1").unwrap(), libc::SIGUSR1);
-        for bad in ["0", "65", "-1", "TERMINATE", ""] {
+        assert_eq!(parse_signal("0").unwrap(), 0);
+        for bad in ["65", "-1", "TERMINATE", ""] {
             assert!(parse_signal(bad).is_err(), "{bad}");
         }
     }

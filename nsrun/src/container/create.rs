@@ -37,6 +37,8 @@ pub struct Files<'a> {
     pub console: Option<OwnedFd>,
     /// Descriptors 3 to 2+N go on to the process (--preserve-fds, LISTEN_FDS).
     pub preserve_fds: u32,
+    /// Connected to linux.seccomp.listenerPath, for SCMP_ACT_NOTIFY.
+    pub agent: Option<OwnedFd>,
 }
 
 /// One container being made: what create read and opened before anything
@@ -88,6 +90,11 @@ pub fn create(
         .map_err(|e| Error::new("cannot write", kept.display(), common::io_reason(&e)))
         .and_then(|()| cgroups::make(&targets))
         .and_then(|placed| {
+            // Its process would wait there for ever, and create with it (runc's words).
+            if cgroups::frozen(&placed) {
+                cgroups::remove(&placed);
+                return Err(Error::new("cannot create", quoted(id), "container's cgroup unexpectedly frozen"));
+            }
             let built = build(container, &placed);
             if built.is_err() {
                 cgroups::remove(&placed);
@@ -140,8 +147,11 @@ fn device_rules(config: &Config) -> Vec<common::cgroup::devices::Rule> {
         .iter()
         .filter_map(|d| {
             let kind = d.kind.rule_type()?;
+            // Made inside, so mknod is allowed; reading and writing stay as the
+            // config's rules have it (runc's: a deny-all keeps /dev/kmsg shut).
             Some(common::cgroup::devices::Rule {
                 kind: Some(kind),
+                access: common::cgroup::devices::MKNOD,
                 ..common::cgroup::devices::Rule::allow_char(d.major as u32, Some(d.minor as u32))
             })
         })

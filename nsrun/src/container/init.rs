@@ -42,7 +42,7 @@ pub(super) fn init(
     let hook_state = create_container_hooks(c.config, &to_parent, from_parent).unwrap_or_else(|e| fail(e));
     finish(root, c.config).and_then(|()| check_executable(c.process)).unwrap_or_else(|e| fail(e));
     if let Some(socket) = &c.files.console {
-        crate::console::take_terminal(socket).unwrap_or_else(|e| fail(e));
+        crate::console::take_terminal(socket, c.process).unwrap_or_else(|e| fail(e));
     }
     let _ = sync::send(to_parent.as_fd(), Step::Ready);
     drop(to_parent);
@@ -91,18 +91,27 @@ fn wait_for_start(fds: &OwnedFd, fifo: &OwnedFd) -> Result<(), Error> {
 /// Started: the startContainer hooks, the process the config describes, exec.
 fn start_and_exec(c: &Container<'_>, mut hook_state: serde_json::Value) -> ! {
     let config = c.config;
-    if !config.hooks.start_container.is_empty() {
+    if hook_state.is_object() {
         hook_state["status"] = json!(Status::Running.as_str());
-        if let Err(e) = hooks::run_all("startContainer", &config.hooks.start_container, &hook_state.to_string()) {
-            common::report(&e);
-            process::child_exit(1);
-        }
     }
-    if let Err(e) = become_process(c.process, c.filter.as_deref()) {
+    if !config.hooks.start_container.is_empty()
+        && let Err(e) = hooks::run_all("startContainer", &config.hooks.start_container, &hook_state.to_string())
+    {
+        common::report(&e);
+        process::child_exit(1);
+    }
+    // Before the filter goes on: a strict profile need allow nothing of ours.
+    keep_only_fds(c.files.preserve_fds);
+    common::signals::restore();
+    let agent = c.files.agent.as_ref().map(|socket| Agent {
+        socket,
+        state: &hook_state,
+        metadata: c.config.linux.seccomp.as_ref().map_or("", |s| s.listener_metadata.as_str()),
+    });
+    if let Err(e) = become_process(c.process, c.filter.as_deref(), agent) {
         common::report(&e);
         process::child_exit(e.code);
     }
-    keep_only_fds(c.files.preserve_fds);
     let argv: Vec<OsString> = c.process.args.iter().map(OsString::from).collect();
     let err = common::exec::exec_into(&argv);
     common::report(&err);
@@ -131,8 +140,10 @@ fn check_executable(process: &Process) -> Result<(), Error> {
     Err(Error::new("exec", format!("\"{}\"", common::error::shown(program)), reason))
 }
 
-/// Whether a hook needs the state from `create`: nsrun's own of create, or the container's.
+/// Whether the process needs the state from `create`: for a hook (nsrun's own
+/// of create, or the container's), or for the seccomp agent.
 pub(super) fn needs_hook_state(c: &Config) -> bool {
     let h = &c.hooks;
-    [&h.prestart, &h.create_runtime, &h.create_container, &h.start_container].iter().any(|l| !l.is_empty())
+    let agent = c.linux.seccomp.as_ref().is_some_and(|s| s.listener_path.is_some());
+    agent || [&h.prestart, &h.create_runtime, &h.create_container, &h.start_container].iter().any(|l| !l.is_empty())
 }

@@ -18,13 +18,13 @@ mod init;
 mod root;
 mod state;
 
-pub use becoming::{become_process, check_capabilities, compile_filter, set_oom_score_adj, set_rlimits};
+pub use becoming::{Agent, become_process, check_capabilities, compile_filter, set_oom_score_adj, set_rlimits};
 pub use commands::{delete, freeze, kill, parse_signal, processes, run, start};
 use create::Container;
 pub use create::{Files, create};
 use init::needs_hook_state;
 use root::{finish, set_up};
-pub use state::{State, Status};
+pub use state::{State, Status, keep_resources};
 
 pub(super) const FIFO: &str = "exec.fifo";
 

@@ -128,7 +128,8 @@ fn file_system(root: &Root<'_>, m: &crate::config::Mount, plan: &mounts::Plan) -
     let source = m.source.as_deref().filter(|s| !s.is_empty()).unwrap_or(kind);
     let dir = nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY;
     let below = if plan.copy_up { root.resolve(dest, dir).ok() } else { None };
-    root.mount_source(source, kind, dest, plan.flags, (!data.is_empty()).then_some(data.as_str()))?;
+    let flags = if read_only_later(m) { plan.flags - MsFlags::MS_RDONLY } else { plan.flags };
+    root.mount_source(source, kind, dest, flags, (!data.is_empty()).then_some(data.as_str()))?;
     if let Some(below) = below {
         let fresh = root.resolve(dest, dir).map_err(|e| Error::sys("cannot open", dest.display(), e))?;
         rootfs::copy_tree(&below, &fresh)?;
@@ -136,9 +137,20 @@ fn file_system(root: &Root<'_>, m: &crate::config::Mount, plan: &mounts::Plan) -
     Ok(())
 }
 
+/// A read-only tmpfs is mounted writable and made read-only once the root is
+/// built: /dev/pts, the devices and the mounts below it must be made first (as runc does).
+fn read_only_later(m: &crate::config::Mount) -> bool {
+    m.kind.as_deref() == Some("tmpfs") && m.plan.bind.is_none() && m.plan.flags.contains(MsFlags::MS_RDONLY)
+}
+
 /// pivot_root, and all that is done inside the new root.
 pub(super) fn finish(root: Root<'_>, config: &Config) -> Result<(), Error> {
     rootfs::pivot(&root)?;
+    for m in config.mounts.iter().filter(|m| read_only_later(m)) {
+        let flags = MsFlags::MS_REMOUNT | m.plan.flags;
+        mount(None::<&str>, m.destination.as_str(), None::<&str>, flags, None::<&str>)
+            .map_err(|e| Error::sys("cannot make read-only", &m.destination, e))?;
+    }
     if let Some(p) = &config.linux.rootfs_propagation {
         mount(None::<&str>, "/", None::<&str>, p.flags, None::<&str>)
             .map_err(|e| Error::sys("cannot set the propagation of", format!("/ ({})", p.name), e))?;

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use common::Error;
 use common::error::quoted;
-use serde_json::json;
+use serde_json::{Map, Value, json};
 
 use crate::cgroups;
 
@@ -120,5 +120,58 @@ impl State {
             v["pid"] = json!(self.pid);
         }
         v
+    }
+}
+
+/// What `update` applied (a LinuxResources object), kept in the container's
+/// config: its updatable sections merged in key by key, a section's other
+/// keys as they were.
+pub fn keep_resources(dir: &Path, asked: &serde_json::Value) -> Result<(), Error> {
+    let path = dir.join(CONFIG);
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| Error::new("cannot read", path.display(), common::io_reason(&e)))?;
+    let mut config: serde_json::Value =
+        serde_json::from_str(&text).map_err(|_| Error::new("cannot read", path.display(), "not JSON"))?;
+    let Some(linux) = config.as_object_mut().map(|c| c.entry("linux").or_insert_with(|| json!({}))) else {
+        return Err(Error::new("cannot read", path.display(), "not a config"));
+    };
+    let Some(resources) = linux.as_object_mut().map(|l| l.entry("resources").or_insert_with(|| json!({}))) else {
+        return Err(Error::new("cannot read", path.display(), "linux is not an object"));
+    };
+    if let Some(resources) = resources.as_object_mut() {
+        merged(resources, asked);
+    }
+    common::ReplacedFile::at(&path)?.write(config.to_string().as_bytes())
+}
+
+/// The sections of `update` `asked` merged into `resources` key by key (a
+/// section's other keys stay as they were).
+fn merged(resources: &mut Map<String, Value>, asked: &Value) {
+    let Some(asked) = asked.as_object() else { return };
+    for (section, values) in asked.iter().filter(|(k, _)| crate::config::UPDATABLE.contains(&k.as_str())) {
+        let entry = resources.entry(section.clone()).or_insert_with(|| json!({}));
+        match (entry.as_object_mut(), values.as_object()) {
+            // 0 leaves a value as it was (runc's "unset"), in the file and here.
+            (Some(into), Some(from)) => {
+                into.extend(from.iter().filter(|(_, v)| v.as_i64() != Some(0)).map(|(k, v)| (k.clone(), v.clone())));
+            }
+            _ => *entry = values.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_update_changes_only_the_keys_it_names() {
+        let mut resources = json!({"memory": {"limit": 1, "swap": 2}, "devices": [{"allow": false}]});
+        let map = resources.as_object_mut().unwrap();
+        merged(map, &json!({"memory": {"limit": 5, "swap": 0}, "pids": {"limit": 3}, "devices": []}));
+        assert_eq!(
+            resources,
+            json!({"memory": {"limit": 5, "swap": 2}, "pids": {"limit": 3}, "devices": [{"allow": false}]})
+        );
     }
 }

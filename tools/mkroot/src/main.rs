@@ -429,7 +429,7 @@ fn restrict(args: &Args, entered: rootfs::Entered) -> Result<(), Error> {
         ambient: if non_root { sets } else { 0 },
         no_new_privs: args.no_new_privs,
     };
-    Becoming { privileges: Some(privileges), filters, account }.take_on()
+    Becoming { privileges: Some(privileges), filters, account, listen: false }.take_on().map(drop)
 }
 
 /// `--user`, resolved in the new root's /etc/passwd and /etc/group.

@@ -335,7 +335,7 @@ fn fork_command(args: &Args, becoming: Becoming, stdio: StdioPlan) -> Result<i32
         Forked::Child => {
             drop(alive_w);
             let prepared = take_stdio(&pipes, sockets.as_ref().map(|(_, theirs)| theirs))
-                .and_then(|()| becoming.take_on())
+                .and_then(|()| becoming.take_on().map(drop))
                 // After the user is taken on: a change of credentials clears PDEATHSIG.
                 .and_then(|()| process::die_with_parent(alive_r.as_fd()));
             if let Err(err) = prepared {
@@ -868,7 +868,7 @@ fn plan_becoming(args: &Args, target: Option<&Held>, joins: &[Join]) -> Result<B
         (_, ids) => ids,
     };
     let ours = (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
-    Ok(Becoming { privileges, filters, account: credentials(args, ids, user_joined, ours) })
+    Ok(Becoming { privileges, filters, account: credentials(args, ids, user_joined, ours), listen: false })
 }
 
 #[cfg(test)]
