@@ -70,7 +70,7 @@ fn engine_flags_and_ids_are_checked() {
         "{text}"
     );
     assert!(
-        text.contains("\"SCMP_CMP_MASKED_EQ\"") && !text.contains("SCMP_ACT_NOTIFY") && text.contains("\"user\""),
+        text.contains("\"SCMP_CMP_MASKED_EQ\"") && text.contains("\"SCMP_ACT_NOTIFY\"") && text.contains("\"user\""),
         "{text}"
     );
     let out = nsrun(&["--root", "/nonexistent-nstools", "exec", "c1", "true"]);

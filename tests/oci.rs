@@ -964,3 +964,105 @@ fn spec_writes_a_config_nsrun_reads() {
         .unwrap();
     assert!(!stderr(&out).contains("invalid config"), "{}", stderr(&out));
 }
+
+/// One SCM_RIGHTS message from `socket`: its descriptor and payload.
+fn receive_with_payload(socket: &std::os::unix::net::UnixStream) -> (std::os::fd::OwnedFd, String) {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let mut payload = vec![0u8; 1 << 16];
+    let mut iov = libc::iovec { iov_base: payload.as_mut_ptr().cast(), iov_len: payload.len() };
+    let mut control = [0u64; 8];
+    // SAFETY: plain data, filled below.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &raw mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control);
+    // SAFETY: a valid msghdr over our buffers.
+    let n = unsafe { libc::recvmsg(socket.as_raw_fd(), &raw mut msg, 0) };
+    assert!(n > 0, "recvmsg: {}", std::io::Error::last_os_error());
+    // SAFETY: the kernel wrote one SCM_RIGHTS header with one descriptor.
+    let fd = unsafe {
+        let header = libc::CMSG_FIRSTHDR(&raw const msg);
+        assert!(!header.is_null() && (*header).cmsg_type == libc::SCM_RIGHTS, "no descriptor came");
+        std::ptr::read_unaligned(libc::CMSG_DATA(header).cast::<i32>())
+    };
+    // SAFETY: the descriptor the message carried, ours now.
+    (unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }, String::from_utf8_lossy(&payload[..n as usize]).into_owned())
+}
+
+/// config-linux.md "Seccomp" listenerPath: a seccomp agent of the test's own
+/// gets the listener with the container process state (and its metadata),
+/// and answers the container's notified mkdir with ENOSPC; the same call is
+/// refused as the default action, and without an agent.
+#[test]
+fn a_seccomp_agent_gets_the_listener_and_answers_notified_calls() {
+    use std::os::fd::AsRawFd;
+    require!(can_run(), "needs root, namespaces and busybox-static");
+    let work = TempDir::new("oci-notify");
+    let state = work.path().join("state");
+    let guard = Guard::new(&[]);
+    let socket = work.path().join("agent.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let linux = format!(
+        r#""seccomp":{{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":{:?},"listenerMetadata":"meta-7","syscalls":[{{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_NOTIFY"}}]}},"#,
+        socket.display().to_string()
+    );
+    let bundle = Bundle::new(
+        work.path(),
+        "b",
+        &["/bin/sh", "-c", "mkdir /tmp/x 2>&1 | grep -o 'No space left on device'; test -d /tmp/x || echo none"],
+        &Parts { linux: &linux, ..Parts::default() },
+    );
+    let child = guard
+        .command("nsrun")
+        .arg("--root")
+        .arg(&state)
+        .args(["run", "--bundle", bundle.dir.to_str().unwrap(), "n1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    listener.set_nonblocking(false).unwrap();
+    let (agent, _) = listener.accept().unwrap();
+    agent.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let (notify, payload) = receive_with_payload(&agent);
+    assert!(payload.contains(r#""fds":["seccompFd"]"#) && payload.contains(r#""metadata":"meta-7""#), "{payload}");
+    assert!(payload.contains(r#""id":"n1""#) && payload.contains(r#""status":"running""#), "{payload}");
+    // struct seccomp_notif (80 bytes) and seccomp_notif_resp (24): their ioctls.
+    const RECV: libc::c_ulong = 0xc050_2100;
+    const SEND: libc::c_ulong = 0xc018_2101;
+    let mut fds = [libc::pollfd { fd: notify.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+    // SAFETY: one valid pollfd.
+    assert_eq!(unsafe { libc::poll(fds.as_mut_ptr(), 1, 10_000) }, 1, "no call was notified");
+    let mut request = [0u64; 10];
+    // SAFETY: SECCOMP_IOCTL_NOTIF_RECV into a zeroed seccomp_notif.
+    assert_eq!(unsafe { libc::ioctl(notify.as_raw_fd(), RECV, request.as_mut_ptr()) }, 0);
+    let nr = request[2] as u32 as i64;
+    assert!(nr == libc::SYS_mkdir || nr == libc::SYS_mkdirat, "notified call {nr}");
+    let response: [u64; 3] = [request[0], 0, (-libc::ENOSPC) as u32 as u64];
+    // SAFETY: SECCOMP_IOCTL_NOTIF_SEND with a seccomp_notif_resp: id, val 0, error -ENOSPC, flags 0.
+    assert_eq!(unsafe { libc::ioctl(notify.as_raw_fd(), SEND, response.as_ptr()) }, 0);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        (out.status.code(), stdout(&out).as_str()),
+        (Some(0), "No space left on device\nnone\n"),
+        "{}",
+        stderr(&out)
+    );
+    for (from, to, says) in [
+        (r#""defaultAction":"SCMP_ACT_ALLOW""#, r#""defaultAction":"SCMP_ACT_NOTIFY""#, "cannot be the default"),
+        (r#""names":["mkdir","mkdirat"]"#, r#""names":["close"]"#, "'close' cannot be SCMP_ACT_NOTIFY"),
+        (r#","listenerMetadata""#, r#","nolistener""#, "needs a seccomp agent"),
+    ] {
+        let broken = Bundle::new(work.path(), "x", &["/bin/true"], &Parts { linux: &linux, ..Parts::default() });
+        edit(&broken, from, to);
+        if to.contains("nolistener") {
+            edit(&broken, &format!(r#""listenerPath":{:?}"#, socket.display().to_string()), r#""x":"""#);
+        }
+        let out = create(&guard, &state, &broken, "x1");
+        assert!(stderr(&out).contains(says), "{to}: {}", stderr(&out));
+        std::fs::remove_dir_all(&broken.dir).unwrap();
+    }
+    guard.check();
+}

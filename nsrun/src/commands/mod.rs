@@ -100,7 +100,7 @@ pub const COMMANDS: [Command; 15] = [
         "run",
         "[options] ID",
         "create, start, wait, delete; exit as the container did",
-        || cli::render_flags(&create::CREATE),
+        || cli::render_flags(&create::RUN),
         |w, g| create::create(w, g, true),
     ),
     command(
