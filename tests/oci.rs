@@ -882,6 +882,25 @@ fn a_terminal_without_a_console_socket_is_relayed_by_run() {
         );
     }
     assert!(!state.join("t2").exists());
+    // exec -t without a socket: the same relay, into a container that has no terminal of its own.
+    let sleeper = Bundle::new(work.path(), "s", &["/bin/sleep", "300"], &Parts::default());
+    add_devpts(&sleeper, "");
+    assert_eq!(create(&guard, &state, &sleeper, "t3").status.code(), Some(0));
+    let mut cmd = guard.command("nsrun");
+    cmd.arg("--root").arg(&state).args([
+        "exec",
+        "-t",
+        "t3",
+        "/bin/sh",
+        "-c",
+        "echo exec-tty=$(readlink /proc/self/fd/0); exit 4",
+    ]);
+    let mut pty = nstools::pty::Pty::spawn(cmd);
+    pty.expect("exec-tty=/dev/pts/0", 10);
+    assert_eq!(pty.wait(10).code(), Some(4));
+    let out = nsrun(&guard, &state, &["exec", "-t", "-d", "t3", "/bin/true"]);
+    assert!(stderr(&out).contains("cannot allocate tty if runc will detach"), "{}", stderr(&out));
+    assert_eq!(nsrun(&guard, &state, &["delete", "-f", "t3"]).status.code(), Some(0));
     guard.check();
 }
 

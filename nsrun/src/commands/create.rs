@@ -217,3 +217,34 @@ pub fn agent(config: &config::Config) -> Result<Option<OwnedFd>, Error> {
         .map(|p| console::connect(std::path::Path::new(p)))
         .transpose()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_terminal_goes_to_the_socket_to_nsruns_relay_or_is_refused_in_runcs_words() {
+        let (to_engine, relay) = console_for(true, None, true).unwrap();
+        assert!(to_engine.is_some() && relay.is_some(), "a foreground run relays");
+        let err = console_for(true, None, false).unwrap_err().to_string();
+        assert_eq!(err, TTY_WITHOUT_SOCKET);
+        let err = console_for(false, Some(std::path::Path::new("/nonexistent")), true).unwrap_err().to_string();
+        assert_eq!(err, SOCKET_WITHOUT_TTY);
+        let (none, no_relay) = console_for(false, None, true).unwrap();
+        assert!(none.is_none() && no_relay.is_none());
+        assert!(console_for(true, Some(std::path::Path::new("/nonexistent/socket")), false).is_err());
+    }
+
+    #[test]
+    fn run_takes_create_options_and_its_own() {
+        let words: Vec<OsString> =
+            ["-d", "--keep", "-b", "/b", "--pid-file=/p", "c1"].iter().map(OsString::from).collect();
+        let (args, operands) = parse("run", &RUN, &words, false).unwrap().unwrap();
+        assert!(args.detach && args.keep);
+        assert_eq!((args.bundle, args.pid_file, operands), (path("/b"), path("/p"), vec![OsString::from("c1")]));
+        let err = parse("create", &CREATE, &words, false).unwrap_err().to_string();
+        assert!(err.starts_with("create: invalid option '-d'"), "{err}");
+        let err = parse("run", &RUN, &["--no-pivot".into(), "c1".into()], false).unwrap_err().to_string();
+        assert!(err.starts_with("--no-pivot: not supported"), "{err}");
+    }
+}
