@@ -995,7 +995,7 @@ fn receive_with_payload(socket: &std::os::unix::net::UnixStream) -> (std::os::fd
     msg.msg_iov = &raw mut iov;
     msg.msg_iovlen = 1;
     msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&control);
+    msg.msg_controllen = std::mem::size_of_val(&control) as _;
     // SAFETY: a valid msghdr over our buffers.
     let n = unsafe { libc::recvmsg(socket.as_raw_fd(), &raw mut msg, 0) };
     assert!(n > 0, "recvmsg: {}", std::io::Error::last_os_error());
@@ -1056,12 +1056,12 @@ fn a_seccomp_agent_gets_the_listener_and_answers_notified_calls() {
     assert_eq!(unsafe { libc::poll(fds.as_mut_ptr(), 1, 10_000) }, 1, "no call was notified");
     let mut request = [0u64; 10];
     // SAFETY: SECCOMP_IOCTL_NOTIF_RECV into a zeroed seccomp_notif.
-    assert_eq!(unsafe { libc::ioctl(notify.as_raw_fd(), RECV, request.as_mut_ptr()) }, 0);
+    assert_eq!(unsafe { libc::ioctl(notify.as_raw_fd(), RECV as _, request.as_mut_ptr()) }, 0);
     let nr = request[2] as u32 as i64;
     assert!(nr == libc::SYS_mkdir || nr == libc::SYS_mkdirat, "notified call {nr}");
     let response: [u64; 3] = [request[0], 0, (-libc::ENOSPC) as u32 as u64];
     // SAFETY: SECCOMP_IOCTL_NOTIF_SEND with a seccomp_notif_resp: id, val 0, error -ENOSPC, flags 0.
-    assert_eq!(unsafe { libc::ioctl(notify.as_raw_fd(), SEND, response.as_ptr()) }, 0);
+    assert_eq!(unsafe { libc::ioctl(notify.as_raw_fd(), SEND as _, response.as_ptr()) }, 0);
     let out = child.wait_with_output().unwrap();
     assert_eq!(
         (out.status.code(), stdout(&out).as_str()),
