@@ -150,27 +150,32 @@ fn arch_by_name(name: &str) -> Option<common::seccomp::Arch> {
 }
 
 impl Seccomp {
+    /// An action by its name; SCMP_ACT_NOTIFY only with a seccomp agent.
+    fn action(&self, name: &str, ret: Option<u32>, field: &str) -> Read<common::seccomp::Action> {
+        use common::seccomp::Action;
+        let errno = |e: Option<u32>| e.map_or(libc::EPERM as u16, |e| e.min(4095) as u16);
+        Ok(match name {
+            "SCMP_ACT_KILL" | "SCMP_ACT_KILL_THREAD" => Action::KillThread,
+            "SCMP_ACT_KILL_PROCESS" => Action::KillProcess,
+            "SCMP_ACT_TRAP" => Action::Trap,
+            "SCMP_ACT_ERRNO" => Action::Errno(errno(ret)),
+            "SCMP_ACT_TRACE" => Action::Trace(errno(ret)),
+            "SCMP_ACT_LOG" => Action::Log,
+            "SCMP_ACT_ALLOW" => Action::Allow,
+            "SCMP_ACT_NOTIFY" if self.listener_path.is_none() => {
+                return invalid(field, "SCMP_ACT_NOTIFY needs a seccomp agent: set linux.seccomp.listenerPath");
+            }
+            "SCMP_ACT_NOTIFY" => Action::Notify,
+            other => return invalid(field, format!("'{other}' is no seccomp action")),
+        })
+    }
+
     /// The profile as common's compiler takes it. SCMP_ACT_NOTIFY needs a
     /// seccomp agent (listenerPath), and is refused as the default and for
     /// the calls nsrun makes under the filter.
     fn to_profile(&self) -> Read<common::seccomp::Profile> {
-        use common::seccomp::{Action, Condition, Op, Profile, Rule};
-        let errno = |e: Option<u32>| e.map_or(libc::EPERM as u16, |e| e.min(4095) as u16);
-        let action = |name: &str, ret: Option<u32>, field: &str| -> Read<Action> {
-            Ok(match name {
-                "SCMP_ACT_KILL" | "SCMP_ACT_KILL_THREAD" => Action::KillThread,
-                "SCMP_ACT_KILL_PROCESS" => Action::KillProcess,
-                "SCMP_ACT_TRAP" => Action::Trap,
-                "SCMP_ACT_ERRNO" => Action::Errno(errno(ret)),
-                "SCMP_ACT_TRACE" => Action::Trace(errno(ret)),
-                "SCMP_ACT_LOG" => Action::Log,
-                "SCMP_ACT_ALLOW" => Action::Allow,
-                "SCMP_ACT_NOTIFY" if self.listener_path.is_none() => {
-                    return invalid(field, "SCMP_ACT_NOTIFY needs a seccomp agent: set linux.seccomp.listenerPath");
-                }
-                _ => Action::Notify,
-            })
-        };
+        use common::seccomp::{Condition, Op, Profile, Rule};
+        let action = |name: &str, ret: Option<u32>, field: &str| self.action(name, ret, field);
         if self.default_action == "SCMP_ACT_NOTIFY" {
             return invalid(
                 "linux.seccomp.defaultAction",
