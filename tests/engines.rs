@@ -219,6 +219,7 @@ fn kubernetes_cri_runs_pods_through_nsrun_as_through_runc() {
         ("running", "true"),
         ("exec", "in-exec 6"),
         ("limits", "67108864 50000"),
+        ("updated", "100663296 25000"),
         ("stats", "true"),
         ("streams", "true"),
         ("localhost", "pong"),

@@ -203,6 +203,19 @@ async fn kubelet(k: &mut Kubelet) -> Result<(), String> {
         cgroup_file(pid, "cpu", "cpu.cfs_quota_us", "cpu.max")
     );
     say("limits", limits);
+    // Kubernetes' in-place resize: containerd sends the runtime `update -r -`.
+    let update = UpdateContainerResourcesRequest {
+        container_id: web.clone(),
+        linux: Some(resources(96 << 20, 25_000)),
+        ..Default::default()
+    };
+    call("update", k.runtime.update_container_resources(update)).await?;
+    let updated = format!(
+        "{} {}",
+        cgroup_file(pid, "memory", "memory.limit_in_bytes", "memory.max"),
+        cgroup_file(pid, "cpu", "cpu.cfs_quota_us", "cpu.max")
+    );
+    say("updated", updated);
     let stats = call("stats", k.runtime.container_stats(ContainerStatsRequest { container_id: web.clone() })).await?;
     let memory = stats.stats.and_then(|s| s.memory).and_then(|m| m.working_set_bytes).map_or(0, |v| v.value);
     say("stats", memory > 0);
