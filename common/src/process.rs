@@ -592,6 +592,19 @@ fn copy_once(stream: &Stream, buffer: &mut [u8]) -> bool {
     true
 }
 
+/// Wait for `child` to end, and return its raw wait status.
+pub fn wait_status(child: libc::pid_t) -> Result<i32, Error> {
+    loop {
+        let mut status = 0;
+        // SAFETY: a valid out-pointer; waits for our own child.
+        match unsafe { libc::waitpid(child, &mut status, 0) } {
+            -1 if Errno::last() == Errno::EINTR => continue,
+            -1 => return Err(Error::sys("cannot wait for", child, Errno::last())),
+            _ => return Ok(status),
+        }
+    }
+}
+
 /// Reap `child` if it has ended (its raw status). With `mirror_stops`, if it
 /// has stopped, stop with it and continue it once we are continued.
 fn reap(child: libc::pid_t, mirror_stops: bool) -> Result<Option<i32>, Error> {

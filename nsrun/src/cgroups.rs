@@ -341,12 +341,10 @@ pub fn offers(placed: &Placed, controller: &str) -> bool {
 
 /// Freeze (`true`) or thaw every process in it: v2's cgroup.freeze, else the v1 freezer.
 pub fn freeze(placed: &[Placed], frozen: bool) -> Result<(), Error> {
-    let v2 = placed.iter().find(|p| p.v2 && p.dir.join("cgroup.freeze").exists());
-    let v1 = placed.iter().find(|p| !p.v2 && p.dir.join("freezer.state").exists());
-    let (file, value) = match (v1, v2) {
-        (Some(p), _) => (p.dir.join("freezer.state"), if frozen { "FROZEN" } else { "THAWED" }),
-        (None, Some(p)) => (p.dir.join("cgroup.freeze"), if frozen { "1" } else { "0" }),
-        (None, None) => return Err(Error::new("cannot freeze", "the container", "no freezer is mounted here")),
+    let (file, value) = match freezer_of(placed) {
+        Some(p) if !p.v2 => (p.dir.join("freezer.state"), if frozen { "FROZEN" } else { "THAWED" }),
+        Some(p) => (p.dir.join("cgroup.freeze"), if frozen { "1" } else { "0" }),
+        None => return Err(Error::new("cannot freeze", "the container", "no freezer is mounted here")),
     };
     trace::step(|| format!("echo {value} > {}", file.display()));
     procfs::write_once(&file, value).map_err(|e| Error::sys(format!("cannot write {value} to"), file.display(), e))?;
@@ -359,6 +357,17 @@ pub fn freeze(placed: &[Placed], frozen: bool) -> Result<(), Error> {
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
     Err(Error::new("cannot freeze", file.display(), "still FREEZING after 1 s"))
+}
+
+/// The cgroup whose freezer holds all its processes (v1's freezer, else
+/// v2's), for criu to freeze them by.
+pub fn freezer(placed: &[Placed]) -> Option<PathBuf> {
+    freezer_of(placed).map(|p| p.dir.clone())
+}
+
+fn freezer_of(placed: &[Placed]) -> Option<&Placed> {
+    let v1 = placed.iter().find(|p| !p.v2 && p.dir.join("freezer.state").exists());
+    v1.or_else(|| placed.iter().find(|p| p.v2 && p.dir.join("cgroup.freeze").exists()))
 }
 
 /// Whether the container's processes are frozen now.

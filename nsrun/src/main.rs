@@ -46,6 +46,7 @@ Global options:
       --log-format=FORMAT  text or json (one {\"level\",\"msg\",\"time\"} line)
       --debug              trace each step on stderr
       --systemd-cgroup     refused: nsrun manages cgroupfs paths itself
+      --criu=PATH          the criu executable (default criu, from PATH)
   -h, --help               show this help and exit
   -V, --version            show the version and exit
 ",
@@ -58,6 +59,7 @@ struct Global {
     json: bool,
     debug: bool,
     systemd_cgroup: bool,
+    criu: Option<PathBuf>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -99,6 +101,7 @@ fn take_global(g: &mut Global, opt: &Opt, parser: &mut lexopt::Parser) -> Result
         }
         o if o.is(None, "debug") => g.debug = true,
         o if o.is(None, "systemd-cgroup") => g.systemd_cgroup = true,
+        o if o.is(None, "criu") => g.criu = Some(PathBuf::from(value()?)),
         other => return Err(CLI.usage_error(other.unexpected())),
     }
     Ok(())
@@ -132,7 +135,10 @@ fn dispatch(inv: &Invocation) -> Result<i32, Error> {
             "not supported: nsrun manages cgroupfs paths itself (use cgroup_manager=\"cgroupfs\")",
         ));
     }
-    let global = commands::Global { root: inv.global.root.clone().unwrap_or_else(|| PathBuf::from("/run/nsrun")) };
+    let global = commands::Global {
+        root: inv.global.root.clone().unwrap_or_else(|| PathBuf::from("/run/nsrun")),
+        criu: inv.global.criu.clone().unwrap_or_else(|| PathBuf::from("criu")),
+    };
     commands::dispatch(&inv.command, &inv.rest, &global)
 }
 
@@ -209,7 +215,7 @@ mod tests {
     #[test]
     fn global_options_come_before_the_command() {
         let Ok(Parsed::Run(inv)) =
-            parse(&["--root", "/run/x", "--log=/tmp/l", "--log-format=json", "create", "--bundle", "/b", "c1"])
+            parse(&["--root", "/run/x", "--log=/tmp/l", "--log-format=json", "--criu=/opt/criu", "create", "--bundle", "/b", "c1"])
         else {
             panic!()
         };
@@ -220,7 +226,8 @@ mod tests {
                 log: Some("/tmp/l".into()),
                 json: true,
                 debug: false,
-                systemd_cgroup: false
+                systemd_cgroup: false,
+                criu: Some("/opt/criu".into()),
             }
         );
         assert_eq!(inv.command, "create");

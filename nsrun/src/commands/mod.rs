@@ -2,6 +2,7 @@
 //! operands, then one call into `container`. `run` parses the global options
 //! and hands the command's own words here.
 
+mod checkpoint;
 mod create;
 mod exec;
 mod info;
@@ -21,6 +22,8 @@ use crate::CLI;
 /// What every command gets: where containers' state lives.
 pub struct Global {
     pub root: PathBuf,
+    /// The criu executable checkpoint and restore run.
+    pub criu: PathBuf,
 }
 
 /// A command of runc's command line: how `--help` shows it, and how it runs.
@@ -49,7 +52,7 @@ fn no_options() -> String {
 }
 
 /// Every command, in the order `nsrun --help` lists them.
-pub const COMMANDS: [Command; 15] = [
+pub const COMMANDS: [Command; 17] = [
     command(
         "create",
         "[options] ID",
@@ -112,6 +115,20 @@ pub const COMMANDS: [Command; 15] = [
     ),
     command("list", "[options]", "the containers under --root", || cli::render_flags(&info::LIST), info::list),
     command("spec", "[options]", "write a config.json to start from", || cli::render_flags(&info::SPEC), info::spec),
+    command(
+        "checkpoint",
+        "[options] ID",
+        "its processes written to images by criu (then ended)",
+        || cli::render_flags(&checkpoint::CHECKPOINT),
+        checkpoint::checkpoint,
+    ),
+    command(
+        "restore",
+        "[options] ID",
+        "a container made again from images by criu",
+        || cli::render_flags(&checkpoint::RESTORE),
+        checkpoint::restore,
+    ),
     command("features", "", "what this nsrun does (the runtime-spec document)", no_options, |w, _| simple::features(w)),
 ];
 
@@ -149,12 +166,7 @@ pub fn dispatch(name: &str, words: &[OsString], global: &Global) -> Result<i32, 
     if let Some(c) = COMMANDS.iter().find(|c| c.name == name) {
         return (c.run)(words, global);
     }
-    match name {
-        "checkpoint" | "restore" => {
-            Err(Error::new(format!("cannot {name}"), "", "not built yet in this version of nsrun"))
-        }
-        other => Err(CLI.usage_error(format!("unknown command {}", quoted(other)))),
-    }
+    Err(CLI.usage_error(format!("unknown command {}", quoted(name))))
 }
 
 /// A command's options through its `table`, then its operands: all of them,

@@ -140,7 +140,7 @@ fn namespaces(config: &Config) -> Result<Namespaces, Error> {
 }
 
 /// The device rules the config's own devices need (their nodes are made inside).
-fn device_rules(config: &Config) -> Vec<common::cgroup::devices::Rule> {
+pub(super) fn device_rules(config: &Config) -> Vec<common::cgroup::devices::Rule> {
     config
         .linux
         .devices
@@ -159,7 +159,7 @@ fn device_rules(config: &Config) -> Vec<common::cgroup::devices::Rule> {
 }
 
 /// ROOT/ID, new, root's alone: whoever opens the FIFO starts the container.
-fn make_dir(root: &Path, id: &str) -> Result<PathBuf, Error> {
+pub(super) fn make_dir(root: &Path, id: &str) -> Result<PathBuf, Error> {
     std::fs::create_dir_all(root).map_err(|e| Error::new("cannot create", root.display(), common::io_reason(&e)))?;
     let dir = dir_of(root, id);
     std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700).create(&dir).map_err(|e| match e

@@ -12,6 +12,7 @@ use common::Error;
 use crate::config::Config;
 
 mod becoming;
+mod checkpoint;
 mod commands;
 mod create;
 mod init;
@@ -19,6 +20,7 @@ mod root;
 mod state;
 
 pub use becoming::{Agent, become_process, check_capabilities, compile_filter, set_oom_score_adj, set_rlimits};
+pub use checkpoint::{Criu, Dump, checkpoint, restore};
 pub use commands::{delete, freeze, kill, parse_signal, processes, run, start};
 use create::Container;
 pub use create::{Files, create};
