@@ -1093,6 +1093,15 @@ fn criu_refusal() -> Option<String> {
     (!out.status.success()).then(|| text.lines().find(|l| l.contains("Error")).unwrap_or(&text).trim().to_owned())
 }
 
+/// nsrun's error, with the end of the criu log it names.
+fn with_criu_log(out: &Output) -> String {
+    let err = stderr(out);
+    let log = err.rsplit_once("(log: ").and_then(|(_, rest)| rest.split_once(')')).map(|(path, _)| path.to_owned());
+    let text = log.and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    format!("{err}{}", lines[lines.len().saturating_sub(40)..].join("\n"))
+}
+
 /// The counter the container's shell keeps in memory and writes out.
 fn count(bundle: &Bundle) -> u64 {
     std::fs::read_to_string(bundle.dir.join("rootfs/tmp/count")).unwrap_or_default().trim().parse().unwrap_or(0)
@@ -1126,10 +1135,17 @@ fn checkpoint_and_restore_keep_memory_pids_and_mounts() {
     std::fs::create_dir_all(&data).unwrap();
     std::fs::write(data.join("x"), "from the host\n").unwrap();
     let guard = Guard::new(&[]);
-    let mounts = format!(r#"{{"destination":"/data","type":"bind","source":"{}","options":["rbind","ro"]}},"#, data.display());
-    let script = "sleep 1000 & echo $! > /tmp/child; i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done";
+    let mounts =
+        format!(r#"{{"destination":"/data","type":"bind","source":"{}","options":["rbind","ro"]}},"#, data.display());
+    let script =
+        "sleep 1000 & echo $! > /tmp/child; i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done";
     let linux = r#""resources":{"pids":{"limit":40}},"#;
-    let bundle = Bundle::new(work.path(), "b", &["/bin/sh", "-c", script], &Parts { linux, mounts: &mounts, ..Parts::default() });
+    let bundle = Bundle::new(
+        work.path(),
+        "b",
+        &["/bin/sh", "-c", script],
+        &Parts { linux, mounts: &mounts, ..Parts::default() },
+    );
     let b = bundle.dir.to_str().unwrap();
     let run_detached = |args: &[&str]| {
         let err = work.path().join("nsrun.err");
@@ -1152,7 +1168,8 @@ fn checkpoint_and_restore_keep_memory_pids_and_mounts() {
 
     if let Some(why) = criu_refusal() {
         // criu cannot work here: the checkpoint fails in its words, the container runs on.
-        let out = nsrun(&guard, &state, &["checkpoint", "--image-path", work.path().join("img").to_str().unwrap(), "c1"]);
+        let out =
+            nsrun(&guard, &state, &["checkpoint", "--image-path", work.path().join("img").to_str().unwrap(), "c1"]);
         assert_eq!(out.status.code(), Some(1));
         assert!(stderr(&out).starts_with("nsrun: cannot checkpoint: 'c1': criu failed (exit 1): "), "{}", stderr(&out));
         assert_eq!(state_of(&guard, &state, "c1").0, "running");
@@ -1164,17 +1181,28 @@ fn checkpoint_and_restore_keep_memory_pids_and_mounts() {
 
     let img1 = work.path().join("img1");
     let out = nsrun(&guard, &state, &["checkpoint", "--leave-running", "--image-path", img1.to_str().unwrap(), "c1"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", with_criu_log(&out));
     assert!(img1.join("inventory.img").is_file() && img1.join("dump.log").is_file());
     assert_eq!(state_of(&guard, &state, "c1").0, "running", "--leave-running leaves it running");
 
     let before = wait_count(&bundle, 20);
     let child: u32 = std::fs::read_to_string(bundle.dir.join("rootfs/tmp/child")).unwrap().trim().parse().unwrap();
-    let out = nsrun(&guard, &state, &["checkpoint", "--image-path", "img2", "--work-path", "work2", "c1"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Relative paths are the caller's working directory's, as runc takes them.
+    let in_work = |args: &[&str]| {
+        let mut command = guard.command("nsrun");
+        command.arg("--root").arg(&state).args(args).current_dir(work.path()).stdin(Stdio::null());
+        command.output().unwrap()
+    };
+    let out = in_work(&["checkpoint", "--image-path", "img2", "--work-path", "work2", "c1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", with_criu_log(&out));
     let (img2, work2) = (work.path().join("img2"), work.path().join("work2"));
-    assert!(img2.join("inventory.img").is_file() && work2.join("dump.log").is_file() && !img2.join("dump.log").exists());
-    assert!(stderr(&nsrun(&guard, &state, &["state", "c1"])).contains("container does not exist"), "the checkpoint ended it");
+    assert!(
+        img2.join("inventory.img").is_file() && work2.join("dump.log").is_file() && !img2.join("dump.log").exists()
+    );
+    assert!(
+        stderr(&nsrun(&guard, &state, &["state", "c1"])).contains("container does not exist"),
+        "the checkpoint ended it"
+    );
     let stopped_at = count(&bundle);
     assert!(stopped_at >= before);
 
@@ -1186,18 +1214,25 @@ fn checkpoint_and_restore_keep_memory_pids_and_mounts() {
     let after = wait_count(&bundle, stopped_at + 3);
     assert!(after > stopped_at);
     // Its PIDs inside, and the bind mount from the host.
-    let out = nsrun(&guard, &state, &["exec", "c1", "/bin/sh", "-c", &format!("cat /proc/{child}/cmdline | tr '\\0' ' '; cat /data/x")]);
+    let out = nsrun(
+        &guard,
+        &state,
+        &["exec", "c1", "/bin/sh", "-c", &format!("cat /proc/{child}/cmdline | tr '\\0' ' '; cat /data/x")],
+    );
     assert_eq!(stdout(&out), "sleep 1000 from the host\n", "{}", stderr(&out));
     // Its cgroup: the container's, with the config's limit.
     let dirs = cgroup_dirs(&state, "c1");
     assert_eq!(cgroup_file(&dirs, &["pids.max"]), "40");
     let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    assert!(dirs.iter().any(|d| own.lines().any(|l| d.ends_with(l.splitn(3, ':').nth(2).unwrap().trim_start_matches('/')))), "{own} {dirs:?}");
+    assert!(
+        dirs.iter().any(|d| own.lines().any(|l| d.ends_with(l.splitn(3, ':').nth(2).unwrap().trim_start_matches('/')))),
+        "{own} {dirs:?}"
+    );
 
     // Once more, restored in the foreground: its death is restore's status, and the container goes.
-    let out = nsrun(&guard, &state, &["checkpoint", "--image-path", "img3", "c1"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let restore = guard
+    let out = in_work(&["checkpoint", "--image-path", "img3", "c1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", with_criu_log(&out));
+    let mut restore = guard
         .command("nsrun")
         .arg("--root")
         .arg(&state)
@@ -1208,14 +1243,22 @@ fn checkpoint_and_restore_keep_memory_pids_and_mounts() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_status(&guard, &state, "c1", "running");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while state_of(&guard, &state, "c1").0 != "running" {
+        if restore.try_wait().unwrap().is_some() {
+            panic!("restore ended: {}", with_criu_log(&restore.wait_with_output().unwrap()));
+        }
+        assert!(Instant::now() < deadline, "c1 was never restored");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     assert_eq!(nsrun(&guard, &state, &["kill", "c1", "KILL"]).status.code(), Some(0));
     let out = restore.wait_with_output().unwrap();
     assert_eq!(nstools::code(&out), 137, "{}", stderr(&out));
     assert!(!state.join("c1").exists());
 
     // What it refuses, before anything is made.
-    let out = nsrun(&guard, &state, &["restore", "--image-path", work.path().join("none").to_str().unwrap(), "-b", b, "c2"]);
+    let out =
+        nsrun(&guard, &state, &["restore", "--image-path", work.path().join("none").to_str().unwrap(), "-b", b, "c2"]);
     assert!(stderr(&out).contains("no checkpoint there (inventory.img)"), "{}", stderr(&out));
     assert!(!state.join("c2").exists());
 }

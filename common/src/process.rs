@@ -202,14 +202,21 @@ fn sent_by_a_process(info: &libc::siginfo_t) -> bool {
 /// Wait for `child`, passing on every signal sent to us, and return its raw
 /// wait status.
 pub fn wait_forwarding(child: libc::pid_t) -> Result<i32, Error> {
-    wait_loop(child, None, false)
+    wait_loop(child, None, false, false)
+}
+
+/// [`wait_forwarding`] for a child in a session of its own (a container's
+/// process, as runc makes it): the terminal's signals (Ctrl-C) reach only
+/// us, so those go on too.
+pub fn wait_forwarding_every(child: libc::pid_t) -> Result<i32, Error> {
+    wait_loop(child, None, false, true)
 }
 
 /// [`wait_forwarding`], and stop when `child` stops, as nsenter does: the
 /// shell that runs us sees the job stopped, and once it continues us, we
 /// continue the child.
 pub fn wait_mirroring_stops(child: libc::pid_t) -> Result<i32, Error> {
-    wait_loop(child, None, true)
+    wait_loop(child, None, true, false)
 }
 
 /// [`wait_forwarding`], calling `tick` at least every `every` meanwhile (for
@@ -218,13 +225,14 @@ pub fn wait_forwarding_ticking(
     child: libc::pid_t,
     tick: Option<(std::time::Duration, &mut dyn FnMut())>,
 ) -> Result<i32, Error> {
-    wait_loop(child, tick, false)
+    wait_loop(child, tick, false, false)
 }
 
 fn wait_loop(
     child: libc::pid_t,
     mut tick: Option<(std::time::Duration, &mut dyn FnMut())>,
     mirror_stops: bool,
+    every_signal: bool,
 ) -> Result<i32, Error> {
     let mut signals = forwarded_signals();
     signals.push(libc::SIGCHLD);
@@ -260,7 +268,7 @@ fn wait_loop(
                 None => continue,
             }
         }
-        if sent_by_a_process(&info) {
+        if every_signal || sent_by_a_process(&info) {
             // SAFETY: `child` is our unreaped child, so its pid cannot have been reused.
             unsafe { libc::kill(child, sig) };
         }

@@ -83,7 +83,7 @@ pub fn exec(dir: &Path, id: &str, config: &Config, mut e: Exec) -> Result<i32, E
             match (&e.relay, e.detach) {
                 (_, true) => Ok(0),
                 (Some(ours), false) => Ok(process::mirror(crate::console::relay(ours, pid)?)),
-                (None, false) => Ok(process::mirror(process::wait_forwarding(pid)?)),
+                (None, false) => Ok(process::mirror(process::wait_forwarding_every(pid)?)),
             }
         }
     }
@@ -170,18 +170,21 @@ fn become_and_exec(
         process::child_exit(1);
     }
     drop(from_parent);
-    let result = e
-        .console
-        .as_ref()
-        .map_or(Ok(()), |socket| crate::console::take_terminal(socket, &e.process))
-        .map_err(|err| err.with_code(1))
-        .and_then(|()| container::set_rlimits(&e.process))
-        .and_then(|()| {
-            // Before the filter goes on: a strict profile need allow nothing of ours.
-            container::keep_only_fds(e.preserve_fds);
-            common::signals::restore();
-            container::become_process(&e.process, filter, agent)
-        });
+    // A session of its own, as runc gives it (the terminal's, or one without a terminal):
+    // no door to the caller's terminal, and criu can checkpoint a tree whose session
+    // leader is inside.
+    let result = match &e.console {
+        Some(socket) => crate::console::take_terminal(socket, &e.process),
+        None => nix::unistd::setsid().map(drop).map_err(|err| Error::sys("cannot start", "a session", err)),
+    }
+    .map_err(|err| err.with_code(1))
+    .and_then(|()| container::set_rlimits(&e.process))
+    .and_then(|()| {
+        // Before the filter goes on: a strict profile need allow nothing of ours.
+        container::keep_only_fds(e.preserve_fds);
+        common::signals::restore();
+        container::become_process(&e.process, filter, agent)
+    });
     if let Err(err) = result {
         common::report(&err);
         process::child_exit(err.code);

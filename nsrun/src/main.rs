@@ -214,9 +214,17 @@ mod tests {
 
     #[test]
     fn global_options_come_before_the_command() {
-        let Ok(Parsed::Run(inv)) =
-            parse(&["--root", "/run/x", "--log=/tmp/l", "--log-format=json", "--criu=/opt/criu", "create", "--bundle", "/b", "c1"])
-        else {
+        let Ok(Parsed::Run(inv)) = parse(&[
+            "--root",
+            "/run/x",
+            "--log=/tmp/l",
+            "--log-format=json",
+            "--criu=/opt/criu",
+            "create",
+            "--bundle",
+            "/b",
+            "c1",
+        ]) else {
             panic!()
         };
         assert_eq!(

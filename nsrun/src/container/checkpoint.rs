@@ -64,8 +64,23 @@ impl Criu {
     }
 }
 
+/// How criu shuts the container's network while it works: its default runs
+/// iptables-restore, which a machine without iptables lacks; there, criu's
+/// own nftables (libnftables, linked in) does it. Either way the same on
+/// dump and restore.
+pub fn network_lock(path: &std::ffi::OsStr) -> Option<[&'static str; 2]> {
+    let iptables = common::exec::runnable(std::ffi::OsStr::new("iptables-restore"), path).is_ok();
+    (!iptables).then_some(["--network-lock", "nftables"])
+}
+
 /// `criu dump` (or pre-dump) of the tree under `pid`, frozen through `freezer`.
-fn dump_args(criu: &Criu, dump: Dump, pid: libc::pid_t, freezer: Option<&Path>, externals: &[External]) -> Vec<OsString> {
+fn dump_args(
+    criu: &Criu,
+    dump: Dump,
+    pid: libc::pid_t,
+    freezer: Option<&Path>,
+    (externals, stdio): (&[External], &[Stdio]),
+) -> Vec<OsString> {
     let action = if dump.pre_dump { "pre-dump" } else { "dump" };
     let mut args = criu.common(action, &format!("{action}.log"));
     args.extend(["--tree".into(), pid.to_string().into()]);
@@ -75,6 +90,9 @@ fn dump_args(criu: &Criu, dump: Dump, pid: libc::pid_t, freezer: Option<&Path>, 
     for e in externals {
         args.extend(["--external".into(), format!("mnt[{}]:{}", e.destination, e.destination).into()]);
     }
+    for key in stdio.iter().filter(|s| s.external).map(|s| &s.key) {
+        args.extend(["--external".into(), key.into()]);
+    }
     if dump.leave_running && !dump.pre_dump {
         args.push("--leave-running".into());
     }
@@ -83,7 +101,13 @@ fn dump_args(criu: &Criu, dump: Dump, pid: libc::pid_t, freezer: Option<&Path>, 
 
 /// `criu restore` into `root` (the bundle's rootfs, bound there), the root
 /// task a child of ours (--restore-sibling), its PID written to `pid_file`.
-fn restore_args(criu: &Criu, root: &Path, pid_file: &Path, externals: &[External], cgroup_roots: &[String]) -> Vec<OsString> {
+fn restore_args(
+    criu: &Criu,
+    (root, pid_file): (&Path, &Path),
+    externals: &[External],
+    cgroup_roots: &[String],
+    inherited: &[(i32, String)],
+) -> Vec<OsString> {
     let mut args = criu.common("restore", "restore.log");
     args.extend(["--root".into(), root.into(), "--pidfile".into(), pid_file.into()]);
     args.extend(["--restore-detached".into(), "--restore-sibling".into()]);
@@ -95,7 +119,167 @@ fn restore_args(criu: &Criu, root: &Path, pid_file: &Path, externals: &[External
     for r in cgroup_roots {
         args.extend(["--cgroup-root".into(), r.into()]);
     }
+    for (fd, key) in inherited {
+        args.extend(["--inherit-fd".into(), format!("fd[{fd}]:{key}").into()]);
+    }
     args
+}
+
+/// One of the container process's stdio descriptors as criu must hear of
+/// it: a pipe or socket (criu dumps it; restore hands it ours), or a file
+/// or terminal of the host's (outside every mount of the container:
+/// external on dump, ours on restore). runc does the same.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stdio {
+    fd: i32,
+    /// criu's name for it: pipe:[INO], socket:[INO], file[MNT:INO], tty[RDEV:DEV].
+    key: String,
+    external: bool,
+}
+
+/// Where the keys are kept between checkpoint and restore, in the images.
+const STDIO_FILE: &str = "nsrun-stdio.json";
+
+/// What descriptor `fd` is, from `link` (its /proc/PID/fd/N), its stat, its
+/// mount's id (fdinfo) and the ids of the container's mounts.
+fn stdio_key(fd: i32, link: &str, st: &libc::stat, mnt_id: u64, container_mounts: &[u64]) -> Option<Stdio> {
+    if link.starts_with("pipe:") || link.starts_with("socket:") {
+        return Some(Stdio { fd, key: link.to_owned(), external: false });
+    }
+    let char_device = st.st_mode & libc::S_IFMT == libc::S_IFCHR;
+    // ptys (136-143), the consoles and ttys (4, 5).
+    if char_device && matches!(libc::major(st.st_rdev), 4 | 5 | 136..=143) {
+        return Some(Stdio { fd, key: format!("tty[{:x}:{:x}]", st.st_rdev, st.st_dev), external: true });
+    }
+    let key = format!("file[{mnt_id:x}:{:x}]", st.st_ino);
+    (!container_mounts.contains(&mnt_id)).then_some(Stdio { fd, key, external: true })
+}
+
+/// The stdio of the container's process `pid`, each that criu must be told of.
+fn stdio_of(pid: libc::pid_t) -> Result<Vec<Stdio>, Error> {
+    let mountinfo = format!("/proc/{pid}/mountinfo");
+    let text = std::fs::read_to_string(&mountinfo)
+        .map_err(|e| Error::new("cannot read", &mountinfo, common::io_reason(&e)))?;
+    let mounts: Vec<u64> = text.lines().filter_map(|l| l.split(' ').next()?.parse().ok()).collect();
+    let mut found = Vec::new();
+    for fd in 0..3 {
+        let path = format!("/proc/{pid}/fd/{fd}");
+        let Ok(link) = std::fs::read_link(&path) else { continue };
+        let st = nix::sys::stat::stat(path.as_str()).map_err(|e| Error::sys("cannot stat", &path, e))?;
+        let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).unwrap_or_default();
+        let mnt_id = info.lines().find_map(|l| l.strip_prefix("mnt_id:")).and_then(|v| v.trim().parse().ok());
+        found.extend(stdio_key(fd, &link.to_string_lossy(), &st, mnt_id.unwrap_or(0), &mounts));
+    }
+    Ok(found)
+}
+
+fn write_stdio(images: &Path, stdio: &[Stdio]) -> Result<(), Error> {
+    let v: Vec<serde_json::Value> =
+        stdio.iter().map(|s| serde_json::json!({"fd": s.fd, "key": s.key, "external": s.external})).collect();
+    common::ReplacedFile::at(&images.join(STDIO_FILE))?.write(serde_json::Value::Array(v).to_string().as_bytes())
+}
+
+/// What checkpoint kept of the stdio; none for another runtime's images.
+fn read_stdio(images: &Path) -> Vec<Stdio> {
+    let bytes = common::read_regular(&images.join(STDIO_FILE), 64 << 10).unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| {
+            let fd = s["fd"].as_i64().filter(|fd| (0..3).contains(fd))? as i32;
+            let key = s["key"].as_str().filter(|k| !k.is_empty() && !k.contains(['\n', '\0']))?.to_owned();
+            Some(Stdio { fd, key, external: s["external"].as_bool().unwrap_or(false) })
+        })
+        .collect()
+}
+
+/// What restore's own descriptor is, as far as criu's keys go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Pipe,
+    Socket,
+    Terminal,
+    /// A file or device criu can set the position of.
+    Seekable,
+    Other,
+}
+
+/// What the restored process gets for a dumped descriptor of `key` where
+/// restore has one of `ours`: ours when criu can take it for that key; for a
+/// host file, /dev/null when ours cannot be one; for a pipe or socket, the
+/// one criu makes (its peer gone, as it was). A terminal needs a terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Handover {
+    Ours,
+    DevNull,
+    CriusOwn,
+}
+
+fn handover(key: &str, ours: Kind) -> Result<Handover, &'static str> {
+    let wanted = if key.starts_with("pipe:") {
+        Kind::Pipe
+    } else if key.starts_with("socket:") {
+        Kind::Socket
+    } else if key.starts_with("tty[") {
+        Kind::Terminal
+    } else {
+        Kind::Seekable
+    };
+    match (wanted, ours) {
+        (w, o) if w == o => Ok(Handover::Ours),
+        (Kind::Pipe | Kind::Socket, _) => Ok(Handover::CriusOwn),
+        (Kind::Terminal, _) => Err("it was a terminal, and restore's is not"),
+        _ => Ok(Handover::DevNull),
+    }
+}
+
+fn kind_of(fd: i32) -> Kind {
+    // SAFETY: plain data, filled by fstat.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat and isatty on a descriptor number; failures are answers.
+    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+        return Kind::Other;
+    }
+    match st.st_mode & libc::S_IFMT {
+        libc::S_IFIFO => Kind::Pipe,
+        libc::S_IFSOCK => Kind::Socket,
+        // SAFETY: as above.
+        _ if unsafe { libc::isatty(fd) } == 1 => Kind::Terminal,
+        // SAFETY: lseek to where it is: whether criu can set a position on it.
+        _ if unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) } != -1 => Kind::Seekable,
+        _ => Kind::Other,
+    }
+}
+
+/// Our stdio, copied above what criu uses, for --inherit-fd: the restored
+/// process gets the descriptors restore was given, as runc's does (runc
+/// hands over pipes only). One descriptor per key (stdout and stderr are
+/// often one pipe).
+fn hand_over_stdio(stdio: &[Stdio]) -> Result<Vec<(i32, String)>, Error> {
+    let mut inherited: Vec<(i32, String)> = Vec::new();
+    for s in stdio {
+        if inherited.iter().any(|(_, k)| *k == s.key) {
+            continue;
+        }
+        let why = |reason: String| Error::new("cannot hand over", format!("descriptor {}", s.fd), reason);
+        let from = match handover(&s.key, kind_of(s.fd)).map_err(|r| why(r.to_owned()))? {
+            Handover::CriusOwn => continue,
+            Handover::Ours => s.fd,
+            Handover::DevNull => {
+                nix::fcntl::open("/dev/null", nix::fcntl::OFlag::O_RDWR, nix::sys::stat::Mode::empty())
+                    .map(std::os::fd::IntoRawFd::into_raw_fd)
+                    .map_err(|e| why(format!("/dev/null: {}", e.desc())))?
+            }
+        };
+        // SAFETY: F_DUPFD of a descriptor of ours, in the child that execs criu next.
+        let copy = unsafe { libc::fcntl(from, libc::F_DUPFD, 10) };
+        if copy == -1 {
+            return Err(why(nix::errno::Errno::last().desc().to_owned()));
+        }
+        inherited.push((copy, s.key.clone()));
+    }
+    Ok(inherited)
 }
 
 /// A mount whose source lies outside the container: CRIU cannot find it in
@@ -143,9 +327,14 @@ fn cgroup_roots(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Why criu failed, from its log: the first line it marked as an error.
-fn first_error(log: &str) -> Option<&str> {
-    log.lines().find(|l| l.contains("Error (")).map(str::trim)
+/// Why criu failed, from its log: the last two errors before its verdict
+/// ("Dumping FAILED."), the one that stopped it and the step it stopped;
+/// earlier ones it may have recovered from (a missing iptables-save).
+fn why_failed(log: &str) -> Option<String> {
+    let errors: Vec<&str> =
+        log.lines().filter(|l| l.contains("Error (") && !l.ends_with("FAILED.")).map(str::trim).collect();
+    let last = &errors[errors.len().saturating_sub(2)..];
+    (!last.is_empty()).then(|| last.join("; "))
 }
 
 /// What nsrun does not checkpoint, refused before criu runs.
@@ -172,13 +361,16 @@ pub fn checkpoint(dir: &Path, id: &str, criu: &Criu, dump: Dump) -> Result<(), E
     if !matches!(state.status(dir), Status::Running | Status::Paused) {
         return Err(Error::new("cannot checkpoint", quoted(id), NOT_RUNNING));
     }
-    let config = kept_config(dir).ok_or_else(|| Error::new("cannot read", dir.join(CONFIG).display(), "not a config"))?;
+    let config =
+        kept_config(dir).ok_or_else(|| Error::new("cannot read", dir.join(CONFIG).display(), "not a config"))?;
     refuse_uncheckpointable(&config, id)?;
     make_private_dir(&criu.images)?;
     make_private_dir(criu.work())?;
     let freezer = cgroups::freezer(&state.cgroups);
     let externals = externals(&config, Path::new(&state.bundle));
-    let args = dump_args(criu, dump, state.pid, freezer.as_deref(), &externals);
+    let stdio = stdio_of(state.pid)?;
+    write_stdio(&criu.images, &stdio)?;
+    let args = dump_args(criu, dump, state.pid, freezer.as_deref(), (&externals, &stdio));
     run_criu(&args, criu.work(), if dump.pre_dump { "pre-dump.log" } else { "dump.log" }, || Ok(()))
         .map_err(|why| Error::new("cannot checkpoint", quoted(id), why))?;
     if dump.leave_running || dump.pre_dump {
@@ -234,14 +426,18 @@ fn restore_into(
     let restored = make_private_dir(&mount_point).and_then(|()| {
         let externals = externals(config, bundle);
         // The roots are read in the child, once it is in the container's cgroups.
+        let stdio = read_stdio(&criu.images);
         let prepare = || {
             cgroups::join(&placed, std::process::id() as libc::pid_t)?;
             let own = std::fs::read_to_string("/proc/self/cgroup")
                 .map_err(|e| Error::new("cannot read", "/proc/self/cgroup", common::io_reason(&e)))?;
             bind_root(rootfs, &mount_point)?;
-            Ok(cgroup_roots(&own))
+            Ok((cgroup_roots(&own), hand_over_stdio(&stdio)?))
         };
-        run_criu_with(criu.work(), "restore.log", prepare, |roots| restore_args(criu, &mount_point, &pid_file, &externals, &roots))
+        let args = |(roots, inherited): (Vec<String>, Vec<(i32, String)>)| {
+            restore_args(criu, (&mount_point, &pid_file), &externals, &roots, &inherited)
+        };
+        run_criu_with(criu.work(), "restore.log", prepare, args)
             .map_err(|why| Error::new("cannot restore", quoted(id), why))
     });
     let pid = restored.and_then(|()| read_pid(&pid_file));
@@ -320,7 +516,12 @@ fn read_pid(file: &Path) -> Result<libc::pid_t, Error> {
     text.trim().parse().map_err(|_| Error::new("cannot read", file.display(), "not a PID"))
 }
 
-fn run_criu(args: &[OsString], work: &Path, log: &str, prepare: impl FnOnce() -> Result<(), Error>) -> Result<(), String> {
+fn run_criu(
+    args: &[OsString],
+    work: &Path,
+    log: &str,
+    prepare: impl FnOnce() -> Result<(), Error>,
+) -> Result<(), String> {
     run_criu_with(work, log, prepare, |()| args.to_vec())
 }
 
@@ -353,7 +554,7 @@ fn run_criu_with<T>(
                 code if code > 128 => format!("criu killed by signal {}", code - 128),
                 code => format!("criu failed (exit {code})"),
             };
-            Err(match first_error(&text) {
+            Err(match why_failed(&text) {
                 Some(line) => format!("{how}: {line} (log: {})", log_path.display()),
                 None => format!("{how} (log: {})", log_path.display()),
             })
@@ -382,13 +583,19 @@ mod tests {
     #[test]
     fn dump_names_the_tree_its_freezer_its_external_mounts() {
         let ext = [External { destination: "/data".into(), source: "/srv/data".into() }];
-        let args = dump_args(&criu(), Dump { leave_running: true, pre_dump: false }, 42, Some(Path::new("/cg/c1")), &ext);
+        let stdio = [
+            Stdio { fd: 0, key: "file[18:5]".into(), external: true },
+            Stdio { fd: 1, key: "pipe:[77]".into(), external: false },
+        ];
+        let dump = Dump { leave_running: true, pre_dump: false };
+        let args = dump_args(&criu(), dump, 42, Some(Path::new("/cg/c1")), (&ext, &stdio));
         assert_eq!(
             words(&args),
             "criu dump --images-dir /img --work-dir /img --log-file dump.log -v4 --manage-cgroups=soft \
-             --tcp-established --tree 42 --freeze-cgroup /cg/c1 --external mnt[/data]:/data --leave-running"
+             --tcp-established --tree 42 --freeze-cgroup /cg/c1 --external mnt[/data]:/data --external file[18:5] \
+             --leave-running"
         );
-        let pre = dump_args(&criu(), Dump { leave_running: true, pre_dump: true }, 42, None, &[]);
+        let pre = dump_args(&criu(), Dump { leave_running: true, pre_dump: true }, 42, None, (&[], &[]));
         assert!(words(&pre).starts_with("criu pre-dump --images-dir /img"), "{}", words(&pre));
         assert!(!words(&pre).contains("--leave-running"), "pre-dump leaves them running anyway");
     }
@@ -398,13 +605,48 @@ mod tests {
         let mut c = criu();
         c.work = Some("/work".into());
         let ext = [External { destination: "/data".into(), source: "/srv/data".into() }];
-        let args = restore_args(&c, Path::new("/run/x/criu-root"), Path::new("/run/x/criu.pid"), &ext, &["/a/c1".into()]);
+        let paths = (Path::new("/run/x/criu-root"), Path::new("/run/x/criu.pid"));
+        let args = restore_args(&c, paths, &ext, &["/a/c1".into()], &[(10, "pipe:[77]".into())]);
         assert_eq!(
             words(&args),
             "criu restore --images-dir /img --work-dir /work --log-file restore.log -v4 --manage-cgroups=soft \
              --tcp-established --root /run/x/criu-root --pidfile /run/x/criu.pid --restore-detached \
-             --restore-sibling --external mnt[/data]:/srv/data --cgroup-root /a/c1"
+             --restore-sibling --external mnt[/data]:/srv/data --cgroup-root /a/c1 \
+             --inherit-fd fd[10]:pipe:[77]"
         );
+    }
+
+    #[test]
+    fn stdio_outside_the_container_is_external_pipes_are_inherited() {
+        // SAFETY: plain data.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        let pipe = stdio_key(1, "pipe:[77]", &st, 0, &[]);
+        assert_eq!(pipe, Some(Stdio { fd: 1, key: "pipe:[77]".into(), external: false }));
+        st.st_mode = libc::S_IFCHR | 0o666;
+        st.st_rdev = libc::makedev(1, 3);
+        st.st_ino = 0x1f;
+        let host_null = stdio_key(0, "/dev/null", &st, 24, &[30, 31]);
+        assert_eq!(host_null, Some(Stdio { fd: 0, key: "file[18:1f]".into(), external: true }));
+        assert_eq!(stdio_key(0, "/dev/null", &st, 31, &[30, 31]), None, "the container's own /dev/null");
+        st.st_rdev = libc::makedev(136, 2);
+        st.st_dev = 0x19;
+        assert_eq!(stdio_key(2, "/dev/pts/2", &st, 24, &[]).unwrap().key, "tty[8802:19]");
+    }
+
+    #[test]
+    fn restore_hands_over_its_stdio_where_criu_can_take_it() {
+        assert_eq!(handover("pipe:[7]", Kind::Pipe), Ok(Handover::Ours));
+        assert_eq!(handover("pipe:[7]", Kind::Seekable), Ok(Handover::CriusOwn));
+        assert_eq!(handover("socket:[7]", Kind::Socket), Ok(Handover::Ours));
+        assert_eq!(handover("file[18:4]", Kind::Seekable), Ok(Handover::Ours));
+        assert_eq!(handover("file[18:4]", Kind::Pipe), Ok(Handover::DevNull), "criu sets a file's position");
+        assert_eq!(handover("tty[8802:19]", Kind::Terminal), Ok(Handover::Ours));
+        assert!(handover("tty[8802:19]", Kind::Seekable).is_err());
+    }
+
+    #[test]
+    fn without_iptables_the_network_is_locked_by_nftables() {
+        assert_eq!(network_lock(std::ffi::OsStr::new("/nonexistent")), Some(["--network-lock", "nftables"]));
     }
 
     #[test]
@@ -414,9 +656,14 @@ mod tests {
     }
 
     #[test]
-    fn criu_failures_are_told_by_their_first_error_line() {
-        let log = "(00.01) Warn: x\n(00.02) Error (criu/cr-dump.c:1): Can't dump\n(00.03) Error (y): later\n";
-        assert_eq!(first_error(log), Some("(00.02) Error (criu/cr-dump.c:1): Can't dump"));
-        assert_eq!(first_error("all fine\n"), None);
+    fn criu_failures_are_told_by_their_last_errors() {
+        let log = "(0.1) Error (a.c:1): execvp(\"iptables-save\") failed\n(0.2) skipping\n\
+                   (0.3) Error (n.c:54): -22 reported by netlink\n(0.4) Error (ns.c:1): dumping failed\n\
+                   (0.5) Error (cr-dump.c:2053): Dumping FAILED.\n";
+        assert_eq!(
+            why_failed(log).as_deref(),
+            Some("(0.3) Error (n.c:54): -22 reported by netlink; (0.4) Error (ns.c:1): dumping failed")
+        );
+        assert_eq!(why_failed("all fine\n"), None);
     }
 }

@@ -175,7 +175,7 @@ pub fn run(dir: &Path, id: &str, keep: bool, relay: Option<std::os::fd::OwnedFd>
     }
     let status = match &relay {
         Some(ours) => crate::console::relay(ours, state.pid),
-        None => process::wait_forwarding(state.pid),
+        None => process::wait_forwarding_every(state.pid),
     };
     if !keep {
         delete(dir, id, true)?;

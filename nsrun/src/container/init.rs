@@ -38,6 +38,11 @@ pub(super) fn init(
         nix::sys::stat::Mode::empty(),
     )
     .unwrap_or_else(|e| fail(Error::sys("cannot open", "/proc/self/fd", e)));
+    if c.files.console.is_none() {
+        // A session of its own, as runc gives it (a terminal makes one below): no door to
+        // the caller's terminal, and criu can checkpoint a tree whose session leader is inside.
+        nix::unistd::setsid().map_err(|e| Error::sys("cannot start", "a session", e)).unwrap_or_else(|e| fail(e));
+    }
     let root = set_up(&c.bundle, &c.rootfs, c.config, joins).unwrap_or_else(|e| fail(e));
     let hook_state = create_container_hooks(c.config, &to_parent, from_parent).unwrap_or_else(|e| fail(e));
     finish(root, c.config).and_then(|()| check_executable(c.process)).unwrap_or_else(|e| fail(e));

@@ -20,7 +20,7 @@ mod root;
 mod state;
 
 pub use becoming::{Agent, become_process, check_capabilities, compile_filter, set_oom_score_adj, set_rlimits};
-pub use checkpoint::{Criu, Dump, checkpoint, restore};
+pub use checkpoint::{Criu, Dump, checkpoint, network_lock, restore};
 pub use commands::{delete, freeze, kill, parse_signal, processes, run, start};
 use create::Container;
 pub use create::{Files, create};
