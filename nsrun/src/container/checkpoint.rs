@@ -90,7 +90,7 @@ fn dump_args(
     for e in externals {
         args.extend(["--external".into(), format!("mnt[{}]:{}", e.destination, e.destination).into()]);
     }
-    for key in stdio.iter().filter(|s| s.external).map(|s| &s.key) {
+    for key in stdio.iter().filter(|s| s.external()).map(|s| &s.key) {
         args.extend(["--external".into(), key.into()]);
     }
     if dump.leave_running && !dump.pre_dump {
@@ -128,13 +128,28 @@ fn restore_args(
 /// One of the container process's stdio descriptors as criu must hear of
 /// it: a pipe or socket (criu dumps it; restore hands it ours), or a file
 /// or terminal of the host's (outside every mount of the container:
-/// external on dump, ours on restore). runc does the same.
+/// external on dump, given again on restore). runc does the same.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Stdio {
     fd: i32,
     /// criu's name for it: pipe:[INO], socket:[INO], file[MNT:INO], tty[RDEV:DEV].
     key: String,
-    external: bool,
+    /// For a file of the host's: which, so that restore can give that one again
+    /// (criu takes no other: it checks the type and size).
+    file: Option<HostFile>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct HostFile {
+    path: String,
+    dev: u64,
+    ino: u64,
+}
+
+impl Stdio {
+    fn external(&self) -> bool {
+        self.file.is_some() || self.key.starts_with("tty[")
+    }
 }
 
 /// Where the keys are kept between checkpoint and restore, in the images.
@@ -144,15 +159,18 @@ const STDIO_FILE: &str = "nsrun-stdio.json";
 /// mount's id (fdinfo) and the ids of the container's mounts.
 fn stdio_key(fd: i32, link: &str, st: &libc::stat, mnt_id: u64, container_mounts: &[u64]) -> Option<Stdio> {
     if link.starts_with("pipe:") || link.starts_with("socket:") {
-        return Some(Stdio { fd, key: link.to_owned(), external: false });
+        return Some(Stdio { fd, key: link.to_owned(), file: None });
     }
     let char_device = st.st_mode & libc::S_IFMT == libc::S_IFCHR;
     // ptys (136-143), the consoles and ttys (4, 5).
     if char_device && matches!(libc::major(st.st_rdev), 4 | 5 | 136..=143) {
-        return Some(Stdio { fd, key: format!("tty[{:x}:{:x}]", st.st_rdev, st.st_dev), external: true });
+        return Some(Stdio { fd, key: format!("tty[{:x}:{:x}]", st.st_rdev, st.st_dev), file: None });
     }
-    let key = format!("file[{mnt_id:x}:{:x}]", st.st_ino);
-    (!container_mounts.contains(&mnt_id)).then_some(Stdio { fd, key, external: true })
+    if container_mounts.contains(&mnt_id) {
+        return None;
+    }
+    let file = HostFile { path: link.to_owned(), dev: st.st_dev, ino: st.st_ino };
+    Some(Stdio { fd, key: format!("file[{mnt_id:x}:{:x}]", st.st_ino), file: Some(file) })
 }
 
 /// The stdio of the container's process `pid`, each that criu must be told of.
@@ -174,8 +192,16 @@ fn stdio_of(pid: libc::pid_t) -> Result<Vec<Stdio>, Error> {
 }
 
 fn write_stdio(images: &Path, stdio: &[Stdio]) -> Result<(), Error> {
-    let v: Vec<serde_json::Value> =
-        stdio.iter().map(|s| serde_json::json!({"fd": s.fd, "key": s.key, "external": s.external})).collect();
+    let v: Vec<serde_json::Value> = stdio
+        .iter()
+        .map(|s| {
+            let mut v = serde_json::json!({"fd": s.fd, "key": s.key});
+            if let Some(f) = &s.file {
+                v["file"] = serde_json::json!({"path": f.path, "dev": f.dev, "ino": f.ino});
+            }
+            v
+        })
+        .collect();
     common::ReplacedFile::at(&images.join(STDIO_FILE))?.write(serde_json::Value::Array(v).to_string().as_bytes())
 }
 
@@ -183,13 +209,17 @@ fn write_stdio(images: &Path, stdio: &[Stdio]) -> Result<(), Error> {
 fn read_stdio(images: &Path) -> Vec<Stdio> {
     let bytes = common::read_regular(&images.join(STDIO_FILE), 64 << 10).unwrap_or_default();
     let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let text =
+        |v: &serde_json::Value| v.as_str().filter(|t| !t.is_empty() && !t.contains(['\n', '\0'])).map(str::to_owned);
     v.as_array()
         .into_iter()
         .flatten()
         .filter_map(|s| {
             let fd = s["fd"].as_i64().filter(|fd| (0..3).contains(fd))? as i32;
-            let key = s["key"].as_str().filter(|k| !k.is_empty() && !k.contains(['\n', '\0']))?.to_owned();
-            Some(Stdio { fd, key, external: s["external"].as_bool().unwrap_or(false) })
+            let f = &s["file"];
+            let file = text(&f["path"])
+                .and_then(|path| Some(HostFile { path, dev: f["dev"].as_u64()?, ino: f["ino"].as_u64()? }));
+            Some(Stdio { fd, key: text(&s["key"])?, file })
         })
         .collect()
 }
@@ -200,79 +230,92 @@ enum Kind {
     Pipe,
     Socket,
     Terminal,
-    /// A file or device criu can set the position of.
-    Seekable,
-    Other,
+    /// Any other file: (device, inode).
+    File(u64, u64),
 }
 
-/// What the restored process gets for a dumped descriptor of `key` where
-/// restore has one of `ours`: ours when criu can take it for that key; for a
-/// host file, /dev/null when ours cannot be one; for a pipe or socket, the
-/// one criu makes (its peer gone, as it was). A terminal needs a terminal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What the restored process gets for a dumped descriptor where restore has
+/// one of kind `ours`: ours when criu can take it; for a host file, that
+/// file again (criu takes no other); for a pipe or socket, the one criu
+/// makes (its peer gone, as it was). A terminal needs a terminal.
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Handover {
     Ours,
-    DevNull,
+    Reopen(HostFile),
     CriusOwn,
 }
 
-fn handover(key: &str, ours: Kind) -> Result<Handover, &'static str> {
-    let wanted = if key.starts_with("pipe:") {
+fn handover(dumped: &Stdio, ours: Option<Kind>) -> Result<Handover, String> {
+    let wanted = if dumped.key.starts_with("pipe:") {
         Kind::Pipe
-    } else if key.starts_with("socket:") {
+    } else if dumped.key.starts_with("socket:") {
         Kind::Socket
-    } else if key.starts_with("tty[") {
-        Kind::Terminal
+    } else if let Some(f) = &dumped.file {
+        Kind::File(f.dev, f.ino)
     } else {
-        Kind::Seekable
+        Kind::Terminal
     };
     match (wanted, ours) {
-        (w, o) if w == o => Ok(Handover::Ours),
+        (w, Some(o)) if w == o => Ok(Handover::Ours),
         (Kind::Pipe | Kind::Socket, _) => Ok(Handover::CriusOwn),
-        (Kind::Terminal, _) => Err("it was a terminal, and restore's is not"),
-        _ => Ok(Handover::DevNull),
+        (Kind::Terminal, _) => Err("it was a terminal, and restore's is not".to_owned()),
+        (Kind::File(..), _) => Ok(Handover::Reopen(dumped.file.clone().ok_or("no file")?)),
     }
 }
 
-fn kind_of(fd: i32) -> Kind {
+fn kind_of(fd: i32) -> Option<Kind> {
     // SAFETY: plain data, filled by fstat.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: fstat and isatty on a descriptor number; failures are answers.
     if unsafe { libc::fstat(fd, &mut st) } != 0 {
-        return Kind::Other;
+        return None;
     }
-    match st.st_mode & libc::S_IFMT {
+    Some(match st.st_mode & libc::S_IFMT {
         libc::S_IFIFO => Kind::Pipe,
         libc::S_IFSOCK => Kind::Socket,
         // SAFETY: as above.
         _ if unsafe { libc::isatty(fd) } == 1 => Kind::Terminal,
-        // SAFETY: lseek to where it is: whether criu can set a position on it.
-        _ if unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) } != -1 => Kind::Seekable,
-        _ => Kind::Other,
-    }
+        _ => Kind::File(st.st_dev, st.st_ino),
+    })
 }
 
-/// Our stdio, copied above what criu uses, for --inherit-fd: the restored
-/// process gets the descriptors restore was given, as runc's does (runc
-/// hands over pipes only). One descriptor per key (stdout and stderr are
-/// often one pipe).
+/// The host file a container had open, opened again, if it is still that file.
+fn reopen(file: &HostFile) -> Result<std::os::fd::OwnedFd, String> {
+    use nix::fcntl::OFlag;
+    let flags = OFlag::O_NOCTTY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+    let fd = [OFlag::O_RDWR, OFlag::O_WRONLY, OFlag::O_RDONLY]
+        .into_iter()
+        .find_map(|mode| nix::fcntl::open(file.path.as_str(), mode | flags, nix::sys::stat::Mode::empty()).ok())
+        .ok_or_else(|| format!("{} cannot be opened again", quoted(&file.path)))?;
+    let st = nix::sys::stat::fstat(&fd).map_err(|e| e.desc().to_owned())?;
+    if (st.st_dev, st.st_ino) != (file.dev, file.ino) {
+        return Err(format!("{} is another file now", quoted(&file.path)));
+    }
+    nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_SETFL(OFlag::empty())).map_err(|e| e.desc().to_owned())?;
+    Ok(fd)
+}
+
+/// The restored process's stdio, copied above what criu uses, for
+/// --inherit-fd: restore's own where criu can take them, as runc gives its
+/// pipes; a host file it had, that file again. One descriptor per key
+/// (stdout and stderr are often one pipe).
 fn hand_over_stdio(stdio: &[Stdio]) -> Result<Vec<(i32, String)>, Error> {
     let mut inherited: Vec<(i32, String)> = Vec::new();
     for s in stdio {
         if inherited.iter().any(|(_, k)| *k == s.key) {
             continue;
         }
-        let why = |reason: String| Error::new("cannot hand over", format!("descriptor {}", s.fd), reason);
-        let from = match handover(&s.key, kind_of(s.fd)).map_err(|r| why(r.to_owned()))? {
+        let why = |reason: String| Error::new("cannot give back", format!("its descriptor {}", s.fd), reason);
+        let reopened;
+        let from = match handover(s, kind_of(s.fd)).map_err(why)? {
             Handover::CriusOwn => continue,
             Handover::Ours => s.fd,
-            Handover::DevNull => {
-                nix::fcntl::open("/dev/null", nix::fcntl::OFlag::O_RDWR, nix::sys::stat::Mode::empty())
-                    .map(std::os::fd::IntoRawFd::into_raw_fd)
-                    .map_err(|e| why(format!("/dev/null: {}", e.desc())))?
+            Handover::Reopen(file) => {
+                reopened = reopen(&file).map_err(why)?;
+                std::os::fd::AsRawFd::as_raw_fd(&reopened)
             }
         };
-        // SAFETY: F_DUPFD of a descriptor of ours, in the child that execs criu next.
+        // SAFETY: F_DUPFD of a descriptor of ours (not close-on-exec), in the child that execs criu next.
         let copy = unsafe { libc::fcntl(from, libc::F_DUPFD, 10) };
         if copy == -1 {
             return Err(why(nix::errno::Errno::last().desc().to_owned()));
@@ -584,8 +627,12 @@ mod tests {
     fn dump_names_the_tree_its_freezer_its_external_mounts() {
         let ext = [External { destination: "/data".into(), source: "/srv/data".into() }];
         let stdio = [
-            Stdio { fd: 0, key: "file[18:5]".into(), external: true },
-            Stdio { fd: 1, key: "pipe:[77]".into(), external: false },
+            Stdio {
+                fd: 0,
+                key: "file[18:5]".into(),
+                file: Some(HostFile { path: "/dev/null".into(), dev: 6, ino: 5 }),
+            },
+            Stdio { fd: 1, key: "pipe:[77]".into(), file: None },
         ];
         let dump = Dump { leave_running: true, pre_dump: false };
         let args = dump_args(&criu(), dump, 42, Some(Path::new("/cg/c1")), (&ext, &stdio));
@@ -620,28 +667,56 @@ mod tests {
     fn stdio_outside_the_container_is_external_pipes_are_inherited() {
         // SAFETY: plain data.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        let pipe = stdio_key(1, "pipe:[77]", &st, 0, &[]);
-        assert_eq!(pipe, Some(Stdio { fd: 1, key: "pipe:[77]".into(), external: false }));
+        let pipe = stdio_key(1, "pipe:[77]", &st, 0, &[]).unwrap();
+        assert_eq!((pipe.key.as_str(), pipe.external()), ("pipe:[77]", false));
         st.st_mode = libc::S_IFCHR | 0o666;
         st.st_rdev = libc::makedev(1, 3);
         st.st_ino = 0x1f;
-        let host_null = stdio_key(0, "/dev/null", &st, 24, &[30, 31]);
-        assert_eq!(host_null, Some(Stdio { fd: 0, key: "file[18:1f]".into(), external: true }));
+        st.st_dev = 6;
+        let host_null = stdio_key(0, "/dev/null", &st, 24, &[30, 31]).unwrap();
+        assert_eq!(host_null.key, "file[18:1f]");
+        assert_eq!(host_null.file, Some(HostFile { path: "/dev/null".into(), dev: 6, ino: 0x1f }));
         assert_eq!(stdio_key(0, "/dev/null", &st, 31, &[30, 31]), None, "the container's own /dev/null");
         st.st_rdev = libc::makedev(136, 2);
         st.st_dev = 0x19;
-        assert_eq!(stdio_key(2, "/dev/pts/2", &st, 24, &[]).unwrap().key, "tty[8802:19]");
+        let tty = stdio_key(2, "/dev/pts/2", &st, 24, &[]).unwrap();
+        assert_eq!((tty.key.as_str(), tty.external()), ("tty[8802:19]", true));
     }
 
     #[test]
     fn restore_hands_over_its_stdio_where_criu_can_take_it() {
-        assert_eq!(handover("pipe:[7]", Kind::Pipe), Ok(Handover::Ours));
-        assert_eq!(handover("pipe:[7]", Kind::Seekable), Ok(Handover::CriusOwn));
-        assert_eq!(handover("socket:[7]", Kind::Socket), Ok(Handover::Ours));
-        assert_eq!(handover("file[18:4]", Kind::Seekable), Ok(Handover::Ours));
-        assert_eq!(handover("file[18:4]", Kind::Pipe), Ok(Handover::DevNull), "criu sets a file's position");
-        assert_eq!(handover("tty[8802:19]", Kind::Terminal), Ok(Handover::Ours));
-        assert!(handover("tty[8802:19]", Kind::Seekable).is_err());
+        let pipe = Stdio { fd: 1, key: "pipe:[7]".into(), file: None };
+        assert_eq!(handover(&pipe, Some(Kind::Pipe)), Ok(Handover::Ours));
+        assert_eq!(handover(&pipe, Some(Kind::File(1, 2))), Ok(Handover::CriusOwn));
+        let socket = Stdio { fd: 1, key: "socket:[7]".into(), file: None };
+        assert_eq!(handover(&socket, Some(Kind::Socket)), Ok(Handover::Ours));
+        let log = HostFile { path: "/var/log/x".into(), dev: 8, ino: 9 };
+        let file = Stdio { fd: 2, key: "file[18:9]".into(), file: Some(log.clone()) };
+        assert_eq!(handover(&file, Some(Kind::File(8, 9))), Ok(Handover::Ours), "the same file");
+        assert_eq!(handover(&file, Some(Kind::Pipe)), Ok(Handover::Reopen(log.clone())), "criu takes no other");
+        assert_eq!(handover(&file, None), Ok(Handover::Reopen(log)));
+        let tty = Stdio { fd: 0, key: "tty[8802:19]".into(), file: None };
+        assert_eq!(handover(&tty, Some(Kind::Terminal)), Ok(Handover::Ours));
+        assert!(handover(&tty, Some(Kind::File(1, 2))).is_err());
+    }
+
+    #[test]
+    fn stdio_survives_its_file_between_checkpoint_and_restore() {
+        let dir = std::env::temp_dir().join(format!("nsrun-stdio-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let stdio = [
+            Stdio {
+                fd: 0,
+                key: "file[18:5]".into(),
+                file: Some(HostFile { path: "/dev/null".into(), dev: 6, ino: 5 }),
+            },
+            Stdio { fd: 1, key: "pipe:[77]".into(), file: None },
+        ];
+        write_stdio(&dir, &stdio).unwrap();
+        assert_eq!(read_stdio(&dir), stdio);
+        std::fs::write(dir.join(STDIO_FILE), r#"[{"fd":7,"key":"pipe:[1]"},{"fd":1,"key":"a\nb"},{"fd":2}]"#).unwrap();
+        assert_eq!(read_stdio(&dir), [], "out of range, a forged key, none");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
