@@ -141,9 +141,12 @@ struct Stdio {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct HostFile {
+    /// For messages only: restore opens no host path an image names.
     path: String,
     dev: u64,
     ino: u64,
+    /// A device (/dev/null): criu takes another of its kind.
+    device: bool,
 }
 
 impl Stdio {
@@ -169,7 +172,7 @@ fn stdio_key(fd: i32, link: &str, st: &libc::stat, mnt_id: u64, container_mounts
     if container_mounts.contains(&mnt_id) {
         return None;
     }
-    let file = HostFile { path: link.to_owned(), dev: st.st_dev, ino: st.st_ino };
+    let file = HostFile { path: link.to_owned(), dev: st.st_dev, ino: st.st_ino, device: char_device };
     Some(Stdio { fd, key: format!("file[{mnt_id:x}:{:x}]", st.st_ino), file: Some(file) })
 }
 
@@ -197,7 +200,7 @@ fn write_stdio(images: &Path, stdio: &[Stdio]) -> Result<(), Error> {
         .map(|s| {
             let mut v = serde_json::json!({"fd": s.fd, "key": s.key});
             if let Some(f) = &s.file {
-                v["file"] = serde_json::json!({"path": f.path, "dev": f.dev, "ino": f.ino});
+                v["file"] = serde_json::json!({"path": f.path, "dev": f.dev, "ino": f.ino, "device": f.device});
             }
             v
         })
@@ -217,8 +220,10 @@ fn read_stdio(images: &Path) -> Vec<Stdio> {
         .filter_map(|s| {
             let fd = s["fd"].as_i64().filter(|fd| (0..3).contains(fd))? as i32;
             let f = &s["file"];
-            let file = text(&f["path"])
-                .and_then(|path| Some(HostFile { path, dev: f["dev"].as_u64()?, ino: f["ino"].as_u64()? }));
+            let file = text(&f["path"]).and_then(|path| {
+                let (dev, ino, device) = (f["dev"].as_u64()?, f["ino"].as_u64()?, f["device"].as_bool()?);
+                Some(HostFile { path, dev, ino, device })
+            });
             Some(Stdio { fd, key: text(&s["key"])?, file })
         })
         .collect()
@@ -235,13 +240,15 @@ enum Kind {
 }
 
 /// What the restored process gets for a dumped descriptor where restore has
-/// one of kind `ours`: ours when criu can take it; for a host file, that
-/// file again (criu takes no other); for a pipe or socket, the one criu
-/// makes (its peer gone, as it was). A terminal needs a terminal.
+/// one of kind `ours`: ours when criu can take it (a host file: only that
+/// same file, criu checks its type and size); for a device (/dev/null), a
+/// /dev/null; for a pipe or socket, the one criu makes (its peer gone, as
+/// it was). A terminal needs a terminal. Restore opens no host path an
+/// image names: images are data, and could be forged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Handover {
     Ours,
-    Reopen(HostFile),
+    DevNull,
     CriusOwn,
 }
 
@@ -255,11 +262,12 @@ fn handover(dumped: &Stdio, ours: Option<Kind>) -> Result<Handover, String> {
     } else {
         Kind::Terminal
     };
-    match (wanted, ours) {
-        (w, Some(o)) if w == o => Ok(Handover::Ours),
-        (Kind::Pipe | Kind::Socket, _) => Ok(Handover::CriusOwn),
-        (Kind::Terminal, _) => Err("it was a terminal, and restore's is not".to_owned()),
-        (Kind::File(..), _) => Ok(Handover::Reopen(dumped.file.clone().ok_or("no file")?)),
+    match (wanted, &dumped.file, ours) {
+        (w, _, Some(o)) if w == o => Ok(Handover::Ours),
+        (Kind::Pipe | Kind::Socket, _, _) => Ok(Handover::CriusOwn),
+        (_, Some(f), _) if f.device => Ok(Handover::DevNull),
+        (_, Some(f), _) => Err(format!("it was the host's file {}: give restore that file there", quoted(&f.path))),
+        _ => Err("it was a terminal: give restore one there".to_owned()),
     }
 }
 
@@ -279,46 +287,42 @@ fn kind_of(fd: i32) -> Option<Kind> {
     })
 }
 
-/// The host file a container had open, opened again, if it is still that file.
-fn reopen(file: &HostFile) -> Result<std::os::fd::OwnedFd, String> {
-    use nix::fcntl::OFlag;
-    let flags = OFlag::O_NOCTTY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
-    let fd = [OFlag::O_RDWR, OFlag::O_WRONLY, OFlag::O_RDONLY]
-        .into_iter()
-        .find_map(|mode| nix::fcntl::open(file.path.as_str(), mode | flags, nix::sys::stat::Mode::empty()).ok())
-        .ok_or_else(|| format!("{} cannot be opened again", quoted(&file.path)))?;
-    let st = nix::sys::stat::fstat(&fd).map_err(|e| e.desc().to_owned())?;
-    if (st.st_dev, st.st_ino) != (file.dev, file.ino) {
-        return Err(format!("{} is another file now", quoted(&file.path)));
-    }
-    nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_SETFL(OFlag::empty())).map_err(|e| e.desc().to_owned())?;
-    Ok(fd)
-}
-
-/// The restored process's stdio, copied above what criu uses, for
-/// --inherit-fd: restore's own where criu can take them, as runc gives its
-/// pipes; a host file it had, that file again. One descriptor per key
-/// (stdout and stderr are often one pipe).
-fn hand_over_stdio(stdio: &[Stdio]) -> Result<Vec<(i32, String)>, Error> {
-    let mut inherited: Vec<(i32, String)> = Vec::new();
+/// What the restored process gets for each stdio descriptor criu was told
+/// of, decided before anything is made. One per key (stdout and stderr are
+/// often one pipe).
+fn plan_stdio(stdio: Vec<Stdio>) -> Result<Vec<(Stdio, Handover)>, Error> {
+    let mut plan: Vec<(Stdio, Handover)> = Vec::new();
     for s in stdio {
-        if inherited.iter().any(|(_, k)| *k == s.key) {
+        if plan.iter().any(|(p, _)| p.key == s.key) {
             continue;
         }
-        let why = |reason: String| Error::new("cannot give back", format!("its descriptor {}", s.fd), reason);
-        let reopened;
-        let from = match handover(s, kind_of(s.fd)).map_err(why)? {
+        let how = handover(&s, kind_of(s.fd))
+            .map_err(|why| Error::new("cannot give back", format!("its descriptor {}", s.fd), why))?;
+        plan.push((s, how));
+    }
+    Ok(plan)
+}
+
+/// The descriptors of `plan`, copied above what criu uses, for --inherit-fd:
+/// restore's own where criu can take them, as runc gives its pipes.
+fn hand_over_stdio(plan: &[(Stdio, Handover)]) -> Result<Vec<(i32, String)>, Error> {
+    let mut inherited: Vec<(i32, String)> = Vec::new();
+    for (s, how) in plan {
+        let why = |reason: &str| Error::new("cannot give back", format!("its descriptor {}", s.fd), reason.to_owned());
+        let null;
+        let from = match how {
             Handover::CriusOwn => continue,
             Handover::Ours => s.fd,
-            Handover::Reopen(file) => {
-                reopened = reopen(&file).map_err(why)?;
-                std::os::fd::AsRawFd::as_raw_fd(&reopened)
+            Handover::DevNull => {
+                null = nix::fcntl::open("/dev/null", nix::fcntl::OFlag::O_RDWR, nix::sys::stat::Mode::empty())
+                    .map_err(|e| why(e.desc()))?;
+                std::os::fd::AsRawFd::as_raw_fd(&null)
             }
         };
         // SAFETY: F_DUPFD of a descriptor of ours (not close-on-exec), in the child that execs criu next.
         let copy = unsafe { libc::fcntl(from, libc::F_DUPFD, 10) };
         if copy == -1 {
-            return Err(why(nix::errno::Errno::last().desc().to_owned()));
+            return Err(why(nix::errno::Errno::last().desc()));
         }
         inherited.push((copy, s.key.clone()));
     }
@@ -442,9 +446,10 @@ pub fn restore(
     if !criu.images.join("inventory.img").is_file() {
         return Err(Error::new("cannot restore", criu.images.display(), "no checkpoint there (inventory.img)"));
     }
+    let stdio = plan_stdio(read_stdio(&criu.images))?;
     let targets = cgroups::plan(config, id, &create::device_rules(config))?;
     let dir = create::make_dir(root, id)?;
-    let result = restore_into(&dir, id, &bundle, &rootfs, criu, (config, text), &targets);
+    let result = restore_into(&dir, id, (&bundle, &rootfs), criu, (config, text), (&targets, &stdio));
     if result.is_err() {
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -454,11 +459,10 @@ pub fn restore(
 fn restore_into(
     dir: &Path,
     id: &str,
-    bundle: &Path,
-    rootfs: &Path,
+    (bundle, rootfs): (&Path, &Path),
     criu: &Criu,
     (config, text): (&Config, &str),
-    targets: &[cgroups::Target],
+    (targets, stdio): (&[cgroups::Target], &[(Stdio, Handover)]),
 ) -> Result<libc::pid_t, Error> {
     let kept = dir.join(CONFIG);
     std::fs::write(&kept, text).map_err(|e| Error::new("cannot write", kept.display(), common::io_reason(&e)))?;
@@ -469,13 +473,12 @@ fn restore_into(
     let restored = make_private_dir(&mount_point).and_then(|()| {
         let externals = externals(config, bundle);
         // The roots are read in the child, once it is in the container's cgroups.
-        let stdio = read_stdio(&criu.images);
         let prepare = || {
             cgroups::join(&placed, std::process::id() as libc::pid_t)?;
             let own = std::fs::read_to_string("/proc/self/cgroup")
                 .map_err(|e| Error::new("cannot read", "/proc/self/cgroup", common::io_reason(&e)))?;
             bind_root(rootfs, &mount_point)?;
-            Ok((cgroup_roots(&own), hand_over_stdio(&stdio)?))
+            Ok((cgroup_roots(&own), hand_over_stdio(stdio)?))
         };
         let args = |(roots, inherited): (Vec<String>, Vec<(i32, String)>)| {
             restore_args(criu, (&mount_point, &pid_file), &externals, &roots, &inherited)
@@ -630,7 +633,7 @@ mod tests {
             Stdio {
                 fd: 0,
                 key: "file[18:5]".into(),
-                file: Some(HostFile { path: "/dev/null".into(), dev: 6, ino: 5 }),
+                file: Some(HostFile { path: "/dev/null".into(), dev: 6, ino: 5, device: true }),
             },
             Stdio { fd: 1, key: "pipe:[77]".into(), file: None },
         ];
@@ -675,7 +678,7 @@ mod tests {
         st.st_dev = 6;
         let host_null = stdio_key(0, "/dev/null", &st, 24, &[30, 31]).unwrap();
         assert_eq!(host_null.key, "file[18:1f]");
-        assert_eq!(host_null.file, Some(HostFile { path: "/dev/null".into(), dev: 6, ino: 0x1f }));
+        assert_eq!(host_null.file, Some(HostFile { path: "/dev/null".into(), dev: 6, ino: 0x1f, device: true }));
         assert_eq!(stdio_key(0, "/dev/null", &st, 31, &[30, 31]), None, "the container's own /dev/null");
         st.st_rdev = libc::makedev(136, 2);
         st.st_dev = 0x19;
@@ -690,11 +693,14 @@ mod tests {
         assert_eq!(handover(&pipe, Some(Kind::File(1, 2))), Ok(Handover::CriusOwn));
         let socket = Stdio { fd: 1, key: "socket:[7]".into(), file: None };
         assert_eq!(handover(&socket, Some(Kind::Socket)), Ok(Handover::Ours));
-        let log = HostFile { path: "/var/log/x".into(), dev: 8, ino: 9 };
-        let file = Stdio { fd: 2, key: "file[18:9]".into(), file: Some(log.clone()) };
+        let log = HostFile { path: "/var/log/x".into(), dev: 8, ino: 9, device: false };
+        let file = Stdio { fd: 2, key: "file[18:9]".into(), file: Some(log) };
         assert_eq!(handover(&file, Some(Kind::File(8, 9))), Ok(Handover::Ours), "the same file");
-        assert_eq!(handover(&file, Some(Kind::Pipe)), Ok(Handover::Reopen(log.clone())), "criu takes no other");
-        assert_eq!(handover(&file, None), Ok(Handover::Reopen(log)));
+        let err = handover(&file, Some(Kind::Pipe)).unwrap_err();
+        assert!(err.contains("'/var/log/x'"), "criu takes no other, and nsrun opens no path an image names: {err}");
+        let null = HostFile { path: "/dev/null".into(), dev: 6, ino: 5, device: true };
+        let null = Stdio { fd: 0, key: "file[18:5]".into(), file: Some(null) };
+        assert_eq!(handover(&null, Some(Kind::Pipe)), Ok(Handover::DevNull));
         let tty = Stdio { fd: 0, key: "tty[8802:19]".into(), file: None };
         assert_eq!(handover(&tty, Some(Kind::Terminal)), Ok(Handover::Ours));
         assert!(handover(&tty, Some(Kind::File(1, 2))).is_err());
@@ -708,7 +714,7 @@ mod tests {
             Stdio {
                 fd: 0,
                 key: "file[18:5]".into(),
-                file: Some(HostFile { path: "/dev/null".into(), dev: 6, ino: 5 }),
+                file: Some(HostFile { path: "/dev/null".into(), dev: 6, ino: 5, device: true }),
             },
             Stdio { fd: 1, key: "pipe:[77]".into(), file: None },
         ];
