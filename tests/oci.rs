@@ -312,6 +312,91 @@ fn sysctls_devices_and_id_maps() {
     guard.check();
 }
 
+/// config.md "Mounts" under a user namespace: a bind source below a
+/// directory only host root can enter (a volume under /root, /var/lib/...)
+/// is opened by nsrun as host root in the container's mount namespace, as
+/// runc does, before the container's root (an unprivileged uid on the host)
+/// binds it; what the source itself lets that uid do stays as it is.
+#[test]
+fn a_bind_source_only_host_root_can_reach_is_bound_under_a_user_namespace() {
+    require!(can_run(), "needs root, namespaces and busybox-static");
+    use std::os::unix::fs::PermissionsExt;
+    let work = TempDir::new("oci-userns-bind");
+    work.open_to_all(0o755);
+    let state = work.path().join("state");
+    let private = work.path().join("private");
+    let data = private.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("x"), "from a volume\n").unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::chown(&data, Some(100000), Some(200000)).unwrap();
+    let secret = private.join("secret");
+    std::fs::write(&secret, "host only\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let guard = Guard::new(&[]);
+    let mounts = format!(
+        r#"{{"destination":"/data","type":"bind","source":"{}","options":["rbind"]}},
+           {{"destination":"/secret","type":"bind","source":"{}","options":["bind","ro"]}},"#,
+        data.display(),
+        secret.display()
+    );
+    let parts = Parts {
+        linux: r#""uidMappings":[{"containerID":0,"hostID":100000,"size":65536}],"gidMappings":[{"containerID":0,"hostID":200000,"size":65536}],"#,
+        namespaces: Some(
+            r#"[{"type":"pid"},{"type":"mount"},{"type":"uts"},{"type":"ipc"},{"type":"network"},{"type":"user"}]"#,
+        ),
+        mounts: &mounts,
+        ..Parts::default()
+    };
+    let script = "cat /data/x; touch /data/y && echo written; cat /secret 2>/dev/null || echo secret refused";
+    let bundle = Bundle::new(work.path(), "b", &["/bin/sh", "-c", script], &parts);
+    // The image's root is the container root's, as engines hand it over (its mount points are made there).
+    std::os::unix::fs::chown(bundle.dir.join("rootfs"), Some(100000), Some(200000)).unwrap();
+    let out = run(&guard, &state, &bundle, "ub1");
+    assert_eq!(
+        (out.status.code(), stdout(&out).as_str()),
+        (Some(0), "from a volume\nwritten\nsecret refused\n"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(data.join("y").exists());
+    // A hostile image: a bind source the config names inside the image's root, made a symlink to
+    // a host file only host root reaches. It resolves inside that root, as the image's paths do.
+    std::fs::write(private.join("readable"), "host file\n").unwrap();
+    let hostile = Bundle::new(work.path(), "h", &["/bin/cat", "/evil"], &parts);
+    std::os::unix::fs::chown(hostile.dir.join("rootfs"), Some(100000), Some(200000)).unwrap();
+    std::os::unix::fs::symlink(private.join("readable"), hostile.dir.join("rootfs/link")).unwrap();
+    let config = std::fs::read_to_string(hostile.dir.join("config.json")).unwrap();
+    let evil = r#"{"destination":"/evil","type":"bind","source":"rootfs/link","options":["bind"]},"#;
+    std::fs::write(
+        hostile.dir.join("config.json"),
+        config.replacen(r#""mounts":["#, &format!(r#""mounts":[{evil}"#), 1),
+    )
+    .unwrap();
+    let out = run(&guard, &state, &hostile, "ub3");
+    assert!(!stdout(&out).contains("host file"), "the image's symlink reached the host: {}", stdout(&out));
+    assert!(
+        stderr(&out).contains("cannot open the bind source") && stderr(&out).contains("rootfs/link"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A source that is not there is named, and nothing is left.
+    let mounts = format!(
+        r#"{{"destination":"/data","type":"bind","source":"{}","options":["rbind"]}},"#,
+        private.join("none").display()
+    );
+    let bundle = Bundle::new(work.path(), "c", &["/bin/true"], &Parts { mounts: &mounts, ..parts });
+    let out = run(&guard, &state, &bundle, "ub2");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("private/none") && stderr(&out).contains("No such file or directory"),
+        "{}",
+        stderr(&out)
+    );
+    guard.check();
+}
+
 /// config-linux.md "Namespaces": new ones without a path, an existing one
 /// joined by its path, a path of another type refused, and no mount namespace
 /// refused (nsrun would mount in the host's). Suite files: linux_ns_nopath,

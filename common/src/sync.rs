@@ -45,12 +45,16 @@ pub enum Step {
     HooksRan,
     /// The container's process → nsrun create: set up, held until start.
     Ready,
+    /// nsrun create's helper → create: the config's bind sources are opened
+    /// (as host root, in the container's mount namespace) and sent to the
+    /// container's process, one descriptor each, in the config's order.
+    SourcesOpened,
     /// The other side failed; its message follows, up to the end of the pipe.
     Failed,
 }
 
 impl Step {
-    const ALL: [Step; 13] = [
+    const ALL: [Step; 14] = [
         Step::NamespacesMade,
         Step::MapsWritten,
         Step::SetUp,
@@ -63,6 +67,7 @@ impl Step {
         Step::HooksDue,
         Step::HooksRan,
         Step::Ready,
+        Step::SourcesOpened,
         Step::Failed,
     ];
 
@@ -80,6 +85,7 @@ impl Step {
             Step::HooksDue => b'K',
             Step::HooksRan => b'k',
             Step::Ready => b'Y',
+            Step::SourcesOpened => b'O',
             Step::Failed => b'F',
         }
     }
@@ -99,6 +105,7 @@ impl Step {
             Step::HooksDue => "hooks due",
             Step::HooksRan => "hooks ran",
             Step::Ready => "ready",
+            Step::SourcesOpened => "bind sources opened",
             Step::Failed => "failed",
         }
     }

@@ -342,11 +342,7 @@ fn externals(config: &Config, bundle: &Path) -> Vec<External> {
     let mut list: Vec<External> = config
         .mounts
         .iter()
-        .filter(|m| m.plan.bind.is_some() || m.kind.as_deref() == Some("bind"))
-        .map(|m| {
-            let source = PathBuf::from(m.source.as_deref().unwrap_or(""));
-            External { destination: m.destination.clone(), source: bundle.join(source) }
-        })
+        .filter_map(|m| Some(External { destination: m.destination.clone(), source: root::bind_source(bundle, m)? }))
         .collect();
     // In a user namespace, where mknod is refused, the devices are the host's nodes, bound.
     if config.linux.namespaces.iter().any(|n| n.ns.flag == libc::CLONE_NEWUSER) {

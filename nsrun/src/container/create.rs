@@ -194,6 +194,9 @@ pub(super) struct Pipes {
     pub from_parent: OwnedFd,
     pub to_parent: OwnedFd,
     pub from_child: OwnedFd,
+    /// For a container in a user namespace with bind mounts: the socket its
+    /// bind sources reach the process by (ours, the process's).
+    pub sources: Option<(OwnedFd, OwnedFd)>,
 }
 
 /// Clone the container's process into its namespaces and lead it through the
@@ -202,7 +205,8 @@ fn build(mut c: Container<'_>, placed: &[cgroups::Placed]) -> Result<(), Error> 
     let fifo = make_fifo(&c)?;
     let (from_child, to_parent) = sync::pipe()?;
     let (from_parent, to_child) = sync::pipe()?;
-    let pipes = Pipes { to_child, from_parent, to_parent, from_child };
+    let sources = held_sources_needed(&c).then(sources_socket).transpose()?;
+    let pipes = Pipes { to_child, from_parent, to_parent, from_child, sources };
     let joins = std::mem::take(&mut c.namespaces.joins);
     let (pid_joins, joins): (Vec<_>, Vec<_>) = joins.into_iter().partition(|(flag, _)| *flag == libc::CLONE_NEWPID);
     let joins: Vec<OwnedFd> = joins.into_iter().map(|(_, fd)| fd).collect();
@@ -219,8 +223,12 @@ fn build(mut c: Container<'_>, placed: &[cgroups::Placed]) -> Result<(), Error> 
             // Until exec, which resets it: no process of the container's may ptrace us or read
             // our /proc files while we still hold nsrun's privileges (runc's CVE-2016-9962).
             not_dumpable();
-            let Pipes { to_child, from_parent, to_parent, from_child } = pipes;
+            let Pipes { to_child, from_parent, to_parent, from_child, sources } = pipes;
             drop((from_child, to_child));
+            let sources = sources.map(|(ours, theirs)| {
+                drop(ours);
+                theirs
+            });
             // Nothing runs before the process is in the container's cgroups.
             if sync::expect(from_parent.as_fd(), Step::InCgroups).is_err() {
                 process::child_exit(1);
@@ -231,7 +239,7 @@ fn build(mut c: Container<'_>, placed: &[cgroups::Placed]) -> Result<(), Error> 
                 sync::send_failure(to_parent.as_fd(), &Error::sys("cannot create", "the cgroup namespace", e));
                 process::child_exit(1);
             }
-            super::init::init(&c, &joins, &fifo, (to_parent, from_parent))
+            super::init::init(&c, &joins, (&fifo, sources), (to_parent, from_parent))
         }
         Forked::Parent(pid) => lead(&c, pid, placed, pipes),
     }
@@ -239,7 +247,7 @@ fn build(mut c: Container<'_>, placed: &[cgroups::Placed]) -> Result<(), Error> 
 
 /// create's side of the handshake with the process `pid` it cloned.
 fn lead(c: &Container<'_>, pid: libc::pid_t, placed: &[cgroups::Placed], pipes: Pipes) -> Result<(), Error> {
-    let Pipes { to_child, from_parent, to_parent, from_child } = pipes;
+    let Pipes { to_child, from_parent, to_parent, from_child, sources } = pipes;
     drop((to_parent, from_parent));
     let fail = |err: Error| {
         // Our own child, which exits once the pipe closes unwritten (or has ended).
@@ -248,7 +256,11 @@ fn lead(c: &Container<'_>, pid: libc::pid_t, placed: &[cgroups::Placed], pipes: 
     };
     let mapped = c.namespaces.maps.as_ref().map_or(Ok(()), |plan| common::userns::write_maps(pid, plan));
     let adjusted = mapped.and_then(|()| host_proc()).and_then(|proc| set_oom_score_adj(c.process, pid, &proc));
-    if let Err(err) = adjusted.and_then(|()| cgroups::join(placed, pid)) {
+    let held = |()| match &sources {
+        Some((ours, _)) => send_bind_sources(c, pid, ours),
+        None => Ok(()),
+    };
+    if let Err(err) = adjusted.and_then(|()| cgroups::join(placed, pid)).and_then(held) {
         drop(to_child);
         return fail(err);
     }
@@ -270,6 +282,66 @@ fn lead(c: &Container<'_>, pid: libc::pid_t, placed: &[cgroups::Placed], pipes: 
     state.write(&c.dir)?;
     if let Some(file) = c.files.pid_file {
         common::ReplacedFile::at(file)?.write(pid.to_string().as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Whether the process needs its bind sources opened for it: in a user
+/// namespace its root is an unprivileged uid of the host's, which may not
+/// reach them (a volume under /root). A mount namespace joined by path is
+/// left to its own paths.
+fn held_sources_needed(c: &Container<'_>) -> bool {
+    let ns = &c.config.linux.namespaces;
+    let user = ns.iter().any(|n| n.ns.flag == libc::CLONE_NEWUSER);
+    let new_mount = ns.iter().any(|n| n.ns.flag == libc::CLONE_NEWNS && n.path.is_none());
+    user && new_mount && c.config.mounts.iter().any(|m| super::root::bind_source(&c.bundle, m).is_some())
+}
+
+fn sources_socket() -> Result<(OwnedFd, OwnedFd), Error> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+    socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
+        .map_err(|e| Error::sys("cannot create", "a socket for the bind sources", e))
+}
+
+/// The config's bind sources, opened by a helper of ours as host root in the
+/// container's mount namespace (so that the process can bind them: they are
+/// of its mounts), sent to the process over `socket`, as runc does.
+fn send_bind_sources(c: &Container<'_>, pid: libc::pid_t, socket: &OwnedFd) -> Result<(), Error> {
+    let (from_helper, to_create) = sync::pipe()?;
+    match process::fork().map_err(|e| Error::sys("cannot fork", "a helper for the bind sources", e))? {
+        Forked::Child => {
+            drop(from_helper);
+            match open_and_send_sources(c, pid, socket) {
+                Ok(()) => {
+                    let _ = sync::send(to_create.as_fd(), Step::SourcesOpened);
+                    process::child_exit(0)
+                }
+                Err(err) => {
+                    sync::send_failure(to_create.as_fd(), &err);
+                    process::child_exit(1)
+                }
+            }
+        }
+        Forked::Parent(helper) => {
+            drop(to_create);
+            let heard = sync::expect(from_helper.as_fd(), Step::SourcesOpened);
+            let reaped = process::reap_helper(helper, "the helper that opens the bind sources");
+            heard.map_err(|e| Error::new("cannot create", quoted(c.id), e.to_string())).and(reaped)
+        }
+    }
+}
+
+fn open_and_send_sources(c: &Container<'_>, pid: libc::pid_t, socket: &OwnedFd) -> Result<(), Error> {
+    let ns = format!("/proc/{pid}/ns/mnt");
+    let flags = nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC;
+    let ns = nix::fcntl::open(ns.as_str(), flags, nix::sys::stat::Mode::empty())
+        .map_err(|e| Error::sys("cannot open", &ns, e))?;
+    nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNS)
+        .map_err(|e| Error::sys("cannot join", "the container's mount namespace", e))?;
+    for source in c.config.mounts.iter().filter_map(|m| super::root::bind_source(&c.bundle, m)) {
+        let fd = super::root::open_source(&c.rootfs, &source)
+            .map_err(|e| Error::sys("cannot open the bind source", source.display(), e))?;
+        sync::send_fd(socket.as_fd(), fd.as_fd(), b"S")?;
     }
     Ok(())
 }

@@ -22,7 +22,7 @@ use super::*;
 pub(super) fn init(
     c: &Container<'_>,
     joins: &[OwnedFd],
-    fifo: &OwnedFd,
+    (fifo, sources): (&OwnedFd, Option<OwnedFd>),
     (to_parent, from_parent): (OwnedFd, OwnedFd),
 ) -> ! {
     let fail = |e: Error| -> ! {
@@ -43,7 +43,9 @@ pub(super) fn init(
         // the caller's terminal, and criu can checkpoint a tree whose session leader is inside.
         nix::unistd::setsid().map_err(|e| Error::sys("cannot start", "a session", e)).unwrap_or_else(|e| fail(e));
     }
-    let root = set_up(&c.bundle, &c.rootfs, c.config, joins).unwrap_or_else(|e| fail(e));
+    let held = receive_sources(c, sources).unwrap_or_else(|e| fail(e));
+    let root = set_up(&c.bundle, &c.rootfs, c.config, joins, &held).unwrap_or_else(|e| fail(e));
+    drop(held);
     let hook_state = create_container_hooks(c.config, &to_parent, from_parent).unwrap_or_else(|e| fail(e));
     finish(root, c.config).and_then(|()| check_executable(c.process)).unwrap_or_else(|e| fail(e));
     if let Some(socket) = &c.files.console {
@@ -57,6 +59,20 @@ pub(super) fn init(
     }
     drop(fds);
     start_and_exec(c, hook_state)
+}
+
+/// What create's helper opened for us, one per mount of the config: its
+/// source's descriptor for a bind, None for the rest (or for all, with no
+/// `socket`: we can reach the sources ourselves).
+fn receive_sources(c: &Container<'_>, socket: Option<OwnedFd>) -> Result<Vec<Option<OwnedFd>>, Error> {
+    let mut held = Vec::new();
+    for m in &c.config.mounts {
+        held.push(match (&socket, super::root::bind_source(&c.bundle, m)) {
+            (Some(socket), Some(_)) => Some(sync::receive_fd(socket.as_fd())?),
+            _ => None,
+        });
+    }
+    Ok(held)
 }
 
 /// The hooks of create: nsrun's first (it sends the state when they are done),

@@ -15,7 +15,13 @@ use crate::mounts::{self, Recursive};
 use super::*;
 
 /// Everything up to pivot_root, where the create hooks run.
-pub(super) fn set_up(bundle: &Path, rootfs: &Path, config: &Config, joins: &[OwnedFd]) -> Result<Root<'static>, Error> {
+pub(super) fn set_up(
+    bundle: &Path,
+    rootfs: &Path,
+    config: &Config,
+    joins: &[OwnedFd],
+    held: &[Option<OwnedFd>],
+) -> Result<Root<'static>, Error> {
     for fd in joins {
         nix::sched::setns(fd, nix::sched::CloneFlags::empty())
             .map_err(|e| Error::sys("cannot join", "a namespace of linux.namespaces", e))?;
@@ -25,8 +31,8 @@ pub(super) fn set_up(bundle: &Path, rootfs: &Path, config: &Config, joins: &[Own
     }
     let root = open_root(config, rootfs)?;
     let mut has_dev = false;
-    for m in &config.mounts {
-        has_dev |= mount_one(&root, bundle, m)?;
+    for (i, m) in config.mounts.iter().enumerate() {
+        has_dev |= mount_one(&root, (bundle, rootfs), m, held.get(i).and_then(Option::as_ref))?;
     }
     if has_dev {
         rootfs::default_devices(&root)?;
@@ -72,12 +78,17 @@ fn open_root(config: &Config, rootfs: &Path) -> Result<Root<'static>, Error> {
 
 /// One mount of config.json (a bind, the cgroup hierarchies, or a file
 /// system), then its recursive attributes and propagation. True for a /dev of the config's.
-fn mount_one(root: &Root<'_>, bundle: &Path, m: &crate::config::Mount) -> Result<bool, Error> {
+fn mount_one(
+    root: &Root<'_>,
+    (bundle, image_root): (&Path, &Path),
+    m: &crate::config::Mount,
+    held: Option<&OwnedFd>,
+) -> Result<bool, Error> {
     let dest = Path::new(&m.destination);
     let plan = &m.plan;
     let kind = m.kind.as_deref().unwrap_or("");
-    if plan.bind.is_some() || kind == "bind" {
-        bind(root, bundle, m, plan)?;
+    if let Some(source) = bind_source(bundle, m) {
+        bind(root, (image_root, &source, held), m, plan)?;
     } else if kind == "cgroup" {
         rootfs::mount_cgroups(root)?;
     } else {
@@ -97,13 +108,57 @@ fn mount_one(root: &Root<'_>, bundle: &Path, m: &crate::config::Mount) -> Result
     Ok(m.destination == "/dev" && kind != "bind" && kind != "cgroup" && plan.bind.is_none())
 }
 
-/// A bind mount, read-only as asked, then nosuid/nodev/noexec in place.
-fn bind(root: &Root<'_>, bundle: &Path, m: &crate::config::Mount, plan: &mounts::Plan) -> Result<(), Error> {
-    let dest = Path::new(&m.destination);
+/// A bind mount's source, for a bind: absolute, or the bundle's.
+pub(super) fn bind_source(bundle: &Path, m: &crate::config::Mount) -> Option<std::path::PathBuf> {
+    if m.plan.bind.is_none() && m.kind.as_deref() != Some("bind") {
+        return None;
+    }
     let source = Path::new(m.source.as_deref().unwrap_or(""));
-    let source = if source.is_absolute() { source.to_path_buf() } else { bundle.join(source) };
+    Some(if source.is_absolute() { source.to_path_buf() } else { bundle.join(source) })
+}
+
+/// A bind source: below the image's root, its symlinks stay inside that
+/// root (the image's, not the host's, as for the process's own paths);
+/// elsewhere it is the engine's path, as it is.
+pub(super) fn open_source(image_root: &Path, source: &Path) -> Result<OwnedFd, nix::errno::Errno> {
+    use nix::fcntl::OFlag;
+    let flags = OFlag::O_PATH | OFlag::O_CLOEXEC;
+    let Ok(inside) = source.strip_prefix(image_root) else {
+        return nix::fcntl::open(source, flags, nix::sys::stat::Mode::empty());
+    };
+    let root = nix::fcntl::open(image_root, flags | OFlag::O_DIRECTORY, nix::sys::stat::Mode::empty())?;
+    let inside = if inside.as_os_str().is_empty() { Path::new(".") } else { inside };
+    let inside =
+        std::ffi::CString::new(inside.as_os_str().as_encoded_bytes()).map_err(|_| nix::errno::Errno::EINVAL)?;
+    rootfs::openat2(
+        std::os::fd::AsRawFd::as_raw_fd(&root),
+        &inside,
+        flags,
+        libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
+    )
+}
+
+/// A bind mount, read-only as asked, then nosuid/nodev/noexec in place. The
+/// source through the descriptor create's helper `held` for it, if any.
+fn bind(
+    root: &Root<'_>,
+    (image_root, source, held): (&Path, &Path, Option<&OwnedFd>),
+    m: &crate::config::Mount,
+    plan: &mounts::Plan,
+) -> Result<(), Error> {
+    let dest = Path::new(&m.destination);
     let ro = plan.flags.contains(MsFlags::MS_RDONLY) || plan.recursive_set & 0x1 != 0;
-    root.bind(&source, dest, ro)?;
+    let opened;
+    let fd = match held {
+        Some(fd) => fd,
+        None => {
+            opened = open_source(image_root, source)
+                .map_err(|e| Error::sys("cannot open the bind source", source.display(), e))?;
+            &opened
+        }
+    };
+    root.bind(Path::new(&rootfs::fd_path(fd.as_fd())), dest, ro)
+        .map_err(|e| Error { what: format!("cannot bind {}", source.display()), ..e })?;
     let extra = plan.flags & (MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
     if extra.is_empty() {
         return Ok(());
