@@ -47,6 +47,7 @@ Global options:
       --debug              trace each step on stderr
       --systemd-cgroup     refused: nsrun manages cgroupfs paths itself
       --criu=PATH          the criu executable (default criu, from PATH)
+      --rootless=WHEN      true, false or auto: accepted, as runc takes it
   -h, --help               show this help and exit
   -V, --version            show the version and exit
 ",
@@ -102,6 +103,11 @@ fn take_global(g: &mut Global, opt: &Opt, parser: &mut lexopt::Parser) -> Result
         o if o.is(None, "debug") => g.debug = true,
         o if o.is(None, "systemd-cgroup") => g.systemd_cgroup = true,
         o if o.is(None, "criu") => g.criu = Some(PathBuf::from(value()?)),
+        // runc's "ignore cgroup permission errors": nsrun decides by what it may do itself.
+        o if o.is(None, "rootless") => match value()?.as_str() {
+            "true" | "false" | "auto" => {}
+            other => return Err(Error::new("invalid --rootless", quoted(other), "expected true, false or auto")),
+        },
         other => return Err(CLI.usage_error(other.unexpected())),
     }
     Ok(())
@@ -247,6 +253,9 @@ mod tests {
                 .starts_with("invalid log format: 'yaml'")
         );
         assert!(parse(&[]).unwrap_err().to_string().starts_with("no command given"));
+        assert!(matches!(parse(&["--rootless=auto", "list"]), Ok(Parsed::Run(_))));
+        let err = parse(&["--rootless", "maybe", "list"]).unwrap_err().to_string();
+        assert!(err.starts_with("invalid --rootless: 'maybe'"), "{err}");
     }
 
     #[test]

@@ -165,6 +165,11 @@ fn cgroups_mode(value: &str) -> Result<&'static str, Error> {
 
 /// What criu is told, whichever way: the images relative to our working directory, as runc takes them.
 fn criu(global: &Global, args: &mut CriuArgs) -> Result<container::Criu, Error> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    common::exec::runnable(global.criu.as_os_str(), &path).map_err(|e| {
+        let why = if e == nix::errno::Errno::ENOENT { "not found (install criu, or give --criu)" } else { e.desc() };
+        Error::new("cannot run", common::error::quoted(global.criu.display().to_string()), why)
+    })?;
     let cwd = std::env::current_dir()
         .map_err(|e| Error::new("cannot read", "the working directory", common::io_reason(&e)))?;
     let images = cwd.join(args.image_path.take().unwrap_or_else(|| PathBuf::from("checkpoint")));
@@ -176,7 +181,6 @@ fn criu(global: &Global, args: &mut CriuArgs) -> Result<container::Criu, Error> 
     if let Some(parent) = &args.parent_path {
         switches.extend(["--prev-images-dir".into(), parent.clone().into_os_string()]);
     }
-    let path = std::env::var_os("PATH").unwrap_or_default();
     switches.extend(container::network_lock(&path).into_iter().flatten().map(OsString::from));
     Ok(container::Criu {
         program: global.criu.clone(),
@@ -272,7 +276,7 @@ mod tests {
 
     #[test]
     fn a_pre_dump_and_its_parent_track_memory() {
-        let global = Global { root: "/run/x".into(), criu: "criu".into() };
+        let global = Global { root: "/run/x".into(), criu: "/bin/sh".into() };
         let mut args = CriuArgs { pre_dump: true, ..CriuArgs::default() };
         let c = criu(&global, &mut args).unwrap();
         assert!(c.switches.starts_with(&words(&["--track-mem"])), "{:?}", c.switches);
@@ -281,5 +285,8 @@ mod tests {
         let c = criu(&global, &mut args).unwrap();
         assert!(c.switches.starts_with(&words(&["--track-mem", "--prev-images-dir", "../pre"])), "{:?}", c.switches);
         assert_eq!(c.cgroups_mode, "soft");
+        let missing = Global { root: "/run/x".into(), criu: "/nonexistent/criu".into() };
+        let err = criu(&missing, &mut CriuArgs::default()).unwrap_err().to_string();
+        assert_eq!(err, "cannot run: '/nonexistent/criu': not found (install criu, or give --criu)");
     }
 }
