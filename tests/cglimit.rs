@@ -277,6 +277,33 @@ fn oom_group_ends_the_whole_cgroup_at_the_first_kill() {
     guard.check();
 }
 
+/// A user whose cgroup is not theirs is told how to get one that is.
+#[test]
+fn a_user_without_delegation_is_told_how_to_get_it() {
+    require!(can_run() && offered("memory"), "needs root and the memory controller");
+    nstools::require_host!(nstools::util_linux("setpriv"), "util-linux setpriv is not installed");
+    let work = nstools::TempDir::new("cglimit-undelegated");
+    work.open_to_all(0o755);
+    let cglimit = work.tool_copy("cglimit");
+    let guard = Guard::new(&[]);
+    let out = guard
+        .watch(std::process::Command::new("setpriv"))
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&cglimit)
+        .args(["50M", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 125, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "not delegated to you: on systemd, run in a delegated scope: systemd-run --user --scope -p Delegate=yes"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    guard.check();
+}
+
 #[test]
 fn a_user_with_a_delegated_cgroup_needs_no_root() {
     require!(can_run() && offered("memory"), "needs root and the memory controller");

@@ -121,6 +121,9 @@ impl Made {
                     "that is a control file of the parent cgroup, not a cgroup: choose another name (--name)".to_owned()
                 }
                 std::io::ErrorKind::AlreadyExists => "a cgroup of that name exists already (--name)".to_owned(),
+                std::io::ErrorKind::PermissionDenied => {
+                    format!("{} (this cgroup is not delegated to you: {GET_DELEGATION})", crate::io_reason(&e))
+                }
                 _ => crate::io_reason(&e),
             };
             Error::new("cannot create cgroup", dir.display(), why)
@@ -291,11 +294,19 @@ impl Moved {
     }
 }
 
+/// How a user gets a cgroup of their own to make cgroups below.
+const GET_DELEGATION: &str =
+    "on systemd, run in a delegated scope: systemd-run --user --scope -p Delegate=yes cglimit ...";
+
 fn subtree_failure(file: &Path, errno: Errno) -> Error {
     let why = match errno {
-        Errno::EBUSY => "Device or resource busy (this cgroup holds processes and is not delegated: on systemd, run in a delegated scope: systemd-run --user --scope -p Delegate=yes cglimit ...)".to_owned(),
+        Errno::EBUSY => {
+            format!("Device or resource busy (this cgroup holds processes and is not delegated: {GET_DELEGATION})")
+        }
         Errno::ENOENT | Errno::EINVAL => format!("{} (see cgroup.controllers for what is offered here)", errno.desc()),
-        Errno::EACCES | Errno::EPERM => format!("{} (this cgroup is not delegated to you)", errno.desc()),
+        Errno::EACCES | Errno::EPERM => {
+            format!("{} (this cgroup is not delegated to you: {GET_DELEGATION})", errno.desc())
+        }
         e => e.desc().to_owned(),
     };
     Error::new("cannot enable controllers in", file.display(), why)
