@@ -23,7 +23,7 @@ FISHCOMPDIR ?= $(DATADIR)/fish/vendor_completions.d
 CARGO   ?= cargo
 TOOLS   := $(notdir $(wildcard tools/*))
 
-.PHONY: all build bench deb deps test test-host lint images test-unit test-install test-package test-deb test-vm install uninstall run clean
+.PHONY: all build bench deb deps test test-host lint images test-unit test-install test-package test-deb test-vm test-systemd install uninstall run clean
 
 all: build
 
@@ -37,7 +37,7 @@ build:
 	ln -sfn $(TARGET)/release target/shipped
 	completions/generate target/shipped target/completions
 
-test: deps test-host test-vm
+test: deps test-host test-vm test-systemd
 
 # Installs the peers it compares against; never asserts on time.
 bench: build
@@ -77,6 +77,10 @@ target/images/debian/etc/debian_version:
 # The same integration tests, static, in a VM: see tests/vm/run.
 test-vm: deps
 	tests/vm/run
+
+# Debian booted with systemd as PID 1 (a debootstrap tree, cached): tests/systemd.rs there.
+test-systemd: deps
+	tests/systemd/run
 
 # Install into a scratch DESTDIR, check every file landed, uninstall, check nothing is left.
 test-install: build

@@ -207,6 +207,24 @@ pub fn in_vm_lane() -> bool {
     std::env::var("NSTOOLS_LANE").is_ok_and(|v| v == "vm")
 }
 
+/// True inside the systemd lane (`make test-systemd`): Debian booted with
+/// systemd as PID 1 and a lingering user, tester (uid 1000).
+pub fn in_systemd_lane() -> bool {
+    std::env::var("NSTOOLS_LANE").is_ok_and(|v| v == "systemd")
+}
+
+/// Run the calling test only in the systemd lane, which CI runs: elsewhere
+/// it says so and passes (there is no systemd to test against).
+#[macro_export]
+macro_rules! systemd_lane_only {
+    () => {
+        if !$crate::in_systemd_lane() {
+            eprintln!("SKIP (the systemd lane runs it): no systemd as PID 1 here");
+            return;
+        }
+    };
+}
+
 /// A test that needs what only the host lane has (util-linux as an oracle,
 /// bash, gcc, the sources): in the VM lane it says so and passes; on the host
 /// a missing program is an ordinary skip (a failure under NSTOOLS_MUST_WORK).
