@@ -66,3 +66,95 @@ fn cglimit_outside_a_delegated_scope_says_how_to_get_one() {
     assert!(stderr(&out).contains("systemd-run --user --scope -p Delegate=yes"), "{}", stderr(&out));
     guard.check();
 }
+
+/// A busybox bundle whose cgroupsPath is `cgroups_path`, with limits.
+fn bundle(dir: &Path, cgroups_path: &str) {
+    let bin = dir.join("rootfs/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy("/bin/busybox", bin.join("busybox")).unwrap();
+    for applet in ["sh", "sleep", "cat"] {
+        std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
+    }
+    for d in ["proc", "dev", "sys", "tmp"] {
+        std::fs::create_dir_all(dir.join("rootfs").join(d)).unwrap();
+    }
+    let config = format!(
+        r#"{{"ociVersion":"1.0.2",
+ "process":{{"args":["/bin/sleep","300"],"env":["PATH=/bin"],"cwd":"/","user":{{"uid":0,"gid":0}}}},
+ "root":{{"path":"rootfs"}},
+ "mounts":[{{"destination":"/proc","type":"proc","source":"proc"}}],
+ "linux":{{"cgroupsPath":"{cgroups_path}",
+   "resources":{{"memory":{{"limit":67108864}},"pids":{{"limit":32}},"cpu":{{"quota":50000,"period":100000}}}},
+   "namespaces":[{{"type":"pid"}},{{"type":"mount"}},{{"type":"ipc"}},{{"type":"uts"}}]}}}}"#
+    );
+    std::fs::write(dir.join("config.json"), config).unwrap();
+}
+
+/// `systemctl show -p NAME... UNIT`: the values, in the order of `names`.
+fn unit_properties(unit: &str, names: &[&str]) -> Vec<String> {
+    let mut command = Command::new("systemctl");
+    command.args(["show", unit]);
+    for name in names {
+        command.args(["-p", name]);
+    }
+    let text = stdout(&command.output().unwrap());
+    let value = |name: &str| text.lines().find_map(|l| l.strip_prefix(&format!("{name}="))).unwrap_or("").to_owned();
+    names.iter().map(|n| value(n)).collect()
+}
+
+/// `--systemd-cgroup`, by hand, beside runc in the same run: the container's
+/// cgroup is a transient scope of systemd's, in the slice cgroupsPath names,
+/// its limits systemd's properties and the kernel's files alike; `update`
+/// changes both; `delete` stops the scope.
+#[test]
+fn nsrun_makes_the_container_a_systemd_scope_as_runc_does() {
+    systemd_lane_only!();
+    let guard = Guard::new(&[]);
+    let work = nstools::TempDir::new("systemd-scope");
+    let state = work.path().join("state");
+    let properties = ["MemoryMax", "TasksMax", "CPUQuotaPerSecUSec", "Delegate"];
+    let mut seen = Vec::new();
+    for (runtime, id) in [("runc", "r1"), ("nsrun", "n1")] {
+        let dir = work.path().join(id);
+        bundle(&dir, &format!("system.slice:nstools-{runtime}:{id}"));
+        let unit = format!("nstools-{runtime}-{id}.scope");
+        let binary = if runtime == "nsrun" { nstools::bin("nsrun") } else { "runc".into() };
+        // Its stdio on a file: a detached container would hold a pipe open as long as it runs.
+        let err = work.path().join(format!("{id}.err"));
+        let run = |args: &[&str]| {
+            let mut command = guard.watch(Command::new(&binary));
+            command.arg("--root").arg(&state).arg("--systemd-cgroup").args(args);
+            command.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
+            let mut out = command.stderr(std::fs::File::create(&err).unwrap()).output().unwrap();
+            out.stderr = std::fs::read(&err).unwrap_or_default();
+            out
+        };
+        let out = run(&["run", "-d", "--bundle", dir.to_str().unwrap(), id]);
+        assert_eq!(code(&out), 0, "{runtime}: {}", stderr(&out));
+        assert_eq!(unit_properties(&unit, &["ActiveState"]), ["active"], "{runtime}");
+        let values = unit_properties(&unit, &properties);
+        let cgroup = Path::new("/sys/fs/cgroup/system.slice").join(&unit);
+        let file = |name: &str| std::fs::read_to_string(cgroup.join(name)).unwrap().trim().to_owned();
+        assert_eq!(
+            (file("memory.max"), file("pids.max"), file("cpu.max")),
+            ("67108864".into(), "32".into(), "50000 100000".into()),
+            "{runtime}"
+        );
+        let out = run(&["update", "--memory", "128M", "--pids-limit", "16", id]);
+        assert_eq!(code(&out), 0, "{runtime}: {}", stderr(&out));
+        assert_eq!((file("memory.max"), file("pids.max")), ("134217728".into(), "16".into()), "{runtime}");
+        assert_eq!(
+            unit_properties(&unit, &["MemoryMax", "TasksMax"]),
+            ["134217728", "16"],
+            "{runtime}: systemd keeps the update"
+        );
+        let out = run(&["delete", "-f", id]);
+        assert_eq!(code(&out), 0, "{runtime}: {}", stderr(&out));
+        assert!(!cgroup.exists(), "{runtime}: the scope's cgroup is gone");
+        assert_ne!(unit_properties(&unit, &["ActiveState"]), ["active"], "{runtime}");
+        seen.push(values);
+    }
+    assert_eq!(seen[1], seen[0], "nsrun's scope has runc's properties ({properties:?})");
+    assert_eq!(seen[1], ["67108864", "32", "500ms", "yes"]);
+    guard.check();
+}

@@ -37,6 +37,8 @@ pub struct Placed {
     pub v2: bool,
     /// The directories nsrun made for it, outermost first (the rest was there).
     pub created: Vec<PathBuf>,
+    /// With the systemd driver: the scope systemd made it as (and removes it with).
+    pub unit: Option<String>,
 }
 
 /// `cgroupsPath` as components, checked: no `..`, nothing empty.
@@ -122,7 +124,7 @@ pub fn make(targets: &[Target]) -> Result<Vec<Placed>, Error> {
 
 fn make_one(t: &Target, made: &mut Vec<Placed>) -> Result<(), Error> {
     let v2 = t.hierarchy.is_v2();
-    let mut placed = Placed { dir: t.dir.clone(), v2, created: Vec::new() };
+    let mut placed = Placed { dir: t.dir.clone(), v2, created: Vec::new(), unit: None };
     let relative = t.dir.strip_prefix(&t.base).unwrap_or(Path::new(""));
     let mut controllers: Vec<&str> = t.files.iter().map(|f| f.controller).filter(|c| !c.is_empty()).collect();
     controllers.sort_unstable();
@@ -185,6 +187,11 @@ pub fn join(placed: &[Placed], pid: libc::pid_t) -> Result<(), Error> {
 /// directories nsrun made for them, deepest first.
 pub fn remove(placed: &[Placed]) {
     for p in placed {
+        if let Some(unit) = &p.unit {
+            Made { dir: p.dir.clone(), v2: p.v2, moved: None }.end();
+            let _ = crate::systemd::stop(unit);
+            continue;
+        }
         // A cgroup that was there before may hold others' processes: it is left as it was.
         if p.created.last() == Some(&p.dir) {
             Made { dir: p.dir.clone(), v2: p.v2, moved: None }.end();
@@ -201,8 +208,18 @@ pub fn remove(placed: &[Placed]) {
 /// `dir` strictly below a hierarchy mounted here, ending in the container's
 /// own path (`own`: its cgroupsPath, or its id), and every `created` entry
 /// `dir` or a parent of it, strictly below that hierarchy's root.
-pub fn check_placed(placed: &[Placed], own: &str) -> Result<(), Error> {
-    let (_, own) = components(own)?;
+pub fn check_placed(placed: &[Placed], cgroups_path: Option<&str>, id: &str) -> Result<(), Error> {
+    let systemd =
+        |p: &Placed| p.unit.as_deref().map(|unit| crate::systemd::is_scope_dir(&p.dir, unit, cgroups_path, id));
+    if placed.iter().all(|p| p.unit.is_some()) {
+        for p in placed {
+            if systemd(p) != Some(true) || !p.created.is_empty() {
+                return Err(Error::new("invalid state", p.dir.display(), "not the container's own systemd scope"));
+            }
+        }
+        return Ok(());
+    }
+    let (_, own) = components(cgroups_path.unwrap_or(id))?;
     let points: Vec<PathBuf> = cgroup::own().into_iter().map(|h| h.point).collect();
     let clean =
         |p: &Path| p.is_absolute() && p.components().all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
@@ -211,7 +228,7 @@ pub fn check_placed(placed: &[Placed], own: &str) -> Result<(), Error> {
         let Some(point) = points.iter().find(|point| p.dir.starts_with(point) && p.dir != **point) else {
             return Err(bad("not below a cgroup hierarchy mounted here"));
         };
-        if !clean(&p.dir) || !p.dir.ends_with(&own) {
+        if !clean(&p.dir) || !p.dir.ends_with(&own) || p.unit.is_some() {
             return Err(bad("not the container's own cgroup"));
         }
         if p.created.iter().any(|c| !clean(c) || !p.dir.starts_with(c) || !c.starts_with(point) || c == point) {
@@ -242,6 +259,9 @@ pub fn update(placed: &[Placed], writes: Vec<limit::Write>) -> Result<(), Error>
             Some(Membership { dir: p.dir.clone(), ..h.clone() })
         })
         .collect();
+    for unit in placed.iter().filter_map(|p| p.unit.as_deref()) {
+        crate::systemd::set_properties(unit, &writes)?;
+    }
     let files = limit::place(&hierarchies, writes).map_err(|e| Error::new("cannot update", e.object, e.reason))?;
     let mut refused = Vec::new();
     for (h, list) in &files {
@@ -380,7 +400,9 @@ pub fn frozen(placed: &[Placed]) -> bool {
 }
 
 pub fn to_json(placed: &[Placed]) -> Value {
-    Value::Array(placed.iter().map(|p| json!({"dir": p.dir, "v2": p.v2, "created": p.created})).collect())
+    Value::Array(
+        placed.iter().map(|p| json!({"dir": p.dir, "v2": p.v2, "created": p.created, "unit": p.unit})).collect(),
+    )
 }
 
 pub fn from_json(v: &Value) -> Vec<Placed> {
@@ -393,6 +415,7 @@ pub fn from_json(v: &Value) -> Vec<Placed> {
                         dir: path(&p["dir"])?,
                         v2: p["v2"].as_bool()?,
                         created: p["created"].as_array()?.iter().filter_map(path).collect(),
+                        unit: p["unit"].as_str().map(str::to_owned),
                     })
                 })
                 .collect()
@@ -419,6 +442,7 @@ mod tests {
             dir: "/sys/fs/cgroup/memory/a/b".into(),
             v2: false,
             created: vec!["/sys/fs/cgroup/memory/a/b".into()],
+            unit: None,
         }];
         assert_eq!(from_json(&to_json(&p)), p);
     }

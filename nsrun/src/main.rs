@@ -13,9 +13,11 @@ mod commands;
 mod config;
 mod console;
 mod container;
+mod dbus;
 mod exec;
 mod hooks;
 mod mounts;
+mod systemd;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -45,7 +47,7 @@ Global options:
       --log=FILE           append errors to FILE too
       --log-format=FORMAT  text or json (one {\"level\",\"msg\",\"time\"} line)
       --debug              trace each step on stderr
-      --systemd-cgroup     refused: nsrun manages cgroupfs paths itself
+      --systemd-cgroup     cgroups as systemd scopes (cgroupsPath slice:prefix:name)
       --criu=PATH          the criu executable (default criu, from PATH)
       --rootless=WHEN      true, false or auto: accepted, as runc takes it
   -h, --help               show this help and exit
@@ -134,16 +136,10 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
 
 /// The global options that change what a command does, then the command.
 fn dispatch(inv: &Invocation) -> Result<i32, Error> {
-    if inv.global.systemd_cgroup {
-        return Err(Error::new(
-            "",
-            "--systemd-cgroup",
-            "not supported: nsrun manages cgroupfs paths itself (use cgroup_manager=\"cgroupfs\")",
-        ));
-    }
     let global = commands::Global {
         root: inv.global.root.clone().unwrap_or_else(|| PathBuf::from("/run/nsrun")),
         criu: inv.global.criu.clone().unwrap_or_else(|| PathBuf::from("criu")),
+        driver: if inv.global.systemd_cgroup { container::Driver::Systemd } else { container::Driver::Cgroupfs },
     };
     commands::dispatch(&inv.command, &inv.rest, &global)
 }
@@ -165,7 +161,7 @@ pub(crate) fn features() -> serde_json::Value {
         "linux": {
             "namespaces": namespaces,
             "capabilities": caps,
-            "cgroup": { "v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false },
+            "cgroup": { "v1": true, "v2": true, "systemd": true, "systemdUser": false, "rdma": false },
             "seccomp": { "enabled": true, "actions": config::SECCOMP_ACTIONS.to_vec(), "operators": config::SECCOMP_OPERATORS.to_vec(), "archs": arch },
             "apparmor": { "enabled": false },
             "selinux": { "enabled": false },

@@ -194,7 +194,7 @@ pub fn create(words: &[OsString], global: &Global, run: bool) -> Result<i32, Err
         // create, start, wait (passing signals on), delete: the container's status is ours.
         common::process::block_for_waiting();
     }
-    container::create(&global.root, &id, &bundle, files, (&config, &text))?;
+    container::create(&global.root, &id, &bundle, files, (&config, &text, global.driver))?;
     let dir = dir(global, &id);
     if !run {
         return Ok(0);

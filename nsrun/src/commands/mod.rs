@@ -24,6 +24,8 @@ pub struct Global {
     pub root: PathBuf,
     /// The criu executable checkpoint and restore run.
     pub criu: PathBuf,
+    /// Who makes the containers' cgroups (--systemd-cgroup: systemd).
+    pub driver: crate::container::Driver,
 }
 
 /// A command of runc's command line: how `--help` shows it, and how it runs.

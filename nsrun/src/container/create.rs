@@ -66,12 +66,28 @@ pub(super) struct Namespaces {
     pub maps: Option<common::userns::MapPlan>,
 }
 
+/// Who makes the container's cgroups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Driver {
+    /// nsrun, as directories of cgroupfs.
+    Cgroupfs,
+    /// systemd, as a transient scope (--systemd-cgroup).
+    Systemd,
+}
+
+/// The container's cgroups before the clone: made (cgroupfs), or a scope
+/// systemd makes once the process exists to put in it.
+pub(super) enum Cgroups {
+    Made(Vec<cgroups::Placed>),
+    Scope(crate::systemd::Scope),
+}
+
 pub fn create(
     root: &Path,
     id: &str,
     bundle: &Path,
     files: Files<'_>,
-    (config, text): (&Config, &str),
+    (config, text, driver): (&Config, &str, Driver),
 ) -> Result<(), Error> {
     refuse_unsupported(config)?;
     let (process, rootfs_spec) = (&config.process, &config.root);
@@ -82,22 +98,30 @@ pub fn create(
     let rootfs = canonical(&bundle.join(&rootfs_spec.path))?;
     let namespaces = namespaces(config)?;
     let filter = compile_filter(config.linux.seccomp.as_ref())?;
-    let targets = cgroups::plan(config, id, &device_rules(config))?;
+    let (targets, scope) = match driver {
+        Driver::Cgroupfs => (cgroups::plan(config, id, &device_rules(config))?, None),
+        Driver::Systemd => (Vec::new(), Some(crate::systemd::plan(config, id, &device_rules(config))?)),
+    };
     let dir = make_dir(root, id)?;
     let container = Container { id, dir, bundle, rootfs, config, process, namespaces, files, filter };
     let kept = container.dir.join(CONFIG);
     let result = std::fs::write(&kept, text)
         .map_err(|e| Error::new("cannot write", kept.display(), common::io_reason(&e)))
-        .and_then(|()| cgroups::make(&targets))
-        .and_then(|placed| {
+        .and_then(|()| match scope {
+            Some(scope) => Ok(Cgroups::Scope(scope)),
+            None => cgroups::make(&targets).map(Cgroups::Made),
+        })
+        .and_then(|cgroups| {
             // Its process would wait there for ever, and create with it (runc's words).
-            if cgroups::frozen(&placed) {
-                cgroups::remove(&placed);
+            if let Cgroups::Made(placed) = &cgroups
+                && cgroups::frozen(placed)
+            {
+                cgroups::remove(placed);
                 return Err(Error::new("cannot create", quoted(id), "container's cgroup unexpectedly frozen"));
             }
-            let built = build(container, &placed);
-            if built.is_err() {
-                cgroups::remove(&placed);
+            let built = build(container, &cgroups);
+            if let (Err(_), Cgroups::Made(placed)) = (&built, &cgroups) {
+                cgroups::remove(placed);
             }
             built
         });
@@ -201,7 +225,7 @@ pub(super) struct Pipes {
 
 /// Clone the container's process into its namespaces and lead it through the
 /// handshake; then write the state and the pid file.
-fn build(mut c: Container<'_>, placed: &[cgroups::Placed]) -> Result<(), Error> {
+fn build(mut c: Container<'_>, cgroups: &Cgroups) -> Result<(), Error> {
     let fifo = make_fifo(&c)?;
     let (from_child, to_parent) = sync::pipe()?;
     let (from_parent, to_child) = sync::pipe()?;
@@ -241,12 +265,12 @@ fn build(mut c: Container<'_>, placed: &[cgroups::Placed]) -> Result<(), Error> 
             }
             super::init::init(&c, &joins, (&fifo, sources), (to_parent, from_parent))
         }
-        Forked::Parent(pid) => lead(&c, pid, placed, pipes),
+        Forked::Parent(pid) => lead(&c, pid, cgroups, pipes),
     }
 }
 
 /// create's side of the handshake with the process `pid` it cloned.
-fn lead(c: &Container<'_>, pid: libc::pid_t, placed: &[cgroups::Placed], pipes: Pipes) -> Result<(), Error> {
+fn lead(c: &Container<'_>, pid: libc::pid_t, cgroups: &Cgroups, pipes: Pipes) -> Result<(), Error> {
     let Pipes { to_child, from_parent, to_parent, from_child, sources } = pipes;
     drop((to_parent, from_parent));
     let fail = |err: Error| {
@@ -256,11 +280,29 @@ fn lead(c: &Container<'_>, pid: libc::pid_t, placed: &[cgroups::Placed], pipes: 
     };
     let mapped = c.namespaces.maps.as_ref().map_or(Ok(()), |plan| common::userns::write_maps(pid, plan));
     let adjusted = mapped.and_then(|()| host_proc()).and_then(|proc| set_oom_score_adj(c.process, pid, &proc));
-    let held = |()| match &sources {
+    let joined = adjusted.and_then(|()| match cgroups {
+        Cgroups::Made(placed) => cgroups::join(placed, pid).map(|()| placed.clone()),
+        Cgroups::Scope(scope) => crate::systemd::start(scope, pid).map(|placed| vec![placed]),
+    });
+    let placed = match joined {
+        Ok(placed) => placed,
+        Err(err) => {
+            drop(to_child);
+            return fail(err);
+        }
+    };
+    // A scope is ours to stop when create fails after systemd made it (cgroupfs's: create removes them).
+    let fail = |err: Error| {
+        if matches!(cgroups, Cgroups::Scope(_)) {
+            cgroups::remove(&placed);
+        }
+        fail(err)
+    };
+    let held = match &sources {
         Some((ours, _)) => send_bind_sources(c, pid, ours),
         None => Ok(()),
     };
-    if let Err(err) = adjusted.and_then(|()| cgroups::join(placed, pid)).and_then(held) {
+    if let Err(err) = held {
         drop(to_child);
         return fail(err);
     }
@@ -272,7 +314,7 @@ fn lead(c: &Container<'_>, pid: libc::pid_t, placed: &[cgroups::Placed], pipes: 
         bundle: c.bundle.display().to_string(),
         created: crate::rfc3339_now(),
         annotations: c.config.annotations.iter().map(|(k, v)| (k.clone(), json!(v))).collect(),
-        cgroups: placed.to_vec(),
+        cgroups: placed.clone(),
     };
     let handshake = run_create_hooks(c.config, &state, from_child.as_fd(), to_child)
         .and_then(|()| sync::expect(from_child.as_fd(), Step::Ready).map_err(|e| set_up_failed(c.id, e)));

@@ -64,8 +64,8 @@ impl State {
         let bad = || Error::new("cannot read", path.display(), "not a state file of nsrun");
         let v: serde_json::Value = serde_json::from_str(&text).map_err(|_| bad())?;
         let placed = cgroups::from_json(&v["nsrunCgroups"]);
-        let own = kept_config(dir).and_then(|c| c.linux.cgroups_path).unwrap_or_else(|| id.to_owned());
-        cgroups::check_placed(&placed, &own)?;
+        let cgroups_path = kept_config(dir).and_then(|c| c.linux.cgroups_path);
+        cgroups::check_placed(&placed, cgroups_path.as_deref(), id)?;
         Ok(Self {
             id: v["id"].as_str().ok_or_else(bad)?.to_owned(),
             pid: v["pid"].as_i64().and_then(|p| i32::try_from(p).ok()).ok_or_else(bad)?,
