@@ -209,17 +209,6 @@ pub fn remove(placed: &[Placed]) {
 /// own path (`own`: its cgroupsPath, or its id), and every `created` entry
 /// `dir` or a parent of it, strictly below that hierarchy's root.
 pub fn check_placed(placed: &[Placed], cgroups_path: Option<&str>, id: &str) -> Result<(), Error> {
-    let systemd =
-        |p: &Placed| p.unit.as_deref().map(|unit| crate::systemd::is_scope_dir(&p.dir, unit, cgroups_path, id));
-    if placed.iter().all(|p| p.unit.is_some()) {
-        for p in placed {
-            if systemd(p) != Some(true) || !p.created.is_empty() {
-                return Err(Error::new("invalid state", p.dir.display(), "not the container's own systemd scope"));
-            }
-        }
-        return Ok(());
-    }
-    let (_, own) = components(cgroups_path.unwrap_or(id))?;
     let points: Vec<PathBuf> = cgroup::own().into_iter().map(|h| h.point).collect();
     let clean =
         |p: &Path| p.is_absolute() && p.components().all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
@@ -228,7 +217,18 @@ pub fn check_placed(placed: &[Placed], cgroups_path: Option<&str>, id: &str) -> 
         let Some(point) = points.iter().find(|point| p.dir.starts_with(point) && p.dir != **point) else {
             return Err(bad("not below a cgroup hierarchy mounted here"));
         };
-        if !clean(&p.dir) || !p.dir.ends_with(&own) || p.unit.is_some() {
+        if !clean(&p.dir) {
+            return Err(bad("not the container's own cgroup"));
+        }
+        // A systemd scope: the one its cgroupsPath names, nothing made by nsrun.
+        if let Some(unit) = &p.unit {
+            if !crate::systemd::is_scope_dir(&p.dir, unit, cgroups_path, id) || !p.created.is_empty() {
+                return Err(bad("not the container's own systemd scope"));
+            }
+            continue;
+        }
+        let (_, own) = components(cgroups_path.unwrap_or(id))?;
+        if !p.dir.ends_with(&own) {
             return Err(bad("not the container's own cgroup"));
         }
         if p.created.iter().any(|c| !clean(c) || !p.dir.starts_with(c) || !c.starts_with(point) || c == point) {
@@ -437,12 +437,35 @@ mod tests {
     }
 
     #[test]
+    fn a_state_file_names_only_the_containers_own_scope() {
+        let Some(point) = cgroup::own().into_iter().map(|h| h.point).next() else { return };
+        let scope = |dir: PathBuf, created: Vec<PathBuf>| {
+            vec![Placed { dir, v2: true, created, unit: Some("nsrun-c1.scope".into()) }]
+        };
+        let own = point.join("system.slice/nsrun-c1.scope");
+        assert!(check_placed(&scope(own.clone(), vec![]), None, "c1").is_ok());
+        assert!(check_placed(&scope(own.clone(), vec![]), None, "c2").is_err(), "another id's");
+        assert!(check_placed(&scope(own.clone(), vec![own.clone()]), None, "c1").is_err(), "nsrun made none");
+        assert!(check_placed(&scope(point.join("system.slice/sshd.service"), vec![]), None, "c1").is_err());
+        let climbing = point.join("x/../system.slice/nsrun-c1.scope");
+        assert!(check_placed(&scope(climbing, vec![]), None, "c1").is_err());
+        assert!(check_placed(&scope("/etc/system.slice/nsrun-c1.scope".into(), vec![]), None, "c1").is_err());
+    }
+
+    #[test]
     fn state_round_trip() {
         let p = vec![Placed {
             dir: "/sys/fs/cgroup/memory/a/b".into(),
             v2: false,
             created: vec!["/sys/fs/cgroup/memory/a/b".into()],
             unit: None,
+        }];
+        assert_eq!(from_json(&to_json(&p)), p);
+        let p = vec![Placed {
+            dir: "/sys/fs/cgroup/system.slice/nsrun-c1.scope".into(),
+            v2: true,
+            created: vec![],
+            unit: Some("nsrun-c1.scope".into()),
         }];
         assert_eq!(from_json(&to_json(&p)), p);
     }
