@@ -158,3 +158,42 @@ fn nsrun_makes_the_container_a_systemd_scope_as_runc_does() {
     assert_eq!(seen[1], ["67108864", "32", "500ms", "yes"]);
     guard.check();
 }
+
+/// podman as Debian ships it (its containers.conf: cgroup_manager "systemd",
+/// so it passes --systemd-cgroup and a machine.slice:libpod:ID cgroupsPath),
+/// rootful, with nsrun beside runc in the same run: the limit lands in the
+/// container's own cgroup namespace, the exit status is relayed, nothing is left.
+#[test]
+fn podman_with_its_stock_systemd_cgroup_manager_runs_nsrun_as_runc() {
+    systemd_lane_only!();
+    let guard = Guard::new(&[]);
+    let work = nstools::TempDir::new("systemd-podman");
+    bundle(work.path(), "unused");
+    let rootfs = work.path().join("rootfs");
+    let nsrun = nstools::bin("nsrun");
+    for runtime in [Path::new("/usr/sbin/runc"), nsrun.as_path()] {
+        let podman = |args: &[&str]| {
+            let mut command = guard.watch(Command::new("podman"));
+            command.arg("--runtime").arg(runtime).args(["run", "--rm", "--network", "none", "--memory", "64m"]);
+            command.arg("--rootfs").arg(&rootfs).args(args).stdin(std::process::Stdio::null());
+            command.output().unwrap()
+        };
+        let out = podman(&["/bin/sh", "-c", "cat /proc/self/cgroup /sys/fs/cgroup/memory.max"]);
+        assert_eq!(
+            (code(&out), stdout(&out).as_str()),
+            (0, "0::/\n67108864\n"),
+            "{}: {}",
+            runtime.display(),
+            stderr(&out)
+        );
+        let out = podman(&["/bin/sh", "-c", "exit 3"]);
+        assert_eq!(code(&out), 3, "{}: {}", runtime.display(), stderr(&out));
+    }
+    let left = stdout(&Command::new("podman").args(["ps", "-aq"]).output().unwrap());
+    assert_eq!(left, "", "podman keeps no container");
+    let scopes = std::fs::read_dir("/sys/fs/cgroup/machine.slice")
+        .map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().starts_with("libpod-")).count())
+        .unwrap_or(0);
+    assert_eq!(scopes, 0, "no libpod scope is left");
+    guard.check();
+}
