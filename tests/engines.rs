@@ -10,43 +10,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
 use nstools::{
     Guard, TempDir, bin, debian_image, have_program, in_vm_lane, is_root, must_work, require, require_host, source_dir,
 };
-
-/// A tar of busybox and its applets, for `podman import`.
-fn busybox_tar(work: &Path) -> std::path::PathBuf {
-    let root = work.join("bb");
-    std::fs::create_dir_all(root.join("bin")).unwrap();
-    let busybox = ["/bin/busybox", "/usr/bin/busybox"].iter().map(Path::new).find(|p| p.exists()).unwrap();
-    std::fs::copy(busybox, root.join("bin/busybox")).unwrap();
-    for applet in [
-        "sh", "echo", "cat", "sleep", "id", "hostname", "ls", "true", "false", "kill", "grep", "tr", "tty", "paste",
-        "test", "cut", "sort", "tail",
-    ] {
-        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
-    }
-    let tar = work.join("bb.tar");
-    let ok = Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".").status().unwrap().success();
-    assert!(ok, "tar of the busybox image");
-    tar
-}
-
-/// The script's `name=value` findings, once it succeeded and each of `want` is among them.
-fn check(out: &std::process::Output, want: &[(&str, &str)]) -> BTreeMap<String, String> {
-    let (text, errors) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{text}{errors}");
-    let found: BTreeMap<String, String> =
-        text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
-    for (key, value) in want {
-        assert_eq!(found.get(*key).map(String::as_str), Some(*value), "{key}:\n{text}{errors}");
-    }
-    found
-}
 
 #[test]
 fn podman_runs_containers_through_nsrun() {
@@ -57,7 +26,7 @@ fn podman_runs_containers_through_nsrun() {
         "needs podman and conmon (tests/deps installs them)"
     );
     let work = TempDir::new("podman");
-    let tar = busybox_tar(work.path());
+    let tar = nstools::busybox_tar(work.path());
     let debian = debian_image();
     let debian_tar = work.path().join("debian.tar");
     if debian.join("etc/debian_version").exists() {
@@ -108,7 +77,7 @@ fn podman_runs_containers_through_nsrun() {
         ("cpu", "50000"),
         ("cgroup_after_rm", "gone"),
     ];
-    let f = check(&out, &want);
+    let f = nstools::findings(&out, &want);
     if debian_tar.exists() {
         assert_eq!(f.get("debian").map(String::as_str), Some("debian apt"), "{f:?}");
     }
@@ -127,7 +96,7 @@ fn docker_runs_containers_through_nsrun() {
         "needs Debian's docker.io and script (tests/deps installs them)"
     );
     let work = TempDir::new("docker");
-    let tar = busybox_tar(work.path());
+    let tar = nstools::busybox_tar(work.path());
     let engine = work.path().join("engine");
     std::fs::create_dir(&engine).unwrap();
     let guard = Guard::new(&[&engine, Path::new("/run/nsrun")]);
@@ -157,7 +126,7 @@ fn docker_runs_containers_through_nsrun() {
         ("removed", "0"),
         ("runtime_left", "0"),
     ];
-    check(&out, &want);
+    nstools::findings(&out, &want);
     std::fs::remove_dir_all(&engine).unwrap();
     std::fs::create_dir(&engine).unwrap();
     guard.check();
@@ -194,7 +163,7 @@ fn kubernetes_cri_runs_pods_through_nsrun_as_through_runc() {
         return nstools::skip("no tests/cri client: make test-unit builds it (target/cri)");
     };
     let work = TempDir::new("cri");
-    let tar = busybox_tar(work.path());
+    let tar = nstools::busybox_tar(work.path());
     let Some(pause) = pause_tar(&work) else { return nstools::skip("needs gcc to build tests/pause.c") };
     let engine = work.path().join("engine");
     std::fs::create_dir(&engine).unwrap();
@@ -213,33 +182,9 @@ fn kubernetes_cri_runs_pods_through_nsrun_as_through_runc() {
         .arg(&pause)
         .output()
         .unwrap();
-    let want = [
-        ("runtime", "containerd"),
-        ("image", "true"),
-        ("running", "true"),
-        ("exec", "in-exec 6"),
-        ("limits", "67108864 50000"),
-        ("updated", "100663296 25000"),
-        ("stats", "true"),
-        ("streams", "true"),
-        ("localhost", "pong"),
-        ("exit", "7 Error"),
-        ("removed_exited", "true"),
-        ("oom", "137 OOMKilled"),
-        ("missing", "reported"),
-        ("stopped", "true"),
-        ("removed", "true"),
-        ("log", "hi"),
-        ("pod_with_running", "true"),
-        ("left", "0 0"),
-    ];
-    let mut both = Vec::new();
-    for handler in ["runc", "nsrun"] {
-        both.extend(want.iter().map(|(k, v)| (format!("{handler}.{k}"), *v)));
-    }
-    both.push(("left".to_owned(), "0 0"));
+    let both = nstools::cri_want();
     let both: Vec<(&str, &str)> = both.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-    check(&out, &both);
+    nstools::findings(&out, &both);
     std::fs::remove_dir_all(&engine).unwrap();
     std::fs::create_dir(&engine).unwrap();
     guard.check();
@@ -254,7 +199,7 @@ fn containerd_runs_tasks_through_nsrun() {
         "needs containerd, ctr and podman (tests/deps installs them)"
     );
     let work = TempDir::new("containerd");
-    let tar = busybox_tar(work.path());
+    let tar = nstools::busybox_tar(work.path());
     let engine = work.path().join("engine");
     std::fs::create_dir(&engine).unwrap();
     let guard = Guard::new(&[&engine, Path::new("/var/lib/containerd"), Path::new("/run/containerd")]);
@@ -279,7 +224,7 @@ fn containerd_runs_tasks_through_nsrun() {
         ("killed", "STOPPED"),
         ("left", "0 0"),
     ];
-    check(&out, &want);
+    nstools::findings(&out, &want);
     std::fs::remove_dir_all(&engine).unwrap();
     std::fs::create_dir(&engine).unwrap();
     guard.check();

@@ -399,3 +399,74 @@ pub fn wait_report(report: &Path, word: &str, count: usize) -> String {
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
 }
+
+/// A tar of busybox and its applets, for `podman import`.
+pub fn busybox_tar(work: &Path) -> std::path::PathBuf {
+    let root = work.join("bb");
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"].iter().map(Path::new).find(|p| p.exists()).unwrap();
+    std::fs::copy(busybox, root.join("bin/busybox")).unwrap();
+    for applet in [
+        "sh", "echo", "cat", "sleep", "id", "hostname", "ls", "true", "false", "kill", "grep", "tr", "tty", "paste",
+        "test", "cut", "sort", "tail",
+    ] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+    }
+    let tar = work.join("bb.tar");
+    let ok = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "tar of the busybox image");
+    tar
+}
+
+/// The script's `name=value` findings, once it succeeded and each of `want` is among them.
+pub fn findings(out: &std::process::Output, want: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+    let (text, errors) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{text}{errors}");
+    let found: std::collections::BTreeMap<String, String> =
+        text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+    for (key, value) in want {
+        assert_eq!(found.get(*key).map(String::as_str), Some(*value), "{key}:\n{text}{errors}");
+    }
+    found
+}
+
+/// What tests/engines/cri finds with a handler when all is well: runc's,
+/// the reference, and nsrun's alike.
+const CRI_WANT: [(&str, &str); 18] = [
+    ("runtime", "containerd"),
+    ("image", "true"),
+    ("running", "true"),
+    ("exec", "in-exec 6"),
+    ("limits", "67108864 50000"),
+    ("updated", "100663296 25000"),
+    ("stats", "true"),
+    ("streams", "true"),
+    ("localhost", "pong"),
+    ("exit", "7 Error"),
+    ("removed_exited", "true"),
+    ("oom", "137 OOMKilled"),
+    ("missing", "reported"),
+    ("stopped", "true"),
+    ("removed", "true"),
+    ("log", "hi"),
+    ("pod_with_running", "true"),
+    ("left", "0 0"),
+];
+
+/// [`CRI_WANT`] for both handlers, each line prefixed by its name, and nothing left.
+pub fn cri_want() -> Vec<(String, &'static str)> {
+    let mut both = Vec::new();
+    for handler in ["runc", "nsrun"] {
+        both.extend(CRI_WANT.iter().map(|(k, v)| (format!("{handler}.{k}"), *v)));
+    }
+    both.push(("left".to_owned(), "0 0"));
+    both
+}

@@ -55,6 +55,17 @@ fn namespaces() -> Option<NamespaceOption> {
     Some(NamespaceOption { network: POD, pid: CONTAINER, ipc: POD, ..Default::default() })
 }
 
+/// A pod's cgroup parent as the kubelet names it: a cgroupfs path, or with
+/// its systemd driver (CRI_CGROUP_DRIVER=systemd) a slice, dashes nesting it.
+fn cgroup_parent(handler: &str, pod: &str) -> String {
+    if std::env::var("CRI_CGROUP_DRIVER").is_ok_and(|d| d == "systemd") {
+        let plain = |s: &str| s.replace(['-', '_'], "");
+        format!("kubepods-pod{}{}.slice", plain(handler), plain(pod))
+    } else {
+        format!("/kubepods/pod-{handler}-{pod}")
+    }
+}
+
 impl Kubelet {
     fn pod(&self, name: &str) -> PodSandboxConfig {
         PodSandboxConfig {
@@ -67,7 +78,7 @@ impl Kubelet {
             hostname: name.to_owned(),
             log_directory: format!("{}/{name}", self.logs),
             linux: Some(LinuxPodSandboxConfig {
-                cgroup_parent: format!("/kubepods/pod-{}-{name}", self.handler),
+                cgroup_parent: cgroup_parent(&self.handler, name),
                 security_context: Some(LinuxSandboxSecurityContext {
                     namespace_options: namespaces(),
                     ..Default::default()
@@ -146,6 +157,12 @@ fn pid_of(info: &str) -> Option<u32> {
     rest.trim_start().split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
 }
 
+/// The CPU quota of `pid`'s cgroup: v1's cfs_quota_us, or the first field of v2's cpu.max.
+fn cpu_quota(pid: u32) -> String {
+    let value = cgroup_file(pid, "cpu", "cpu.cfs_quota_us", "cpu.max");
+    value.split_whitespace().next().unwrap_or_default().to_owned()
+}
+
 /// The value of a cgroup v1 (or v2) file of the cgroup `pid` is in.
 fn cgroup_file(pid: u32, controller: &str, v1: &str, v2: &str) -> String {
     let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
@@ -197,11 +214,7 @@ async fn kubelet(k: &mut Kubelet) -> Result<(), String> {
     let done = call("exec_sync", k.runtime.exec_sync(exec)).await?;
     say("exec", format!("{} {}", String::from_utf8_lossy(&done.stdout).trim(), done.exit_code));
     let pid = pid_of(&info).unwrap_or(0);
-    let limits = format!(
-        "{} {}",
-        cgroup_file(pid, "memory", "memory.limit_in_bytes", "memory.max"),
-        cgroup_file(pid, "cpu", "cpu.cfs_quota_us", "cpu.max")
-    );
+    let limits = format!("{} {}", cgroup_file(pid, "memory", "memory.limit_in_bytes", "memory.max"), cpu_quota(pid));
     say("limits", limits);
     // Kubernetes' in-place resize: containerd sends the runtime `update -r -`.
     let update = UpdateContainerResourcesRequest {
@@ -210,11 +223,7 @@ async fn kubelet(k: &mut Kubelet) -> Result<(), String> {
         ..Default::default()
     };
     call("update", k.runtime.update_container_resources(update)).await?;
-    let updated = format!(
-        "{} {}",
-        cgroup_file(pid, "memory", "memory.limit_in_bytes", "memory.max"),
-        cgroup_file(pid, "cpu", "cpu.cfs_quota_us", "cpu.max")
-    );
+    let updated = format!("{} {}", cgroup_file(pid, "memory", "memory.limit_in_bytes", "memory.max"), cpu_quota(pid));
     say("updated", updated);
     let stats = call("stats", k.runtime.container_stats(ContainerStatsRequest { container_id: web.clone() })).await?;
     let memory = stats.stats.and_then(|s| s.memory).and_then(|m| m.working_set_bytes).map_or(0, |v| v.value);
