@@ -185,9 +185,15 @@ fn podman_with_its_stock_systemd_cgroup_manager_runs_nsrun_as_runc() {
     bundle(work.path(), "unused");
     let rootfs = work.path().join("rootfs");
     let nsrun = nstools::bin("nsrun");
+    // Its storage in the work directory, vfs: the stock overlay driver leaves a mount of its own
+    // on /var/lib/containers/storage/overlay behind, which is podman's, not a container's.
+    let storage: Vec<std::ffi::OsString> =
+        vec!["--storage-driver".into(), "vfs".into(), "--root".into(), work.path().join("storage").into()];
+    let runroot = work.path().join("run");
     for runtime in [Path::new("/usr/sbin/runc"), nsrun.as_path()] {
         let podman = |args: &[&str]| {
             let mut command = guard.watch(Command::new("podman"));
+            command.args(&storage).arg("--runroot").arg(&runroot);
             command.arg("--runtime").arg(runtime).args(["run", "--rm", "--network", "none", "--memory", "64m"]);
             command.arg("--rootfs").arg(&rootfs).args(args).stdin(std::process::Stdio::null());
             command.output().unwrap()
@@ -205,7 +211,9 @@ fn podman_with_its_stock_systemd_cgroup_manager_runs_nsrun_as_runc() {
     }
     // conmon runs podman's cleanup after the container ends, on its own: wait for it to be done.
     wait_until_none_runs(&["podman", "conmon"]);
-    let left = stdout(&Command::new("podman").args(["ps", "-aq"]).output().unwrap());
+    let left = stdout(
+        &Command::new("podman").args(&storage).arg("--runroot").arg(&runroot).args(["ps", "-aq"]).output().unwrap(),
+    );
     wait_until_none_runs(&["podman", "conmon"]);
     assert_eq!(left, "", "podman keeps no container");
     let scopes = std::fs::read_dir("/sys/fs/cgroup/machine.slice")
@@ -246,5 +254,54 @@ fn kubernetes_cri_with_the_systemd_driver_runs_pods_through_nsrun_as_runc() {
     assert!(found.get("runc.oom").is_some_and(|o| o.starts_with("137 ")), "{found:?}");
     std::fs::remove_dir_all(&engine).unwrap();
     wait_until_none_runs(&["containerd-shim", "containerd-shim-runc-v2"]);
+    guard.check();
+}
+
+/// podman run by tester, rootless, with Debian's stock configuration (its
+/// user's systemd manager for cgroups, over the user's bus), nsrun beside
+/// runc: podman runs the runtime as root of a user namespace of its own;
+/// the container's scope is made by tester's manager, the memory limit lands
+/// there (delegated), the status is relayed, nothing is left.
+#[test]
+fn rootless_podman_runs_nsrun_as_runc() {
+    systemd_lane_only!();
+    let guard = Guard::new(&[]);
+    let work = nstools::TempDir::new("systemd-rootless");
+    work.open_to_all(0o755);
+    bundle(work.path(), "unused");
+    let rootfs = work.path().join("rootfs");
+    // tester's image: podman writes /etc/hosts and the like into it.
+    let ok = Command::new("chown").args(["-R", "1000:1000"]).arg(&rootfs).status().unwrap();
+    assert!(ok.success());
+    let nsrun = work.tool_copy("nsrun");
+    for runtime in [Path::new("/usr/sbin/runc"), nsrun.as_path()] {
+        let podman = |args: &[&str]| {
+            let mut all = vec!["podman", "--runtime", runtime.to_str().unwrap()];
+            all.extend(["run", "--rm", "--network", "none", "--memory", "64m", "--rootfs", rootfs.to_str().unwrap()]);
+            all.extend(args);
+            as_tester(&guard, &all)
+        };
+        let out = podman(&["/bin/sh", "-c", "cat /proc/self/cgroup /sys/fs/cgroup/memory.max; id -u"]);
+        assert_eq!(
+            (code(&out), stdout(&out).as_str()),
+            (0, "0::/\n67108864\n0\n"),
+            "{}: {}",
+            runtime.display(),
+            stderr(&out)
+        );
+        let out = podman(&["/bin/sh", "-c", "exit 3"]);
+        assert_eq!(code(&out), 3, "{}: {}", runtime.display(), stderr(&out));
+    }
+    wait_until_none_runs(&["podman", "conmon"]);
+    let left = as_tester(&guard, &["podman", "ps", "-aq"]);
+    assert_eq!(stdout(&left), "", "podman keeps no container");
+    // Rootless podman keeps a pause process holding its user namespace for the next run: ours
+    // (the test's podman started it), ended by the PID podman wrote.
+    let pause = std::fs::read_to_string("/run/user/1000/libpod/tmp/pause.pid").unwrap_or_default();
+    if let Ok(pid) = pause.trim().parse::<i32>() {
+        // SAFETY: kill(2) of the pause process our podman started, by its PID.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    wait_until_none_runs(&["podman", "conmon", "catatonit"]);
     guard.check();
 }

@@ -71,6 +71,17 @@ pub fn inward(map: &str, outer: u32) -> Option<u32> {
     })
 }
 
+/// The id outside a user namespace that `inner` (an id inside it) is, by
+/// that namespace's uid_map (or gid_map) text; None when unmapped.
+pub fn outward(map: &str, inner: u32) -> Option<u32> {
+    map.lines().find_map(|line| {
+        let f: Vec<u64> = line.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+        let [start, outer, count] = f[..] else { return None };
+        let inner = u64::from(inner);
+        (inner >= start && inner < start + count).then(|| u32::try_from(outer + inner - start).ok()).flatten()
+    })
+}
+
 /// Whether setgroups(2) stays allowed in the new user namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Setgroups {
@@ -360,17 +371,22 @@ pub fn in_user_namespace() -> bool {
 /// The host's name for the uid `inside` of our user namespace (through our uid map).
 pub fn host_user_name(inside: u32) -> Option<String> {
     let map = std::fs::read_to_string("/proc/self/uid_map").ok()?;
-    let outer = map.lines().find_map(|l| {
-        let f: Vec<u64> = l.split_whitespace().filter_map(|w| w.parse().ok()).collect();
-        (f.len() == 3 && u64::from(inside) >= f[0] && u64::from(inside) < f[0] + f[2])
-            .then(|| f[1] + u64::from(inside) - f[0])
-    })?;
-    user_name(u32::try_from(outer).ok()?)
+    user_name(outward(&map, inside)?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_go_out_through_the_map() {
+        let map = "         0       1000          1\n         1     100000      65536\n";
+        assert_eq!(outward(map, 0), Some(1000));
+        assert_eq!(outward(map, 1), Some(100000));
+        assert_eq!(outward(map, 65536), Some(165535));
+        assert_eq!(outward(map, 65537), None);
+        assert_eq!(outward("0 0 4294967295\n", 42), Some(42));
+    }
 
     const ROOT: Caller = Caller { uid: 0, gid: 0, privileged: true };
     const USER: Caller = Caller { uid: 1000, gid: 1000, privileged: false };

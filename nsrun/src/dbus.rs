@@ -412,6 +412,21 @@ pub fn system_bus() -> Result<PathBuf, Error> {
     }
 }
 
+/// Where the user's own bus is: DBUS_SESSION_BUS_ADDRESS, else $XDG_RUNTIME_DIR/bus.
+pub fn user_bus() -> Result<PathBuf, Error> {
+    if let Ok(address) = std::env::var("DBUS_SESSION_BUS_ADDRESS") {
+        return socket_of(&address);
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(dir) => Ok(PathBuf::from(dir).join("bus")),
+        None => Err(Error::new(
+            "cannot find",
+            "the user's bus",
+            "neither DBUS_SESSION_BUS_ADDRESS nor XDG_RUNTIME_DIR is set",
+        )),
+    }
+}
+
 /// The unix socket path of a bus `address` (its first `unix:path=` entry).
 pub fn socket_of(address: &str) -> Result<PathBuf, Error> {
     address
@@ -428,8 +443,12 @@ impl Bus {
         let failed = |e: std::io::Error| Error::new("cannot reach", socket.display(), common::io_reason(&e));
         let mut stream = UnixStream::connect(socket).map_err(failed)?;
         stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).map_err(failed)?;
+        // The bus knows us by our uid outside a user namespace we may be in (rootless
+        // podman runs its runtime as root of one), as the kernel tells it.
         // SAFETY: geteuid cannot fail.
         let uid = unsafe { libc::geteuid() };
+        let map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
+        let uid = common::userns::outward(&map, uid).unwrap_or(uid);
         let hex: String = uid.to_string().bytes().map(|b| format!("{b:02x}")).collect();
         stream.write_all(format!("\0AUTH EXTERNAL {hex}\r\n").as_bytes()).map_err(failed)?;
         let mut line = Vec::new();

@@ -43,7 +43,8 @@ mounts, hooks, a terminal, seccomp, capabilities. What it cannot honour is
 refused by name before anything is made.
 
 Global options:
-      --root=DIR           where containers' state lives (default /run/nsrun)
+      --root=DIR           where containers' state lives (default /run/nsrun;
+                           for a user, $XDG_RUNTIME_DIR/nsrun)
       --log=FILE           append errors to FILE too
       --log-format=FORMAT  text or json (one {\"level\",\"msg\",\"time\"} line)
       --debug              trace each step on stderr
@@ -137,11 +138,25 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
 /// The global options that change what a command does, then the command.
 fn dispatch(inv: &Invocation) -> Result<i32, Error> {
     let global = commands::Global {
-        root: inv.global.root.clone().unwrap_or_else(|| PathBuf::from("/run/nsrun")),
+        root: inv.global.root.clone().unwrap_or_else(default_root),
         criu: inv.global.criu.clone().unwrap_or_else(|| PathBuf::from("criu")),
         driver: if inv.global.systemd_cgroup { container::Driver::Systemd } else { container::Driver::Cgroupfs },
     };
     commands::dispatch(&inv.command, &inv.rest, &global)
+}
+
+/// Where state lives without --root: /run/nsrun, or for a user (their uid,
+/// or root of a user namespace they made, as rootless podman runs us)
+/// $XDG_RUNTIME_DIR/nsrun, as runc decides.
+fn default_root() -> PathBuf {
+    // SAFETY: geteuid cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    let for_a_user =
+        uid != 0 || (common::userns::in_user_namespace() && std::env::var("USER").map_or(true, |u| u != "root"));
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(dir) if for_a_user => PathBuf::from(dir).join("nsrun"),
+        _ => PathBuf::from("/run/nsrun"),
+    }
 }
 
 /// The runtime-spec features document: what this nsrun does, and only that

@@ -48,10 +48,23 @@ pub fn unit_of(cgroups_path: Option<&str>, id: &str) -> Result<Unit, Error> {
     if name.ends_with(".slice") {
         return Err(bad("nsrun puts a container in a scope of its own, not in a slice"));
     }
-    let slice = if slice.is_empty() { "system.slice" } else { slice };
+    let slice = if slice.is_empty() { default_slice() } else { slice };
     slice_path(slice).map_err(bad)?;
     let name = if prefix.is_empty() { format!("{name}.scope") } else { format!("{prefix}-{name}.scope") };
     Ok(Unit { name, slice: slice.to_owned() })
+}
+
+/// Whether nsrun runs for a user (its uid, or root of a user namespace, as
+/// rootless podman runs its runtime): then the user's own manager makes the
+/// scope, on the user's bus, as runc does.
+fn rootless() -> bool {
+    // SAFETY: geteuid cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    uid != 0 || common::userns::in_user_namespace()
+}
+
+fn default_slice() -> &'static str {
+    if rootless() { "user.slice" } else { "system.slice" }
 }
 
 /// Where systemd puts `slice` below the hierarchy's root: `a-b.slice` is
@@ -132,12 +145,11 @@ fn mask(list: &str) -> Option<Value> {
     Some(Value::Array("y".into(), bits.into_iter().map(Value::Byte).collect()))
 }
 
-/// The scope a container gets: planned before anything is made.
+/// The scope a container gets: planned before anything is made (where the
+/// manager puts it is read once it has).
 #[derive(Debug, Clone)]
 pub struct Scope {
     pub unit: Unit,
-    /// Where its cgroup will be.
-    pub dir: PathBuf,
     files: Vec<FileWrite>,
     rules: Vec<Rule>,
 }
@@ -146,23 +158,20 @@ pub struct Scope {
 pub fn plan(config: &Config, id: &str, devices_made: &[Rule]) -> Result<Scope, Error> {
     let unit = unit_of(config.linux.cgroups_path.as_deref(), id)?;
     let hierarchies = common::cgroup::own();
-    let pure_v2 = hierarchies.iter().all(|h| h.is_v2());
-    let Some(v2) = hierarchies.into_iter().find(|h| pure_v2 && h.is_v2() && h.mount_root == "/") else {
+    if hierarchies.is_empty() || !hierarchies.iter().all(|h| h.is_v2()) {
         return Err(Error::new(
             "",
             "--systemd-cgroup",
             "not supported here: nsrun's systemd driver needs a pure cgroup v2 host (v1 and hybrid are not built)",
         ));
-    };
-    let slice = slice_path(&unit.slice).map_err(|why| Error::new("invalid slice", quoted(&unit.slice), why))?;
-    let dir = v2.point.join(slice).join(&unit.name);
+    }
     let files = config.linux.resources.writes.iter().flat_map(|w| w.v2.clone()).collect();
     let mut rules = config.linux.resources.devices.clone();
     if !rules.is_empty() {
         rules.extend(devices::defaults());
         rules.extend_from_slice(devices_made);
     }
-    Ok(Scope { unit, dir, files, rules })
+    Ok(Scope { unit, files, rules })
 }
 
 const SYSTEMD: &str = "org.freedesktop.systemd1";
@@ -183,7 +192,7 @@ fn job_result(bus: &mut Bus, job: &str) -> Result<String, Error> {
 
 /// The system manager's bus, subscribed to its job signals.
 fn manager() -> Result<Bus, Error> {
-    let mut bus = Bus::connect(&dbus::system_bus()?)?;
+    let mut bus = Bus::connect(&if rootless() { dbus::user_bus()? } else { dbus::system_bus()? })?;
     let rule = "type='signal',sender='org.freedesktop.systemd1',interface='org.freedesktop.systemd1.Manager',member='JobRemoved'";
     bus.call(Message::call(
         "org.freedesktop.DBus",
@@ -228,13 +237,26 @@ pub fn start(scope: &Scope, pid: libc::pid_t) -> Result<Placed, Error> {
     if result != "done" {
         return Err(failed(format!("systemd's job ended {result}")));
     }
-    let placed = Placed { dir: scope.dir.clone(), v2: true, created: Vec::new(), unit: Some(scope.unit.name.clone()) };
-    let leaf = common::cgroup::Made { dir: scope.dir.clone(), v2: true, moved: None };
+    // Where the manager put it: below its own cgroup (a user's manager's is user@UID.service).
+    let dir = common::cgroup::of_process(pid)?
+        .into_iter()
+        .find(|h| h.is_v2() && h.dir.ends_with(&scope.unit.name))
+        .map(|h| h.dir)
+        .ok_or_else(|| failed("the process is not in the scope systemd made".to_owned()));
+    let dir = match dir {
+        Ok(dir) => dir,
+        Err(err) => {
+            let _ = stop(&scope.unit.name);
+            return Err(err);
+        }
+    };
+    let placed = Placed { dir: dir.clone(), v2: true, created: Vec::new(), unit: Some(scope.unit.name.clone()) };
+    let leaf = common::cgroup::Made { dir: dir.clone(), v2: true, moved: None };
     let written = scope.files.iter().try_for_each(|f| leaf.set(&f.file, &f.value)).and_then(|()| {
         if scope.rules.is_empty() {
             return Ok(());
         }
-        let fd = leaf.open().ok_or_else(|| Error::new("cannot open", scope.dir.display(), "gone"))?;
+        let fd = leaf.open().ok_or_else(|| Error::new("cannot open", dir.display(), "gone"))?;
         devices::attach(fd.as_fd(), &scope.rules)
     });
     if let Err(err) = written {
