@@ -108,6 +108,20 @@ pub fn plan(config: &Config, id: &str, devices_made: &[Rule]) -> Result<Vec<Targ
         .collect())
 }
 
+impl Target {
+    /// Whether we may make the cgroup: the first directory to make is in one we may write.
+    pub fn delegated(&self) -> bool {
+        let mut dir = self.base.clone();
+        for part in self.dir.strip_prefix(&self.base).unwrap_or(Path::new("")).components() {
+            if !dir.join(part).is_dir() {
+                break;
+            }
+            dir.push(part);
+        }
+        nix::unistd::access(&dir, nix::unistd::AccessFlags::W_OK).is_ok()
+    }
+}
+
 /// Make the cgroups and write the limits and device rules; on a failure,
 /// remove what was made.
 pub fn make(targets: &[Target]) -> Result<Vec<Placed>, Error> {

@@ -54,17 +54,8 @@ pub fn unit_of(cgroups_path: Option<&str>, id: &str) -> Result<Unit, Error> {
     Ok(Unit { name, slice: slice.to_owned() })
 }
 
-/// Whether nsrun runs for a user (its uid, or root of a user namespace, as
-/// rootless podman runs its runtime): then the user's own manager makes the
-/// scope, on the user's bus, as runc does.
-fn rootless() -> bool {
-    // SAFETY: geteuid cannot fail.
-    let uid = unsafe { libc::geteuid() };
-    uid != 0 || common::userns::in_user_namespace()
-}
-
 fn default_slice() -> &'static str {
-    if rootless() { "user.slice" } else { "system.slice" }
+    if crate::container::rootless() { "user.slice" } else { "system.slice" }
 }
 
 /// Where systemd puts `slice` below the hierarchy's root: `a-b.slice` is
@@ -192,7 +183,7 @@ fn job_result(bus: &mut Bus, job: &str) -> Result<String, Error> {
 
 /// The system manager's bus, subscribed to its job signals.
 fn manager() -> Result<Bus, Error> {
-    let mut bus = Bus::connect(&if rootless() { dbus::user_bus()? } else { dbus::system_bus()? })?;
+    let mut bus = Bus::connect(&if crate::container::rootless() { dbus::user_bus()? } else { dbus::system_bus()? })?;
     let rule = "type='signal',sender='org.freedesktop.systemd1',interface='org.freedesktop.systemd1.Manager',member='JobRemoved'";
     bus.call(Message::call(
         "org.freedesktop.DBus",

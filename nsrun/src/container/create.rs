@@ -99,7 +99,7 @@ pub fn create(
     let namespaces = namespaces(config)?;
     let filter = compile_filter(config.linux.seccomp.as_ref())?;
     let (targets, scope) = match driver {
-        Driver::Cgroupfs => (cgroups::plan(config, id, &device_rules(config))?, None),
+        Driver::Cgroupfs => (rootless_cgroups(cgroups::plan(config, id, &device_rules(config))?, config)?, None),
         Driver::Systemd => (Vec::new(), Some(crate::systemd::plan(config, id, &device_rules(config))?)),
     };
     let dir = make_dir(root, id)?;
@@ -131,6 +131,28 @@ pub fn create(
     result
 }
 
+/// For a user, cgroups only where they are delegated to them: elsewhere none,
+/// said in one line, when the config sets no limit (as runc does); a limit
+/// that cannot be set is refused, with how to get delegation.
+fn rootless_cgroups(targets: Vec<cgroups::Target>, config: &Config) -> Result<Vec<cgroups::Target>, Error> {
+    if !rootless() || targets.iter().all(cgroups::Target::delegated) {
+        return Ok(targets);
+    }
+    if config.linux.resources.writes.is_empty() && config.linux.resources.devices.is_empty() {
+        common::report(&Error::new(
+            "warning",
+            "cgroups",
+            "none: the user's cgroup is not delegated, and the config sets no limit",
+        ));
+        return Ok(Vec::new());
+    }
+    Err(Error::new(
+        "cannot apply",
+        "linux.resources",
+        "the user's cgroup is not delegated to them: run in a delegated scope (systemd-run --user --scope -p Delegate=yes nsrun ...) or give --systemd-cgroup",
+    ))
+}
+
 /// The namespaces of `linux.namespaces`, those given by path opened and checked now.
 fn namespaces(config: &Config) -> Result<Namespaces, Error> {
     let mut new = 0;
@@ -154,11 +176,20 @@ fn namespaces(config: &Config) -> Result<Namespaces, Error> {
         joins.push((kind.flag, fd));
     }
     joins.sort_by_key(|(flag, _)| *flag != libc::CLONE_NEWUSER);
-    let maps = (new & libc::CLONE_NEWUSER != 0).then(|| common::userns::MapPlan {
-        uid: config.linux.uid_mappings.clone(),
-        gid: config.linux.gid_mappings.clone(),
-        setgroups: common::userns::Setgroups::Allow,
-        writer: common::userns::MapWriter::Direct,
+    let maps = (new & libc::CLONE_NEWUSER != 0).then(|| {
+        let mut plan = common::userns::MapPlan {
+            uid: config.linux.uid_mappings.clone(),
+            gid: config.linux.gid_mappings.clone(),
+            setgroups: common::userns::Setgroups::Allow,
+            writer: common::userns::MapWriter::Direct,
+        };
+        // A user may write a map of their own ids only; newuidmap and newgidmap
+        // write the rest, as /etc/subuid and /etc/subgid allow.
+        let (uid, gid) = (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
+        if uid != 0 && !plan.only_own_ids(uid, gid) {
+            plan.writer = common::userns::MapWriter::Helper;
+        }
+        plan
     });
     Ok(Namespaces { new, joins, maps })
 }
@@ -206,7 +237,20 @@ fn make_fifo(c: &Container<'_>) -> Result<OwnedFd, Error> {
         let outer = |maps: &[common::userns::IdMap]| maps.iter().find(|m| m.inner == 0).map(|m| m.outer);
         let uid = outer(&plan.uid).map(nix::unistd::Uid::from_raw);
         let gid = outer(&plan.gid).map(nix::unistd::Gid::from_raw);
-        nix::unistd::chown(&fifo, uid, gid).map_err(|e| Error::sys("cannot hand over", fifo.display(), e))?;
+        match nix::unistd::chown(&fifo, uid, gid) {
+            Ok(()) => {}
+            // A user cannot give it away: open to all instead, the directory (the user's alone) keeps others out.
+            Err(nix::errno::Errno::EPERM) if rootless() => {
+                nix::sys::stat::fchmodat(
+                    nix::fcntl::AT_FDCWD,
+                    &fifo,
+                    nix::sys::stat::Mode::from_bits_truncate(0o666),
+                    nix::sys::stat::FchmodatFlags::FollowSymlink,
+                )
+                .map_err(|e| Error::sys("cannot hand over", fifo.display(), e))?;
+            }
+            Err(e) => return Err(Error::sys("cannot hand over", fifo.display(), e)),
+        }
     }
     nix::fcntl::open(&fifo, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
         .map_err(|e| Error::sys("cannot open", fifo.display(), e))
@@ -336,7 +380,8 @@ fn held_sources_needed(c: &Container<'_>) -> bool {
     let ns = &c.config.linux.namespaces;
     let user = ns.iter().any(|n| n.ns.flag == libc::CLONE_NEWUSER);
     let new_mount = ns.iter().any(|n| n.ns.flag == libc::CLONE_NEWNS && n.path.is_none());
-    user && new_mount && c.config.mounts.iter().any(|m| super::root::bind_source(&c.bundle, m).is_some())
+    // A user has nothing more to open them with than the process has.
+    user && new_mount && !rootless() && c.config.mounts.iter().any(|m| super::root::bind_source(&c.bundle, m).is_some())
 }
 
 fn sources_socket() -> Result<(OwnedFd, OwnedFd), Error> {

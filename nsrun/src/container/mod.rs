@@ -61,6 +61,14 @@ pub fn start_time(pid: libc::pid_t) -> Option<u64> {
     after.split_whitespace().nth(19)?.parse().ok()
 }
 
+/// Whether nsrun runs for a user: their own uid, or root of a user
+/// namespace they made (rootless podman runs its runtime so), as runc tells.
+pub fn rootless() -> bool {
+    // SAFETY: geteuid cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    uid != 0 || common::userns::in_user_namespace()
+}
+
 pub fn not_dumpable() {
     // It cannot fail for 0; should it, the process is one of ours until exec anyway.
     let _ = common::process::not_dumpable();
