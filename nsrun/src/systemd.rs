@@ -104,8 +104,10 @@ fn properties_of(writes: &[FileWrite]) -> Vec<Value> {
                 let period: u64 = period.parse().unwrap_or(limit::CPU_PERIOD);
                 props.push(Value::property("CPUQuotaPeriodUSec", Value::U64(period)));
                 // Per second, rounded up to systemd's 10 ms grain, as runc does.
-                let per_second =
-                    quota.parse::<u64>().ok().map(|q| (q * 1_000_000 / period.max(1)).div_ceil(10_000) * 10_000);
+                let per_second = quota
+                    .parse::<u64>()
+                    .ok()
+                    .map(|q| (q.saturating_mul(1_000_000) / period.max(1)).div_ceil(10_000).saturating_mul(10_000));
                 Some(("CPUQuotaPerSecUSec", Value::U64(per_second.unwrap_or(u64::MAX))))
             }
             _ => None,
@@ -343,6 +345,9 @@ mod tests {
         assert_eq!(get("CPUWeight"), v(Value::U64(39)));
         assert_eq!(get("AllowedCPUs"), v(Value::Array("y".into(), vec![Value::Byte(0b11), Value::Byte(0b10)])));
         assert_eq!(get("IOWeight"), v(Value::U64(300)));
+        // A quota no kernel takes still maps without overflowing.
+        let huge = properties_of(&limit::cpu_quota(Some(u64::MAX / 2), 1).v2);
+        assert!(huge.iter().any(|p| matches!(p, Value::Struct(f) if f[0] == Value::Str("CPUQuotaPerSecUSec".into()))));
     }
 
     #[test]
