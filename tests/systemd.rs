@@ -98,6 +98,23 @@ fn bundle(dir: &Path, cgroups_path: &str) {
     std::fs::write(dir.join("config.json"), config).unwrap();
 }
 
+const PODMAN_STORE: &str = "/var/lib/containers/storage/overlay";
+
+fn podman_store_mounted() -> bool {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    info.lines().any(|l| l.split(' ').nth(4) == Some(PODMAN_STORE))
+}
+
+/// Once the podman a test ran is done (its cleanup runs after the container, on its own), the
+/// bind mount rootful podman keeps of its overlay store is taken away if the test's podman made it.
+fn podman_settled(mounted_before: bool) {
+    wait_until_none_runs(&["podman", "conmon"]);
+    if podman_store_mounted() && !mounted_before {
+        let ok = Command::new("umount").arg(PODMAN_STORE).status().unwrap();
+        assert!(ok.success(), "umount {PODMAN_STORE}");
+    }
+}
+
 /// Wait (up to 20 s) until no process runs any of `programs` (by /proc/PID/comm).
 fn wait_until_none_runs(programs: &[&str]) {
     let running = || {
@@ -189,6 +206,7 @@ fn nsrun_makes_the_container_a_systemd_scope_as_runc_does() {
 fn podman_with_its_stock_systemd_cgroup_manager_runs_nsrun_as_runc() {
     systemd_lane_only!();
     let guard = Guard::new(&[]);
+    let mounted_before = podman_store_mounted();
     let work = nstools::TempDir::new("systemd-podman");
     bundle(work.path(), "unused");
     let rootfs = work.path().join("rootfs");
@@ -224,6 +242,7 @@ fn podman_with_its_stock_systemd_cgroup_manager_runs_nsrun_as_runc() {
     );
     wait_until_none_runs(&["podman", "conmon"]);
     assert_eq!(left, "", "podman keeps no container");
+    podman_settled(mounted_before);
     let scopes = std::fs::read_dir("/sys/fs/cgroup/machine.slice")
         .map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().starts_with("libpod-")).count())
         .unwrap_or(0);
@@ -239,6 +258,7 @@ fn podman_with_its_stock_systemd_cgroup_manager_runs_nsrun_as_runc() {
 fn kubernetes_cri_with_the_systemd_driver_runs_pods_through_nsrun_as_runc() {
     systemd_lane_only!();
     let guard = Guard::new(&[]);
+    let mounted_before = podman_store_mounted();
     let work = nstools::TempDir::new("systemd-cri");
     let tar = nstools::busybox_tar(work.path());
     let pause = work.path().join("pause.tar");
@@ -267,6 +287,7 @@ fn kubernetes_cri_with_the_systemd_driver_runs_pods_through_nsrun_as_runc() {
     }
     std::fs::remove_dir_all(&engine).unwrap();
     wait_until_none_runs(&["containerd-shim", "containerd-shim-runc-v2"]);
+    podman_settled(mounted_before);
     guard.check();
 }
 
