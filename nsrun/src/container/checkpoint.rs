@@ -618,6 +618,18 @@ mod tests {
         }
     }
 
+    /// A host /dev/null on stdin, a pipe on stdout.
+    fn host_null_and_a_pipe() -> [Stdio; 2] {
+        [
+            Stdio {
+                fd: 0,
+                key: "file[18:5]".into(),
+                file: Some(HostFile { path: "/dev/null".into(), dev: 6, ino: 5, device: true }),
+            },
+            Stdio { fd: 1, key: "pipe:[77]".into(), file: None },
+        ]
+    }
+
     fn words(args: &[OsString]) -> String {
         args.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ")
     }
@@ -625,14 +637,7 @@ mod tests {
     #[test]
     fn dump_names_the_tree_its_freezer_its_external_mounts() {
         let ext = [External { destination: "/data".into(), source: "/srv/data".into() }];
-        let stdio = [
-            Stdio {
-                fd: 0,
-                key: "file[18:5]".into(),
-                file: Some(HostFile { path: "/dev/null".into(), dev: 6, ino: 5, device: true }),
-            },
-            Stdio { fd: 1, key: "pipe:[77]".into(), file: None },
-        ];
+        let stdio = host_null_and_a_pipe();
         let dump = Dump { leave_running: true, pre_dump: false };
         let args = dump_args(&criu(), dump, 42, Some(Path::new("/cg/c1")), (&ext, &stdio));
         assert_eq!(
@@ -706,14 +711,7 @@ mod tests {
     fn stdio_survives_its_file_between_checkpoint_and_restore() {
         let dir = std::env::temp_dir().join(format!("nsrun-stdio-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let stdio = [
-            Stdio {
-                fd: 0,
-                key: "file[18:5]".into(),
-                file: Some(HostFile { path: "/dev/null".into(), dev: 6, ino: 5, device: true }),
-            },
-            Stdio { fd: 1, key: "pipe:[77]".into(), file: None },
-        ];
+        let stdio = host_null_and_a_pipe();
         write_stdio(&dir, &stdio).unwrap();
         assert_eq!(read_stdio(&dir), stdio);
         std::fs::write(dir.join(STDIO_FILE), r#"[{"fd":7,"key":"pipe:[1]"},{"fd":1,"key":"a\nb"},{"fd":2}]"#).unwrap();
