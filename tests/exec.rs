@@ -62,8 +62,7 @@ fn missing_interpreters_are_named() {
     let dir = TempDir::new("exec");
     let write = |name: &str, body: &[u8]| {
         let p = dir.path().join(name);
-        std::fs::write(&p, body).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        nstools::write_program(&p, body);
         p.to_str().unwrap().to_owned()
     };
     let script = write("script", b"#!/missing/interp -x\necho hi\n");

@@ -130,7 +130,7 @@ fn busybox_image(at: &Path) -> Option<PathBuf> {
     let busybox = ["/bin/busybox", "/usr/bin/busybox"].into_iter().map(PathBuf::from).find(|p| p.exists())?;
     let bin = at.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
-    std::fs::copy(&busybox, bin.join("busybox")).unwrap();
+    nstools::copy_program(&busybox, &bin.join("busybox"));
     for applet in ["sh", "ls", "cat", "echo", "mkdir", "id", "wc", "grep", "touch", "tr", "head", "hostname"] {
         std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
     }

@@ -533,7 +533,7 @@ fn the_container_never_gets_our_binary_to_write() {
     std::fs::create_dir(&shared).unwrap();
     // A copy of nsjoin, run by root, that a container would rewrite (runc's CVE-2019-5736).
     let victim = work.path().join("nsjoin-victim");
-    std::fs::copy(bin("nsjoin"), &victim).unwrap();
+    nstools::copy_program(&bin("nsjoin"), &victim);
     let before = std::fs::read(&victim).unwrap();
     let (root, pidfile, report) = (work.path().join("r"), work.path().join("pid"), shared.join("report"));
     let guard = Guard::new(&[&root, &victim]);

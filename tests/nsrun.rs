@@ -193,7 +193,7 @@ fn bundle_with(dir: &std::path::Path, shared: &std::path::Path, args: &[&str], l
     let busybox = ["/bin/busybox", "/usr/bin/busybox"].iter().map(std::path::Path::new).find(|p| p.exists()).unwrap();
     let bin = dir.join("rootfs/bin");
     std::fs::create_dir_all(&bin).unwrap();
-    std::fs::copy(busybox, bin.join("busybox")).unwrap();
+    nstools::copy_program(busybox, &bin.join("busybox"));
     for applet in ["sh", "echo", "cat", "hostname", "mkdir", "sleep", "grep", "tr", "wc", "head", "readlink", "cut"] {
         std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
     }
@@ -639,7 +639,7 @@ fn the_container_never_gets_our_binary_to_write() {
     // In a directory of its own, which the guard watches whole.
     std::fs::create_dir(work.path().join("victim")).unwrap();
     let victim = work.path().join("victim/nsrun-victim");
-    std::fs::copy(bin("nsrun"), &victim).unwrap();
+    nstools::copy_program(&bin("nsrun"), &victim);
     let before = std::fs::read(&victim).unwrap();
     let root = work.path().join("state").display().to_string();
     let guard = Guard::new(&[&victim]);
@@ -654,7 +654,7 @@ fn the_container_never_gets_our_binary_to_write() {
     for (id, linux) in [("x1", ""), ("x2", maps)] {
         let bundle = work.path().join(id);
         bundle_with(&bundle, &shared, &["/bin/sh", "-c", &setup], linux);
-        std::fs::copy(&exewatch, bundle.join("rootfs/bin/exewatch")).unwrap();
+        nstools::copy_program(&exewatch, &bundle.join("rootfs/bin/exewatch"));
         if !linux.is_empty() {
             for dir in ["proc", "dev", "tmp", "shared"] {
                 std::fs::create_dir(bundle.join("rootfs").join(dir)).unwrap();

@@ -41,7 +41,7 @@ impl Bundle {
         let bin_dir = dir.join("rootfs/bin");
         std::fs::create_dir_all(&bin_dir).unwrap();
         let busybox = ["/bin/busybox", "/usr/bin/busybox"].iter().map(Path::new).find(|p| p.exists()).unwrap();
-        std::fs::copy(busybox, bin_dir.join("busybox")).unwrap();
+        nstools::copy_program(busybox, &bin_dir.join("busybox"));
         for applet in [
             "sh", "cat", "echo", "grep", "id", "hostname", "readlink", "ls", "stat", "touch", "env", "pwd", "sleep",
             "wc", "head", "tr", "cut", "trap", "mkdir", "mount", "test",
@@ -772,7 +772,7 @@ fn a_profile_filters_the_32_bit_abi_it_names() {
         );
         let parts = Parts { linux: &linux, ..Parts::default() };
         let bundle = Bundle::new(work.path(), name, &["/bin/compat"], &parts);
-        std::fs::copy(&helper, bundle.dir.join("rootfs/bin/compat")).unwrap();
+        nstools::copy_program(&helper, &bundle.dir.join("rootfs/bin/compat"));
         let out = run(&guard, &state, &bundle, name);
         assert_eq!((out.status.code(), stdout(&out).as_str()), (Some(0), want), "{name}: {}", stderr(&out));
     }

@@ -79,7 +79,7 @@ fn cglimit_outside_a_delegated_scope_says_how_to_get_one() {
 fn bundle(dir: &Path, cgroups_path: &str) {
     let bin = dir.join("rootfs/bin");
     std::fs::create_dir_all(&bin).unwrap();
-    std::fs::copy("/bin/busybox", bin.join("busybox")).unwrap();
+    nstools::copy_program(Path::new("/bin/busybox"), &bin.join("busybox"));
     for applet in ["sh", "sleep", "cat"] {
         std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
     }

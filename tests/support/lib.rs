@@ -148,6 +148,26 @@ pub fn has_namespace(proc_name: &str) -> bool {
     Path::new("/proc/self/ns").join(proc_name).exists()
 }
 
+/// Copies a program to `to` through cp(1), mode kept. Not `std::fs::copy`: the
+/// descriptor it writes through would be ours, and a child another test thread
+/// forks in that instant holds it until its exec, so running the copy could
+/// fail with ETXTBSY (seen under the VM lane's load).
+pub fn copy_program(from: &Path, to: &Path) {
+    let status = Command::new("cp").arg("-p").arg(from).arg(to).status().expect("spawn cp");
+    assert!(status.success(), "cp {} {}: {status}", from.display(), to.display());
+}
+
+/// Writes a program (mode 0755) that is run next, for the reason
+/// [`copy_program`] gives: written beside it, then copied by cp(1).
+pub fn write_program(path: &Path, body: &[u8]) {
+    use std::os::unix::fs::PermissionsExt;
+    let draft = path.with_extension("draft");
+    std::fs::write(&draft, body).unwrap();
+    std::fs::set_permissions(&draft, std::fs::Permissions::from_mode(0o755)).unwrap();
+    copy_program(&draft, path);
+    std::fs::remove_file(&draft).unwrap();
+}
+
 /// Whether a program is on PATH.
 pub fn have_program(name: &str) -> bool {
     std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file())).unwrap_or(false)
@@ -189,7 +209,7 @@ impl TempDir {
     pub fn tool_copy(&self, tool: &str) -> PathBuf {
         use std::os::unix::fs::PermissionsExt;
         let copy = self.inner.join(tool);
-        std::fs::copy(bin(tool), &copy).expect("copy tool");
+        copy_program(&bin(tool), &copy);
         std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).expect("chmod tool");
         copy
     }
@@ -278,7 +298,7 @@ pub fn probe_program(work: &TempDir) -> Option<PathBuf> {
     if prebuilt.exists() {
         let dir = work.path().join("probe");
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::copy(prebuilt, dir.join("probe")).unwrap();
+        copy_program(prebuilt, &dir.join("probe"));
         return Some(dir);
     }
     if !have_program("gcc") {
@@ -324,7 +344,7 @@ pub fn c_helper(work: &TempDir, name: &str, source: &str) -> Option<PathBuf> {
     std::fs::create_dir_all(&dir).unwrap();
     let prebuilt = Path::new("/nstools").join(name);
     if prebuilt.exists() {
-        std::fs::copy(prebuilt, dir.join(name)).unwrap();
+        copy_program(&prebuilt, &dir.join(name));
         return Some(dir);
     }
     if !have_program("gcc") {
@@ -405,7 +425,7 @@ pub fn busybox_tar(work: &Path) -> std::path::PathBuf {
     let root = work.join("bb");
     std::fs::create_dir_all(root.join("bin")).unwrap();
     let busybox = ["/bin/busybox", "/usr/bin/busybox"].iter().map(Path::new).find(|p| p.exists()).unwrap();
-    std::fs::copy(busybox, root.join("bin/busybox")).unwrap();
+    copy_program(busybox, &root.join("bin/busybox"));
     for applet in [
         "sh", "echo", "cat", "sleep", "id", "hostname", "ls", "true", "false", "kill", "grep", "tr", "tty", "paste",
         "test", "cut", "sort", "tail",
