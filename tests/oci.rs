@@ -604,6 +604,38 @@ fn sysctls_are_written_before_proc_sys_turns_read_only() {
     guard.check();
 }
 
+/// A sysctl of a namespace joined by path is written in that namespace: when
+/// the path names nsrun's own (the host's), it is refused before anything is
+/// made, as runc refuses it, and the host's value is as it was.
+#[test]
+fn a_sysctl_in_the_hosts_own_namespace_is_refused() {
+    require!(can_run(), "needs root, namespaces and busybox-static");
+    let work = TempDir::new("oci-sysctl-host");
+    let state = work.path().join("state");
+    let guard = Guard::new(&[]);
+    let before = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start").unwrap();
+    let joined = r#"[{"type":"pid"},{"type":"mount"},{"type":"network","path":"/proc/self/ns/net"}]"#;
+    let parts = Parts {
+        namespaces: Some(joined),
+        linux: r#""sysctl":{"net.ipv4.ip_unprivileged_port_start":"7"},"#,
+        ..Parts::default()
+    };
+    let bundle = Bundle::new(work.path(), "b", &["/bin/true"], &parts);
+    let out = run(&guard, &state, &bundle, "h1");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "linux.sysctl.net.ipv4.ip_unprivileged_port_start: the net namespace '/proc/self/ns/net' is nsrun's own"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let after = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start").unwrap();
+    assert_eq!(after, before, "the host's sysctl is as it was");
+    assert!(!state.join("h1").exists(), "nothing made");
+    guard.check();
+}
+
 /// podman's `--cgroupns=private` (its default on cgroup v2): the new cgroup
 /// namespace is rooted at the container's own cgroups, which it joins first,
 /// and the cgroup mount shows them from there.

@@ -198,6 +198,102 @@ fn nsrun_makes_the_container_a_systemd_scope_as_runc_does() {
     guard.check();
 }
 
+/// The same on a hybrid host (the lane booted again with
+/// systemd.unified_cgroup_hierarchy=0; this test runs in that boot only):
+/// v1's properties (MemoryLimit), the limits in the v1 hierarchies, the
+/// hierarchies systemd leaves alone (freezer) joined at the scope's path,
+/// and the device rules still in force after systemd reloads (it writes a
+/// v1 devices cgroup again from its unit: DevicePolicy=strict keeps them).
+#[test]
+fn hybrid_nsrun_makes_the_container_a_systemd_scope_as_runc_does() {
+    systemd_lane_only!();
+    assert!(Path::new("/sys/fs/cgroup/memory").is_dir(), "this boot is hybrid: v1 controllers");
+    // systemd keeps system.slice in each hierarchy it manages once a unit there needed it: made
+    // before the guard looks, by a delegated scope of its own.
+    let mut warm = Command::new("systemd-run");
+    warm.args(["--quiet", "--scope", "--slice", "system.slice", "-p", "Delegate=yes", "-p", "MemoryAccounting=yes"]);
+    assert!(warm.args(["-p", "CPUAccounting=yes", "-p", "BlockIOAccounting=yes", "true"]).status().unwrap().success());
+    let guard = Guard::new(&[]);
+    let work = nstools::TempDir::new("systemd-hybrid");
+    let state = work.path().join("state");
+    // runc makes system.slice in the hierarchies systemd leaves alone and leaves it there: the
+    // reference's leftovers, not nsrun's, are taken away at the end.
+    let unmanaged = ["freezer", "cpuset", "net_cls,net_prio", "perf_event", "hugetlb", "rdma", "misc"];
+    let had: Vec<bool> =
+        unmanaged.iter().map(|h| Path::new("/sys/fs/cgroup").join(h).join("system.slice").exists()).collect();
+    let properties = ["MemoryLimit", "TasksMax", "CPUQuotaPerSecUSec", "Delegate", "DevicePolicy"];
+    let mut seen = Vec::new();
+    for (runtime, id) in [("nsrun", "n1"), ("runc", "r1")] {
+        let dir = work.path().join(id);
+        bundle(&dir, &format!("system.slice:nstools-{runtime}:{id}"));
+        let config = dir.join("config.json");
+        let text = std::fs::read_to_string(&config).unwrap();
+        let text = text.replace(r#""resources":{"#, r#""resources":{"devices":[{"allow":false,"access":"rwm"}],"#);
+        std::fs::write(&config, text).unwrap();
+        let unit = format!("nstools-{runtime}-{id}.scope");
+        let binary = if runtime == "nsrun" { nstools::bin("nsrun") } else { "runc".into() };
+        let err = work.path().join(format!("{id}.err"));
+        let run = |args: &[&str]| {
+            let mut command = guard.watch(Command::new(&binary));
+            command.arg("--root").arg(&state).arg("--systemd-cgroup").args(args);
+            command.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
+            let mut out = command.stderr(std::fs::File::create(&err).unwrap()).output().unwrap();
+            out.stderr = std::fs::read(&err).unwrap_or_default();
+            out
+        };
+        let out = run(&["run", "-d", "--bundle", dir.to_str().unwrap(), id]);
+        assert_eq!(code(&out), 0, "{runtime}: {}", stderr(&out));
+        assert_eq!(unit_properties(&unit, &["ActiveState"]), ["active"], "{runtime}");
+        let values = unit_properties(&unit, &properties);
+        let cgroup = |hierarchy: &str| Path::new("/sys/fs/cgroup").join(hierarchy).join("system.slice").join(&unit);
+        let file = |hierarchy: &str, name: &str| {
+            std::fs::read_to_string(cgroup(hierarchy).join(name)).unwrap_or_default().trim().to_owned()
+        };
+        assert_eq!(
+            (
+                file("memory", "memory.limit_in_bytes"),
+                file("pids", "pids.max"),
+                file("cpu,cpuacct", "cpu.cfs_quota_us")
+            ),
+            ("67108864".into(), "32".into(), "50000".into()),
+            "{runtime}"
+        );
+        let init = file("pids", "cgroup.procs");
+        assert!(!init.is_empty() && file("freezer", "cgroup.procs") == init, "{runtime}: joined the freezer too");
+        let devices = |why: &str| {
+            let list = file("devices", "devices.list");
+            assert!(!list.contains("a *:* rwm") && list.contains("c 1:3 rwm"), "{runtime}, {why}: {list}");
+        };
+        devices("as made");
+        assert!(Command::new("systemctl").arg("daemon-reload").status().unwrap().success());
+        devices("after systemd reloaded");
+        let out = run(&["update", "--memory", "128M", id]);
+        assert_eq!(code(&out), 0, "{runtime}: {}", stderr(&out));
+        assert_eq!(file("memory", "memory.limit_in_bytes"), "134217728", "{runtime}");
+        assert_eq!(unit_properties(&unit, &["MemoryLimit"]), ["134217728"], "{runtime}: systemd keeps the update");
+        let out = run(&["delete", "-f", id]);
+        assert_eq!(code(&out), 0, "{runtime}: {}", stderr(&out));
+        for hierarchy in ["memory", "pids", "freezer"] {
+            assert!(!cgroup(hierarchy).exists(), "{runtime}: {hierarchy}'s cgroup is gone");
+        }
+        seen.push(values);
+        if runtime == "nsrun" {
+            for (h, had) in unmanaged.iter().zip(&had) {
+                let slice = Path::new("/sys/fs/cgroup").join(h).join("system.slice");
+                assert_eq!(slice.exists(), *had, "nsrun left {} as it found it", slice.display());
+            }
+        }
+    }
+    for (h, had) in unmanaged.iter().zip(had) {
+        if !had {
+            let _ = std::fs::remove_dir(Path::new("/sys/fs/cgroup").join(h).join("system.slice"));
+        }
+    }
+    assert_eq!(seen[0], seen[1], "nsrun's scope has runc's properties ({properties:?})");
+    assert_eq!(seen[0], ["67108864", "32", "500ms", "yes", "strict"]);
+    guard.check();
+}
+
 /// podman as Debian ships it (its containers.conf: cgroup_manager "systemd",
 /// so it passes --systemd-cgroup and a machine.slice:libpod:ID cgroupsPath),
 /// rootful, with nsrun beside runc in the same run: the limit lands in the
@@ -295,7 +391,8 @@ fn kubernetes_cri_with_the_systemd_driver_runs_pods_through_nsrun_as_runc() {
 /// user's systemd manager for cgroups, over the user's bus), nsrun beside
 /// runc: podman runs the runtime as root of a user namespace of its own;
 /// the container's scope is made by tester's manager, the memory limit lands
-/// there (delegated), the status is relayed, nothing is left.
+/// there (delegated), the status is relayed; a volume with --userns=keep-id,
+/// -it, and -d then exec, stop, rm; nothing is left.
 #[test]
 fn rootless_podman_runs_nsrun_as_runc() {
     systemd_lane_only!();
@@ -308,13 +405,21 @@ fn rootless_podman_runs_nsrun_as_runc() {
     let ok = Command::new("chown").args(["-R", "1000:1000"]).arg(&rootfs).status().unwrap();
     assert!(ok.success());
     let nsrun = work.tool_copy("nsrun");
+    let volume = work.path().join("volume");
+    std::fs::create_dir(&volume).unwrap();
+    assert!(Command::new("chown").arg("1000:1000").arg(&volume).status().unwrap().success());
+    let bind = format!("{}:/vol", volume.display());
+    let mut seen = Vec::new();
     for runtime in [Path::new("/usr/sbin/runc"), nsrun.as_path()] {
-        let podman = |args: &[&str]| {
+        let name = runtime.file_name().unwrap().to_str().unwrap();
+        let with = |verb: &[&str], args: &[&str]| {
             let mut all = vec!["podman", "--runtime", runtime.to_str().unwrap()];
-            all.extend(["run", "--rm", "--network", "none", "--memory", "64m", "--rootfs", rootfs.to_str().unwrap()]);
+            all.extend(verb);
             all.extend(args);
             as_tester(&guard, &all)
         };
+        let run = ["run", "--rm", "--network", "none", "--memory", "64m", "--rootfs", rootfs.to_str().unwrap()];
+        let podman = |args: &[&str]| with(&run, args);
         let out = podman(&["/bin/sh", "-c", "cat /proc/self/cgroup /sys/fs/cgroup/memory.max; id -u"]);
         assert_eq!(
             (code(&out), stdout(&out).as_str()),
@@ -325,7 +430,39 @@ fn rootless_podman_runs_nsrun_as_runc() {
         );
         let out = podman(&["/bin/sh", "-c", "exit 3"]);
         assert_eq!(code(&out), 3, "{}: {}", runtime.display(), stderr(&out));
+        // A volume, and --userns=keep-id: tester inside as outside, the file tester's on the host.
+        let file = format!("/vol/{name}");
+        let out = podman(&["-v", &bind, "--userns=keep-id", "/bin/sh", "-c", &format!("id -u; echo made > {file}")]);
+        assert_eq!((code(&out), stdout(&out).as_str()), (0, "1000\n"), "{name}: {}", stderr(&out));
+        let made = volume.join(name);
+        let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&made).unwrap());
+        assert_eq!((std::fs::read_to_string(&made).unwrap().as_str(), owner), ("made\n", 1000), "{name}");
+        // -it: a terminal of podman's (conmon holds the pty's master) relays the status.
+        let line = format!(
+            "sleep 5 | script -qec \"podman --runtime {} run --rm -it --network none --rootfs {} /bin/sh -c 'tty; exit 4'\" /dev/null",
+            runtime.display(),
+            rootfs.display()
+        );
+        let out = as_tester(&guard, &["sh", "-c", &line]);
+        assert_eq!(code(&out), 4, "{name}: {}", stderr(&out));
+        assert!(stdout(&out).contains("/dev/pts/0"), "{name}: {}", stdout(&out));
+        // -d, then exec, stop and rm.
+        let id = format!("nstools-{name}");
+        let detached = ["run", "-d", "--name", &id, "--network", "none", "--rootfs", rootfs.to_str().unwrap()];
+        let out = with(&detached, &["/bin/sleep", "300"]);
+        assert_eq!(code(&out), 0, "{name}: {}", stderr(&out));
+        let out = with(&["exec", &id], &["/bin/sh", "-c", "cat /proc/1/comm; id -u"]);
+        let exec = (code(&out), stdout(&out));
+        let out = with(&["stop", "-t", "1", &id], &[]);
+        assert_eq!(code(&out), 0, "{name}: {}", stderr(&out));
+        let out = with(&["inspect", "--format", "{{.State.Status}}", &id], &[]);
+        let status = stdout(&out);
+        let out = with(&["rm", &id], &[]);
+        assert_eq!(code(&out), 0, "{name}: {}", stderr(&out));
+        seen.push((exec, status));
     }
+    assert_eq!(seen[1], seen[0], "nsrun's -d, exec, stop as runc's");
+    assert_eq!(seen[1], ((0, "sleep\n0\n".to_owned()), "exited\n".to_owned()));
     wait_until_none_runs(&["podman", "conmon"]);
     let left = as_tester(&guard, &["podman", "ps", "-aq"]);
     assert_eq!(stdout(&left), "", "podman keeps no container");
@@ -360,7 +497,8 @@ fn user_bundle(dir: &Path, args: &str, resources: &str) {
 /// nsrun run by an ordinary user, by hand: state under $XDG_RUNTIME_DIR,
 /// maps beyond their own ids through newuidmap/newgidmap, no cgroup where
 /// none is delegated (one line says so), a limit refused there with how to
-/// get delegation, and set in a delegated scope.
+/// get delegation, and set in a delegated scope; what only the host's root
+/// may set refused by name.
 #[test]
 fn a_user_runs_nsrun_by_hand() {
     systemd_lane_only!();
@@ -379,7 +517,9 @@ fn a_user_runs_nsrun_by_hand() {
     );
     assert!(Path::new("/run/user/1000/nsrun").is_dir(), "state under $XDG_RUNTIME_DIR");
     let limited = work.path().join("limited");
-    user_bundle(&limited, "sleep 300", r#""memory":{"limit":67108864}"#);
+    // Device rules as runc's spec writes them: no device program for a user (the kernel loads
+    // one only for the host's root), and nothing refused for them.
+    user_bundle(&limited, "sleep 300", r#""devices":[{"allow":false,"access":"rwm"}],"memory":{"limit":67108864}"#);
     let out = as_tester(&guard, &[nsrun, "run", "-d", "--bundle", limited.to_str().unwrap(), "u2"]);
     assert_eq!(code(&out), 1);
     assert!(stderr(&out).contains("not delegated to them: run in a delegated scope"), "{}", stderr(&out));

@@ -85,11 +85,7 @@ pub fn plan(config: &Config, id: &str, devices_made: &[Rule]) -> Result<Vec<Targ
         .collect();
     let placed = limit::place(&bases, config.linux.resources.writes.clone())
         .map_err(|e| Error::new("cannot apply", "linux.resources", format!("{}: {}", e.object, e.reason)))?;
-    let mut rules = config.linux.resources.devices.clone();
-    if !rules.is_empty() {
-        rules.extend(devices::defaults());
-        rules.extend_from_slice(devices_made);
-    }
+    let rules = rules_of(config, devices_made);
     let device_hierarchy = bases
         .iter()
         .find(|h| !h.is_v2() && h.offers("devices"))
@@ -106,6 +102,25 @@ pub fn plan(config: &Config, id: &str, devices_made: &[Rule]) -> Result<Vec<Targ
             Target { hierarchy: h.clone(), dir: h.dir.join(&path), base: h.dir.clone(), files, rules }
         })
         .collect())
+}
+
+/// The device rules to enforce: the config's, then what every container
+/// may use and the nodes its own devices need. None for a user: the kernel
+/// loads a device program only for the host's root (CAP_BPF), and a user
+/// namespace makes no device nodes; runc leaves them out there too.
+pub fn rules_of(config: &Config, devices_made: &[Rule]) -> Vec<Rule> {
+    let mut rules = config.linux.resources.devices.clone();
+    if crate::container::rootless() {
+        if !rules.is_empty() {
+            trace::step(|| "device rules: none for a user (no device program without the host's root)".to_owned());
+        }
+        return Vec::new();
+    }
+    if !rules.is_empty() {
+        rules.extend(devices::defaults());
+        rules.extend_from_slice(devices_made);
+    }
+    rules
 }
 
 impl Target {
@@ -198,22 +213,23 @@ pub fn join(placed: &[Placed], pid: libc::pid_t) -> Result<(), Error> {
 }
 
 /// End what is left in the container's cgroups, remove them and the
-/// directories nsrun made for them, deepest first.
+/// directories nsrun made for them, deepest first; then stop the systemd
+/// scope they were made as, if any.
 pub fn remove(placed: &[Placed]) {
     for p in placed {
-        if let Some(unit) = &p.unit {
-            Made { dir: p.dir.clone(), v2: p.v2, moved: None }.end();
-            let _ = crate::systemd::stop(unit);
-            continue;
-        }
         // A cgroup that was there before may hold others' processes: it is left as it was.
-        if p.created.last() == Some(&p.dir) {
+        if p.unit.is_some() || p.created.last() == Some(&p.dir) {
             Made { dir: p.dir.clone(), v2: p.v2, moved: None }.end();
         }
         for dir in p.created.iter().rev() {
             trace::step(|| format!("rmdir {}", dir.display()));
             let _ = std::fs::remove_dir(dir);
         }
+    }
+    let mut units: Vec<&str> = placed.iter().filter_map(|p| p.unit.as_deref()).collect();
+    units.dedup();
+    for unit in units {
+        let _ = crate::systemd::stop(unit);
     }
 }
 
@@ -234,16 +250,16 @@ pub fn check_placed(placed: &[Placed], cgroups_path: Option<&str>, id: &str) -> 
         if !clean(&p.dir) {
             return Err(bad("not the container's own cgroup"));
         }
-        // A systemd scope: the one its cgroupsPath names, nothing made by nsrun.
+        // A systemd scope: the one its cgroupsPath names (on v1, nsrun makes it where systemd does not).
         if let Some(unit) = &p.unit {
-            if !crate::systemd::is_scope_dir(&p.dir, unit, cgroups_path, id) || !p.created.is_empty() {
+            if !crate::systemd::is_scope_dir(&p.dir, unit, cgroups_path, id) {
                 return Err(bad("not the container's own systemd scope"));
             }
-            continue;
-        }
-        let (_, own) = components(cgroups_path.unwrap_or(id))?;
-        if !p.dir.ends_with(&own) {
-            return Err(bad("not the container's own cgroup"));
+        } else {
+            let (_, own) = components(cgroups_path.unwrap_or(id))?;
+            if !p.dir.ends_with(&own) {
+                return Err(bad("not the container's own cgroup"));
+            }
         }
         if p.created.iter().any(|c| !clean(c) || !p.dir.starts_with(c) || !c.starts_with(point) || c == point) {
             return Err(bad("it lists a cgroup nsrun cannot have made for it"));
@@ -273,8 +289,8 @@ pub fn update(placed: &[Placed], writes: Vec<limit::Write>) -> Result<(), Error>
             Some(Membership { dir: p.dir.clone(), ..h.clone() })
         })
         .collect();
-    for unit in placed.iter().filter_map(|p| p.unit.as_deref()) {
-        crate::systemd::set_properties(unit, &writes)?;
+    if let Some(unit) = placed.iter().find_map(|p| p.unit.as_deref()) {
+        crate::systemd::set_properties(unit, &writes, placed.iter().all(|p| p.v2))?;
     }
     let files = limit::place(&hierarchies, writes).map_err(|e| Error::new("cannot update", e.object, e.reason))?;
     let mut refused = Vec::new();

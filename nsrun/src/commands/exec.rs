@@ -198,6 +198,7 @@ fn process(args: &ExecArgs, dir: &std::path::Path, id: &str, command: &[OsString
     add_capabilities(&mut process, &args.caps)?;
     process.no_new_privileges |= args.no_new_privs;
     container::check_capabilities(&process)?;
+    container::refuse_what_a_user_may_not(&process)?;
     if process.args.is_empty() {
         return Err(CLI.usage_error("exec needs a command, or --process FILE with args"));
     }

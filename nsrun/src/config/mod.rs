@@ -20,6 +20,8 @@ pub use linux::Linux;
 use linux::{device_kind, linux};
 use mounts::mount;
 pub use mounts::{Mount, Root};
+#[cfg(test)]
+pub use process::Rlimit;
 use process::process;
 pub use process::{Process, parse_process};
 use resources::resources;
@@ -208,17 +210,7 @@ impl Config {
             return invalid("hostname", "setting it needs a uts namespace in linux.namespaces");
         }
         for key in self.linux.sysctl.keys() {
-            let needs = if key.starts_with("net.") {
-                "net"
-            } else if key.starts_with("kernel.shm")
-                || key.starts_with("kernel.msg")
-                || key == "kernel.sem"
-                || key.starts_with("fs.mqueue.")
-            {
-                "ipc"
-            } else if key == "kernel.hostname" || key == "kernel.domainname" {
-                "uts"
-            } else {
+            let Some(needs) = sysctl_namespace(key) else {
                 return invalid(&format!("linux.sysctl.{key}"), "not a namespaced sysctl: it would change the host");
             };
             if !has(needs) {
@@ -229,6 +221,24 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+/// The namespace whose sysctl `key` is (`net`, `ipc`, `uts`); None for one
+/// of the whole host's.
+pub fn sysctl_namespace(key: &str) -> Option<&'static str> {
+    if key.starts_with("net.") {
+        Some("net")
+    } else if key.starts_with("kernel.shm")
+        || key.starts_with("kernel.msg")
+        || key == "kernel.sem"
+        || key.starts_with("fs.mqueue.")
+    {
+        Some("ipc")
+    } else if key == "kernel.hostname" || key == "kernel.domainname" {
+        Some("uts")
+    } else {
+        None
     }
 }
 

@@ -30,6 +30,54 @@ pub(super) fn refuse_unsupported(c: &Config) -> Result<(), Error> {
     Ok(())
 }
 
+/// What a user may not set, refused by name before anything is made
+/// (rather than failing half-way as the kernel refuses it): an oomScoreAdj
+/// below nsrun's own (`own_oom`; lowering it needs CAP_SYS_RESOURCE on the
+/// host), an rlimit whose hard limit is above the user's (`own_hard` of a
+/// resource; raising it needs the same).
+pub(super) fn refuse_for_user(process: &Process, own_oom: i32, own_hard: impl Fn(i32) -> u64) -> Result<(), Error> {
+    if let Some(adj) = process.oom_score_adj
+        && adj < own_oom
+    {
+        return Err(Error::new(
+            "cannot apply",
+            format!("process.oomScoreAdj {adj}"),
+            format!("below the user's own ({own_oom}): lowering it needs CAP_SYS_RESOURCE on the host"),
+        ));
+    }
+    for r in &process.rlimits {
+        let hard = own_hard(r.resource);
+        if r.hard > hard {
+            let show = |n: u64| if n == libc::RLIM_INFINITY { "unlimited".to_owned() } else { n.to_string() };
+            return Err(Error::new(
+                "cannot apply",
+                format!("process.rlimits {}", r.kind),
+                format!(
+                    "hard limit {} is above the user's ({}): raising it needs CAP_SYS_RESOURCE on the host",
+                    show(r.hard),
+                    show(hard)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// [`refuse_for_user`] with nsrun's own oom_score_adj and hard limits, for a user.
+pub fn refuse_what_a_user_may_not(process: &Process) -> Result<(), Error> {
+    if !rootless() {
+        return Ok(());
+    }
+    let own_oom =
+        std::fs::read_to_string("/proc/self/oom_score_adj").ok().and_then(|t| t.trim().parse().ok()).unwrap_or(0);
+    refuse_for_user(process, own_oom, |resource| {
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: getrlimit fills the struct we pass; an unknown resource fails and leaves it 0 (refused).
+        unsafe { libc::getrlimit(resource as _, &mut limit) };
+        limit.rlim_max
+    })
+}
+
 /// What create writes to or hands over, besides its state.
 pub struct Files<'a> {
     pub pid_file: Option<&'a Path>,
@@ -92,6 +140,7 @@ pub fn create(
     refuse_unsupported(config)?;
     let (process, rootfs_spec) = (&config.process, &config.root);
     check_capabilities(process)?;
+    refuse_what_a_user_may_not(process)?;
     let canonical =
         |p: &Path| std::fs::canonicalize(p).map_err(|e| Error::new("cannot open", p.display(), common::io_reason(&e)));
     let bundle = canonical(bundle)?;
@@ -138,7 +187,7 @@ fn rootless_cgroups(targets: Vec<cgroups::Target>, config: &Config) -> Result<Ve
     if !rootless() || targets.iter().all(cgroups::Target::delegated) {
         return Ok(targets);
     }
-    if config.linux.resources.writes.is_empty() && config.linux.resources.devices.is_empty() {
+    if config.linux.resources.writes.is_empty() {
         common::report(&Error::new(
             "warning",
             "cgroups",
@@ -172,6 +221,21 @@ fn namespaces(config: &Config) -> Result<Namespaces, Error> {
         }
         if kind.flag == libc::CLONE_NEWNS && same_file(&fd, Path::new("/proc/self/ns/mnt")) {
             return Err(Error::new("cannot join", path, "it is nsrun's own mount namespace (the host's)"));
+        }
+        // A sysctl of a namespace joined by path is that namespace's: never nsrun's own (runc's check too).
+        let sysctl = config.linux.sysctl.keys().find(|k| crate::config::sysctl_namespace(k) == Some(kind.name));
+        if let Some(key) = sysctl
+            && same_file(&fd, &Path::new("/proc/self/ns").join(kind.name))
+        {
+            return Err(Error::new(
+                "invalid config",
+                format!("linux.sysctl.{key}"),
+                format!(
+                    "the {} namespace {} is nsrun's own (the host's): it would change the host",
+                    kind.name,
+                    quoted(path)
+                ),
+            ));
         }
         joins.push((kind.flag, fd));
     }
@@ -326,7 +390,7 @@ fn lead(c: &Container<'_>, pid: libc::pid_t, cgroups: &Cgroups, pipes: Pipes) ->
     let adjusted = mapped.and_then(|()| host_proc()).and_then(|proc| set_oom_score_adj(c.process, pid, &proc));
     let joined = adjusted.and_then(|()| match cgroups {
         Cgroups::Made(placed) => cgroups::join(placed, pid).map(|()| placed.clone()),
-        Cgroups::Scope(scope) => crate::systemd::start(scope, pid).map(|placed| vec![placed]),
+        Cgroups::Scope(scope) => crate::systemd::start(scope, pid),
     });
     let placed = match joined {
         Ok(placed) => placed,
@@ -461,4 +525,28 @@ pub(super) fn run_create_hooks(
     sync::send(to_child.as_fd(), Step::HooksRan)
         .and_then(|()| sync::send_text(to_child.as_fd(), &doc))
         .map_err(|e| Error::sys("cannot send", "the state to the container's process", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Rlimit;
+
+    #[test]
+    fn a_user_is_refused_by_name_what_only_the_host_may_set() {
+        let hard = |_| 4096;
+        let lower = Process { oom_score_adj: Some(-500), ..Process::default() };
+        let err = refuse_for_user(&lower, 100, hard).unwrap_err();
+        assert_eq!(err.object, "process.oomScoreAdj -500");
+        assert!(err.reason.contains("below the user's own (100)"), "{}", err.reason);
+        assert!(refuse_for_user(&Process { oom_score_adj: Some(100), ..lower.clone() }, 100, hard).is_ok());
+        let rlimit = |hard| Rlimit { kind: "RLIMIT_NOFILE".into(), resource: 7, hard, soft: 1 };
+        let above = Process { rlimits: vec![rlimit(1 << 20)], ..Process::default() };
+        let err = refuse_for_user(&above, 0, hard).unwrap_err();
+        assert_eq!(err.object, "process.rlimits RLIMIT_NOFILE");
+        assert!(err.reason.starts_with("hard limit 1048576 is above the user's (4096)"), "{}", err.reason);
+        let unlimited = Process { rlimits: vec![rlimit(libc::RLIM_INFINITY)], ..Process::default() };
+        assert!(refuse_for_user(&unlimited, 0, hard).unwrap_err().reason.contains("hard limit unlimited"));
+        assert!(refuse_for_user(&Process { rlimits: vec![rlimit(4096)], ..Process::default() }, 0, hard).is_ok());
+    }
 }

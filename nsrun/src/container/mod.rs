@@ -23,6 +23,7 @@ pub use becoming::{Agent, become_process, check_capabilities, compile_filter, se
 pub use checkpoint::{Criu, Dump, checkpoint, network_lock, restore};
 pub use commands::{delete, freeze, kill, parse_signal, processes, run, start};
 use create::Container;
+pub use create::refuse_what_a_user_may_not;
 pub use create::{Driver, Files, create};
 use init::needs_hook_state;
 use root::{finish, set_up};
