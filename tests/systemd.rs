@@ -432,7 +432,9 @@ fn rootless_podman_runs_nsrun_as_runc() {
         assert_eq!(code(&out), 3, "{}: {}", runtime.display(), stderr(&out));
         // A volume, and --userns=keep-id: tester inside as outside, the file tester's on the host.
         let file = format!("/vol/{name}");
-        let out = podman(&["-v", &bind, "--userns=keep-id", "/bin/sh", "-c", &format!("id -u; echo made > {file}")]);
+        let keep_id =
+            ["run", "--rm", "--network", "none", "-v", &bind, "--userns=keep-id", "--rootfs", rootfs.to_str().unwrap()];
+        let out = with(&keep_id, &["/bin/sh", "-c", &format!("id -u; echo made > {file}")]);
         assert_eq!((code(&out), stdout(&out).as_str()), (0, "1000\n"), "{name}: {}", stderr(&out));
         let made = volume.join(name);
         let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&made).unwrap());

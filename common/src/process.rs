@@ -59,9 +59,15 @@ pub fn clone_child(flags: libc::c_int) -> Result<Forked, Errno> {
 /// CLONE_INTO_CGROUP, Linux 5.7, cgroup v2): no write to cgroup.procs, and
 /// its global lock, on the way. `Err` when the kernel cannot: fork and join.
 pub fn fork_into_cgroup(cgroup: BorrowedFd<'_>) -> Result<Forked, Errno> {
+    clone_into_cgroup(0, cgroup)
+}
+
+/// [`clone_child`] with the child born in the cgroup `cgroup` (clone3 with
+/// CLONE_INTO_CGROUP); `Err` when the kernel cannot, and no child then.
+pub fn clone_into_cgroup(flags: libc::c_int, cgroup: BorrowedFd<'_>) -> Result<Forked, Errno> {
     const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
     let mut args = CloneArgs {
-        flags: CLONE_INTO_CGROUP,
+        flags: CLONE_INTO_CGROUP | flags as u32 as u64,
         exit_signal: libc::SIGCHLD as u64,
         cgroup: cgroup.as_raw_fd() as u64,
         ..Default::default()

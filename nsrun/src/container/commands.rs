@@ -16,10 +16,15 @@ use super::*;
 /// `start`: release the process `create` holds.
 pub fn start(dir: &Path, id: &str) -> Result<(), Error> {
     let state = State::read(dir, id)?;
-    match state.status(dir) {
-        Status::Created => {}
-        other => return Err(Error::new("cannot start", quoted(id), format!("it is {other}, not created"))),
+    // The process's pidfd, opened before its status is checked: then it is the container's.
+    // None on a kernel without pidfd_open (before 5.3): its status is polled there.
+    let pidfd = process::pidfd_open(state.pid);
+    match (state.status(dir), &pidfd) {
+        (Status::Created, Ok(_) | Err(Errno::ENOSYS)) => {}
+        (Status::Created, Err(_)) => return Err(Error::new("cannot start", quoted(id), "its process is gone")),
+        (other, _) => return Err(Error::new("cannot start", quoted(id), format!("it is {other}, not created"))),
     }
+    let pidfd = pidfd.ok();
     let fifo = dir.join(FIFO);
     let fd = nix::fcntl::open(
         &fifo,
@@ -27,16 +32,37 @@ pub fn start(dir: &Path, id: &str) -> Result<(), Error> {
         nix::sys::stat::Mode::empty(),
     )
     .map_err(|e| Error::sys("cannot open", fifo.display(), e))?;
+    // Waited for on descriptors, not polled: the FIFO readable once the process writes, or
+    // its pidfd once it ends.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let mut byte = [0u8; 1];
         match nix::unistd::read(&fd, &mut byte) {
             Ok(1) => break,
             Ok(_) | Err(Errno::EAGAIN) => {
-                if state.status(dir) == Status::Stopped || std::time::Instant::now() > deadline {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
                     return Err(Error::new("cannot start", quoted(id), "its process is gone"));
                 }
-                std::thread::sleep(std::time::Duration::from_millis(1));
+                let mut fds = [
+                    libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+                    libc::pollfd {
+                        fd: pidfd.as_ref().map_or(-1, AsRawFd::as_raw_fd),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    },
+                ];
+                let wait = if pidfd.is_some() { left.as_millis().min(10_000) as libc::c_int } else { 1 };
+                // SAFETY: poll(2) on descriptors we hold (-1 is skipped), for at most the time left.
+                unsafe { libc::poll(fds.as_mut_ptr(), 2, wait) };
+                let ended = if pidfd.is_some() { fds[1].revents != 0 } else { state.status(dir) == Status::Stopped };
+                if ended && fds[0].revents & libc::POLLIN == 0 {
+                    return Err(Error::new("cannot start", quoted(id), "its process is gone"));
+                }
+                // A writer that opened and closed without writing: wait out a moment instead of spinning.
+                if fds[0].revents & libc::POLLHUP != 0 && fds[0].revents & libc::POLLIN == 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
             }
             Err(e) => return Err(Error::sys("cannot read", fifo.display(), e)),
         }

@@ -5,6 +5,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use common::Error;
+use common::cgroup::Made;
 use common::error::quoted;
 use common::process::{self, Forked};
 use common::sync::{self, Step};
@@ -350,7 +351,18 @@ fn build(mut c: Container<'_>, cgroups: &Cgroups) -> Result<(), Error> {
     // A new cgroup namespace is made once the process is in its cgroups, so
     // that they are its root (as runc does), not nsrun's.
     let flags = c.namespaces.new & !libc::CLONE_NEWCGROUP;
-    match process::clone_child(flags).map_err(|e| common::ns::namespace_failure("cannot clone", flags, e))? {
+    let placed = match cgroups {
+        Cgroups::Made(placed) => placed.as_slice(),
+        Cgroups::Scope(_) => &[],
+    };
+    let v2 = placed.iter().find(|p| p.v2).and_then(|p| Made { dir: p.dir.clone(), v2: true, moved: None }.open());
+    let born = v2.as_ref().and_then(|fd| process::clone_into_cgroup(flags, fd.as_fd()).ok());
+    let joins_by = Joins::split(placed, born.is_some(), flags & libc::CLONE_NEWUSER == 0);
+    let cloned = match born {
+        Some(forked) => forked,
+        None => process::clone_child(flags).map_err(|e| common::ns::namespace_failure("cannot clone", flags, e))?,
+    };
+    match cloned {
         Forked::Child => {
             // Until exec, which resets it: no process of the container's may ptrace us or read
             // our /proc files while we still hold nsrun's privileges (runc's CVE-2016-9962).
@@ -361,6 +373,12 @@ fn build(mut c: Container<'_>, cgroups: &Cgroups) -> Result<(), Error> {
                 drop(ours);
                 theirs
             });
+            for p in &joins_by.child {
+                if let Err(e) = (Made { dir: p.dir.clone(), v2: p.v2, moved: None }).join() {
+                    sync::send_failure(to_parent.as_fd(), &e);
+                    process::child_exit(1);
+                }
+            }
             // Nothing runs before the process is in the container's cgroups.
             if sync::expect(from_parent.as_fd(), Step::InCgroups).is_err() {
                 process::child_exit(1);
@@ -373,12 +391,36 @@ fn build(mut c: Container<'_>, cgroups: &Cgroups) -> Result<(), Error> {
             }
             super::init::init(&c, &joins, (&fifo, sources), (to_parent, from_parent))
         }
-        Forked::Parent(pid) => lead(&c, pid, cgroups, pipes),
+        Forked::Parent(pid) => lead(&c, pid, (cgroups, &joins_by.parent), pipes),
+    }
+}
+
+/// Who moves the process into each of its cgroups, cheapest first: born in
+/// the v2 one (CLONE_INTO_CGROUP); a v1 one by the process itself writing 0
+/// to `tasks`, which moves only the caller's thread and so takes no global
+/// lock (an RCU grace period, milliseconds, when nsrun writes its PID), while
+/// it still has the host's privileges (no user namespace of its own); the
+/// rest by nsrun, writing its PID.
+struct Joins {
+    child: Vec<cgroups::Placed>,
+    parent: Vec<cgroups::Placed>,
+}
+
+impl Joins {
+    fn split(placed: &[cgroups::Placed], born_in_v2: bool, child_privileged: bool) -> Self {
+        let rest = placed.iter().filter(|p| !(born_in_v2 && p.v2)).cloned();
+        let (child, parent) = rest.partition(|p| child_privileged && !p.v2);
+        Self { child, parent }
     }
 }
 
 /// create's side of the handshake with the process `pid` it cloned.
-fn lead(c: &Container<'_>, pid: libc::pid_t, cgroups: &Cgroups, pipes: Pipes) -> Result<(), Error> {
+fn lead(
+    c: &Container<'_>,
+    pid: libc::pid_t,
+    (cgroups, joins): (&Cgroups, &[cgroups::Placed]),
+    pipes: Pipes,
+) -> Result<(), Error> {
     let Pipes { to_child, from_parent, to_parent, from_child, sources } = pipes;
     drop((to_parent, from_parent));
     let fail = |err: Error| {
@@ -389,7 +431,7 @@ fn lead(c: &Container<'_>, pid: libc::pid_t, cgroups: &Cgroups, pipes: Pipes) ->
     let mapped = c.namespaces.maps.as_ref().map_or(Ok(()), |plan| common::userns::write_maps(pid, plan));
     let adjusted = mapped.and_then(|()| host_proc()).and_then(|proc| set_oom_score_adj(c.process, pid, &proc));
     let joined = adjusted.and_then(|()| match cgroups {
-        Cgroups::Made(placed) => cgroups::join(placed, pid).map(|()| placed.clone()),
+        Cgroups::Made(placed) => cgroups::join(joins, pid).map(|()| placed.clone()),
         Cgroups::Scope(scope) => crate::systemd::start(scope, pid),
     });
     let placed = match joined {
@@ -531,6 +573,22 @@ pub(super) fn run_create_hooks(
 mod tests {
     use super::*;
     use crate::config::Rlimit;
+
+    #[test]
+    fn the_cheapest_way_into_each_cgroup() {
+        let at = |dir: &str, v2| cgroups::Placed { dir: dir.into(), v2, created: Vec::new(), unit: None };
+        let hybrid = [at("/sys/fs/cgroup/memory/c", false), at("/sys/fs/cgroup/unified/c", true)];
+        let dirs = |list: &[cgroups::Placed]| list.iter().map(|p| p.dir.display().to_string()).collect::<Vec<_>>();
+        // Born in the v2 one, the v1 ones joined by the process itself.
+        let joins = Joins::split(&hybrid, true, true);
+        assert_eq!((dirs(&joins.child), dirs(&joins.parent)), (vec!["/sys/fs/cgroup/memory/c".into()], vec![]));
+        // In a user namespace of its own it has no say on the host's files: nsrun writes its PID.
+        let joins = Joins::split(&hybrid, true, false);
+        assert_eq!((joins.child.len(), dirs(&joins.parent)), (0, vec!["/sys/fs/cgroup/memory/c".into()]));
+        // Not born there (an old kernel): v2 by nsrun too.
+        let joins = Joins::split(&hybrid, false, true);
+        assert_eq!(dirs(&joins.parent), vec!["/sys/fs/cgroup/unified/c".to_owned()]);
+    }
 
     #[test]
     fn a_user_is_refused_by_name_what_only_the_host_may_set() {
