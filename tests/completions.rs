@@ -17,6 +17,46 @@ fn generated(work: &TempDir) -> PathBuf {
     out
 }
 
+/// Every file below `dir`, by path, with its text.
+fn tree(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(tree(&path).into_iter().map(|(p, t)| (Path::new(&entry.file_name()).join(p), t)));
+        } else {
+            files.push((PathBuf::from(entry.file_name()), std::fs::read_to_string(&path).unwrap()));
+        }
+    }
+    files.sort();
+    files
+}
+
+/// The generator runs under every awk a distribution ships as `awk` (Fedora's and Arch's
+/// gawk refused a bracket expression mawk took) and writes the same completions with each.
+#[test]
+fn every_awk_generates_the_same_completions() {
+    let awks = ["mawk", "gawk", "busybox awk", "gawk --posix"];
+    require_host!(
+        awks.iter().all(|a| have_program(a.split(' ').next().unwrap())),
+        "needs mawk, gawk and busybox (tests/packages)"
+    );
+    let work = TempDir::new("completions-awk");
+    let mut seen = Vec::new();
+    for awk in awks {
+        let out = work.path().join(awk.replace(' ', "-"));
+        let run =
+            Command::new(source_dir().join("completions/generate")).env("AWK", awk).arg(bin_dir()).arg(&out).output();
+        let run = run.unwrap();
+        assert!(run.status.success() && run.stderr.is_empty(), "{awk}: {}", stderr(&run));
+        seen.push(tree(&out));
+    }
+    assert!(seen[0].len() == 18, "bash, zsh and fish files for each of the six tools: {:?}", seen[0].len());
+    for (awk, files) in awks.iter().zip(&seen).skip(1) {
+        assert!(files == &seen[0], "{awk} wrote other completions than mawk");
+    }
+}
+
 const HARNESS: &str = r#"
 dir=$1; shift
 source /usr/share/bash-completion/bash_completion
