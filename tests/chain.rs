@@ -318,3 +318,29 @@ fn forty_chains_at_once_all_succeed_and_leave_nothing() {
     settled(&guard, "after forty chains");
     guard.check();
 }
+
+/// A container inside a container, as CI runners and build systems nest
+/// them: the inner mkroot finds its cgroups where the outer one put them (a
+/// bind of the outer container's own cgroup at /sys/fs/cgroup/memory), not at
+/// the host's path below that mount point.
+#[test]
+fn a_container_starts_inside_a_container() {
+    require!(can_run(), "needs root, namespaces and a memory cgroup");
+    let work = TempDir::new("chain-nested");
+    let root = root_in(&work);
+    let guard = Guard::new(&[&root]);
+    let bin = nstools::bin_dir();
+    let path = format!("PATH={}:/usr/bin:/bin", bin.display());
+    let out = guard
+        .command("cglimit")
+        .args(["50M", bin.join("nsclone").to_str().unwrap(), "-mupin"])
+        .arg(bin.join("mkroot"))
+        .args(["--privileged", "-r", bin.to_str().unwrap()])
+        .arg(&root)
+        .args(["env", &path, "nsclone", "-mupin", "mkroot", "/tmp/inner", "sh", "-c", "echo nested"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!((code(&out), stdout(&out).as_str()), (0, "nested\n"), "{}", stderr(&out));
+    guard.check();
+}

@@ -250,9 +250,10 @@ pub fn check_placed(placed: &[Placed], cgroups_path: Option<&str>, id: &str) -> 
         if !clean(&p.dir) {
             return Err(bad("not the container's own cgroup"));
         }
-        // A systemd scope: the one its cgroupsPath names (on v1, nsrun makes it where systemd does not).
+        // A systemd scope: the one its cgroupsPath names; nsrun makes it only in a v1 hierarchy
+        // systemd leaves alone (on v2 and in the hierarchies systemd manages it is systemd's).
         if let Some(unit) = &p.unit {
-            if !crate::systemd::is_scope_dir(&p.dir, unit, cgroups_path, id) {
+            if !crate::systemd::is_scope_dir(&p.dir, unit, cgroups_path, id) || (p.v2 && !p.created.is_empty()) {
                 return Err(bad("not the container's own systemd scope"));
             }
         } else {
@@ -476,6 +477,13 @@ mod tests {
         assert!(check_placed(&scope(own.clone(), vec![]), None, "c1").is_ok());
         assert!(check_placed(&scope(own.clone(), vec![]), None, "c2").is_err(), "another id's");
         assert!(check_placed(&scope(own.clone(), vec![own.clone()]), None, "c1").is_err(), "nsrun made none");
+        // On v1, in a hierarchy systemd leaves alone, nsrun makes the scope's path itself: only that.
+        let v1 = |created: Vec<PathBuf>| {
+            vec![Placed { dir: own.clone(), v2: false, created, unit: Some("nsrun-c1.scope".into()) }]
+        };
+        assert!(check_placed(&v1(vec![point.join("system.slice"), own.clone()]), None, "c1").is_ok());
+        assert!(check_placed(&v1(vec![point.join("other.slice")]), None, "c1").is_err(), "not a parent");
+        assert!(check_placed(&v1(vec![point.clone()]), None, "c1").is_err(), "the hierarchy's root");
         assert!(check_placed(&scope(point.join("system.slice/sshd.service"), vec![]), None, "c1").is_err());
         let climbing = point.join("x/../system.slice/nsrun-c1.scope");
         assert!(check_placed(&scope(climbing, vec![]), None, "c1").is_err());

@@ -370,7 +370,7 @@ pub fn memberships(mountinfo: &str, cgroup: &str) -> Vec<Membership> {
             let controllers = if controllers.is_empty() { "cgroup2" } else { controllers };
             out.push(Membership {
                 controllers: controllers.to_owned(),
-                dir: Path::new(point).join(path.trim_start_matches('/')),
+                dir: Path::new(point).join(below_mount_root(path, root).trim_start_matches('/')),
                 point: PathBuf::from(point),
                 path: path.to_owned(),
                 mount_root: (*root).to_owned(),
@@ -380,9 +380,35 @@ pub fn memberships(mountinfo: &str, cgroup: &str) -> Vec<Membership> {
     out
 }
 
+/// Where `path` (a cgroup, from the hierarchy's root) is below a mount whose
+/// root is `mount_root`: a container's /sys/fs/cgroup/memory may be a bind of
+/// its own cgroup (mkroot's, runc's), and then the host's path is not below
+/// the mount point as it stands. A path outside the mount is taken as it is.
+fn below_mount_root<'a>(path: &'a str, mount_root: &str) -> &'a str {
+    if mount_root == "/" {
+        return path;
+    }
+    match path.strip_prefix(mount_root) {
+        Some("") => "/",
+        Some(rest) if rest.starts_with('/') => rest,
+        _ => path,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mount_of_our_own_cgroup_is_our_cgroup_at_its_mount_point() {
+        // Inside a container whose /sys/fs/cgroup/memory binds its own cgroup (mkroot's, runc's).
+        let mountinfo = "40 39 0:29 /ci/job7 /sys/fs/cgroup/memory ro,nosuid - cgroup cgroup rw,memory\n\
+                         41 39 0:27 /ci/job7 /sys/fs/cgroup/unified ro - cgroup2 cgroup2 rw\n";
+        let found = memberships(mountinfo, "4:memory:/ci/job7\n0::/ci/job7/sub\n");
+        let dirs: Vec<&Path> = found.iter().map(|m| m.dir.as_path()).collect();
+        assert_eq!(dirs, [Path::new("/sys/fs/cgroup/memory"), Path::new("/sys/fs/cgroup/unified/sub")]);
+        assert_eq!((below_mount_root("/ci/job70", "/ci/job7"), below_mount_root("/x", "/ci")), ("/ci/job70", "/x"));
+    }
 
     #[test]
     fn hybrid_and_pure_v2_layouts() {
