@@ -17,9 +17,14 @@ DESTDIR ?=
 BINDIR  ?= $(PREFIX)/bin
 DATADIR ?= $(PREFIX)/share
 MANDIR  ?= $(DATADIR)/man
+# Where each shell looks for the prefix: a distribution's own packages (PREFIX=/usr) in its
+# vendor directories; an admin's install (/usr/local) where the shells look without any
+# configuration: bash-completion in $XDG_DATA_DIRS (default /usr/local/share:/usr/share),
+# zsh in its site-functions, fish in /etc/fish/completions (its vendor directories are
+# /usr/share's alone unless the session sets XDG_DATA_DIRS). tests/completions.rs checks.
 BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
-ZSHCOMPDIR  ?= $(DATADIR)/zsh/vendor-completions
-FISHCOMPDIR ?= $(DATADIR)/fish/vendor_completions.d
+ZSHCOMPDIR  ?= $(if $(filter /usr,$(PREFIX)),$(DATADIR)/zsh/vendor-completions,$(DATADIR)/zsh/site-functions)
+FISHCOMPDIR ?= $(if $(filter /usr,$(PREFIX)),$(DATADIR)/fish/vendor_completions.d,/etc/fish/completions)
 CARGO   ?= cargo
 TOOLS   := $(notdir $(wildcard tools/*))
 

@@ -134,3 +134,43 @@ fn fish_completes_options_and_the_command() {
     assert!(ask("mkroot", "mkroot --cap-add=").contains("SYS_ADMIN"));
     assert!(ask("nsclone", "nsclone -mupin ech").lines().any(|l| l.starts_with("echo")));
 }
+
+/// What `make install` chooses for PREFIX: the bash, zsh and fish directories.
+fn install_dirs(prefix: &str) -> Vec<String> {
+    let out = Command::new("make")
+        .args(["-s", "--no-print-directory", "-C"])
+        .arg(source_dir())
+        .arg(format!("PREFIX={prefix}"))
+        .args(["--eval", "nstools-dirs: ; @echo $(BASHCOMPDIR) $(ZSHCOMPDIR) $(FISHCOMPDIR)", "nstools-dirs"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out).split_whitespace().map(str::to_owned).collect()
+}
+
+/// make install puts each completion where its shell looks for that prefix with no
+/// configuration of the user's: zsh started with -f, fish with an empty home and no
+/// XDG_DATA_DIRS (a server's login), bash-completion's default data directories.
+#[test]
+fn installed_completions_are_where_each_shell_looks() {
+    require_host!(have_program("zsh") && have_program("fish") && have_program("make"), "needs zsh, fish and make");
+    let home = TempDir::new("completions-home");
+    let fpath = stdout(&Command::new("zsh").args(["-f", "-c", "print -l $fpath"]).output().unwrap());
+    // Its own share/config.fish sets the path; HOME empty, so no file of a user's adds to it.
+    let fish = Command::new("fish")
+        .args(["-c", "for p in $fish_complete_path; echo $p; end"])
+        .env("HOME", home.path())
+        .env_remove("XDG_DATA_DIRS")
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("XDG_DATA_HOME")
+        .output()
+        .unwrap();
+    let fish = stdout(&fish);
+    for prefix in ["/usr", "/usr/local"] {
+        let dirs = install_dirs(prefix);
+        assert_eq!(dirs.len(), 3, "{dirs:?}");
+        assert_eq!(dirs[0], format!("{prefix}/share/bash-completion/completions"), "bash-completion's XDG_DATA_DIRS");
+        assert!(fpath.lines().any(|l| l == dirs[1]), "zsh -f searches {}: {fpath}", dirs[1]);
+        assert!(fish.lines().any(|l| l == dirs[2]), "fish searches {}: {fish}", dirs[2]);
+    }
+}
