@@ -1087,3 +1087,26 @@ fn a_dir_swapped_for_a_link_never_builds_outside_it() {
     assert_eq!(listing(&image), pristine, "the image changed");
     guard.check();
 }
+
+/// A tool refused a namespace by the seccomp filter it runs under (mkroot's
+/// default) names the filter, not the kernel's user namespace settings.
+#[test]
+fn a_namespace_refused_by_the_filter_names_the_filter() {
+    require!(can_run(), "needs root and namespaces");
+    let work = TempDir::new("mkroot-filtered");
+    let root = work.path().join("r");
+    let guard = Guard::new(&[&root]);
+    let bin_dir = nstools::bin_dir();
+    let nested = format!("{}/nsclone -r true", bin_dir.display());
+    let out = chain(&guard, &["-mupin"], &["-r", bin_dir.to_str().unwrap()], &root, &nested);
+    assert_eq!(code(&out), 125, "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with(
+            "nsclone: cannot create namespaces: user: Operation not permitted (this process runs under a seccomp filter"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    only_dir_left(&root);
+    guard.check();
+}

@@ -164,7 +164,10 @@ pub fn kind_of(fd: BorrowedFd<'_>) -> Result<Kind, Errno> {
 pub fn namespace_failure(what: &str, flags: libc::c_int, errno: Errno) -> Error {
     let names: Vec<&str> = crate::ns::NAMESPACES.iter().filter(|n| flags & n.flag != 0).map(|n| n.name).collect();
     let object = names.join(",");
+    let filtered = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| under_seccomp_filter(&s));
     let hint = match errno {
+        // A filter refuses before the kernel's own rules are asked: name it, not them.
+        Errno::EPERM if filtered => "Operation not permitted (this process runs under a seccomp filter, which may refuse new namespaces: mkroot's default filter does (see its --seccomp=unconfined), as do container runtimes' and systemd's RestrictNamespaces=)".to_owned(),
         Errno::EPERM if flags & libc::CLONE_NEWUSER != 0 => {
             "Operation not permitted (unprivileged user namespaces may be disabled: see kernel.unprivileged_userns_clone, user.max_user_namespaces and AppArmor's userns restriction)"
                 .to_owned()
@@ -181,6 +184,11 @@ pub fn namespace_failure(what: &str, flags: libc::c_int, errno: Errno) -> Error 
         _ => errno.desc().to_owned(),
     };
     Error::new(what, object, hint)
+}
+
+/// Whether /proc/self/status (`status`) shows a seccomp filter on this process.
+fn under_seccomp_filter(status: &str) -> bool {
+    status.lines().any(|l| l.strip_prefix("Seccomp:").is_some_and(|v| v.trim() == "2"))
 }
 
 /// What namespace `file` pins already, if it is a namespace file.
@@ -366,6 +374,13 @@ pub fn same(a: &OsStr, b: &OsStr) -> Result<bool, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_seccomp_filter_is_seen_in_the_status() {
+        assert!(under_seccomp_filter("Name:\tsh\nSeccomp:\t2\nSeccomp_filters:\t1\n"));
+        assert!(!under_seccomp_filter("Name:\tsh\nSeccomp:\t0\nSeccomp_filters:\t0\n"));
+        assert!(!under_seccomp_filter("Name:\tsh\n"));
+    }
 
     #[test]
     fn table_is_consistent() {
