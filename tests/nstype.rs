@@ -302,3 +302,103 @@ fn inside_a_user_namespace_the_outside_is_hidden() {
     // The parent (the initial user namespace) lies outside our view: '-'.
     assert_eq!(stdout(&out), "type=user userns=- parent=- owner=0\n", "{}", stderr(&out));
 }
+
+/// What a command printed, run to its end.
+fn output_of(command: &mut Command) -> std::process::Output {
+    command.output().unwrap()
+}
+
+/// `--list` against lsns, on a container of our own: its own namespaces
+/// (mount, UTS, IPC, network, PID) hold its init and its command, the lowest
+/// PID is the init's, and lsns -p says the same of each; `-t` filters and
+/// `--tree` nests the container's PID namespace below ours.
+#[test]
+fn the_list_agrees_with_lsns_on_a_container() {
+    require!(
+        is_root() && ["mnt", "uts", "ipc", "net", "pid"].iter().all(|n| has_namespace(n)),
+        "needs root and namespaces"
+    );
+    require_host!(have_program("lsns"), "lsns (util-linux) is not installed");
+    let work = TempDir::new("nstype-list");
+    let pidfile = work.path().join("pid");
+    let guard = Guard::new(&[]);
+    let mut container = guard
+        .watch(Command::new(bin("nsclone")))
+        .args(["-mupin", "--pidfile"])
+        .arg(&pidfile)
+        .args(["sleep", "60"])
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let pid = loop {
+        if let Some(pid) = std::fs::read_to_string(&pidfile).ok().and_then(|t| t.trim().parse::<i32>().ok()) {
+            break pid;
+        }
+        assert!(std::time::Instant::now() < deadline, "no pid file");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let own = ["mnt", "uts", "ipc", "net", "pid"];
+    let words = |text: &str| -> Vec<Vec<String>> {
+        text.lines()
+            .map(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+            .filter(|w| own.contains(&w[1].as_str()))
+            .collect()
+    };
+    let ours =
+        output_of(Command::new(bin("nstype")).args(["-l", "-n", "-o", "ns,type,nprocs,pid", "-p", &pid.to_string()]));
+    let lsns = output_of(Command::new("lsns").args(["-n", "-r", "-o", "NS,TYPE,NPROCS,PID", "-p", &pid.to_string()]));
+    let (ours, lsns) = (words(&stdout(&ours)), words(&stdout(&lsns)));
+    assert_eq!(ours.len(), 5, "{ours:?}");
+    assert_eq!(ours, lsns, "nstype --list -p against lsns -p");
+    let init = ours[0][3].clone();
+    for row in &ours {
+        assert_eq!((row[2].as_str(), row[3].as_str()), ("2", init.as_str()), "the init and sleep: {row:?}");
+        assert_eq!(Some(row[0].parse().unwrap()), readlink_ns(&format!("/proc/{pid}/ns/{}", row[1])).map(|r| r.1));
+    }
+    // -t filters; the command column is the lowest PID's (the init, nsclone).
+    let nets = stdout(&output_of(Command::new(bin("nstype")).args(["-l", "-n", "-t", "net", "-o", "type,command"])));
+    assert!(nets.lines().all(|l| l.starts_with("net ")), "{nets}");
+    assert!(nets.lines().any(|l| l.starts_with("net ") && l.contains("nsclone -mupin")), "{nets}");
+    // The tree: the container's PID namespace one level below ours.
+    let tree =
+        stdout(&output_of(Command::new(bin("nstype")).args(["-l", "--tree", "-n", "-t", "pid", "-o", "ns,nprocs"])));
+    let theirs = readlink_ns(&format!("/proc/{pid}/ns/pid")).unwrap().1;
+    assert!(tree.lines().any(|l| l.starts_with(&format!("└─{theirs} "))), "{tree}");
+    let mine = readlink_ns("/proc/self/ns/pid").unwrap().1;
+    assert!(tree.lines().any(|l| l.starts_with(&format!("{mine} "))), "{tree}");
+    // SAFETY: kill(2) of the container we started, by its PID.
+    unsafe { libc::kill(container.id() as i32, libc::SIGTERM) };
+    let _ = container.wait();
+    guard.check();
+}
+
+/// A namespace kept only by an nsfs mount is listed with no process and the
+/// mount as its path; a command line's escape sequence reaches no terminal.
+#[test]
+fn the_list_shows_pins_and_escapes_commands() {
+    require!(is_root() && has_namespace("net"), "needs root to pin namespaces with bind mounts");
+    let dir = TempDir::new("nstype-list-pin");
+    std::fs::write(dir.path().join("net"), "").unwrap();
+    let guard = Guard::new(&[dir.path()]);
+    let d = dir.path().display();
+    let (nstype, nsclone) = (bin("nstype"), bin("nsclone"));
+    let (nstype, nsclone) = (nstype.display(), nsclone.display());
+    let script = format!(
+        "set -e
+         {nsclone} --net={d}/net true
+         {nstype} -l -n -t net -o nprocs,path | grep ' {d}/net$'
+         sh -c 'exec -a \"$(printf \"evil \\033]0;T\\007\")\" sleep 30' & s=$!
+         sleep 0.2
+         {nstype} -l -n -p $s -t uts -o command
+         kill $s
+         umount {d}/net"
+    );
+    let out = guard.in_private_mount_ns(&script);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    let mut lines = text.lines();
+    assert_eq!(lines.next().unwrap().split_whitespace().collect::<Vec<_>>(), ["0", &format!("{d}/net")]);
+    let command = lines.next().unwrap_or_default();
+    assert!(!command.contains('\u{1b}') && !command.contains('\u{7}'), "{command:?}");
+    guard.check();
+}

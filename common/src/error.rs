@@ -107,18 +107,7 @@ impl fmt::Display for Error {
             if !first {
                 f.write_str(": ")?;
             }
-            // One line, and no byte a terminal acts on, whatever a name from an
-            // image or a command line holds (an escape sequence retitles or clears
-            // the admin's terminal).
-            for c in part.chars() {
-                match c {
-                    '\n' => f.write_str("\\n")?,
-                    '\t' => f.write_str("\\t")?,
-                    '\r' => f.write_str("\\r")?,
-                    c if c.is_control() => write!(f, "\\x{:02x}", c as u32)?,
-                    c => fmt::Write::write_char(f, c)?,
-                }
-            }
+            write_printable(f, part)?;
             first = false;
         }
         Ok(())
@@ -126,6 +115,30 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// `text` on one line with no byte a terminal acts on, whatever a name from
+/// an image, a command line or another user's process holds (an escape
+/// sequence retitles or clears the admin's terminal): `\n`, `\t`, `\r`,
+/// `\xNN` for the rest of the control characters.
+pub fn write_printable(out: &mut impl fmt::Write, text: &str) -> fmt::Result {
+    for c in text.chars() {
+        match c {
+            '\n' => out.write_str("\\n")?,
+            '\t' => out.write_str("\\t")?,
+            '\r' => out.write_str("\\r")?,
+            c if c.is_control() => write!(out, "\\x{:02x}", c as u32)?,
+            c => out.write_char(c)?,
+        }
+    }
+    Ok(())
+}
+
+/// [`write_printable`] into a string.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let _ = write_printable(&mut out, text);
+    out
+}
 
 /// A path or name as a message shows it: as it is, or `''` when empty, so an
 /// empty value is still named.

@@ -113,6 +113,11 @@ pub fn by_name(name: &str) -> Option<&'static Namespace> {
     NAMESPACES.iter().find(|ns| ns.name == name || ns.long == name)
 }
 
+/// Look a type up by its file under `/proc/PID/ns/` (`mnt`, `net`, …).
+pub fn by_proc_name(name: &str) -> Option<&'static Namespace> {
+    NAMESPACES.iter().find(|ns| ns.proc_name == name)
+}
+
 /// Look a type up by its `CLONE_NEW*` flag.
 pub fn by_flag(flag: libc::c_int) -> Option<&'static Namespace> {
     NAMESPACES.iter().find(|ns| ns.flag == flag)

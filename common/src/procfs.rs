@@ -61,6 +61,11 @@ pub fn mount_holding(mountinfo: &str, path: &Path) -> Option<(std::path::PathBuf
     best
 }
 
+/// A mountinfo field as the path it names (`\040` is a space), for display.
+pub fn unescape_mountinfo(text: &str) -> String {
+    String::from_utf8_lossy(&unescape_octal(text)).into_owned()
+}
+
 /// mountinfo writes space, tab, newline and backslash as `\ooo`.
 fn unescape_octal(text: &str) -> Vec<u8> {
     let bytes = text.as_bytes();

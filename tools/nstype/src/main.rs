@@ -2,6 +2,7 @@
 
 #![cfg_attr(not(test), no_main)]
 
+mod list;
 mod output;
 
 use std::ffi::{OsStr, OsString};
@@ -20,7 +21,7 @@ common::tool_main!("nstype", run);
 
 const CLI: Cli = Cli {
     tool: "nstype",
-    synopsis: "nstype [-J|-r] [-n] [-o COLS] FILE... | -p PID [TYPE...] | -t TYPE FILE... | -s FILE1 FILE2 | --chain FILE...",
+    synopsis: "nstype [-J|-r] [-n] [-o COLS] FILE... | -p PID [TYPE...] | -t TYPE FILE... | -s FILE1 FILE2 | --chain FILE... | --list [-t TYPE]... [-p PID] [--tree]",
     help: "\
 Usage:
   nstype [options] FILE...
@@ -28,6 +29,7 @@ Usage:
   nstype -t TYPE FILE...
   nstype -s FILE1 FILE2
   nstype [options] --chain FILE...
+  nstype [options] --list [-t TYPE]... [-p PID] [--tree]
 
 Tell what namespace each FILE is (a /proc/PID/ns/* entry, a bind-mounted
 namespace file such as /run/netns/NAME, or /proc/self/fd/N) and how it
@@ -38,6 +40,9 @@ Options:
   -t, --type=TYPE      exit 0 if every FILE is a TYPE namespace, 1 if not; print nothing
   -s, --same           exit 0 if FILE1 and FILE2 are the same namespace, 1 if not
       --chain          walk each FILE's parents and owning user namespaces upward
+  -l, --list           list every namespace /proc shows, as lsns does (with -t: those
+                       TYPEs; with -p: those of process PID; nsfs mounts as their path)
+      --tree           with --list: pid and user namespaces nested by parent
   -o, --output=COLS    columns to show, comma-separated
   -J, --json           print JSON
   -r, --raw            print key=value lines that a shell can eval
@@ -45,17 +50,24 @@ Options:
   -h, --help           show this help and exit
   -V, --version        show the version and exit
 
-Columns (default: path,type,ns,userns,parent,owner):
-  path      the file as given
+Columns (default: path,type,ns,userns,parent,owner; --list: ns,type,nprocs,pid,user,command):
+  path      the file as given; with --list, the nsfs mount that keeps it
   type      user, cgroup, ipc, uts, net, pid, mnt or time
   ns        the namespace id: the inode that readlink and lsns show
   userns    id of the owning user namespace
   parent    id of the parent namespace (pid and user namespaces)
   owner     uid of the creator of a user namespace
   relation  in --chain output: self, parent or owner of the row above
+  nprocs    with --list: how many processes are in it
+  pid       with --list: the lowest PID in it
+  user      with --list: that process's user
+  command   with --list: that process's command line
 
 A '-' (null in JSON) marks a value that does not apply, or that lies
 outside the caller's view.
+
+With --list, processes whose namespaces cannot be read (another user's, or
+one that no one may inspect) are counted and said on stderr.
 
 Exit status: 0 success; 1 a -t or -s test is false; 125 an error.
 ",
@@ -68,6 +80,7 @@ enum Mode {
     Type(&'static Namespace),
     Same,
     Chain,
+    List { types: Vec<&'static Namespace>, pid: Option<i32>, tree: bool },
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -87,6 +100,7 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, 
     let mut columns = None;
     let mut headings = true;
     let mut operands = Vec::new();
+    let (mut list, mut tree) = (false, false);
     // -h and -V win, but only once the whole line parsed (so `--help=x` is refused).
     let mut asked = None;
     while let Some(arg) = parser.next().map_err(usage)? {
@@ -102,6 +116,8 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, 
             }
             Short('s') | Long("same") => modes.push(Mode::Same),
             Long("chain") => modes.push(Mode::Chain),
+            Short('l') | Long("list") => list = true,
+            Long("tree") => tree = true,
             Short('o') | Long("output") => {
                 let text = cli::string_value(&mut parser).map_err(usage)?;
                 columns = Some(Column::parse_list(&text)?);
@@ -121,9 +137,35 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, 
     if let Some(asked) = asked {
         return Ok(asked);
     }
-    let mode = one_mode(modes, &operands)?;
-    let columns = columns.unwrap_or_else(|| Column::default_for(mode == Mode::Chain));
+    let mode = if list {
+        list_mode(modes, tree, &operands)?
+    } else if tree {
+        return Err(CLI.usage_error("--tree goes with --list"));
+    } else {
+        one_mode(modes, &operands)?
+    };
+    let columns = columns.unwrap_or_else(|| match mode {
+        Mode::List { .. } => Column::default_list(),
+        _ => Column::default_for(mode == Mode::Chain),
+    });
     Ok(Parsed::Run(Args { mode, format, columns, headings, operands }))
+}
+
+/// `--list`: `-t` filters by type (any number of them), `-p` names one process; no FILE.
+fn list_mode(modes: Vec<Mode>, tree: bool, operands: &[OsString]) -> Result<Mode, Error> {
+    if let Some(first) = operands.first() {
+        return Err(CLI.usage_error(format!("--list takes no FILE: {}", quoted(first))));
+    }
+    let (mut types, mut pid) = (Vec::new(), None);
+    for mode in modes {
+        match mode {
+            Mode::Type(t) => types.push(t),
+            Mode::Pid(p) if pid.is_none() => pid = Some(p),
+            Mode::Pid(_) => return Err(CLI.usage_error("--list takes one -p PID")),
+            _ => return Err(CLI.usage_error("-s and --chain do not go with --list")),
+        }
+    }
+    Ok(Mode::List { types, pid, tree })
 }
 
 /// The one mode asked for, with the operands it takes.
@@ -165,7 +207,92 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
         }
         Mode::Type(want) => Ok(is_type(want, &args.operands)),
         Mode::Same => same(&args.operands[0], &args.operands[1]),
+        Mode::List { ref types, pid, tree } => list_all(&args, types, pid, tree),
     }
+}
+
+/// `--list`: every namespace /proc shows, grouped from its processes, with
+/// the nsfs mounts; the relations asked for read from the lowest PID's
+/// namespace file (or the mount's).
+fn list_all(args: &Args, types: &[&'static Namespace], pid: Option<i32>, tree: bool) -> Result<i32, Error> {
+    let (processes, unreadable) = list::scan();
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut rows = list::group(&processes, &list::pins(&mountinfo));
+    if let Some(pid) = pid {
+        let Some(own) = processes.iter().find(|p| p.pid == pid) else {
+            return Err(Error::new("no such process", pid, ""));
+        };
+        rows.retain(|r| own.namespaces.iter().any(|&(k, id)| k.flag == r.kind.flag && id == r.id));
+    }
+    let types: Vec<&Namespace> = match (types.is_empty(), tree) {
+        (false, _) => types.to_vec(),
+        // A tree nests by parent: pid and user namespaces are the ones that have parents.
+        (true, true) => ns::NAMESPACES.iter().filter(|n| is_hierarchical(n)).collect(),
+        (true, false) => Vec::new(),
+    };
+    if !types.is_empty() {
+        rows.retain(|r| types.iter().any(|t| t.flag == r.kind.flag));
+    }
+    let wants = |c: Column| args.columns.contains(&c) || (tree && c == Column::Parent);
+    let relations = wants(Column::Userns) || wants(Column::Parent) || wants(Column::Owner);
+    let mut infos: Vec<Info> = rows
+        .iter()
+        .map(|r| {
+            let file = r.pids.first().map(|p| format!("/proc/{p}/ns/{}", r.kind.proc_name)).or_else(|| r.pin.clone());
+            let opened = relations.then(|| file.and_then(|f| ns::open(std::ffi::OsStr::new(&f)).ok())).flatten();
+            let mut info = match &opened {
+                // The same namespace still (a PID reused meanwhile would name another): its relations.
+                Some((fd, kind)) if kind.flag == r.kind.flag && ns::inode(fd.as_fd()) == Some(r.id) => {
+                    describe(fd.as_fd(), kind, None, "self")
+                }
+                _ => Info {
+                    path: None,
+                    kind: r.kind.name,
+                    id: r.id,
+                    userns: None,
+                    parent: None,
+                    owner: None,
+                    relation: "self",
+                    listed: None,
+                    depth: 0,
+                },
+            };
+            info.path = r.pin.clone();
+            info.listed = Some(output::Listed {
+                nprocs: r.pids.len() as u64,
+                pid: r.pids.first().map(|&p| p as u64),
+                user: r.uid.map(|u| common::userns::user_name(u).unwrap_or_else(|| u.to_string())),
+                command: r.command.as_deref().map(common::error::printable),
+            });
+            info
+        })
+        .collect();
+    if tree {
+        infos = nest(infos);
+    }
+    if unreadable > 0 {
+        let s = if unreadable == 1 { "" } else { "es" };
+        common::report(&Error::new(
+            "warning",
+            format!("{unreadable} process{s}"),
+            "not counted: their namespaces could not be read (another user's, or a process no one may inspect)",
+        ));
+    }
+    common::print(&output::render(&infos, &args.columns, args.format, args.headings))?;
+    Ok(0)
+}
+
+/// The rows in tree order (each type apart: pid below pid, user below user), each with its depth.
+fn nest(infos: Vec<Info>) -> Vec<Info> {
+    let mut out = Vec::with_capacity(infos.len());
+    for kind in &ns::NAMESPACES {
+        let of_kind: Vec<&Info> = infos.iter().filter(|i| i.kind == kind.name).collect();
+        let links: Vec<(u64, Option<u64>)> = of_kind.iter().map(|i| (i.id, i.parent)).collect();
+        for (i, depth) in list::tree_order(&links) {
+            out.push(Info { depth, ..of_kind[i].clone() });
+        }
+    }
+    out
 }
 
 /// Print one row per file (or per step of each chain); report each failure
@@ -248,7 +375,17 @@ fn describe(fd: BorrowedFd<'_>, ns: &'static Namespace, path: Option<String>, re
         None
     };
     let owner = if ns.flag == libc::CLONE_NEWUSER { ns::owner_uid(fd) } else { None };
-    Info { path, kind: ns.name, id: ns::inode(fd).unwrap_or(0), userns, parent, owner, relation }
+    Info {
+        path,
+        kind: ns.name,
+        id: ns::inode(fd).unwrap_or(0),
+        userns,
+        parent,
+        owner,
+        relation,
+        listed: None,
+        depth: 0,
+    }
 }
 
 /// The namespace, its ancestors (pid and user namespaces), then its owning
@@ -291,6 +428,27 @@ mod tests {
         match parse(args) {
             Ok(Parsed::Run(a)) => a,
             other => panic!("{args:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn list_takes_types_a_pid_and_a_tree() {
+        let a = run_args(&["-l"]);
+        assert_eq!(a.mode, Mode::List { types: vec![], pid: None, tree: false });
+        assert_eq!(a.columns, Column::default_list());
+        let a = run_args(&["--list", "-t", "net", "-tpid", "-p", "5", "--tree", "-o", "ns,path"]);
+        let types = vec![ns::by_name("net").unwrap(), ns::by_name("pid").unwrap()];
+        assert_eq!(a.mode, Mode::List { types, pid: Some(5), tree: true });
+        assert_eq!(a.columns, [Column::Ns, Column::Path]);
+        for (bad, why) in [
+            (&["-l", "/proc/self/ns/net"][..], "--list takes no FILE"),
+            (&["--tree", "x"][..], "--tree goes with --list"),
+            (&["-l", "-s"][..], "do not go with --list"),
+            (&["-l", "-p", "1", "-p", "2"][..], "one -p PID"),
+            (&["-l", "-t", "bogus"][..], "invalid namespace type"),
+        ] {
+            let err = parse(bad).unwrap_err().to_string();
+            assert!(err.contains(why), "{bad:?}: {err}");
         }
     }
 
@@ -351,7 +509,7 @@ mod tests {
         assert_eq!(run_args(&["--output=path", "f"]).columns, [Column::Path]);
         assert_eq!(
             parse(&["-o", "ns,bogus", "f"]).unwrap_err().to_string(),
-            "invalid column: 'bogus': expected one of path, type, ns, userns, parent, owner, relation"
+            "invalid column: 'bogus': expected one of path, type, ns, userns, parent, owner, relation, nprocs, pid, user, command"
         );
         assert!(parse(&["-o", "", "f"]).is_err());
         assert_eq!(run_args(&["-rn", "f"]).format, Format::Raw);

@@ -14,6 +14,19 @@ pub struct Info {
     pub parent: Option<u64>,
     pub owner: Option<u32>,
     pub relation: &'static str,
+    /// `--list`: how many processes are in it, the lowest PID, its user and command.
+    pub listed: Option<Listed>,
+    /// `--tree`: how deep below the top the row is.
+    pub depth: usize,
+}
+
+/// What `--list` adds to a row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub nprocs: u64,
+    pub pid: Option<u64>,
+    pub user: Option<String>,
+    pub command: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,10 +45,25 @@ pub enum Column {
     Parent,
     Owner,
     Relation,
+    Nprocs,
+    Pid,
+    User,
+    Command,
 }
 
-const ALL: [Column; 7] =
-    [Column::Path, Column::Type, Column::Ns, Column::Userns, Column::Parent, Column::Owner, Column::Relation];
+const ALL: [Column; 11] = [
+    Column::Path,
+    Column::Type,
+    Column::Ns,
+    Column::Userns,
+    Column::Parent,
+    Column::Owner,
+    Column::Relation,
+    Column::Nprocs,
+    Column::Pid,
+    Column::User,
+    Column::Command,
+];
 
 /// A cell: text, a number, or nothing to show.
 enum Cell<'a> {
@@ -54,7 +82,16 @@ impl Column {
             Self::Parent => "parent",
             Self::Owner => "owner",
             Self::Relation => "relation",
+            Self::Nprocs => "nprocs",
+            Self::Pid => "pid",
+            Self::User => "user",
+            Self::Command => "command",
         }
+    }
+
+    /// `--list`'s columns, lsns's: NS TYPE NPROCS PID USER COMMAND.
+    pub fn default_list() -> Vec<Self> {
+        vec![Self::Ns, Self::Type, Self::Nprocs, Self::Pid, Self::User, Self::Command]
     }
 
     pub fn default_for(chain: bool) -> Vec<Self> {
@@ -87,6 +124,10 @@ impl Column {
             Self::Parent => opt(info.parent),
             Self::Owner => opt(info.owner.map(u64::from)),
             Self::Relation => Cell::Text(info.relation),
+            Self::Nprocs => info.listed.as_ref().map_or(Cell::Absent, |l| Cell::Number(l.nprocs)),
+            Self::Pid => opt(info.listed.as_ref().and_then(|l| l.pid)),
+            Self::User => info.listed.as_ref().and_then(|l| l.user.as_deref()).map_or(Cell::Absent, Cell::Text),
+            Self::Command => info.listed.as_ref().and_then(|l| l.command.as_deref()).map_or(Cell::Absent, Cell::Text),
         }
     }
 }
@@ -112,7 +153,17 @@ fn table(rows: &[Info], columns: &[Column], headings: bool) -> String {
     if headings && !rows.is_empty() {
         lines.push(columns.iter().map(|c| c.name().to_ascii_uppercase()).collect());
     }
-    lines.extend(rows.iter().map(|r| columns.iter().map(|c| plain(&c.cell(r))).collect()));
+    lines.extend(rows.iter().map(|r| {
+        columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let text = common::error::printable(&plain(&c.cell(r)));
+                // A tree's depth shows in the first column.
+                if i == 0 && r.depth > 0 { format!("{}└─{text}", "  ".repeat(r.depth - 1)) } else { text }
+            })
+            .collect()
+    }));
     let widths: Vec<usize> =
         (0..columns.len()).map(|i| lines.iter().map(|l| l[i].chars().count()).max().unwrap_or(0)).collect();
     let mut out = String::new();
@@ -194,6 +245,8 @@ mod tests {
             parent: None,
             owner: None,
             relation: "self",
+            listed: None,
+            depth: 0,
         }
     }
 
@@ -224,6 +277,20 @@ mod tests {
     fn raw_lines_are_safe_to_eval() {
         let out = render(&[row("/it's here")], &[Column::Path, Column::Type, Column::Owner], Format::Raw, true);
         assert_eq!(out, "path='/it'\\''s here' type=net owner=-\n");
+    }
+
+    #[test]
+    fn a_listed_row_escapes_what_a_terminal_would_act_on_and_shows_its_depth() {
+        let mut r = row("/x");
+        r.listed = Some(Listed {
+            nprocs: 2,
+            pid: Some(7),
+            user: Some("root".into()),
+            command: Some("evil \x1b]0;T\x07".into()),
+        });
+        r.depth = 2;
+        let out = render(&[r], &Column::default_list(), Format::Table, false);
+        assert_eq!(out, "  └─4026531840 net 2 7 root evil \\x1b]0;T\\x07\n");
     }
 
     #[test]
