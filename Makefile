@@ -37,9 +37,13 @@ all: build
 # `sudo make install`, which may not see the same toolchain, installs what make built.
 # The completions are generated from the built tools' --help, so they never drift.
 TARGET ?= $(shell packaging/rust-target)
+# Where cargo puts what it builds: $CARGO_TARGET_DIR when set (make install still finds it
+# through target/shipped in the checkout), else target/.
+CARGO_OUT := $(if $(CARGO_TARGET_DIR),$(abspath $(CARGO_TARGET_DIR)),target)
+SHIPPED   := $(if $(CARGO_TARGET_DIR),$(CARGO_OUT)/$(TARGET)/release,$(TARGET)/release)
 build:
 	$(CARGO) build --release --workspace --bins --target $(TARGET)
-	ln -sfn $(TARGET)/release target/shipped
+	mkdir -p target && ln -sfn $(SHIPPED) target/shipped
 	completions/generate target/shipped target/completions
 
 test: deps test-host test-vm test-systemd
@@ -58,13 +62,13 @@ lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --quiet -- -D warnings
 	$(CARGO) fmt --manifest-path tests/cri/Cargo.toml --check
-	$(CARGO) clippy --manifest-path tests/cri/Cargo.toml --target $(TARGET) --target-dir target/cri --quiet -- -D warnings
+	$(CARGO) clippy --manifest-path tests/cri/Cargo.toml --target $(TARGET) --target-dir $(CARGO_OUT)/cri --quiet -- -D warnings
 
 # cargo test does not build the tools the integration tests run: build them first, for the
 # shipped target (the VM lane runs the host triple's build: both libcs are tested).
 test-unit:
 	$(CARGO) build --workspace --bins --examples --target $(TARGET)
-	$(CARGO) build --manifest-path tests/cri/Cargo.toml --target $(TARGET) --target-dir target/cri
+	$(CARGO) build --manifest-path tests/cri/Cargo.toml --target $(TARGET) --target-dir $(CARGO_OUT)/cri
 	NSTOOLS_TARGET=$(TARGET) $(CARGO) test --workspace
 
 # A real image for mkroot's tests: a minbase debootstrap of this machine's release, from
@@ -135,7 +139,7 @@ LOCAL_REGISTRY_SRC = $${CARGO_HOME:-$$HOME/.cargo}/registry/src/-*
 test-package:
 	@set -e; d=$$(mktemp -d); trap 'rm -rf "$$d" $(LOCAL_REGISTRY_SRC)/nstools-*; rmdir $(LOCAL_REGISTRY_SRC) 2>/dev/null || :' EXIT; \
 	$(CARGO) package --quiet --workspace --exclude nstools --allow-dirty --target-dir "$$d/target"; \
-	$(CARGO) install --quiet --path tools/nstype --root "$$d" --target-dir target/install; \
+	$(CARGO) install --quiet --path tools/nstype --root "$$d" --target-dir $(CARGO_OUT)/install; \
 	"$$d/bin/nstype" --version | grep -q ', static$$'; \
 	echo "cargo package and install: ok"
 

@@ -133,10 +133,11 @@ fn docker_runs_containers_through_nsrun() {
 }
 
 /// tests/cri's client, built by `make test-unit` for the tools' target
-/// (target/cri/TRIPLE/debug), or None.
+/// (cri/TRIPLE/debug below $CARGO_TARGET_DIR or target/), or None.
 fn cri_client() -> Option<std::path::PathBuf> {
     let triple = std::env::var("NSTOOLS_TARGET").ok()?;
-    let path = source_dir().join("target/cri").join(triple).join("debug/cri-client");
+    let out = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| source_dir().join("target"), Into::into);
+    let path = out.join("cri").join(triple).join("debug/cri-client");
     path.exists().then_some(path)
 }
 
