@@ -103,6 +103,8 @@ test-install: build
 	done; \
 	test -f "$$d/usr/share/man/man7/nstools.7"; \
 	test -f "$$d/usr/share/man/man8/nsrun.8"; "$$d/usr/bin/nsrun" --version >/dev/null; \
+	test -f "$$d/usr/share/bash-completion/completions/nsrun" -a -f "$$d/usr/share/zsh/vendor-completions/_nsrun" \
+		-a -f "$$d/usr/share/fish/vendor_completions.d/nsrun.fish"; \
 	$(MAKE) -s uninstall DESTDIR="$$d" PREFIX=/usr; \
 	left=$$(find "$$d" -type f); test -z "$$left" || { echo "uninstall left: $$left"; exit 1; }; \
 	echo "install/uninstall: ok ($(TOOLS))"
@@ -160,11 +162,15 @@ install:
 	install -m 0644 man/nstools.7 "$(DESTDIR)$(MANDIR)/man7/nstools.7"
 	install -m 0755 target/shipped/nsrun "$(DESTDIR)$(BINDIR)/nsrun"
 	install -m 0644 man/nsrun.8 "$(DESTDIR)$(MANDIR)/man8/nsrun.8"
+	install -m 0644 target/completions/bash/nsrun "$(DESTDIR)$(BASHCOMPDIR)/nsrun"
+	install -m 0644 target/completions/zsh/_nsrun "$(DESTDIR)$(ZSHCOMPDIR)/_nsrun"
+	install -m 0644 target/completions/fish/nsrun.fish "$(DESTDIR)$(FISHCOMPDIR)/nsrun.fish"
 
 uninstall:
 	for t in $(TOOLS); do rm -f "$(DESTDIR)$(BINDIR)/$$t" "$(DESTDIR)$(MANDIR)/man1/$$t.1" \
 		"$(DESTDIR)$(BASHCOMPDIR)/$$t" "$(DESTDIR)$(ZSHCOMPDIR)/_$$t" "$(DESTDIR)$(FISHCOMPDIR)/$$t.fish"; done
-	rm -f "$(DESTDIR)$(MANDIR)/man7/nstools.7" "$(DESTDIR)$(BINDIR)/nsrun" "$(DESTDIR)$(MANDIR)/man8/nsrun.8"
+	rm -f "$(DESTDIR)$(MANDIR)/man7/nstools.7" "$(DESTDIR)$(BINDIR)/nsrun" "$(DESTDIR)$(MANDIR)/man8/nsrun.8" \
+		"$(DESTDIR)$(BASHCOMPDIR)/nsrun" "$(DESTDIR)$(ZSHCOMPDIR)/_nsrun" "$(DESTDIR)$(FISHCOMPDIR)/nsrun.fish"
 
 # With ARGS, ARGS with the freshly built tools first on PATH; without, examples/run.sh.
 run: build

@@ -51,7 +51,7 @@ fn every_awk_generates_the_same_completions() {
         assert!(run.status.success() && run.stderr.is_empty(), "{awk}: {}", stderr(&run));
         seen.push(tree(&out));
     }
-    assert!(seen[0].len() == 18, "bash, zsh and fish files for each of the six tools: {:?}", seen[0].len());
+    assert!(seen[0].len() == 21, "bash, zsh and fish files for the six tools and nsrun: {:?}", seen[0].len());
     for (awk, files) in awks.iter().zip(&seen).skip(1) {
         assert!(files == &seen[0], "{awk} wrote other completions than mawk");
     }
@@ -87,7 +87,7 @@ fn bash_completes_options_values_and_the_command() {
         let help = stdout(&Command::new(bin_dir().join(&tool)).arg("--help").output().unwrap());
         let got = bash(&dir, &[&tool, "-"]);
         for word in help.split_whitespace().filter(|w| w.starts_with("--") && w.len() > 2) {
-            let name = word.split(['=', '[', ',']).next().unwrap();
+            let name = word.split(['=', '[', ',']).next().unwrap().trim_end_matches([':', ';', '.', ')']);
             assert!(got.iter().any(|g| g.trim_end_matches('=') == name), "{tool}: {name} not offered: {got:?}");
         }
     }
@@ -111,7 +111,7 @@ fn zsh_loads_them_with_compinit() {
     let work = TempDir::new("completions-zsh");
     let dir = generated(&work);
     let script = "fpath=($1 $fpath); autoload -U compinit && compinit -u -d $2/zcompdump || exit 1; \
-                  for t in cglimit mkroot nsclone nsjoin nstype nsunshare; do \
+                  for t in cglimit mkroot nsclone nsjoin nstype nsunshare nsrun; do \
                   [ \"$_comps[$t]\" = _$t ] || { echo \"no completion for $t: $_comps[$t]\"; exit 1; }; done";
     let out = Command::new("zsh").args(["-fc", script, "zsh"]).arg(dir.join("zsh")).arg(work.path()).output().unwrap();
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
@@ -133,6 +133,71 @@ fn fish_completes_options_and_the_command() {
     assert!(ask("nsjoin", "nsjoin -t ").lines().any(|l| l.starts_with("1\t")));
     assert!(ask("mkroot", "mkroot --cap-add=").contains("SYS_ADMIN"));
     assert!(ask("nsclone", "nsclone -mupin ech").lines().any(|l| l.starts_with("echo")));
+    assert!(ask("nsclone", "nsclone --propagation=").contains("slave"));
+    assert!(ask("nsrun", "nsrun ").lines().any(|l| l.starts_with("checkpoint")));
+    assert!(ask("nsrun", "nsrun exec --").lines().any(|l| l.starts_with("--ignore-paused")));
+}
+
+/// nsrun's completion, from its own --help: the commands, each command's
+/// options, the ids of the containers under the --root given on the line
+/// (a container of ours, created and deleted here), kill's signals.
+#[test]
+fn bash_completes_nsrun_commands_options_and_ids() {
+    require_host!(Path::new("/usr/share/bash-completion/bash_completion").exists(), "bash-completion is not installed");
+    nstools::require!(nstools::is_root() && nstools::has_namespace("pid"), "needs root to create a container");
+    let work = TempDir::new("completions-nsrun");
+    let dir = generated(&work);
+    let path = format!("{}:{}", bin_dir().display(), std::env::var("PATH").unwrap_or_default());
+    let complete = |words: &[&str]| -> Vec<String> {
+        let out = Command::new("bash")
+            .args(["-c", HARNESS, "harness"])
+            .arg(&dir)
+            .args(words)
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{words:?}: {}", stderr(&out));
+        stdout(&out).lines().filter(|l| !l.is_empty()).map(str::to_owned).collect()
+    };
+    let has = |words: &[&str], want: &str| {
+        let got = complete(words);
+        assert!(got.iter().any(|g| g == want), "{words:?}: {want} not in {got:?}");
+    };
+    has(&["nsrun", "ch"], "checkpoint");
+    has(&["nsrun", "--sys"], "--systemd-cgroup");
+    has(&["nsrun", "--root=/x", "exec", "--ign"], "--ignore-paused");
+    has(&["nsrun", "update", "--pids"], "--pids-limit=");
+    has(&["nsrun", "kill", "c1", "TE"], "TERM");
+    assert!(complete(&["nsrun", "list", ""]).is_empty(), "list takes no id");
+    // A container of ours under a --root of our own: its id is offered.
+    let root = work.path().join("state");
+    let bundle = work.path().join("bundle");
+    std::fs::create_dir_all(bundle.join("rootfs/bin")).unwrap();
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"].iter().map(Path::new).find(|p| p.exists());
+    nstools::require!(busybox.is_some(), "needs busybox-static");
+    nstools::copy_program(busybox.unwrap(), &bundle.join("rootfs/bin/sh"));
+    std::fs::write(
+        bundle.join("config.json"),
+        r#"{"ociVersion":"1.0.2","process":{"args":["/bin/sh"],"cwd":"/","user":{"uid":0,"gid":0}},
+            "root":{"path":"rootfs"},"linux":{"namespaces":[{"type":"pid"},{"type":"mount"}]}}"#,
+    )
+    .unwrap();
+    let guard = nstools::Guard::new(&[]);
+    let nsrun = |args: &[&str]| {
+        let mut command = guard.watch(Command::new(bin_dir().join("nsrun")));
+        command.arg("--root").arg(&root).args(args).stdin(std::process::Stdio::null());
+        let err = work.path().join("nsrun.err");
+        command.stdout(std::process::Stdio::null()).stderr(std::fs::File::create(&err).unwrap());
+        let status = command.status().unwrap();
+        (status, std::fs::read_to_string(&err).unwrap_or_default())
+    };
+    let (status, err) = nsrun(&["create", "--bundle", bundle.to_str().unwrap(), "nstools-completion-1"]);
+    assert!(status.success(), "{err}");
+    let offered = complete(&["nsrun", "--root", root.to_str().unwrap(), "start", "nstools-c"]);
+    let (status, err) = nsrun(&["delete", "-f", "nstools-completion-1"]);
+    assert!(status.success(), "{err}");
+    assert_eq!(offered, ["nstools-completion-1"]);
+    guard.check();
 }
 
 /// What `make install` chooses for PREFIX: the bash, zsh and fish directories.
