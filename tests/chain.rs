@@ -322,25 +322,37 @@ fn forty_chains_at_once_all_succeed_and_leave_nothing() {
 /// A container inside a container, as CI runners and build systems nest
 /// them: the inner mkroot finds its cgroups where the outer one put them (a
 /// bind of the outer container's own cgroup at /sys/fs/cgroup/memory), not at
-/// the host's path below that mount point.
+/// the host's path below that mount point; in user namespaces too, which
+/// need the outer /proc whole (`--privileged`) to mount their own; and two
+/// levels down.
 #[test]
 fn a_container_starts_inside_a_container() {
-    require!(can_run(), "needs root, namespaces and a memory cgroup");
+    require!(can_run() && has_namespace("user"), "needs root, namespaces and a memory cgroup");
     let work = TempDir::new("chain-nested");
+    work.open_to_all(0o755);
     let root = root_in(&work);
     let guard = Guard::new(&[&root]);
     let bin = nstools::bin_dir();
-    let path = format!("PATH={}:/usr/bin:/bin", bin.display());
-    let out = guard
-        .command("cglimit")
-        .args(["50M", bin.join("nsclone").to_str().unwrap(), "-mupin"])
-        .arg(bin.join("mkroot"))
-        .args(["--privileged", "-r", bin.to_str().unwrap()])
-        .arg(&root)
-        .args(["env", &path, "nsclone", "-mupin", "mkroot", "/tmp/inner", "sh", "-c", "echo nested"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!((code(&out), stdout(&out).as_str()), (0, "nested\n"), "{}", stderr(&out));
+    let b = bin.display();
+    let link = |r: &str, dir: &str| format!("nsclone {r} -mupin mkroot --privileged -r {b} {dir}");
+    for (rootless, inner) in [
+        ("", format!("{} sh -c 'echo nested'", link("", "/tmp/inner").replace(" --privileged", ""))),
+        ("-r", format!("{} sh -c 'echo nested'", link("-r", "/tmp/inner").replace(" --privileged", ""))),
+        (
+            "-r",
+            format!(
+                "{} {} sh -c 'echo nested'",
+                link("-r", "/tmp/inner"),
+                link("-r", "/tmp/deeper").replace(" --privileged", "")
+            ),
+        ),
+    ] {
+        let outer = link(rootless, root.to_str().unwrap());
+        let line = format!("cglimit 50M {outer} env PATH={b}:/usr/bin:/bin {inner}");
+        let path = format!("{b}:{}", std::env::var("PATH").unwrap_or_default());
+        let mut sh = guard.watch(Command::new("sh"));
+        let out = sh.args(["-c", &line]).env("PATH", path).stdin(Stdio::null()).output().unwrap();
+        assert_eq!((code(&out), stdout(&out).as_str()), (0, "nested\n"), "{line}: {}", stderr(&out));
+    }
     guard.check();
 }

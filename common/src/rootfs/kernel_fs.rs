@@ -51,10 +51,17 @@ fn real_dir(root: &Root, inside: &Path) -> Result<(), Error> {
     }
 }
 
-pub fn mount_proc(root: &Root) -> Result<(), Error> {
+/// A new /proc, with the OCI default masks and read-only paths unless
+/// `whole` (a privileged container, as Docker's `--privileged`: a container
+/// inside it can mount a /proc of its own only where no part of this one is
+/// covered, the kernel's rule for a user namespace).
+pub fn mount_proc(root: &Root, whole: bool) -> Result<(), Error> {
     real_dir(root, Path::new("/proc"))?;
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     root.mount_fs("proc", Path::new("/proc"), flags, None).map_err(crate::mount::explain_proc_failure)?;
+    if whole {
+        return Ok(());
+    }
     for path in MASKED.iter().filter(|p| p.starts_with("/proc")) {
         mask(root, Path::new(path))?;
     }

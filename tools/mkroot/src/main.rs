@@ -60,8 +60,9 @@ Command:
                            SETFCAP, SETGID, SETPCAP, SETUID, SYS_CHROOT)
       --cap-drop=CAPS      drop capabilities: ALL or a list such as
                            CAP_NET_RAW,CAP_SYS_ADMIN (every set)
-      --privileged         keep every capability; only the seccomp rule
-                           against terminal injection stays
+      --privileged         keep every capability and a whole /proc (room for
+                           a container inside); only the seccomp rule against
+                           terminal injection stays
       --seccomp=MODE       default (a filter like podman's) or unconfined
       --verbose            trace each mount on stderr
   -h, --help               show this help and exit
@@ -537,7 +538,7 @@ fn build(
         fresh_tree(&root)?;
     }
     if args.proc {
-        rootfs::mount_proc(&root)?;
+        rootfs::mount_proc(&root, args.privileged)?;
         check_pid_namespace_members(&root)?;
     }
     rootfs::mount_sys(&root)?;
