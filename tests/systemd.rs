@@ -208,11 +208,10 @@ fn nsrun_makes_the_container_a_systemd_scope_as_runc_does() {
 fn hybrid_nsrun_makes_the_container_a_systemd_scope_as_runc_does() {
     systemd_lane_only!();
     assert!(Path::new("/sys/fs/cgroup/memory").is_dir(), "this boot is hybrid: v1 controllers");
-    // systemd keeps system.slice in each hierarchy it manages once a unit there needed it: made
-    // before the guard looks, by a delegated scope of its own.
-    let mut warm = Command::new("systemd-run");
-    warm.args(["--quiet", "--scope", "--slice", "system.slice", "-p", "Delegate=yes", "-p", "MemoryAccounting=yes"]);
-    assert!(warm.args(["-p", "CPUAccounting=yes", "-p", "BlockIOAccounting=yes", "true"]).status().unwrap().success());
+    // On v1, systemd makes and trims the cgroups of system.slice's units in each hierarchy as the
+    // slice's members need them: a delegated unit of the test's own, there for the whole test,
+    // keeps every controller realized, so the scopes coming and going change nothing else.
+    let hold = Held::start();
     let guard = Guard::new(&[]);
     let work = nstools::TempDir::new("systemd-hybrid");
     let state = work.path().join("state");
@@ -292,6 +291,31 @@ fn hybrid_nsrun_makes_the_container_a_systemd_scope_as_runc_does() {
     assert_eq!(seen[0], seen[1], "nsrun's scope has runc's properties ({properties:?})");
     assert_eq!(seen[0], ["67108864", "32", "500ms", "yes", "strict"]);
     guard.check();
+    drop(hold);
+}
+
+/// A delegated service in system.slice with every accounting on, stopped when dropped.
+struct Held;
+
+impl Held {
+    const UNIT: &'static str = "nstools-hold.service";
+
+    fn start() -> Self {
+        let mut run = Command::new("systemd-run");
+        run.args(["--quiet", "--unit", Self::UNIT, "--slice", "system.slice", "-p", "Delegate=yes"]);
+        for accounting in ["MemoryAccounting", "CPUAccounting", "BlockIOAccounting", "TasksAccounting"] {
+            run.args(["-p", &format!("{accounting}=yes")]);
+        }
+        assert!(run.args(["sleep", "600"]).status().unwrap().success(), "systemd-run {}", Self::UNIT);
+        assert_eq!(unit_properties(Self::UNIT, &["ActiveState"]), ["active"]);
+        Self
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let _ = Command::new("systemctl").args(["stop", Self::UNIT]).status();
+    }
 }
 
 /// podman as Debian ships it (its containers.conf: cgroup_manager "systemd",
