@@ -141,6 +141,17 @@ fn unit_properties(unit: &str, names: &[&str]) -> Vec<String> {
     names.iter().map(|n| value(n)).collect()
 }
 
+/// `runtime --root STATE --systemd-cgroup ARGS`, its stderr through the file `err`
+/// (a detached container would hold a pipe open as long as it runs).
+fn with_systemd_cgroup(guard: &Guard, runtime: &Path, state: &Path, err: &Path, args: &[&str]) -> Output {
+    let mut command = guard.watch(Command::new(runtime));
+    command.arg("--root").arg(state).arg("--systemd-cgroup").args(args);
+    command.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
+    let mut out = command.stderr(std::fs::File::create(err).unwrap()).output().unwrap();
+    out.stderr = std::fs::read(err).unwrap_or_default();
+    out
+}
+
 /// `--systemd-cgroup`, by hand, beside runc in the same run: the container's
 /// cgroup is a transient scope of systemd's, in the slice cgroupsPath names,
 /// its limits systemd's properties and the kernel's files alike; `update`
@@ -158,16 +169,8 @@ fn nsrun_makes_the_container_a_systemd_scope_as_runc_does() {
         bundle(&dir, &format!("system.slice:nstools-{runtime}:{id}"));
         let unit = format!("nstools-{runtime}-{id}.scope");
         let binary = if runtime == "nsrun" { nstools::bin("nsrun") } else { "runc".into() };
-        // Its stdio on a file: a detached container would hold a pipe open as long as it runs.
-        let err = work.path().join(format!("{id}.err"));
-        let run = |args: &[&str]| {
-            let mut command = guard.watch(Command::new(&binary));
-            command.arg("--root").arg(&state).arg("--systemd-cgroup").args(args);
-            command.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
-            let mut out = command.stderr(std::fs::File::create(&err).unwrap()).output().unwrap();
-            out.stderr = std::fs::read(&err).unwrap_or_default();
-            out
-        };
+        let run =
+            |args: &[&str]| with_systemd_cgroup(&guard, &binary, &state, &work.path().join(format!("{id}.err")), args);
         let out = run(&["run", "-d", "--bundle", dir.to_str().unwrap(), id]);
         assert_eq!(code(&out), 0, "{runtime}: {}", stderr(&out));
         assert_eq!(unit_properties(&unit, &["ActiveState"]), ["active"], "{runtime}");
@@ -231,15 +234,8 @@ fn hybrid_nsrun_makes_the_container_a_systemd_scope_as_runc_does() {
         std::fs::write(&config, text).unwrap();
         let unit = format!("nstools-{runtime}-{id}.scope");
         let binary = if runtime == "nsrun" { nstools::bin("nsrun") } else { "runc".into() };
-        let err = work.path().join(format!("{id}.err"));
-        let run = |args: &[&str]| {
-            let mut command = guard.watch(Command::new(&binary));
-            command.arg("--root").arg(&state).arg("--systemd-cgroup").args(args);
-            command.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
-            let mut out = command.stderr(std::fs::File::create(&err).unwrap()).output().unwrap();
-            out.stderr = std::fs::read(&err).unwrap_or_default();
-            out
-        };
+        let run =
+            |args: &[&str]| with_systemd_cgroup(&guard, &binary, &state, &work.path().join(format!("{id}.err")), args);
         let out = run(&["run", "-d", "--bundle", dir.to_str().unwrap(), id]);
         assert_eq!(code(&out), 0, "{runtime}: {}", stderr(&out));
         assert_eq!(unit_properties(&unit, &["ActiveState"]), ["active"], "{runtime}");

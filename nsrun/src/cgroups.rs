@@ -277,19 +277,25 @@ pub fn processes(placed: &[Placed]) -> Vec<libc::pid_t> {
     pids
 }
 
-/// `update`: `writes` into the container's cgroups, each in the hierarchy
-/// that offers its controller. A write the kernel refuses is tried again once
-/// the others are in (v1's memory limit must stay below memory+swap, so
-/// which goes first depends on the old values).
-pub fn update(placed: &[Placed], writes: Vec<limit::Write>) -> Result<(), Error> {
+/// The container's cgroups as hierarchies of ours, each at the container's
+/// directory: what `limit::place` takes to say which file goes where.
+pub fn memberships(placed: &[Placed]) -> Vec<Membership> {
     let own = cgroup::own();
-    let hierarchies: Vec<Membership> = placed
+    placed
         .iter()
         .filter_map(|p| {
             let h = own.iter().find(|h| p.dir.starts_with(&h.point) && h.is_v2() == p.v2)?;
             Some(Membership { dir: p.dir.clone(), ..h.clone() })
         })
-        .collect();
+        .collect()
+}
+
+/// `update`: `writes` into the container's cgroups, each in the hierarchy
+/// that offers its controller. A write the kernel refuses is tried again once
+/// the others are in (v1's memory limit must stay below memory+swap, so
+/// which goes first depends on the old values).
+pub fn update(placed: &[Placed], writes: Vec<limit::Write>) -> Result<(), Error> {
+    let hierarchies = memberships(placed);
     if let Some(unit) = placed.iter().find_map(|p| p.unit.as_deref()) {
         crate::systemd::set_properties(unit, &writes, placed.iter().all(|p| p.v2))?;
     }

@@ -13,7 +13,6 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use common::Error;
-use common::cgroup::Membership;
 use common::cgroup::devices::{self, Rule};
 use common::cgroup::limit::{self, FileWrite};
 use common::error::quoted;
@@ -394,14 +393,7 @@ fn place(scope: &Scope, pid: libc::pid_t, placed: &mut Vec<Placed>) -> Result<()
 
 /// Every limit in the hierarchy that offers it, and the device rules.
 fn write(scope: &Scope, placed: &[Placed]) -> Result<(), Error> {
-    let own = common::cgroup::own();
-    let at: Vec<Membership> = placed
-        .iter()
-        .filter_map(|p| {
-            let h = own.iter().find(|h| p.dir.starts_with(&h.point) && h.is_v2() == p.v2)?;
-            Some(Membership { dir: p.dir.clone(), ..h.clone() })
-        })
-        .collect();
+    let at = crate::cgroups::memberships(placed);
     let files = limit::place(&at, scope.writes.clone())
         .map_err(|e| Error::new("cannot apply", "linux.resources", format!("{}: {}", e.object, e.reason)))?;
     for (h, list) in &files {
