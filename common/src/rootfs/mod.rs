@@ -195,7 +195,7 @@ impl<'j> Root<'j> {
     }
 
     fn prepare_within(&self, inside: &Path, make: Make, depth: usize) -> Result<OwnedFd, Error> {
-        let fail_at = |at: &Path, e: Errno| {
+        let fail = |at: &Path, e: Errno| {
             if e == Errno::ELOOP && self.crosses_magic_link(at) {
                 return Error::new(
                     "cannot create",
@@ -205,58 +205,71 @@ impl<'j> Root<'j> {
             }
             creation_failure(inside, e)
         };
-        let fail = |e: Errno| fail_at(inside, e);
         if depth > 40 {
-            return Err(fail(Errno::ELOOP));
+            return Err(fail(inside, Errno::ELOOP));
         }
-        let mut prefix = PathBuf::from("/");
         let parts: Vec<_> = inside.components().filter(|c| matches!(c, Component::Normal(_))).collect();
-        // None: the root itself, which needs no descriptor of its own.
-        let mut parent: Option<OwnedFd> = None;
-        for (i, part) in parts.iter().enumerate() {
-            let name = part.as_os_str();
-            let last = i + 1 == parts.len();
-            let here = prefix.join(name);
-            match self.resolve(&here, OFlag::O_PATH) {
-                Ok(fd) => parent = Some(fd),
-                Err(Errno::ENOENT) => {
-                    let dir = parent.as_ref().map_or(self.fd.as_fd(), AsFd::as_fd);
-                    if let Some(target) = read_link_at(dir, name) {
-                        // A link to a missing path: create its target, inside the root.
-                        let target = lexical_join(&prefix, &target);
-                        self.prepare_within(&target, if last { make } else { Make::Dir }, depth + 1)?;
-                    } else {
-                        let c = CString::new(name.as_bytes()).map_err(|_| fail(Errno::EINVAL))?;
-                        if last && make == Make::File {
-                            // SAFETY: valid dirfd and name; the new fd is closed at once.
-                            let fd = unsafe {
-                                libc::openat(
-                                    dir.as_raw_fd(),
-                                    c.as_ptr(),
-                                    libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-                                    0o644,
-                                )
-                            };
-                            Errno::result(fd).map_err(fail)?;
-                            // SAFETY: closing the descriptor just opened.
-                            unsafe { libc::close(fd) };
-                            self.record(dir, &c, Make::File);
-                        } else {
-                            // SAFETY: valid dirfd and name.
-                            Errno::result(unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), 0o755) })
-                                .map_err(fail)?;
-                            self.record(dir, &c, Make::Dir);
-                        }
-                    }
-                    parent = Some(self.resolve(&here, OFlag::O_PATH).map_err(fail)?);
-                }
-                Err(e) => return Err(fail_at(&here, e)),
-            }
-            prefix = here;
+        let whole: PathBuf = std::iter::once(Component::RootDir).chain(parts.iter().copied()).collect();
+        // Most targets exist (an image's mount points, the files /proc masks): one walk.
+        match self.resolve(&whole, OFlag::O_PATH) {
+            Ok(fd) => return Ok(fd),
+            Err(Errno::ENOENT) => {}
+            Err(e) => return Err(fail(&whole, e)),
         }
-        match parent {
-            Some(fd) => Ok(fd),
-            None => self.resolve(&prefix, OFlag::O_PATH | OFlag::O_DIRECTORY).map_err(fail),
+        let Some((last, up)) = parts.split_last() else {
+            return Err(fail(&whole, Errno::ENOENT));
+        };
+        let parent_path: PathBuf = std::iter::once(Component::RootDir).chain(up.iter().copied()).collect();
+        let parent = match up {
+            [] => None,
+            _ => Some(match self.resolve(&parent_path, OFlag::O_PATH) {
+                Ok(fd) => fd,
+                Err(Errno::ENOENT) => self.prepare_within(&parent_path, Make::Dir, depth)?,
+                Err(e) => return Err(fail(&parent_path, e)),
+            }),
+        };
+        let dir = parent.as_ref().map_or(self.fd.as_fd(), AsFd::as_fd);
+        let name = last.as_os_str();
+        let c = CString::new(name.as_bytes()).map_err(|_| fail(&whole, Errno::EINVAL))?;
+        // Created first, and only where the name is free: a name taken that the walk above
+        // could not follow is a link to a missing path, whose target is created inside the root.
+        let created = if make == Make::File {
+            // SAFETY: valid dirfd and name; the new fd is closed at once.
+            let fd = unsafe {
+                libc::openat(
+                    dir.as_raw_fd(),
+                    c.as_ptr(),
+                    libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                    0o644,
+                )
+            };
+            // SAFETY: closing the descriptor just opened.
+            Errno::result(fd).map(|fd| unsafe { libc::close(fd) }).map(drop)
+        } else {
+            // SAFETY: valid dirfd and name.
+            Errno::result(unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), 0o755) }).map(drop)
+        };
+        match created {
+            Ok(()) => {
+                self.record(dir, &c, make);
+                let only_dir = if make == Make::Dir { OFlag::O_DIRECTORY } else { OFlag::empty() };
+                // The name just made, never through a link put in its place meanwhile.
+                nix::fcntl::openat(
+                    dir,
+                    name,
+                    OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | only_dir,
+                    Mode::empty(),
+                )
+                .map_err(|e| fail(&whole, e))
+            }
+            Err(Errno::EEXIST) => match read_link_at(dir, name) {
+                Some(target) => {
+                    self.prepare_within(&lexical_join(&parent_path, &target), make, depth + 1)?;
+                    self.resolve(&whole, OFlag::O_PATH).map_err(|e| fail(&whole, e))
+                }
+                None => Err(fail(&whole, Errno::EEXIST)),
+            },
+            Err(e) => Err(fail(&whole, e)),
         }
     }
 
@@ -651,5 +664,46 @@ mod tests {
         assert_eq!(lexical_join(Path::new("/a"), Path::new("../../../../etc")), PathBuf::from("/etc"));
         assert_eq!(lexical_join(Path::new("/a"), Path::new("/tmp/x")), PathBuf::from("/tmp/x"));
         assert_eq!(lexical_join(Path::new("/"), Path::new("..")), PathBuf::from("/"));
+    }
+
+    /// A scratch directory of this test's own, removed at the end.
+    struct Scratch(PathBuf);
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// prepare() in a plain directory (no mount needed): what exists is opened, what is
+    /// missing is made (each piece recorded), a dangling link's target is made inside the
+    /// root, a link out of it stays inside, and what is in the way is named.
+    #[test]
+    fn prepare_makes_what_is_missing_inside_the_root() {
+        let dir = std::env::temp_dir().join(format!("nstools-prepare-{}", std::process::id()));
+        let _scratch = Scratch(dir.clone());
+        std::fs::create_dir_all(dir.join("etc")).unwrap();
+        std::os::unix::fs::symlink("usr/bin", dir.join("bin")).unwrap();
+        std::os::unix::fs::symlink("../../../../outside", dir.join("etc/away")).unwrap();
+        std::fs::write(dir.join("file"), "").unwrap();
+        let journal = Journal::default();
+        let root = Root::open(&dir, false, Some(&journal)).unwrap();
+        let where_is = |fd: &OwnedFd| root.container_path(fd.as_fd(), Path::new("?")).unwrap();
+
+        assert_eq!(where_is(&root.prepare(Path::new("/etc"), Make::Dir).unwrap()), Path::new("/etc"));
+        assert!(journal.0.borrow().is_empty(), "nothing made for what exists");
+        let made = root.prepare(Path::new("/var/lib/x"), Make::Dir).unwrap();
+        assert_eq!(where_is(&made), Path::new("/var/lib/x"));
+        assert!(dir.join("var/lib/x").is_dir());
+        assert_eq!(journal.0.borrow().len(), 3, "var, lib and x recorded");
+        let tool = root.prepare(Path::new("/bin/tool"), Make::File).unwrap();
+        assert_eq!(where_is(&tool), Path::new("/usr/bin/tool"));
+        assert!(dir.join("usr/bin/tool").is_file());
+        let away = root.prepare(Path::new("/etc/away/deeper"), Make::Dir).unwrap();
+        assert_eq!(where_is(&away), Path::new("/outside/deeper"));
+        assert!(dir.join("outside/deeper").is_dir() && !dir.parent().unwrap().join("outside").exists());
+        let blocked = root.prepare(Path::new("/file/below"), Make::Dir).err().unwrap();
+        assert!(blocked.to_string().contains("/file/below"), "{blocked}");
+        assert!(blocked.to_string().contains("Not a directory"), "{blocked}");
     }
 }
