@@ -373,6 +373,111 @@ fn the_list_agrees_with_lsns_on_a_container() {
     guard.check();
 }
 
+/// Each row of a tree listing, in order, with its depth: lsns's from its JSON (nested
+/// `children`), ours from the table (two characters of drawing per level before the id).
+fn lsns_tree(how: &str) -> Vec<(u64, usize)> {
+    fn walk(rows: &[json::Value], depth: usize, out: &mut Vec<(u64, usize)>) {
+        for row in rows {
+            out.push((row.get("ns").and_then(json::Value::as_u64).unwrap(), depth));
+            if let Some(children) = row.get("children") {
+                walk(children.as_array(), depth + 1, out);
+            }
+        }
+    }
+    let out = output_of(Command::new("lsns").args(["-J", &format!("--tree={how}"), "-o", "NS,PID,COMMAND"]));
+    let doc = json::parse(&stdout(&out)).expect("lsns -J is JSON");
+    let mut rows = Vec::new();
+    walk(doc.get("namespaces").unwrap().as_array(), 0, &mut rows);
+    rows
+}
+
+fn nstype_tree(how: &str) -> Vec<(u64, usize)> {
+    let out = output_of(Command::new(bin("nstype")).args(["-l", &format!("--tree={how}"), "-n", "-o", "ns"]));
+    stdout(&out)
+        .lines()
+        .map(|line| {
+            let digits = line.find(|c: char| c.is_ascii_digit()).unwrap();
+            (line[digits..].trim().parse().unwrap(), line[..digits].chars().count() / 2)
+        })
+        .collect()
+}
+
+/// A row's depth and the row it nests under (the nearest row above it one level up).
+fn place(rows: &[(u64, usize)], ns: u64) -> Option<(usize, Option<u64>)> {
+    let at = rows.iter().position(|r| r.0 == ns)?;
+    let depth = rows[at].1;
+    let above = rows[..at].iter().rev().find(|r| depth > 0 && r.1 == depth - 1).map(|r| r.0);
+    Some((depth, above))
+}
+
+/// `--tree=owner` and `--tree=process` nest as lsns nests them: a container's namespaces
+/// below the user namespace that owns them; a UTS namespace its command made below the
+/// last row of the init that started it.
+#[test]
+fn the_trees_nest_as_lsns_nests_them() {
+    require!(
+        is_root() && ["mnt", "uts", "ipc", "net", "pid"].iter().all(|n| has_namespace(n)),
+        "needs root and namespaces"
+    );
+    require_host!(util_linux("lsns"), "lsns (util-linux) is not installed");
+    let work = TempDir::new("nstype-trees");
+    let pidfile = work.path().join("pid");
+    let guard = Guard::new(&[]);
+    let mut container = guard
+        .watch(Command::new(bin("nsclone")))
+        .args(["-mupin", "--pidfile"])
+        .arg(&pidfile)
+        .arg(bin("nsunshare"))
+        .args(["-u", "sleep", "60"])
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let (init, nested) = loop {
+        // The pid file names the command; the init is its parent.
+        let sleep = std::fs::read_to_string(&pidfile).ok().and_then(|t| t.trim().parse::<i32>().ok());
+        let stat = sleep.and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok());
+        let init = stat.and_then(|s| s.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse::<i32>().ok());
+        if let (Some(init), Some(sleep)) = (init, sleep) {
+            let (own, theirs) =
+                (readlink_ns(&format!("/proc/{init}/ns/uts")), readlink_ns(&format!("/proc/{sleep}/ns/uts")));
+            if let (Some(own), Some(theirs)) = (own, theirs)
+                && own != theirs
+            {
+                break (init, theirs.1);
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "no container with a UTS namespace of its command's");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let container_net = readlink_ns(&format!("/proc/{init}/ns/net")).unwrap().1;
+    let container_uts = readlink_ns(&format!("/proc/{init}/ns/uts")).unwrap().1;
+    let host_user = readlink_ns("/proc/self/ns/user").unwrap().1;
+    for (how, ns, want) in [
+        ("owner", container_net, (1, Some(host_user))),
+        ("owner", nested, (1, Some(host_user))),
+        ("process", nested, (1, None)),
+    ] {
+        // Other tests start and end processes meanwhile: the rows asked about are stable.
+        let (ours, theirs) = (nstype_tree(how), lsns_tree(how));
+        let (ours, theirs) = (place(&ours, ns), place(&theirs, ns));
+        assert_eq!(ours, theirs, "--tree={how}: the row of {ns}");
+        let got = ours.unwrap();
+        assert_eq!(got.0, want.0, "--tree={how}: the depth of {ns}");
+        if want.1.is_some() {
+            assert_eq!(got.1, want.1, "--tree={how}: what {ns} is below");
+        }
+    }
+    // Process: below the last row of the init, one of the container's own.
+    let ours = nstype_tree("process");
+    let above = place(&ours, nested).unwrap().1.unwrap();
+    assert!(ours.iter().filter(|r| r.1 == 0).any(|r| r.0 == above), "{ours:?}");
+    assert!(place(&ours, container_uts).is_some_and(|p| p.0 == 0), "{ours:?}");
+    // SAFETY: kill(2) of the container we started, by its PID.
+    unsafe { libc::kill(container.id() as i32, libc::SIGTERM) };
+    let _ = container.wait();
+    guard.check();
+}
+
 /// A namespace kept only by an nsfs mount is listed with no process and the
 /// mount as its path; a command line's escape sequence (the only process of
 /// a UTS namespace of its own) reaches no terminal.

@@ -11,6 +11,8 @@ use common::ns::{self, Namespace};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Process {
     pub pid: i32,
+    /// Its parent's PID (0 when not read: only `--tree=process` needs it).
+    pub ppid: i32,
     pub uid: u32,
     pub command: String,
     /// Its namespaces: the type and the inode, as readlink shows them.
@@ -99,7 +101,7 @@ pub fn command_of(cmdline: &[u8], comm: &str) -> String {
 
 /// Every process /proc shows, and how many of them could not be read (they
 /// ended meanwhile, or their namespaces are another user's to see).
-pub fn scan() -> (Vec<Process>, usize) {
+pub fn scan(with_parents: bool) -> (Vec<Process>, usize) {
     use std::os::unix::fs::MetadataExt;
     let mut processes = Vec::new();
     let mut unreadable = 0;
@@ -124,9 +126,34 @@ pub fn scan() -> (Vec<Process>, usize) {
         }
         let cmdline = std::fs::read(dir.join("cmdline")).unwrap_or_default();
         let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-        processes.push(Process { pid, uid: meta.uid(), command: command_of(&cmdline, &comm), namespaces });
+        let ppid = if with_parents {
+            std::fs::read_to_string(dir.join("stat")).ok().as_deref().and_then(parent_in_stat).unwrap_or(0)
+        } else {
+            0
+        };
+        processes.push(Process { pid, ppid, uid: meta.uid(), command: command_of(&cmdline, &comm), namespaces });
     }
     (processes, unreadable)
+}
+
+/// The parent PID in a `/proc/PID/stat` text (after the command in parentheses, which may hold
+/// anything: the state, then the parent).
+pub fn parent_in_stat(stat: &str) -> Option<i32> {
+    let (_, after) = stat.rsplit_once(')')?;
+    after.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// For each row (the lowest PID speaking for it, if any), the row it nests under in lsns's
+/// process tree: of the rows above it, the last one that its process's parent speaks for.
+/// Rows that share a process are siblings; `parents` maps each PID to its parent.
+pub fn by_process(pids: &[Option<i32>], parents: &std::collections::HashMap<i32, i32>) -> Vec<Option<usize>> {
+    pids.iter()
+        .enumerate()
+        .map(|(row, &pid)| {
+            let parent = parents.get(&pid?).copied().filter(|&p| p > 0 && Some(p) != pid)?;
+            pids[..row].iter().rposition(|&p| p == Some(parent))
+        })
+        .collect()
 }
 
 /// The namespaces as a tree by their parents (pid and user namespaces):
@@ -186,7 +213,8 @@ mod tests {
 
     #[test]
     fn processes_group_by_namespace_the_lowest_pid_speaking_for_it() {
-        let p = |pid, uid, command: &str, namespaces| Process { pid, uid, command: command.into(), namespaces };
+        let p =
+            |pid, uid, command: &str, namespaces| Process { pid, ppid: 0, uid, command: command.into(), namespaces };
         let processes = [
             p(40, 1000, "sleep 9", vec![(kind("net"), 7), (kind("uts"), 3)]),
             p(1, 0, "/sbin/init", vec![(kind("net"), 5), (kind("uts"), 3)]),
@@ -208,6 +236,21 @@ mod tests {
             ]
         );
         assert_eq!(listed[2].uid, Some(0), "the lowest PID's user");
+    }
+
+    #[test]
+    fn a_process_tree_nests_each_row_under_the_last_row_of_its_parent_above_it() {
+        assert_eq!(parent_in_stat("42 (a) b) c) S 7 42 42 0"), Some(7));
+        assert_eq!(parent_in_stat("42 (x"), None);
+        // 1 -> 5 -> 9 -> 12; 1 -> 30 -> 31. Rows: 2 (its parent 1 has no row above it), 1,
+        // 9 (its parent 5 speaks for none), 12, 30, 1 again, 31, a pinned one, 99 (parent gone).
+        let parents: std::collections::HashMap<i32, i32> =
+            [(1, 0), (5, 1), (9, 5), (12, 9), (30, 1), (31, 30), (99, 77), (2, 1)].into_iter().collect();
+        let pids = [Some(2), Some(1), Some(9), Some(12), Some(30), Some(1), Some(31), None, Some(99)];
+        let want = [None, None, None, Some(2), Some(1), None, Some(4), None, None];
+        assert_eq!(by_process(&pids, &parents), want);
+        let own: std::collections::HashMap<i32, i32> = [(3, 3)].into_iter().collect();
+        assert_eq!(by_process(&[Some(3), Some(3)], &own), [None, None]);
     }
 
     #[test]

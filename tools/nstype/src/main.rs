@@ -21,7 +21,7 @@ common::tool_main!("nstype", run);
 
 const CLI: Cli = Cli {
     tool: "nstype",
-    synopsis: "nstype [-J|-r] [-n] [-o COLS] FILE... | -p PID [TYPE...] | -t TYPE FILE... | -s FILE1 FILE2 | --chain FILE... | --list [-t TYPE]... [-p PID] [--tree]",
+    synopsis: "nstype [-J|-r] [-n] [-o COLS] FILE... | -p PID [TYPE...] | -t TYPE FILE... | -s FILE1 FILE2 | --chain FILE... | --list [-t TYPE]... [-p PID] [--tree[=MODE]]",
     help: "\
 Usage:
   nstype [options] FILE...
@@ -29,7 +29,7 @@ Usage:
   nstype -t TYPE FILE...
   nstype -s FILE1 FILE2
   nstype [options] --chain FILE...
-  nstype [options] --list [-t TYPE]... [-p PID] [--tree]
+  nstype [options] --list [-t TYPE]... [-p PID] [--tree[=MODE]]
 
 Tell what namespace each FILE is (a /proc/PID/ns/* entry, a bind-mounted
 namespace file such as /run/netns/NAME, or /proc/self/fd/N) and how it
@@ -42,7 +42,10 @@ Options:
       --chain          walk each FILE's parents and owning user namespaces upward
   -l, --list           list every namespace /proc shows, as lsns does (with -t: those
                        TYPEs; with -p: those of process PID; nsfs mounts as their path)
-      --tree           with --list: pid and user namespaces nested by parent
+      --tree[=MODE]    with --list, nested as lsns --tree nests them: by the parent of
+                       pid and user namespaces (the default), by the user namespace
+                       that owns each, or by the process tree of their lowest PIDs;
+                       MODE is parent, owner or process
   -o, --output=COLS    columns to show, comma-separated
   -J, --json           print JSON
   -r, --raw            print key=value lines that a shell can eval
@@ -80,7 +83,26 @@ enum Mode {
     Type(&'static Namespace),
     Same,
     Chain,
-    List { types: Vec<&'static Namespace>, pid: Option<i32>, tree: bool },
+    List { types: Vec<&'static Namespace>, pid: Option<i32>, tree: Option<TreeBy> },
+}
+
+/// How `--list --tree` nests its rows (lsns's `--tree=parent|owner|process`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TreeBy {
+    Parent,
+    Owner,
+    Process,
+}
+
+impl TreeBy {
+    fn parse(text: &str) -> Result<Self, Error> {
+        match text {
+            "parent" => Ok(Self::Parent),
+            "owner" => Ok(Self::Owner),
+            "process" => Ok(Self::Process),
+            _ => Err(Error::new("invalid tree mode", quoted(text), "it is parent, owner or process")),
+        }
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -100,7 +122,7 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, 
     let mut columns = None;
     let mut headings = true;
     let mut operands = Vec::new();
-    let (mut list, mut tree) = (false, false);
+    let (mut list, mut tree) = (false, None);
     // -h and -V win, but only once the whole line parsed (so `--help=x` is refused).
     let mut asked = None;
     while let Some(arg) = parser.next().map_err(usage)? {
@@ -117,7 +139,13 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, 
             Short('s') | Long("same") => modes.push(Mode::Same),
             Long("chain") => modes.push(Mode::Chain),
             Short('l') | Long("list") => list = true,
-            Long("tree") => tree = true,
+            Long("tree") => {
+                let how = match parser.optional_value() {
+                    Some(value) => TreeBy::parse(&value.string().map_err(usage)?)?,
+                    None => TreeBy::Parent,
+                };
+                tree = Some(how);
+            }
             Short('o') | Long("output") => {
                 let text = cli::string_value(&mut parser).map_err(usage)?;
                 columns = Some(Column::parse_list(&text)?);
@@ -139,7 +167,7 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, 
     }
     let mode = if list {
         list_mode(modes, tree, &operands)?
-    } else if tree {
+    } else if tree.is_some() {
         return Err(CLI.usage_error("--tree goes with --list"));
     } else {
         one_mode(modes, &operands)?
@@ -152,7 +180,7 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed<Args>, 
 }
 
 /// `--list`: `-t` filters by type (any number of them), `-p` names one process; no FILE.
-fn list_mode(modes: Vec<Mode>, tree: bool, operands: &[OsString]) -> Result<Mode, Error> {
+fn list_mode(modes: Vec<Mode>, tree: Option<TreeBy>, operands: &[OsString]) -> Result<Mode, Error> {
     if let Some(first) = operands.first() {
         return Err(CLI.usage_error(format!("--list takes no FILE: {}", quoted(first))));
     }
@@ -214,8 +242,8 @@ fn run(argv: Vec<OsString>) -> Result<i32, Error> {
 /// `--list`: every namespace /proc shows, grouped from its processes, with
 /// the nsfs mounts; the relations asked for read from the lowest PID's
 /// namespace file (or the mount's).
-fn list_all(args: &Args, types: &[&'static Namespace], pid: Option<i32>, tree: bool) -> Result<i32, Error> {
-    let (processes, unreadable) = list::scan();
+fn list_all(args: &Args, types: &[&'static Namespace], pid: Option<i32>, tree: Option<TreeBy>) -> Result<i32, Error> {
+    let (processes, unreadable) = list::scan(tree == Some(TreeBy::Process));
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let mut rows = list::group(&processes, &list::pins(&mountinfo));
     if let Some(pid) = pid {
@@ -227,13 +255,17 @@ fn list_all(args: &Args, types: &[&'static Namespace], pid: Option<i32>, tree: b
     let types: Vec<&Namespace> = match (types.is_empty(), tree) {
         (false, _) => types.to_vec(),
         // A tree nests by parent: pid and user namespaces are the ones that have parents.
-        (true, true) => ns::NAMESPACES.iter().filter(|n| is_hierarchical(n)).collect(),
-        (true, false) => Vec::new(),
+        (true, Some(TreeBy::Parent)) => ns::NAMESPACES.iter().filter(|n| is_hierarchical(n)).collect(),
+        (true, _) => Vec::new(),
     };
     if !types.is_empty() {
         rows.retain(|r| types.iter().any(|t| t.flag == r.kind.flag));
     }
-    let wants = |c: Column| args.columns.contains(&c) || (tree && c == Column::Parent);
+    let wants = |c: Column| {
+        args.columns.contains(&c)
+            || (tree == Some(TreeBy::Parent) && c == Column::Parent)
+            || (tree == Some(TreeBy::Owner) && c == Column::Userns)
+    };
     let relations = wants(Column::Userns) || wants(Column::Parent) || wants(Column::Owner);
     let mut infos: Vec<Info> = rows
         .iter()
@@ -267,8 +299,20 @@ fn list_all(args: &Args, types: &[&'static Namespace], pid: Option<i32>, tree: b
             info
         })
         .collect();
-    if tree {
-        infos = nest(infos);
+    match tree {
+        Some(TreeBy::Parent) => infos = nest(infos),
+        Some(TreeBy::Owner) => infos = nest_by(infos, |i| i.userns),
+        Some(TreeBy::Process) => {
+            let parents: std::collections::HashMap<i32, i32> = processes.iter().map(|p| (p.pid, p.ppid)).collect();
+            let pids: Vec<Option<i32>> = rows.iter().map(|r| r.pids.first().copied()).collect();
+            let below = list::by_process(&pids, &parents);
+            let ids: Vec<u64> = infos.iter().map(|i| i.id).collect();
+            infos = nest_by(infos, |i| {
+                let at = ids.iter().position(|&id| id == i.id)?;
+                below[at].map(|up| ids[up])
+            });
+        }
+        None => {}
     }
     if unreadable > 0 {
         let s = if unreadable == 1 { "" } else { "es" };
@@ -293,6 +337,12 @@ fn nest(infos: Vec<Info>) -> Vec<Info> {
         }
     }
     out
+}
+
+/// The rows in tree order, each below the row `above` names (by id), with its depth.
+fn nest_by(infos: Vec<Info>, above: impl Fn(&Info) -> Option<u64>) -> Vec<Info> {
+    let links: Vec<(u64, Option<u64>)> = infos.iter().map(|i| (i.id, above(i))).collect();
+    list::tree_order(&links).into_iter().map(|(i, depth)| Info { depth, ..infos[i].clone() }).collect()
 }
 
 /// Print one row per file (or per step of each chain); report each failure
@@ -434,15 +484,20 @@ mod tests {
     #[test]
     fn list_takes_types_a_pid_and_a_tree() {
         let a = run_args(&["-l"]);
-        assert_eq!(a.mode, Mode::List { types: vec![], pid: None, tree: false });
+        assert_eq!(a.mode, Mode::List { types: vec![], pid: None, tree: None });
         assert_eq!(a.columns, Column::default_list());
         let a = run_args(&["--list", "-t", "net", "-tpid", "-p", "5", "--tree", "-o", "ns,path"]);
         let types = vec![ns::by_name("net").unwrap(), ns::by_name("pid").unwrap()];
-        assert_eq!(a.mode, Mode::List { types, pid: Some(5), tree: true });
+        assert_eq!(a.mode, Mode::List { types, pid: Some(5), tree: Some(TreeBy::Parent) });
         assert_eq!(a.columns, [Column::Ns, Column::Path]);
+        for (how, by) in [("parent", TreeBy::Parent), ("owner", TreeBy::Owner), ("process", TreeBy::Process)] {
+            let a = run_args(&["-l", &format!("--tree={how}")]);
+            assert_eq!(a.mode, Mode::List { types: vec![], pid: None, tree: Some(by) });
+        }
         for (bad, why) in [
             (&["-l", "/proc/self/ns/net"][..], "--list takes no FILE"),
             (&["--tree", "x"][..], "--tree goes with --list"),
+            (&["-l", "--tree=users"][..], "invalid tree mode: 'users': it is parent, owner or process"),
             (&["-l", "-s"][..], "do not go with --list"),
             (&["-l", "-p", "1", "-p", "2"][..], "one -p PID"),
             (&["-l", "-t", "bogus"][..], "invalid namespace type"),
