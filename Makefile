@@ -118,7 +118,8 @@ test-deb: build
 	@set -e; d=$$(mktemp -d); trap 'rm -rf "$$d"' EXIT; \
 	deb=$$(DEBFULLNAME="nstools test-deb" DEBEMAIL=test-deb@example.org packaging/make-deb "$$d/out"); \
 	test "$$(dpkg-deb -f "$$deb" Maintainer)" = "nstools test-deb <test-deb@example.org>" || { echo "deb: Maintainer is not who built it"; exit 1; }; \
-	home=$$(sed -n 's/^\(homepage\|repository\) *= *"\(.*\)"$$/\2/p' Cargo.toml | head -n 1); \
+	home=$$(sed -n 's/^homepage *= *"\(.*\)"$$/\1/p' Cargo.toml | head -n 1); \
+	test -n "$$home" || home=$$(sed -n 's/^repository *= *"\(.*\)"$$/\1/p' Cargo.toml | head -n 1); \
 	test "$$(dpkg-deb -f "$$deb" Homepage)" = "$$home" || { echo "deb: Homepage is not the workspace's ($$home)"; exit 1; }; \
 	lintian --fail-on error "$$deb" 2>&1 | grep -v 'root privileges' || :; \
 	lintian --fail-on error "$$deb" >/dev/null 2>&1; \

@@ -10,7 +10,8 @@
 use std::process::Command;
 
 use nstools::{
-    Guard, TempDir, bin, bin_dir, copy_program, have_program, is_root, require_host, source_dir, stderr, stdout,
+    Guard, TempDir, bin, bin_dir, copy_program, file_tree, have_program, is_root, require_host, source_dir, stderr,
+    stdout,
 };
 
 /// What `make -n TARGETS` would run with CARGO_TARGET_DIR set to `dir`.
@@ -89,7 +90,7 @@ fn make_builds_and_installs_with_each_distributions_sh_and_awk() {
         .output()
         .unwrap();
     assert!(made.status.success(), "{}", stderr(&made));
-    let want = completion_tree(&reference.path().join("completions"));
+    let want = file_tree(&reference.path().join("completions"));
     for (userland, sh, awk, sh_says, awk_says) in [
         ("fedora-like", "/usr/bin/bash", "/usr/bin/gawk", "GNU bash", "GNU Awk"),
         ("alpine-like", "/usr/bin/busybox", "/usr/bin/busybox", "BusyBox", "BusyBox"),
@@ -143,21 +144,6 @@ echo "left: $(find {work}/dest -type f | wc -l)"
         assert!(said.contains("left: 0\n"), "{userland}: {said}");
         let link = std::fs::read_link(src.join("target/shipped")).unwrap();
         assert_eq!(link, release, "{userland}");
-        assert!(
-            completion_tree(&src.join("target/completions")) == want,
-            "{userland}: other completions than the host's"
-        );
+        assert!(file_tree(&src.join("target/completions")) == want, "{userland}: other completions than the host's");
     }
-}
-
-/// Every file below `dir`, by path, with its bytes.
-fn completion_tree(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
-    let mut files = Vec::new();
-    for shell in std::fs::read_dir(dir).unwrap().flatten() {
-        for file in std::fs::read_dir(shell.path()).unwrap().flatten() {
-            files.push((file.path().strip_prefix(dir).unwrap().to_path_buf(), std::fs::read(file.path()).unwrap()));
-        }
-    }
-    files.sort();
-    files
 }

@@ -8,28 +8,13 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use nstools::{TempDir, bin_dir, have_program, require_host, source_dir, stderr, stdout};
+use nstools::{TempDir, bin_dir, file_tree, have_program, require_host, source_dir, stderr, stdout};
 
 fn generated(work: &TempDir) -> PathBuf {
     let out = work.path().join("completions");
     let status = Command::new(source_dir().join("completions/generate")).arg(bin_dir()).arg(&out).status().unwrap();
     assert!(status.success());
     out
-}
-
-/// Every file below `dir`, by path, with its text.
-fn tree(dir: &Path) -> Vec<(PathBuf, String)> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files.extend(tree(&path).into_iter().map(|(p, t)| (Path::new(&entry.file_name()).join(p), t)));
-        } else {
-            files.push((PathBuf::from(entry.file_name()), std::fs::read_to_string(&path).unwrap()));
-        }
-    }
-    files.sort();
-    files
 }
 
 /// The generator runs under every awk a distribution ships as `awk` (Fedora's and Arch's
@@ -49,7 +34,7 @@ fn every_awk_generates_the_same_completions() {
             Command::new(source_dir().join("completions/generate")).env("AWK", awk).arg(bin_dir()).arg(&out).output();
         let run = run.unwrap();
         assert!(run.status.success() && run.stderr.is_empty(), "{awk}: {}", stderr(&run));
-        seen.push(tree(&out));
+        seen.push(file_tree(&out));
     }
     assert!(seen[0].len() == 21, "bash, zsh and fish files for the six tools and nsrun: {:?}", seen[0].len());
     for (awk, files) in awks.iter().zip(&seen).skip(1) {

@@ -308,6 +308,32 @@ fn output_of(command: &mut Command) -> std::process::Output {
     command.output().unwrap()
 }
 
+/// `nsclone -mupin --pidfile WORK/pid COMMAND...`, watched by the guard, and the PID of
+/// COMMAND once the pid file names it.
+fn container(guard: &Guard, work: &TempDir, command: &[&std::ffi::OsStr]) -> (std::process::Child, i32) {
+    let pidfile = work.path().join("pid");
+    let child = guard
+        .watch(Command::new(bin("nsclone")))
+        .args(["-mupin", "--pidfile"])
+        .arg(&pidfile)
+        .args(command)
+        .spawn()
+        .unwrap();
+    (child, pid_in(&pidfile))
+}
+
+/// The PID a pid file names, once it does.
+fn pid_in(pidfile: &std::path::Path) -> i32 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Some(pid) = std::fs::read_to_string(pidfile).ok().and_then(|t| t.trim().parse::<i32>().ok()) {
+            return pid;
+        }
+        assert!(std::time::Instant::now() < deadline, "no pid file");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 /// `--list` against lsns, on a container of our own: its own namespaces
 /// (UTS, IPC, network, PID) hold its init and its command, the lowest
 /// PID is the init's, and lsns -p says the same of each; `-t` filters and
@@ -320,23 +346,8 @@ fn the_list_agrees_with_lsns_on_a_container() {
     );
     require_host!(have_program("lsns"), "lsns (util-linux) is not installed");
     let work = TempDir::new("nstype-list");
-    let pidfile = work.path().join("pid");
     let guard = Guard::new(&[]);
-    let mut container = guard
-        .watch(Command::new(bin("nsclone")))
-        .args(["-mupin", "--pidfile"])
-        .arg(&pidfile)
-        .args(["sleep", "60"])
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let pid = loop {
-        if let Some(pid) = std::fs::read_to_string(&pidfile).ok().and_then(|t| t.trim().parse::<i32>().ok()) {
-            break pid;
-        }
-        assert!(std::time::Instant::now() < deadline, "no pid file");
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    };
+    let (mut container, pid) = container(&guard, &work, &["sleep".as_ref(), "60".as_ref()]);
     // Not its mount namespace: nsclone's init leaves it for one of its own, meanwhile.
     let own = ["uts", "ipc", "net", "pid"];
     let words = |text: &str| -> Vec<Vec<String>> {
@@ -421,32 +432,23 @@ fn the_trees_nest_as_lsns_nests_them() {
     );
     require_host!(util_linux("lsns"), "lsns (util-linux) is not installed");
     let work = TempDir::new("nstype-trees");
-    let pidfile = work.path().join("pid");
     let guard = Guard::new(&[]);
-    let mut container = guard
-        .watch(Command::new(bin("nsclone")))
-        .args(["-mupin", "--pidfile"])
-        .arg(&pidfile)
-        .arg(bin("nsunshare"))
-        .args(["-u", "sleep", "60"])
-        .spawn()
-        .unwrap();
+    let unshare = bin("nsunshare");
+    let (mut container, sleep) =
+        container(&guard, &work, &[unshare.as_ref(), "-u".as_ref(), "sleep".as_ref(), "60".as_ref()]);
+    // The pid file names the command; the init is its parent.
+    let stat = std::fs::read_to_string(format!("/proc/{sleep}/stat")).unwrap();
+    let init: i32 = stat.rsplit_once(')').unwrap().1.split_whitespace().nth(1).unwrap().parse().unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let (init, nested) = loop {
-        // The pid file names the command; the init is its parent.
-        let sleep = std::fs::read_to_string(&pidfile).ok().and_then(|t| t.trim().parse::<i32>().ok());
-        let stat = sleep.and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok());
-        let init = stat.and_then(|s| s.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse::<i32>().ok());
-        if let (Some(init), Some(sleep)) = (init, sleep) {
-            let (own, theirs) =
-                (readlink_ns(&format!("/proc/{init}/ns/uts")), readlink_ns(&format!("/proc/{sleep}/ns/uts")));
-            if let (Some(own), Some(theirs)) = (own, theirs)
-                && own != theirs
-            {
-                break (init, theirs.1);
-            }
+    let nested = loop {
+        let (own, theirs) =
+            (readlink_ns(&format!("/proc/{init}/ns/uts")), readlink_ns(&format!("/proc/{sleep}/ns/uts")));
+        if let (Some(own), Some(theirs)) = (own, theirs)
+            && own != theirs
+        {
+            break theirs.1;
         }
-        assert!(std::time::Instant::now() < deadline, "no container with a UTS namespace of its command's");
+        assert!(std::time::Instant::now() < deadline, "no UTS namespace of the command's own");
         std::thread::sleep(std::time::Duration::from_millis(10));
     };
     let container_net = readlink_ns(&format!("/proc/{init}/ns/net")).unwrap().1;

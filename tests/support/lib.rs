@@ -267,6 +267,21 @@ macro_rules! require_host {
     };
 }
 
+/// Every file below `dir` (recursively), by its path below `dir`, with its bytes, in order.
+pub fn file_tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read the tree").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(file_tree(&path).into_iter().map(|(p, t)| (Path::new(&entry.file_name()).join(p), t)));
+        } else {
+            files.push((PathBuf::from(entry.file_name()), std::fs::read(&path).expect("read a file of the tree")));
+        }
+    }
+    files.sort();
+    files
+}
+
 /// Whether `program` on PATH is util-linux's (not busybox's).
 pub fn util_linux(program: &str) -> bool {
     Command::new(program)
