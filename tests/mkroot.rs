@@ -664,9 +664,11 @@ fn mount_targets_are_checked_where_they_lead() {
     require!(busybox_static(), "busybox-static is not installed (apt-get install busybox-static)");
     let work = TempDir::new("mkroot-resolved");
     let image = busybox_image(&work.path().join("image")).unwrap();
-    std::os::unix::fs::symlink("/proc", image.join("data")).unwrap();
-    std::os::unix::fs::symlink("/", image.join("rootlink")).unwrap();
-    std::os::unix::fs::symlink("../sys/kernel", image.join("kernel")).unwrap();
+    let fresh = work.path().join("fresh");
+    let links = [("/proc", "data"), ("/", "rootlink"), ("../sys/kernel", "kernel")];
+    for (target, name) in links {
+        std::os::unix::fs::symlink(target, image.join(name)).unwrap();
+    }
     let guard = Guard::new(&[&image]);
     let cases = [
         (
@@ -685,17 +687,23 @@ fn mount_targets_are_checked_where_they_lead() {
             "mkroot: cannot mount on: /kernel: it leads to /sys/kernel inside the root, and mkroot sets up /sys itself, with its masks\n",
         ),
     ];
-    for (option, value, message) in cases {
-        let out = guard
-            .command("nsclone")
-            .arg("-mupin")
-            .arg(bin("mkroot"))
-            .args(["--overlay", &format!("{option}={value}")])
-            .arg(&image)
-            .args(["/bin/sh", "-c", "echo MOUNTED"])
-            .output()
-            .unwrap();
-        assert_eq!((code(&out), stderr(&out).as_str()), (125, message), "{option}={value}");
+    for ((option, value, message), (target, name)) in cases.into_iter().zip(links) {
+        // In the image, whose targets are looked for first; and the same link made by
+        // --symlink in a fresh root, whose targets are made before they are looked for.
+        let symlink = format!("--symlink={target}:/{name}");
+        for (dir, extra) in [(&image, "--overlay"), (&fresh, symlink.as_str())] {
+            let out = guard
+                .command("nsclone")
+                .arg("-mupin")
+                .arg(bin("mkroot"))
+                .args([extra, &format!("{option}={value}")])
+                .arg(dir)
+                .args(["/bin/sh", "-c", "echo MOUNTED"])
+                .output()
+                .unwrap();
+            assert_eq!((code(&out), stderr(&out).as_str()), (125, message), "{extra} {option}={value}");
+        }
+        assert!(!fresh.exists(), "a failed run leaves no root behind");
     }
     guard.check();
 }

@@ -114,6 +114,9 @@ pub struct Root<'j> {
     real: PathBuf,
     /// Inside a user namespace: no mknod, locked mount flags.
     pub userns: bool,
+    /// A root made empty: what is prepared in it is mostly missing, so the
+    /// parent is walked first and the target made, not looked for first.
+    pub fresh: bool,
     journal: Option<&'j Journal>,
 }
 
@@ -128,7 +131,7 @@ impl<'j> Root<'j> {
     pub fn from_fd(fd: OwnedFd, path: &Path, userns: bool, journal: Option<&'j Journal>) -> Result<Self, Error> {
         let real = std::fs::read_link(fd_path(fd.as_fd()))
             .map_err(|e| Error::new("cannot examine", path.display(), crate::io_reason(&e)))?;
-        Ok(Self { path: path.to_path_buf(), fd, real, userns, journal })
+        Ok(Self { path: path.to_path_buf(), fd, real, userns, fresh: false, journal })
     }
 
     /// Where a descriptor resolved in the root lies, as a path inside it.
@@ -180,10 +183,15 @@ impl<'j> Root<'j> {
 
     /// Open `inside` (a container path) resolved within the root.
     pub fn resolve(&self, inside: &Path, flags: OFlag) -> Result<OwnedFd, Errno> {
+        self.resolve_with(inside, flags, 0)
+    }
+
+    /// [`Root::resolve`] with more RESOLVE_* flags.
+    fn resolve_with(&self, inside: &Path, flags: OFlag, resolve: u64) -> Result<OwnedFd, Errno> {
         let rel = inside.strip_prefix("/").unwrap_or(inside);
         let rel = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
         let c = CString::new(rel.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
-        openat2(self.fd.as_raw_fd(), &c, flags, libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS)
+        openat2(self.fd.as_raw_fd(), &c, flags, libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS | resolve)
     }
 
     /// Make sure `inside` exists (creating missing directories, and the last
@@ -191,10 +199,29 @@ impl<'j> Root<'j> {
     /// A symlink on the way to a missing path is followed inside the root,
     /// as the kernel would resolve it there, and its target created.
     pub fn prepare(&self, inside: &Path, make: Make) -> Result<OwnedFd, Error> {
-        self.prepare_within(inside, make, 0)
+        self.prepare_within(inside, make, 0).map(|(fd, _)| fd)
     }
 
-    fn prepare_within(&self, inside: &Path, make: Make, depth: usize) -> Result<OwnedFd, Error> {
+    /// [`Root::prepare`], and where the target really lies in the root: `inside`
+    /// itself when no symlink was on the way, else where the kernel resolved it.
+    /// Most targets cross no link, and knowing it saves asking /proc.
+    pub fn prepare_resolved(&self, inside: &Path, make: Make) -> Result<(OwnedFd, PathBuf), Error> {
+        let (fd, through_link) = self.prepare_within(inside, make, 0)?;
+        let resolved = if through_link { self.container_path(fd.as_fd(), inside)? } else { clean(inside) };
+        Ok((fd, resolved))
+    }
+
+    /// Open `inside` resolved within the root, refusing symlinks first: the
+    /// descriptor, and whether a symlink was followed to reach it.
+    fn resolve_noting_links(&self, inside: &Path) -> Result<(OwnedFd, bool), Errno> {
+        match self.resolve_with(inside, OFlag::O_PATH, libc::RESOLVE_NO_SYMLINKS) {
+            Err(Errno::ELOOP) => self.resolve(inside, OFlag::O_PATH).map(|fd| (fd, true)),
+            other => other.map(|fd| (fd, false)),
+        }
+    }
+
+    /// The target's descriptor, and whether a symlink was followed on the way.
+    fn prepare_within(&self, inside: &Path, make: Make, depth: usize) -> Result<(OwnedFd, bool), Error> {
         let fail = |at: &Path, e: Errno| {
             if e == Errno::ELOOP && self.crosses_magic_link(at) {
                 return Error::new(
@@ -209,24 +236,30 @@ impl<'j> Root<'j> {
             return Err(fail(inside, Errno::ELOOP));
         }
         let parts: Vec<_> = inside.components().filter(|c| matches!(c, Component::Normal(_))).collect();
-        let whole: PathBuf = std::iter::once(Component::RootDir).chain(parts.iter().copied()).collect();
-        // Most targets exist (an image's mount points, the files /proc masks): one walk.
-        match self.resolve(&whole, OFlag::O_PATH) {
-            Ok(fd) => return Ok(fd),
-            Err(Errno::ENOENT) => {}
-            Err(e) => return Err(fail(&whole, e)),
+        let whole = clean(inside);
+        // In an image most targets exist (its mount points, the files /proc masks): one walk.
+        // In a fresh root most do not: the parent's walk and the creation find out.
+        if !self.fresh || parts.is_empty() {
+            match self.resolve_noting_links(&whole) {
+                Ok(found) => return Ok(found),
+                Err(Errno::ENOENT) => {}
+                Err(e) => return Err(fail(&whole, e)),
+            }
         }
         let Some((last, up)) = parts.split_last() else {
             return Err(fail(&whole, Errno::ENOENT));
         };
         let parent_path: PathBuf = std::iter::once(Component::RootDir).chain(up.iter().copied()).collect();
-        let parent = match up {
-            [] => None,
-            _ => Some(match self.resolve(&parent_path, OFlag::O_PATH) {
-                Ok(fd) => fd,
-                Err(Errno::ENOENT) => self.prepare_within(&parent_path, Make::Dir, depth)?,
+        let (parent, through_link) = match up {
+            [] => (None, false),
+            _ => match self.resolve_noting_links(&parent_path) {
+                Ok((fd, through_link)) => (Some(fd), through_link),
+                Err(Errno::ENOENT) => {
+                    let (fd, through_link) = self.prepare_within(&parent_path, Make::Dir, depth)?;
+                    (Some(fd), through_link)
+                }
                 Err(e) => return Err(fail(&parent_path, e)),
-            }),
+            },
         };
         let dir = parent.as_ref().map_or(self.fd.as_fd(), AsFd::as_fd);
         let name = last.as_os_str();
@@ -260,13 +293,16 @@ impl<'j> Root<'j> {
                     OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | only_dir,
                     Mode::empty(),
                 )
+                .map(|fd| (fd, through_link))
                 .map_err(|e| fail(&whole, e))
             }
             Err(Errno::EEXIST) => match read_link_at(dir, name) {
                 Some(target) => {
                     self.prepare_within(&lexical_join(&parent_path, &target), make, depth + 1)?;
-                    self.resolve(&whole, OFlag::O_PATH).map_err(|e| fail(&whole, e))
+                    self.resolve(&whole, OFlag::O_PATH).map(|fd| (fd, true)).map_err(|e| fail(&whole, e))
                 }
+                // In a fresh root, not looked for first: what is there is opened as the walk would.
+                None if self.fresh => self.resolve_noting_links(&whole).map_err(|e| fail(&whole, e)),
                 None => Err(fail(&whole, Errno::EEXIST)),
             },
             Err(e) => Err(fail(&whole, e)),
@@ -581,6 +617,13 @@ pub fn lexical_join(dir: &Path, target: &Path) -> PathBuf {
     if out.as_os_str().is_empty() { PathBuf::from("/") } else { out }
 }
 
+/// An absolute container path with only its names: no `.`, no repeated `/`.
+fn clean(inside: &Path) -> PathBuf {
+    std::iter::once(Component::RootDir)
+        .chain(inside.components().filter(|c| matches!(c, Component::Normal(_))))
+        .collect()
+}
+
 fn read_link_at(dir: BorrowedFd<'_>, name: &std::ffi::OsStr) -> Option<PathBuf> {
     // readlinkat on the directory itself: one component, no walk through /proc.
     nix::fcntl::readlinkat(dir, name).ok().map(PathBuf::from)
@@ -677,33 +720,47 @@ mod tests {
 
     /// prepare() in a plain directory (no mount needed): what exists is opened, what is
     /// missing is made (each piece recorded), a dangling link's target is made inside the
-    /// root, a link out of it stays inside, and what is in the way is named.
+    /// root, a link out of it stays inside, and what is in the way is named; alike whether
+    /// the root is taken as an image (looked for first) or as fresh (made first). Where a
+    /// target really lies is the path itself without a link on the way, else the kernel's.
     #[test]
     fn prepare_makes_what_is_missing_inside_the_root() {
-        let dir = std::env::temp_dir().join(format!("nstools-prepare-{}", std::process::id()));
-        let _scratch = Scratch(dir.clone());
-        std::fs::create_dir_all(dir.join("etc")).unwrap();
-        std::os::unix::fs::symlink("usr/bin", dir.join("bin")).unwrap();
-        std::os::unix::fs::symlink("../../../../outside", dir.join("etc/away")).unwrap();
-        std::fs::write(dir.join("file"), "").unwrap();
-        let journal = Journal::default();
-        let root = Root::open(&dir, false, Some(&journal)).unwrap();
-        let where_is = |fd: &OwnedFd| root.container_path(fd.as_fd(), Path::new("?")).unwrap();
+        for fresh in [false, true] {
+            let dir = std::env::temp_dir().join(format!("nstools-prepare-{}-{fresh}", std::process::id()));
+            let _scratch = Scratch(dir.clone());
+            std::fs::create_dir_all(dir.join("etc")).unwrap();
+            std::os::unix::fs::symlink("usr/bin", dir.join("bin")).unwrap();
+            std::os::unix::fs::symlink("../../../../outside", dir.join("etc/away")).unwrap();
+            std::os::unix::fs::symlink("/etc", dir.join("config")).unwrap();
+            std::fs::write(dir.join("file"), "").unwrap();
+            let journal = Journal::default();
+            let mut root = Root::open(&dir, false, Some(&journal)).unwrap();
+            root.fresh = fresh;
+            let where_is = |fd: &OwnedFd| root.container_path(fd.as_fd(), Path::new("?")).unwrap();
+            let resolved = |inside: &str, make| {
+                let (fd, at) = root.prepare_resolved(Path::new(inside), make).unwrap();
+                assert_eq!(at, where_is(&fd), "{inside} (fresh: {fresh})");
+                at
+            };
 
-        assert_eq!(where_is(&root.prepare(Path::new("/etc"), Make::Dir).unwrap()), Path::new("/etc"));
-        assert!(journal.0.borrow().is_empty(), "nothing made for what exists");
-        let made = root.prepare(Path::new("/var/lib/x"), Make::Dir).unwrap();
-        assert_eq!(where_is(&made), Path::new("/var/lib/x"));
-        assert!(dir.join("var/lib/x").is_dir());
-        assert_eq!(journal.0.borrow().len(), 3, "var, lib and x recorded");
-        let tool = root.prepare(Path::new("/bin/tool"), Make::File).unwrap();
-        assert_eq!(where_is(&tool), Path::new("/usr/bin/tool"));
-        assert!(dir.join("usr/bin/tool").is_file());
-        let away = root.prepare(Path::new("/etc/away/deeper"), Make::Dir).unwrap();
-        assert_eq!(where_is(&away), Path::new("/outside/deeper"));
-        assert!(dir.join("outside/deeper").is_dir() && !dir.parent().unwrap().join("outside").exists());
-        let blocked = root.prepare(Path::new("/file/below"), Make::Dir).err().unwrap();
-        assert!(blocked.to_string().contains("/file/below"), "{blocked}");
-        assert!(blocked.to_string().contains("Not a directory"), "{blocked}");
+            assert_eq!(resolved("/etc", Make::Dir), Path::new("/etc"));
+            assert!(journal.0.borrow().is_empty(), "nothing made for what exists");
+            assert_eq!(resolved("/var/lib/x", Make::Dir), Path::new("/var/lib/x"));
+            assert!(dir.join("var/lib/x").is_dir());
+            assert_eq!(journal.0.borrow().len(), 3, "var, lib and x recorded");
+            assert_eq!(resolved("/var//lib/./x", Make::Dir), Path::new("/var/lib/x"), "found, not made again");
+            assert_eq!(resolved("/bin/tool", Make::File), Path::new("/usr/bin/tool"));
+            assert!(dir.join("usr/bin/tool").is_file());
+            assert_eq!(resolved("/config/made", Make::Dir), Path::new("/etc/made"));
+            assert_eq!(resolved("/config", Make::Dir), Path::new("/etc"));
+            let away = root.prepare(Path::new("/etc/away/deeper"), Make::Dir).unwrap();
+            assert_eq!(where_is(&away), Path::new("/outside/deeper"));
+            assert!(dir.join("outside/deeper").is_dir() && !dir.parent().unwrap().join("outside").exists());
+            assert_eq!(resolved("/etc/away", Make::Dir), Path::new("/outside"));
+            let blocked = root.prepare(Path::new("/file/below"), Make::Dir).err().unwrap();
+            assert!(blocked.to_string().contains("/file/below"), "{blocked}");
+            assert!(blocked.to_string().contains("Not a directory"), "{blocked}");
+            assert_eq!(resolved("/file", Make::Dir), Path::new("/file"), "what is there is opened as it is");
+        }
     }
 }

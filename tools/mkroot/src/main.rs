@@ -533,7 +533,8 @@ fn build(
     journal: Option<&rootfs::Journal>,
 ) -> Result<(rootfs::Entered, OwnedFd), Error> {
     let top = rootfs::mount_root(dir, &args.dir, root_mount(args, state).as_ref())?;
-    let root = Root::from_fd(top, &args.dir, userns::in_user_namespace(), journal)?;
+    let mut root = Root::from_fd(top, &args.dir, userns::in_user_namespace(), journal)?;
+    root.fresh = state != DirState::Image;
     if state != DirState::Image {
         fresh_tree(&root)?;
     }
@@ -592,14 +593,14 @@ impl RootMountOptions {
 /// One mount of the command line, on a target checked where it really leads.
 fn apply(root: &Root, op: &Op) -> Result<(), Error> {
     match op {
-        Op::Bind { src, dst, ro } => {
-            let target = root.prepare(dst, rootfs::make_for(src))?;
-            check_resolved_target(root, &target, dst)?;
+        Op::Bind { src, dst, ro, make } => {
+            let (target, resolved) = root.prepare_resolved(dst, *make)?;
+            check_resolved_target(&resolved, dst)?;
             root.bind_at(src, &target, dst, *ro)
         }
         Op::Tmpfs { dst } => {
-            let target = root.prepare(dst, rootfs::Make::Dir)?;
-            check_resolved_target(root, &target, dst)?;
+            let (target, resolved) = root.prepare_resolved(dst, rootfs::Make::Dir)?;
+            check_resolved_target(&resolved, dst)?;
             root.tmpfs_at(&target, dst, "mode=0755")
         }
         Op::Dir { dst } => root.dir(dst),
@@ -609,9 +610,8 @@ fn apply(root: &Root, op: &Op) -> Result<(), Error> {
 
 /// The check of plan.rs again, on where a mount target really leads once
 /// resolved in the root: an image's `data -> /proc` or `rootlink -> /`.
-fn check_resolved_target(root: &Root, target: &OwnedFd, dst: &Path) -> Result<(), Error> {
-    let resolved = root.container_path(target.as_fd(), dst)?;
-    match plan::reserved_target(&resolved) {
+fn check_resolved_target(resolved: &Path, dst: &Path) -> Result<(), Error> {
+    match plan::reserved_target(resolved) {
         Some(why) if resolved != dst => Err(Error::new(
             "cannot mount on",
             dst.display(),
@@ -724,7 +724,7 @@ mod tests {
     fn the_seed_link() {
         let a = args(&["-v", "/tmp:/shared", "/tmp/r", "sh", "-c", "ls -v"]);
         assert_eq!(a.dir, PathBuf::from("/tmp/r"));
-        assert_eq!(a.ops, [Op::Bind { src: "/tmp".into(), dst: "/shared".into(), ro: false }]);
+        assert_eq!(a.ops, [Op::Bind { src: "/tmp".into(), dst: "/shared".into(), ro: false, make: rootfs::Make::Dir }]);
         assert_eq!(a.command, ["sh", "-c", "ls -v"]);
     }
 

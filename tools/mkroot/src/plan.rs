@@ -5,12 +5,14 @@ use std::path::{Component, Path, PathBuf};
 
 use common::Error;
 use common::error::quoted;
+use common::rootfs::Make;
 
 /// One filesystem operation inside the new root, in command-line order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
-    /// Bind a host path (read-only when `ro`).
-    Bind { src: PathBuf, dst: PathBuf, ro: bool },
+    /// Bind a host path (read-only when `ro`); `make` is what its target is
+    /// made as where it is missing, a directory for a directory.
+    Bind { src: PathBuf, dst: PathBuf, ro: bool, make: Make },
     /// A fresh tmpfs.
     Tmpfs { dst: PathBuf },
     /// A directory.
@@ -65,7 +67,9 @@ fn check_mount_target(dst: &Path, what: &str, spec: &str) -> Result<(), Error> {
     }
 }
 
-fn host_source(text: &str, what: &str, spec: &str, absolute: bool) -> Result<PathBuf, Error> {
+/// A bind's source on the host, and what its target is made as: looked at
+/// once, here (following a link; a dangling one is found, and made a file).
+fn host_source(text: &str, what: &str, spec: &str, absolute: bool) -> Result<(PathBuf, Make), Error> {
     if text.is_empty() {
         return Err(Error::new(format!("invalid {what}"), quoted(spec), "empty section"));
     }
@@ -77,10 +81,15 @@ fn host_source(text: &str, what: &str, spec: &str, absolute: bool) -> Result<Pat
             format!("host path '{text}' must be absolute"),
         ));
     }
-    if std::fs::symlink_metadata(&src).is_err() {
-        return Err(Error::new(format!("invalid {what}"), quoted(spec), format!("source '{text}' not found")));
-    }
-    Ok(src)
+    let make = match std::fs::metadata(&src) {
+        Ok(m) if m.is_dir() => Make::Dir,
+        Ok(_) => Make::File,
+        Err(_) if std::fs::symlink_metadata(&src).is_ok() => Make::File,
+        Err(_) => {
+            return Err(Error::new(format!("invalid {what}"), quoted(spec), format!("source '{text}' not found")));
+        }
+    };
+    Ok((src, make))
 }
 
 /// `-b SRC[:DST]` and `-r SRC[:DST]`.
@@ -95,7 +104,8 @@ pub fn parse_bind(spec: &str, ro: bool) -> Result<Op, Error> {
     }
     let dst = container_path(dst, what, spec)?;
     check_mount_target(&dst, what, spec)?;
-    Ok(Op::Bind { src: host_source(src, what, spec, false)?, dst, ro })
+    let (src, make) = host_source(src, what, spec, false)?;
+    Ok(Op::Bind { src, dst, ro, make })
 }
 
 /// `-v HOST:CONT[:ro|rw]`, as `docker run -v` takes it.
@@ -116,7 +126,8 @@ pub fn parse_volume(spec: &str) -> Result<Op, Error> {
     }
     let dst = container_path(cont, "volume", spec)?;
     check_mount_target(&dst, "volume", spec)?;
-    Ok(Op::Bind { src: host_source(host, "volume", spec, true)?, dst, ro })
+    let (src, make) = host_source(host, "volume", spec, true)?;
+    Ok(Op::Bind { src, dst, ro, make })
 }
 
 pub fn parse_tmpfs(spec: &str) -> Result<Op, Error> {
@@ -167,10 +178,10 @@ mod tests {
     #[test]
     fn volumes_like_docker() {
         let op = parse_volume("/tmp:/shared").unwrap();
-        assert_eq!(op, Op::Bind { src: "/tmp".into(), dst: "/shared".into(), ro: false });
+        assert_eq!(op, Op::Bind { src: "/tmp".into(), dst: "/shared".into(), ro: false, make: Make::Dir });
         assert_eq!(
             parse_volume("/tmp:/shared:ro").unwrap(),
-            Op::Bind { src: "/tmp".into(), dst: "/shared".into(), ro: true }
+            Op::Bind { src: "/tmp".into(), dst: "/shared".into(), ro: true, make: Make::Dir }
         );
         let cases = [
             ("foo", "missing ':'"),
@@ -195,8 +206,16 @@ mod tests {
 
     #[test]
     fn binds() {
-        assert_eq!(parse_bind("/usr", true).unwrap(), Op::Bind { src: "/usr".into(), dst: "/usr".into(), ro: true });
-        assert_eq!(parse_bind("/tmp:/x", false).unwrap(), Op::Bind { src: "/tmp".into(), dst: "/x".into(), ro: false });
+        assert_eq!(
+            parse_bind("/usr", true).unwrap(),
+            Op::Bind { src: "/usr".into(), dst: "/usr".into(), ro: true, make: Make::Dir }
+        );
+        assert_eq!(
+            parse_bind("/tmp:/x", false).unwrap(),
+            Op::Bind { src: "/tmp".into(), dst: "/x".into(), ro: false, make: Make::Dir }
+        );
+        let file = parse_bind("/etc/passwd:/p", true).unwrap();
+        assert!(matches!(file, Op::Bind { make: Make::File, .. }), "{file:?}");
         assert!(parse_bind("/nonexistent-src", false).is_err());
         assert!(parse_bind("/tmp:/x:y", false).is_err());
         assert!(parse_bind("relative", false).unwrap_err().to_string().contains("must be absolute"));
