@@ -10,7 +10,21 @@
  *     tmpfs /dev with devpts and /dev/null bound, a tmpfs /tmp, pivot_root,
  *     the old root detached, exec;
  *   - the parent waits and exits with the child's status.
- * usage: floor_chain [-c] DIR PROG [ARG...]
+ * usage: floor_chain [-c] [-b N] [-d] [-2] [-s] [-i] [-l] DIR PROG [ARG...]
+ *
+ * The other options add one of the chain's pieces each (or build the root the
+ * way issue 28 proposes), so that bench/run can say what a piece costs at
+ * the least, with no tool around it:
+ *   -b N  N extra read-only binds of /usr/share at /b/0.. (the per-bind slope)
+ *   -d    the root built detached: fsopen/fsmount, the binds open_tree clones
+ *         moved onto the detached tree, the whole tree attached at DIR once
+ *         (needs move_mount onto a detached mount, Linux 6.15)
+ *   -2    a second mount namespace in the child, as mkroot makes its own
+ *   -s    a sweeper: a forked process waiting on a pipe, killed and reaped
+ *         at the end, as cglimit's
+ *   -i    an init: the cloned child is PID 1, it spawns the command (vfork)
+ *         and waits, as nsclone's
+ *   -l    lo up in the new network namespace, as nsclone's default
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -19,15 +33,47 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <spawn.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
+#include <net/if.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* The mount API's constants (linux/mount.h), which musl's headers do not carry. */
+#ifndef FSOPEN_CLOEXEC
+#define FSOPEN_CLOEXEC 0x1
+#define FSCONFIG_SET_FLAG 0
+#define FSCONFIG_SET_STRING 1
+#define FSCONFIG_CMD_CREATE 6
+#define FSMOUNT_CLOEXEC 0x1
+#define MOVE_MOUNT_F_EMPTY_PATH 0x4
+#define OPEN_TREE_CLONE 1
+#define OPEN_TREE_CLOEXEC O_CLOEXEC
+#define MOUNT_ATTR_RDONLY 0x1
+#define MOUNT_ATTR_NOSUID 0x2
+#define MOUNT_ATTR_NODEV 0x4
+#define MOUNT_ATTR_NOEXEC 0x8
+#endif
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#define SYS_move_mount 429
+#define SYS_fsopen 430
+#define SYS_fsconfig 431
+#define SYS_fsmount 432
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+struct attributes { unsigned long long attr_set, attr_clr, propagation, userns_fd; };
+
 static char stack[64 * 1024] __attribute__((aligned(16)));
 static char **prog;
 static const char *dir;
+static int extra_binds, detached, second_ns, sweeper, with_init, loopback;
 extern char **environ;
 
 static void must(int ok, const char *what) {
@@ -42,10 +88,21 @@ static void put(const char *path, const char *value) {
 
 static void at(char *buf, const char *leaf) { snprintf(buf, 4096, "%s%s", dir, leaf); }
 
-static int child(void *cgroup_procs) {
-    char p[4096], q[4096];
-    if (cgroup_procs) put(cgroup_procs, "0");
-    must(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0, "private /");
+static void bind_extra(void) {
+    char p[4096];
+    if (extra_binds == 0) return;
+    at(p, "/b");
+    mkdir(p, 0755);
+    for (int i = 0; i < extra_binds; i++) {
+        snprintf(p, sizeof p, "%s/b/%d", dir, i);
+        mkdir(p, 0755);
+        must(mount("/usr/share", p, NULL, MS_BIND | MS_REC, NULL) == 0, "bind /usr/share");
+        must(mount(NULL, p, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) == 0, "ro /usr/share");
+    }
+}
+
+static void build_attached(void) {
+    char p[4096];
     must(mount("tmpfs", dir, "tmpfs", 0, "mode=0755") == 0, "tmpfs root");
     const char *dirs[] = {"/usr", "/proc", "/sys", "/dev", "/tmp", "/old", NULL};
     for (const char **d = dirs; *d; d++) { at(p, *d); mkdir(p, 0755); }
@@ -67,6 +124,92 @@ static int child(void *cgroup_procs) {
     must(mount("/dev/null", p, NULL, MS_BIND, NULL) == 0, "bind /dev/null");
     at(p, "/tmp");
     must(mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NODEV, NULL) == 0, "tmpfs /tmp");
+    bind_extra();
+}
+
+/* A new filesystem, detached: fsopen, its options, fsmount with these attributes. */
+static int fresh(const char *type, const char *options[], unsigned attr) {
+    int fs = syscall(SYS_fsopen, type, FSOPEN_CLOEXEC);
+    must(fs >= 0, type);
+    for (const char **o = options; o && *o; o += 2)
+        must(syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, o[0], o[1], 0) == 0, o[0]);
+    must(syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) == 0, type);
+    int mnt = syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, attr);
+    must(mnt >= 0, type);
+    close(fs);
+    return mnt;
+}
+
+/* Attach a detached mount at NAME below the detached root. */
+static void attach(int mnt, int root, const char *name) {
+    must(syscall(SYS_move_mount, mnt, "", root, name, MOVE_MOUNT_F_EMPTY_PATH) == 0, name);
+    close(mnt);
+}
+
+static int clone_of(const char *path, int read_only) {
+    int mnt = syscall(SYS_open_tree, AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+    must(mnt >= 0, path);
+    if (read_only) {
+        struct attributes a = {.attr_set = MOUNT_ATTR_RDONLY};
+        must(syscall(SYS_mount_setattr, mnt, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof a) == 0, path);
+    }
+    return mnt;
+}
+
+static void build_detached(void) {
+    const char *root_options[] = {"mode", "0755", NULL};
+    int root = fresh("tmpfs", root_options, 0);
+    const char *dirs[] = {"usr", "proc", "sys", "dev", "tmp", "old", NULL};
+    for (const char **d = dirs; *d; d++) mkdirat(root, *d, 0755);
+    if (extra_binds) mkdirat(root, "b", 0755);
+    attach(clone_of("/usr", 1), root, "usr");
+    const char *links[][2] = {{"usr/bin", "bin"}, {"usr/sbin", "sbin"}, {"usr/lib", "lib"}, {"usr/lib64", "lib64"}};
+    for (int i = 0; i < 4; i++) symlinkat(links[i][0], root, links[i][1]);
+    attach(fresh("proc", NULL, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC), root, "proc");
+    attach(fresh("sysfs", NULL, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC), root, "sys");
+    const char *dev_options[] = {"mode", "0755", NULL};
+    int dev = fresh("tmpfs", dev_options, MOUNT_ATTR_NOSUID);
+    mkdirat(dev, "pts", 0755);
+    close(openat(dev, "null", O_CREAT | O_WRONLY | O_CLOEXEC, 0666));
+    const char *pts_options[] = {"newinstance", NULL, "ptmxmode", "0666", NULL};
+    int pts = syscall(SYS_fsopen, "devpts", FSOPEN_CLOEXEC);
+    must(pts >= 0 && syscall(SYS_fsconfig, pts, FSCONFIG_SET_FLAG, pts_options[0], NULL, 0) == 0 &&
+         syscall(SYS_fsconfig, pts, FSCONFIG_SET_STRING, pts_options[2], pts_options[3], 0) == 0 &&
+         syscall(SYS_fsconfig, pts, FSCONFIG_CMD_CREATE, NULL, NULL, 0) == 0, "devpts");
+    int pts_mnt = syscall(SYS_fsmount, pts, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC);
+    must(pts_mnt >= 0, "devpts");
+    close(pts);
+    attach(pts_mnt, dev, "pts");
+    attach(clone_of("/dev/null", 0), dev, "null");
+    attach(dev, root, "dev");
+    attach(fresh("tmpfs", NULL, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV), root, "tmp");
+    char name[32];
+    for (int i = 0; i < extra_binds; i++) {
+        snprintf(name, sizeof name, "b/%d", i);
+        mkdirat(root, name, 0755);
+        attach(clone_of("/usr/share", 1), root, name);
+    }
+    must(syscall(SYS_move_mount, root, "", AT_FDCWD, dir, MOVE_MOUNT_F_EMPTY_PATH) == 0, "attach the root");
+    close(root);
+}
+
+static void loopback_up(void) {
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct ifreq ifr = {0};
+    strcpy(ifr.ifr_name, "lo");
+    ifr.ifr_flags = IFF_UP | IFF_LOOPBACK | IFF_RUNNING;
+    must(s >= 0 && ioctl(s, SIOCSIFFLAGS, &ifr) == 0, "lo up");
+    close(s);
+}
+
+static int command(void) {
+    char q[4096];
+    if (second_ns) {
+        must(unshare(CLONE_NEWNS) == 0, "a second mount namespace");
+        must(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0, "private /");
+    }
+    if (detached) build_detached();
+    else build_attached();
     at(q, "/old");
     must(syscall(SYS_pivot_root, dir, q) == 0, "pivot_root");
     must(chdir("/") == 0, "chdir");
@@ -74,6 +217,21 @@ static int child(void *cgroup_procs) {
     rmdir("/old");
     execve(prog[0], prog, environ);
     return 127;
+}
+
+static int status_of(int st) { return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st); }
+
+static int child(void *cgroup_procs) {
+    if (cgroup_procs) put(cgroup_procs, "0");
+    must(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0, "private /");
+    if (loopback) loopback_up();
+    if (!with_init) return command();
+    pid_t pid = vfork();
+    if (pid == 0) _exit(command());
+    must(pid > 0, "vfork");
+    int st;
+    waitpid(pid, &st, 0);
+    return status_of(st);
 }
 
 /* Our cgroup in the memory hierarchy: v1's memory controller, else v2. */
@@ -100,9 +258,21 @@ static int memory_cgroup(char *parent) {
 }
 
 int main(int argc, char **argv) {
-    int with_cgroup = argc > 1 && strcmp(argv[1], "-c") == 0;
-    argv += with_cgroup;
-    argc -= with_cgroup;
+    int with_cgroup = 0, opt;
+    while ((opt = getopt(argc, argv, "+cb:d2sil")) != -1) {
+        switch (opt) {
+        case 'c': with_cgroup = 1; break;
+        case 'b': extra_binds = atoi(optarg); break;
+        case 'd': detached = 1; break;
+        case '2': second_ns = 1; break;
+        case 's': sweeper = 1; break;
+        case 'i': with_init = 1; break;
+        case 'l': loopback = 1; break;
+        default: return 2;
+        }
+    }
+    argv += optind - 1;
+    argc -= optind - 1;
     if (argc < 3) return 2;
     dir = argv[1];
     prog = argv + 2;
@@ -116,11 +286,30 @@ int main(int argc, char **argv) {
         put(file, "52428800");
         snprintf(procs, sizeof procs, "%s/%s", cg, v2 ? "cgroup.procs" : "tasks");
     }
+    pid_t swept = 0;
+    int hold[2];
+    if (sweeper) {
+        must(pipe2(hold, O_CLOEXEC) == 0, "pipe");
+        swept = fork();
+        must(swept >= 0, "fork");
+        if (swept == 0) {
+            char byte;
+            close(hold[1]);
+            read(hold[0], &byte, 1);
+            _exit(0);
+        }
+        close(hold[0]);
+    }
     int flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWNET;
     pid_t pid = clone(child, stack + sizeof stack, flags | SIGCHLD, with_cgroup ? procs : NULL);
     if (pid < 0) { perror("clone"); return 125; }
     int st;
     waitpid(pid, &st, 0);
+    if (sweeper) {
+        kill(swept, SIGKILL);
+        waitpid(swept, NULL, 0);
+        close(hold[1]);
+    }
     if (with_cgroup) rmdir(cg);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return status_of(st);
 }

@@ -114,8 +114,9 @@ pub struct Root<'j> {
     real: PathBuf,
     /// Inside a user namespace: no mknod, locked mount flags.
     pub userns: bool,
-    /// A root made empty: what is prepared in it is mostly missing, so the
-    /// parent is walked first and the target made, not looked for first.
+    /// A root made empty: what is prepared below its top level is mostly
+    /// missing, so there the parent is walked first and the target made, not
+    /// looked for first.
     pub fresh: bool,
     journal: Option<&'j Journal>,
 }
@@ -238,8 +239,9 @@ impl<'j> Root<'j> {
         let parts: Vec<_> = inside.components().filter(|c| matches!(c, Component::Normal(_))).collect();
         let whole = clean(inside);
         // In an image most targets exist (its mount points, the files /proc masks): one walk.
-        // In a fresh root most do not: the parent's walk and the creation find out.
-        if !self.fresh || parts.is_empty() {
+        // So does a fresh root's top level, the skeleton made first; below it most targets
+        // are new, and the parent's walk and the creation find out. Either order is correct.
+        if !self.fresh || parts.len() <= 1 {
             match self.resolve_noting_links(&whole) {
                 Ok(found) => return Ok(found),
                 Err(Errno::ENOENT) => {}
