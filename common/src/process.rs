@@ -198,6 +198,66 @@ pub fn block_for_waiting() {
     unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
 }
 
+/// Give back this process's resident pages of its program's code and
+/// constants (the read-only segments of the executable) before it waits for
+/// long: a tool that only waits then holds the pages its waiting touches (the
+/// kernel maps them back 64 KiB around each fault), not the hundreds its start
+/// touched. They stay in the page cache: what runs again maps them again,
+/// unchanged. Written pages (data, relocations, heap, stack) are never given
+/// back, and only whole pages inside a read-only segment are.
+pub fn release_program_pages() {
+    // SAFETY: getauxval only reads the auxiliary vector the kernel gave us.
+    let (phdr, count, page) =
+        unsafe { (libc::getauxval(libc::AT_PHDR), libc::getauxval(libc::AT_PHNUM), libc::getauxval(libc::AT_PAGESZ)) };
+    if phdr == 0 || !page.is_power_of_two() {
+        return;
+    }
+    // SAFETY: AT_PHDR and AT_PHNUM describe our executable's program headers, mapped
+    // for the life of the process.
+    let headers = unsafe { std::slice::from_raw_parts(phdr as usize as *const ProgramHeader, count as usize) };
+    unsafe extern "C" {
+        /// The linker's symbol for the executable's ELF header, where it is loaded.
+        static __ehdr_start: u8;
+    }
+    let Some(base) = load_base(headers, &raw const __ehdr_start as usize, phdr as usize) else { return };
+    for (start, end) in read_only_pages(headers, base, page as usize) {
+        // SAFETY: whole pages of a read-only mapping of our executable: MADV_DONTNEED drops
+        // them from our page tables, and a later access maps the same page again.
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+    }
+}
+
+#[cfg(target_pointer_width = "64")]
+type ProgramHeader = libc::Elf64_Phdr;
+#[cfg(target_pointer_width = "32")]
+type ProgramHeader = libc::Elf32_Phdr;
+
+/// Where the program was loaded: the address of its ELF header less the
+/// address its file's start is linked at; checked against the kernel's
+/// AT_PHDR (a static PIE has no PT_PHDR to tell it directly).
+fn load_base(headers: &[ProgramHeader], elf_header: usize, phdr: usize) -> Option<usize> {
+    let first = headers.iter().find(|h| h.p_type == libc::PT_LOAD && h.p_offset == 0)?;
+    let base = elf_header.checked_sub(first.p_vaddr as usize)?;
+    headers
+        .iter()
+        .filter(|h| h.p_type == libc::PT_LOAD)
+        .any(|h| (base + h.p_vaddr as usize..base + (h.p_vaddr + h.p_memsz) as usize).contains(&phdr))
+        .then_some(base)
+}
+
+/// The whole pages of each read-only loadable segment of a program loaded at `base`.
+fn read_only_pages(headers: &[ProgramHeader], base: usize, page: usize) -> Vec<(usize, usize)> {
+    headers
+        .iter()
+        .filter(|h| h.p_type == libc::PT_LOAD && h.p_flags & libc::PF_W == 0)
+        .map(|h| {
+            let start = base + h.p_vaddr as usize;
+            (start.next_multiple_of(page), (start + h.p_memsz as usize) & !(page - 1))
+        })
+        .filter(|(start, end)| end > start)
+        .collect()
+}
+
 /// A signal a user (or a process) sent, as opposed to one the kernel sent to
 /// the whole foreground process group from the terminal, which the command,
 /// in that group too, has already received.
@@ -243,6 +303,7 @@ fn wait_loop(
     let mut signals = forwarded_signals();
     signals.push(libc::SIGCHLD);
     let set = signals::set_of(&signals);
+    release_program_pages();
     loop {
         // SAFETY: plain data, filled by sigwaitinfo.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
@@ -399,6 +460,7 @@ pub fn run_init(argv: &[OsString], report: Option<BorrowedFd<'_>>, on_spawn: imp
     };
     // The caller's last steps with the command started (a report, a seal away from files).
     on_spawn(command);
+    release_program_pages();
     loop {
         // SAFETY: plain data, filled by sigwaitinfo.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
@@ -464,6 +526,7 @@ pub fn pidfd_open(pid: libc::pid_t) -> Result<OwnedFd, Errno> {
 /// exits (without one, until SIGKILL, from PDEATHSIG, ends it).
 pub fn hold_while(watched: Option<OwnedFd>) -> ! {
     let _ = block_all_signals();
+    release_program_pages();
     let chld = signals::set_of(&[libc::SIGCHLD]);
     // SAFETY: a valid set; the new descriptor is checked.
     let sfd = unsafe { libc::signalfd(-1, &chld, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
@@ -684,5 +747,49 @@ pub fn replace_environment<N: AsRef<std::ffi::OsStr>, V: AsRef<std::ffi::OsStr>>
         for (name, value) in entries {
             std::env::set_var(name, value);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(vaddr: u64, offset: u64, size: u64, flags: u32) -> ProgramHeader {
+        // SAFETY: a plain C struct, all zeroes valid.
+        let mut h: ProgramHeader = unsafe { std::mem::zeroed() };
+        (h.p_type, h.p_flags, h.p_offset, h.p_vaddr, h.p_memsz) =
+            (libc::PT_LOAD, flags, offset as _, vaddr as _, size as _);
+        h
+    }
+
+    /// A static PIE as the linker lays the tools out: headers, code, constants, data.
+    fn tool() -> Vec<ProgramHeader> {
+        vec![
+            load(0, 0, 0x4130, libc::PF_R),
+            load(0x5000, 0x5000, 0x7b2b2, libc::PF_R | libc::PF_X),
+            load(0x81000, 0x81000, 0x16334, libc::PF_R),
+            load(0x981f0, 0x981f0, 0x86df0, libc::PF_R | libc::PF_W),
+        ]
+    }
+
+    #[test]
+    fn only_whole_read_only_pages_are_released() {
+        let base = 0x7f00_0000_0000;
+        assert_eq!(
+            read_only_pages(&tool(), base, 0x1000),
+            [(base, base + 0x4000), (base + 0x5000, base + 0x80000), (base + 0x81000, base + 0x97000)]
+        );
+        // A read-only segment that does not start on a page: its first partial page stays.
+        let odd = [load(0x1234, 0, 0x3000, libc::PF_R), load(0x4800, 0x4800, 0x800, libc::PF_R)];
+        assert_eq!(read_only_pages(&odd, 0, 0x1000), [(0x2000, 0x4000)]);
+    }
+
+    #[test]
+    fn the_load_base_is_checked_against_the_kernels_headers() {
+        let base = 0x5555_0000_0000;
+        assert_eq!(load_base(&tool(), base, base + 0x40), Some(base));
+        assert_eq!(load_base(&tool(), base, base + 0x2000_0000), None, "AT_PHDR outside the program");
+        assert_eq!(load_base(&tool()[1..], base, base + 0x40), None, "no segment holds the file's start");
+        assert_eq!(load_base(&[load(0x40_0000, 0, 0x1000, libc::PF_R)], 0x40_0000, 0x40_0040), Some(0));
     }
 }

@@ -411,6 +411,7 @@ fn start_sweeper(plan: &Plan, name: &str) -> Option<libc::pid_t> {
         Ok(Forked::Child) => {
             process::detach_stdio(&[me.as_fd()]);
             let mut fds = [libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(&me), events: libc::POLLIN, revents: 0 }];
+            process::release_program_pages();
             loop {
                 // SAFETY: one valid pollfd; waits until the process it names exits (or we are killed).
                 match unsafe { libc::poll(fds.as_mut_ptr(), 1, -1) } {
