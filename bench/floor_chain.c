@@ -10,7 +10,7 @@
  *     tmpfs /dev with devpts and /dev/null bound, a tmpfs /tmp, pivot_root,
  *     the old root detached, exec;
  *   - the parent waits and exits with the child's status.
- * usage: floor_chain [-c] [-b N] [-d] [-2] [-s] [-i] [-l] DIR PROG [ARG...]
+ * usage: floor_chain [-c] [-b N] [-d | -t TEMPLATE] [-2] [-s] [-i] [-l] DIR PROG [ARG...]
  *
  * The other options add one of the chain's pieces each (or build the root the
  * way issue 28 proposes), so that bench/run can say what a piece costs at
@@ -19,6 +19,13 @@
  *   -d    the root built detached: fsopen/fsmount, the binds open_tree clones
  *         moved onto the detached tree, the whole tree attached at DIR once
  *         (needs move_mount onto a detached mount, Linux 6.15)
+ *   -t T  the root a clone of the prepared template T (a tmpfs holding /usr,
+ *         the links, /dev with its null and any binds, made once beforehand):
+ *         one open_tree(OPEN_TREE_CLONE|AT_RECURSIVE), and only /proc, /sys,
+ *         /dev/pts and /tmp mounted per container. A clone shares the
+ *         template's file systems: what one container writes to its root,
+ *         every other one sees (the template must be read-only, or each
+ *         container needs an overlay of its own)
  *   -2    a second mount namespace in the child, as mkroot makes its own
  *   -s    a sweeper: a forked process waiting on a pipe, killed and reaped
  *         at the end, as cglimit's
@@ -74,6 +81,7 @@ static char stack[64 * 1024] __attribute__((aligned(16)));
 static char **prog;
 static const char *dir;
 static int extra_binds, detached, second_ns, sweeper, with_init, loopback;
+static const char *template;
 extern char **environ;
 
 static void must(int ok, const char *what) {
@@ -193,6 +201,21 @@ static void build_detached(void) {
     close(root);
 }
 
+static void build_from_template(void) {
+    char p[4096];
+    int root = clone_of(template, 0);
+    must(syscall(SYS_move_mount, root, "", AT_FDCWD, dir, MOVE_MOUNT_F_EMPTY_PATH) == 0, "attach the template");
+    close(root);
+    at(p, "/proc");
+    must(mount("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == 0, "proc");
+    at(p, "/sys");
+    must(mount("sysfs", p, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == 0, "sysfs");
+    at(p, "/dev/pts");
+    must(mount("devpts", p, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666") == 0, "devpts");
+    at(p, "/tmp");
+    must(mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NODEV, NULL) == 0, "tmpfs /tmp");
+}
+
 static void loopback_up(void) {
     int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     struct ifreq ifr = {0};
@@ -208,13 +231,14 @@ static int command(void) {
         must(unshare(CLONE_NEWNS) == 0, "a second mount namespace");
         must(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0, "private /");
     }
-    if (detached) build_detached();
+    if (template) build_from_template();
+    else if (detached) build_detached();
     else build_attached();
     at(q, "/old");
     must(syscall(SYS_pivot_root, dir, q) == 0, "pivot_root");
     must(chdir("/") == 0, "chdir");
     must(umount2("/old", MNT_DETACH) == 0, "detach the old root");
-    rmdir("/old");
+    if (!template) rmdir("/old"); /* a clone shares the template's tmpfs: every container would see it gone */
     execve(prog[0], prog, environ);
     return 127;
 }
@@ -259,11 +283,12 @@ static int memory_cgroup(char *parent) {
 
 int main(int argc, char **argv) {
     int with_cgroup = 0, opt;
-    while ((opt = getopt(argc, argv, "+cb:d2sil")) != -1) {
+    while ((opt = getopt(argc, argv, "+cb:dt:2sil")) != -1) {
         switch (opt) {
         case 'c': with_cgroup = 1; break;
         case 'b': extra_binds = atoi(optarg); break;
         case 'd': detached = 1; break;
+        case 't': template = optarg; break;
         case '2': second_ns = 1; break;
         case 's': sweeper = 1; break;
         case 'i': with_init = 1; break;
