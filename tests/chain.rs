@@ -194,30 +194,22 @@ fn tree(pid: u32) -> Vec<u32> {
     std::iter::once(pid).chain(children.split_whitespace().flat_map(|c| tree(c.parse().unwrap()))).collect()
 }
 
-/// Resident kB of `pid`'s own program: its first segment (the ELF headers and
-/// the relocations its start-up applied) and its code.
-fn resident_program(pid: u32) -> Option<(u64, u64)> {
+/// kB of `pid`: resident now, at the peak, and of its own program's code.
+fn resident(pid: u32) -> Option<(u64, u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)?.split_whitespace().next()?.parse().ok());
     let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
     let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).ok()?;
-    let (mut first, mut code, mut at) = (None, None, "");
+    let (mut code, mut in_code) = (None, false);
     for line in smaps.lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();
         if fields.first().is_some_and(|f| f.contains('-') && !f.ends_with(':')) {
-            at = match (fields.get(1), fields.get(2), fields.last() == Some(&exe.to_str()?)) {
-                (Some(&"r--p"), Some(&"00000000"), true) => "first",
-                (Some(&"r-xp"), _, true) => "code",
-                _ => "",
-            };
-        } else if fields.first() == Some(&"Rss:") {
-            let kb = fields.get(1)?.parse().ok();
-            match at {
-                "first" => first = kb,
-                "code" => code = kb,
-                _ => {}
-            }
+            in_code = fields.get(1) == Some(&"r-xp") && fields.last() == Some(&exe.to_str()?);
+        } else if in_code && fields.first() == Some(&"Rss:") {
+            code = fields.get(1)?.parse().ok();
         }
     }
-    Some((first?, code?))
+    Some((field("VmRSS:")?, field("VmHWM:")?, code?))
 }
 
 #[test]
@@ -227,30 +219,32 @@ fn what_waits_holds_few_pages_of_its_program() {
     let root = root_in(&work);
     let guard = Guard::new(&[&root]);
     let child = started(&guard, &root);
-    let waiting: Vec<(u32, String, (u64, u64))> = tree(child.id())
+    let waiting: Vec<(u32, String, (u64, u64, u64))> = tree(child.id())
         .into_iter()
         .filter_map(|pid| {
             let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?.trim().to_owned();
-            Some((pid, comm.clone(), resident_program(pid)?)).filter(|_| comm != "sleep")
+            Some((pid, comm.clone(), resident(pid)?)).filter(|_| comm != "sleep")
         })
         .collect();
-    let names: Vec<&str> = waiting.iter().map(|(_, comm, _)| comm.as_str()).collect();
-    assert_eq!(names, ["cglimit", "cglimit", "nsclone", "nsclone"], "{waiting:?}");
-    // Each waiting link gave its program's pages back before it waited. The first segment
-    // is touched only by the start-up's relocations (40-60 kB held otherwise, by the two
-    // that were exec'd); what waiting touched of the code comes back 64 KiB around each
-    // fault (the kernel's fault-around): in the shipped build four such windows at most,
-    // where the start held 320-410 kB. A debug build's waiting spreads over more.
-    let release = std::fs::canonicalize(nstools::bin_dir()).unwrap().ends_with("release");
-    for (pid, comm, (first, code)) in &waiting {
-        assert!(*first <= 8, "{comm} ({pid}) holds {first} kB of its first segment: {waiting:?}");
-        assert!(!release || *code <= 256, "{comm} ({pid}) holds {code} kB of its code: {waiting:?}");
-    }
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     child.wait_with_output().unwrap();
     settled(&guard, "after SIGTERM");
     guard.check();
+    let names: Vec<&str> = waiting.iter().map(|(_, comm, _)| comm.as_str()).collect();
+    assert_eq!(names, ["cglimit", "cglimit", "nsclone", "nsclone"], "{waiting:?}");
+    // Each waiting link gave its program's pages back before it waited: the two that were
+    // exec'd (cglimit, the nsclone parent) hold at most three quarters of their peak, when
+    // they held all their start touched (without the release they stayed at it). What
+    // waiting touches of the code comes back 64 KiB around each fault (the kernel's
+    // fault-around): in a release build one such window, the waits being made without the
+    // C library's wrappers (three with them; 320-410 kB without the release); two are
+    // allowed. A debug build's waiting spreads over more.
+    let release = std::fs::canonicalize(nstools::bin_dir()).unwrap().ends_with("release");
+    for (i, (pid, comm, (now, peak, code))) in waiting.iter().enumerate() {
+        assert!(![0, 2].contains(&i) || now * 4 <= peak * 3, "{comm} ({pid}): {now} kB of {peak}: {waiting:?}");
+        assert!(!release || *code <= 128, "{comm} ({pid}) holds {code} kB of its code: {waiting:?}");
+    }
 }
 
 #[test]

@@ -205,12 +205,30 @@ pub fn block_for_waiting() {
 /// touched. They stay in the page cache: what runs again maps them again,
 /// unchanged. Written pages (data, relocations, heap, stack) are never given
 /// back, and only whole pages inside a read-only segment are.
+///
+/// Inlined, with the system calls made without the C library, so that from
+/// here to the wait (`wait_for_signal`, `poll_without_libc`) the code that runs
+/// is the caller's own, in one place: one window of pages comes back, not one
+/// for the C library's wrapper of each call as well.
+#[inline(always)]
 pub fn release_program_pages() {
+    let (ranges, count) = program_read_only_pages();
+    for &(start, end) in &ranges[..count] {
+        // SAFETY: whole pages of a read-only mapping of our executable: MADV_DONTNEED drops
+        // them from our page tables, and a later access maps the same page again.
+        unsafe { raw::syscall(libc::SYS_madvise, [start, end - start, libc::MADV_DONTNEED as usize, 0, 0]) };
+    }
+}
+
+/// The read-only segments of our executable as whole pages (at most 8, no heap).
+#[inline(never)]
+fn program_read_only_pages() -> ([(usize, usize); 8], usize) {
+    let mut out = [(0, 0); 8];
     // SAFETY: getauxval only reads the auxiliary vector the kernel gave us.
     let (phdr, count, page) =
         unsafe { (libc::getauxval(libc::AT_PHDR), libc::getauxval(libc::AT_PHNUM), libc::getauxval(libc::AT_PAGESZ)) };
     if phdr == 0 || !page.is_power_of_two() {
-        return;
+        return (out, 0);
     }
     // SAFETY: AT_PHDR and AT_PHNUM describe our executable's program headers, mapped
     // for the life of the process.
@@ -219,11 +237,84 @@ pub fn release_program_pages() {
         /// The linker's symbol for the executable's ELF header, where it is loaded.
         static __ehdr_start: u8;
     }
-    let Some(base) = load_base(headers, &raw const __ehdr_start as usize, phdr as usize) else { return };
-    for (start, end) in read_only_pages(headers, base, page as usize) {
-        // SAFETY: whole pages of a read-only mapping of our executable: MADV_DONTNEED drops
-        // them from our page tables, and a later access maps the same page again.
-        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+    let Some(base) = load_base(headers, &raw const __ehdr_start as usize, phdr as usize) else { return (out, 0) };
+    let mut n = 0;
+    for range in read_only_pages(headers, base, page as usize).into_iter().take(out.len()) {
+        out[n] = range;
+        n += 1;
+    }
+    (out, n)
+}
+
+/// Wait for one of `set`'s signals (blocked), at most `timeout`: its number,
+/// or the errno (EAGAIN when the time ran out). rt_sigtimedwait(2) itself,
+/// see [`release_program_pages`].
+#[inline(always)]
+fn wait_for_signal(
+    set: &libc::sigset_t,
+    info: &mut libc::siginfo_t,
+    timeout: Option<&libc::timespec>,
+) -> Result<i32, Errno> {
+    let timeout = timeout.map_or(0, |t| t as *const libc::timespec as usize);
+    // SAFETY: a valid set, a siginfo the kernel fills, a valid timeout or none; the kernel's
+    // sigset is 64 bits, the first bytes of the C library's.
+    let rc = unsafe {
+        raw::syscall(
+            libc::SYS_rt_sigtimedwait,
+            [set as *const libc::sigset_t as usize, info as *mut libc::siginfo_t as usize, timeout, 8, 0],
+        )
+    };
+    if rc < 0 { Err(Errno::from_raw(-rc as i32)) } else { Ok(rc as i32) }
+}
+
+/// poll(2) with no timeout, as ppoll(2) itself; see [`release_program_pages`].
+#[inline(always)]
+pub fn poll_without_libc(fds: &mut [libc::pollfd]) -> Result<usize, Errno> {
+    // SAFETY: valid pollfds, no timeout, no signal mask.
+    let rc = unsafe { raw::syscall(libc::SYS_ppoll, [fds.as_mut_ptr() as usize, fds.len(), 0, 0, 0]) };
+    if rc < 0 { Err(Errno::from_raw(-rc as i32)) } else { Ok(rc as usize) }
+}
+
+/// System calls without the C library: the result, or minus the errno.
+mod raw {
+    /// # Safety
+    /// As the system call `number` with these arguments.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    pub unsafe fn syscall(number: libc::c_long, args: [usize; 5]) -> isize {
+        let rc: isize;
+        // SAFETY: the kernel's calling convention: number in rax, arguments in rdi, rsi, rdx,
+        // r10, r8; rcx and r11 clobbered; the stack untouched.
+        unsafe {
+            std::arch::asm!("syscall", inlateout("rax") number as isize => rc, in("rdi") args[0], in("rsi") args[1],
+                in("rdx") args[2], in("r10") args[3], in("r8") args[4], lateout("rcx") _, lateout("r11") _,
+                options(nostack));
+        }
+        rc
+    }
+
+    /// # Safety
+    /// As the system call `number` with these arguments.
+    #[cfg(target_arch = "aarch64")]
+    #[inline(always)]
+    pub unsafe fn syscall(number: libc::c_long, args: [usize; 5]) -> isize {
+        let rc: isize;
+        // SAFETY: the kernel's calling convention: number in x8, arguments in x0-x4, result in x0.
+        unsafe {
+            std::arch::asm!("svc 0", in("x8") number, inlateout("x0") args[0] as isize => rc, in("x1") args[1],
+                in("x2") args[2], in("x3") args[3], in("x4") args[4], options(nostack));
+        }
+        rc
+    }
+
+    /// # Safety
+    /// As the system call `number` with these arguments.
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    #[inline(always)]
+    pub unsafe fn syscall(number: libc::c_long, args: [usize; 5]) -> isize {
+        // SAFETY: the caller's contract.
+        let rc = unsafe { libc::syscall(number, args[0], args[1], args[2], args[3], args[4]) };
+        if rc == -1 { -(nix::errno::Errno::last() as isize) } else { rc as isize }
     }
 }
 
@@ -305,30 +396,26 @@ fn wait_loop(
     let set = signals::set_of(&signals);
     release_program_pages();
     loop {
-        // SAFETY: plain data, filled by sigwaitinfo.
+        // SAFETY: plain data, filled by the kernel.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         let sig = match &mut tick {
-            None => {
-                // SAFETY: `set` and `info` are valid.
-                unsafe { libc::sigwaitinfo(&set, &mut info) }
-            }
+            None => wait_for_signal(&set, &mut info, None),
             Some((every, tick)) => {
                 let timeout = libc::timespec { tv_sec: every.as_secs() as _, tv_nsec: every.subsec_nanos() as _ };
-                // SAFETY: `set`, `info` and `timeout` are valid.
-                let sig = unsafe { libc::sigtimedwait(&set, &mut info, &timeout) };
-                if sig == -1 && Errno::last() == Errno::EAGAIN {
-                    tick();
-                    continue;
+                match wait_for_signal(&set, &mut info, Some(&timeout)) {
+                    Err(Errno::EAGAIN) => {
+                        tick();
+                        continue;
+                    }
+                    other => other,
                 }
-                sig
             }
         };
-        if sig == -1 {
-            match Errno::last() {
-                Errno::EINTR => continue,
-                e => return Err(Error::sys("cannot wait for signals", child, e)),
-            }
-        }
+        let sig = match sig {
+            Ok(sig) => sig,
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(Error::sys("cannot wait for signals", child, e)),
+        };
         if sig == libc::SIGCHLD {
             match reap(child, mirror_stops)? {
                 Some(status) => return Ok(status),
@@ -462,10 +549,9 @@ pub fn run_init(argv: &[OsString], report: Option<BorrowedFd<'_>>, on_spawn: imp
     on_spawn(command);
     release_program_pages();
     loop {
-        // SAFETY: plain data, filled by sigwaitinfo.
+        // SAFETY: plain data, filled by the kernel.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: `set` and `info` are valid.
-        let sig = unsafe { libc::sigwaitinfo(&set, &mut info) };
+        let sig = wait_for_signal(&set, &mut info, None).unwrap_or(0);
         if sig == libc::SIGCHLD {
             loop {
                 let mut status = 0;
@@ -526,7 +612,6 @@ pub fn pidfd_open(pid: libc::pid_t) -> Result<OwnedFd, Errno> {
 /// exits (without one, until SIGKILL, from PDEATHSIG, ends it).
 pub fn hold_while(watched: Option<OwnedFd>) -> ! {
     let _ = block_all_signals();
-    release_program_pages();
     let chld = signals::set_of(&[libc::SIGCHLD]);
     // SAFETY: a valid set; the new descriptor is checked.
     let sfd = unsafe { libc::signalfd(-1, &chld, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
@@ -537,9 +622,9 @@ pub fn hold_while(watched: Option<OwnedFd>) -> ! {
         libc::pollfd { fd: watched.as_ref().map_or(-1, AsRawFd::as_raw_fd), events: libc::POLLIN, revents: 0 },
         libc::pollfd { fd: sfd, events: libc::POLLIN, revents: 0 },
     ];
+    release_program_pages();
     loop {
-        // SAFETY: two valid pollfds, no timeout.
-        if unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) } < 0 {
+        if poll_without_libc(&mut fds).is_err() {
             continue;
         }
         if fds[0].revents != 0 {

@@ -413,10 +413,10 @@ fn start_sweeper(plan: &Plan, name: &str) -> Option<libc::pid_t> {
             let mut fds = [libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(&me), events: libc::POLLIN, revents: 0 }];
             process::release_program_pages();
             loop {
-                // SAFETY: one valid pollfd; waits until the process it names exits (or we are killed).
-                match unsafe { libc::poll(fds.as_mut_ptr(), 1, -1) } {
-                    -1 if nix::errno::Errno::last() == nix::errno::Errno::EINTR => continue,
-                    1 if fds[0].revents & libc::POLLIN != 0 => break,
+                // Until the process the pidfd names exits (or we are killed).
+                match process::poll_without_libc(&mut fds) {
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Ok(1) if fds[0].revents & libc::POLLIN != 0 => break,
                     // Cannot watch: never sweep a cglimit that may still run.
                     _ => process::child_exit(0),
                 }
